@@ -1,0 +1,545 @@
+/*
+ * collector.c — the collector skeleton (see collector.h).
+ *
+ * Runs in every ringhub-collect-* process. One sd-event loop: a timer per task (with a
+ * coarse accuracy so the kernel can batch wake-ups), SIGTERM/SIGINT for a clean exit,
+ * and the systemd watchdog handled by sd-event itself. No threads here; a collector
+ * that must not block on a source (statvfs on a dead mount) makes its own.
+ */
+#include "collector.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "log.h"
+#include "macros.h"
+#include "util.h"
+
+struct task_state {
+        sd_event_source *timer;
+        uint32_t interval_ms;
+        uint64_t runs;
+        bool running;
+};
+
+struct source_entry {
+        char source[96];
+        char message[160];
+        bool up;
+        bool known;
+        uint64_t failures;
+};
+
+struct batch_rec {
+        uint16_t type;
+        uint16_t flags;
+        _Alignas(8) uint8_t payload[RING_PAYLOAD_MAX];
+};
+
+struct collector {
+        const struct collector_ops *ops;
+        void *state;
+        sd_event *event;
+        struct ring *ring;
+        int producer;
+        struct task_state tasks[COLLECTOR_MAX_TASKS];
+        unsigned n_tasks;
+        const char *procfs, *sysfs, *rootfs;
+        const char *ring_name;
+        uint32_t capacity;
+        struct batch_rec *batch;
+        unsigned batch_n;
+        bool batch_overflow;
+        uint32_t batch_id;
+        struct source_entry sources[16];
+        unsigned n_sources;
+        uint64_t cycles;
+        uint64_t written, dropped;
+};
+
+void *collector_state(struct collector *c)
+{
+        return c->state;
+}
+const char *collector_name(const struct collector *c)
+{
+        return c->ops->name;
+}
+sd_event *collector_event(struct collector *c)
+{
+        return c->event;
+}
+struct ring *collector_ring(struct collector *c)
+{
+        return c->ring;
+}
+uint32_t collector_interval_ms(const struct collector *c, unsigned task)
+{
+        return task < c->n_tasks ? c->tasks[task].interval_ms : 0;
+}
+const char *collector_procfs(const struct collector *c)
+{
+        return c->procfs;
+}
+const char *collector_sysfs(const struct collector *c)
+{
+        return c->sysfs;
+}
+const char *collector_rootfs(const struct collector *c)
+{
+        return c->rootfs;
+}
+uint64_t collector_cycles(const struct collector *c)
+{
+        return c->cycles;
+}
+
+int collector_proc_path(const struct collector *c, const char *path, char *out, size_t size)
+{
+        return path_join(out, size, c->procfs, path);
+}
+int collector_sys_path(const struct collector *c, const char *path, char *out, size_t size)
+{
+        return path_join(out, size, c->sysfs, path);
+}
+int collector_root_path(const struct collector *c, const char *path, char *out, size_t size)
+{
+        return path_join(out, size, strcmp(c->rootfs, "/") == 0 ? "" : c->rootfs, path);
+}
+
+/* ---- batches ---- */
+
+void collector_batch_begin(struct collector *c)
+{
+        c->batch_n = 0;
+        c->batch_overflow = false;
+}
+
+void *collector_batch_add(struct collector *c, unsigned type)
+{
+        const struct record_desc *d = schema_record(type);
+        assert(d);
+        if (c->batch_n >= COLLECTOR_MAX_BATCH) {
+                c->batch_overflow = true;
+                return NULL;
+        }
+        struct batch_rec *b = &c->batch[c->batch_n++];
+        b->type = (uint16_t)type;
+        b->flags = 0;
+        record_init_missing(type, b->payload);
+        return b->payload;
+}
+
+int collector_batch_add_empty(struct collector *c, unsigned type)
+{
+        if (!collector_batch_add(c, type))
+                return -ENOBUFS;
+        c->batch[c->batch_n - 1].flags = RING_REC_EMPTY_LIST;
+        return 0;
+}
+
+unsigned collector_batch_count(const struct collector *c)
+{
+        return c->batch_n;
+}
+
+int collector_batch_commit(struct collector *c)
+{
+        int r = 0;
+        if (c->batch_overflow)
+                log_warning("batch larger than %u records, the rest was left out", COLLECTOR_MAX_BATCH);
+        if (c->batch_n == 0)
+                return 0;
+        uint32_t id = ++c->batch_id;
+        if (id == 0)
+                id = c->batch_id = 1;
+        uint64_t ts = real_ns();
+        for (unsigned i = 0; i < c->batch_n; i++) {
+                const struct record_desc *d = schema_record(c->batch[i].type);
+                struct ring_write_meta m = { .type = c->batch[i].type, .version = d->version,
+                                             .flags = c->batch[i].flags, .batch_id = id,
+                                             .batch_idx = (uint16_t)i,
+                                             .batch_cnt = (uint16_t)c->batch_n, .ts_ns = ts };
+                int k = ring_write(c->ring, c->producer, &m, c->batch[i].payload, d->size);
+                if (k < 0) {
+                        c->dropped++;
+                        r = k;
+                } else
+                        c->written++;
+        }
+        atomic_store_explicit(&c->ring->producers[c->producer].batches, id, memory_order_relaxed);
+        c->batch_n = 0;
+        return r;
+}
+
+int collector_emit(struct collector *c, unsigned type, const void *payload)
+{
+        const struct record_desc *d = schema_record(type);
+        if (!d)
+                return -EINVAL;
+        collector_batch_begin(c);
+        void *p = collector_batch_add(c, type);
+        memcpy(p, payload, d->size);
+        return collector_batch_commit(c);
+}
+
+void collector_source_status(struct collector *c, const char *source, bool up, const char *fmt, ...)
+{
+        struct source_entry *e = NULL;
+        char msg[160] = "";
+        if (fmt) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(msg, sizeof(msg), fmt, ap);
+                va_end(ap);
+        }
+        for (unsigned i = 0; i < c->n_sources; i++)
+                if (strncmp(c->sources[i].source, source, sizeof(c->sources[i].source) - 1) == 0)
+                        e = &c->sources[i];
+        if (!e) {
+                if (c->n_sources >= ELEMENTSOF(c->sources))
+                        e = &c->sources[ELEMENTSOF(c->sources) - 1];
+                else
+                        e = &c->sources[c->n_sources++];
+                *e = (struct source_entry){ 0 };
+                strscpy(e->source, sizeof(e->source), source);
+        }
+        e->failures = up ? 0 : e->failures + 1;
+        bool changed = !e->known || e->up != up || (!up && strcmp(e->message, msg) != 0);
+        if (!changed)
+                return;
+        e->known = true;
+        e->up = up;
+        strscpy(e->message, sizeof(e->message), msg);
+        if (up)
+                log_info("source %s is up%s%s", source, *msg ? ": " : "", msg);
+        else
+                log_warning("source %s is down: %s", source, *msg ? msg : "unavailable");
+
+        struct rec_source_status s;
+        record_init_missing(RT_source_status, &s);
+        strscpy(s.collector, sizeof(s.collector), c->ops->name);
+        strscpy(s.source, sizeof(s.source), source);
+        strscpy(s.status, sizeof(s.status), up ? "up" : "down");
+        strscpy(s.message, sizeof(s.message), msg);
+        s.failures = e->failures;
+        /* A keyed record of its own, outside the collector's list batches. */
+        const struct record_desc *d = schema_record(RT_source_status);
+        struct ring_write_meta m = { .type = RT_source_status, .version = d->version };
+        if (ring_write(c->ring, c->producer, &m, &s, sizeof(s)) == 0)
+                c->written++;
+}
+
+/* ---- loop ---- */
+
+static void notify_status(struct collector *c)
+{
+        sd_notifyf(false, "STATUS=%" PRIu64 " cycles, %" PRIu64 " records written, %" PRIu64 " dropped",
+                   c->cycles, c->written, c->dropped);
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static int task_index(struct collector *c, sd_event_source *s)
+{
+        for (unsigned i = 0; i < c->n_tasks; i++)
+                if (c->tasks[i].timer == s)
+                        return (int)i;
+        return -1;
+}
+
+static void task_schedule(struct collector *c, unsigned i, uint64_t delay_us)
+{
+        struct task_state *t = &c->tasks[i];
+        uint64_t now;
+        sd_event_now(c->event, CLOCK_MONOTONIC, &now);
+        sd_event_source_set_time(t->timer, now + delay_us);
+        sd_event_source_set_enabled(t->timer, SD_EVENT_ONESHOT);
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct collector *c = userdata;
+        int i = task_index(c, s);
+        if (i < 0)
+                return 0;
+        struct task_state *t = &c->tasks[i];
+        uint64_t start = mono_ns();
+        t->running = true;
+        int r = c->ops->tasks[i].run(c);
+        t->running = false;
+        t->runs++;
+        c->cycles++;
+        if (r < 0)
+                log_debug_errno(r, "task %s failed: %m", c->ops->tasks[i].name);
+        ring_producer_heartbeat(c->ring, c->producer);
+        if (c->cycles == 1 || c->cycles % 64 == 0)
+                notify_status(c);
+
+        /* Next run one interval after this one *started*: no drift, no overlap. */
+        uint64_t took_us = (mono_ns() - start) / 1000;
+        uint64_t iv_us = (uint64_t)t->interval_ms * 1000;
+        task_schedule(c, (unsigned)i, took_us >= iv_us ? 0 : iv_us - took_us);
+        return 0;
+}
+
+void collector_trigger(struct collector *c, unsigned task, uint64_t delay_ms)
+{
+        if (task >= c->n_tasks)
+                return;
+        struct task_state *t = &c->tasks[task];
+        uint64_t now, when;
+        sd_event_now(c->event, CLOCK_MONOTONIC, &now);
+        if (sd_event_source_get_time(t->timer, &when) >= 0 && when <= now + delay_ms * 1000)
+                return; /* already due sooner */
+        task_schedule(c, task, delay_ms * 1000);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        struct collector *c = userdata;
+        sd_notify(false, "STOPPING=1");
+        log_info("signal %u received, stopping", si->ssi_signo);
+        sd_event_exit(c->event, 0);
+        return 0;
+}
+
+static void help(const struct collector_ops *ops)
+{
+        printf("ringhub-collect-%s %s — %s\n\n"
+               "Usage: ringhub-collect-%s [OPTIONS]\n\n"
+               "  --ring NAME          ring name (default $RINGHUB_RING or 'ringhub')\n"
+               "  --interval MS        main interval in milliseconds (default %u)\n",
+               ops->name, RINGHUB_VERSION, ops->description, ops->name, ops->tasks[0].interval_ms);
+        for (unsigned i = 1; i < COLLECTOR_MAX_TASKS && ops->tasks[i].run; i++)
+                printf("  --interval-%-8s MS interval of '%s' (default %u)\n", ops->tasks[i].name,
+                       ops->tasks[i].name, ops->tasks[i].interval_ms);
+        printf("  --procfs DIR         /proc root (default /proc, $RINGHUB_PROCFS)\n"
+               "  --sysfs DIR          /sys root (default /sys, $RINGHUB_SYSFS)\n"
+               "  --rootfs DIR         root for other files (default /, $RINGHUB_ROOTFS)\n"
+               "  --ring-capacity N    slots when this process creates the ring\n"
+               "  --once               run every task once and exit (tests)\n"
+               "  -v, --verbose        debug logging\n"
+               "  -h, --help           this help\n");
+        if (ops->options_help)
+                fputs(ops->options_help, stdout);
+        printf("\nExit codes: 0 stopped, 1 failure, 2 usage, 3 ring incompatible, 4 source absent\n");
+}
+
+static const char *env_or(const char *name, const char *def)
+{
+        const char *v = getenv(name);
+        return v && *v ? v : def;
+}
+
+int collector_main(const struct collector_ops *ops, int argc, char **argv)
+{
+        enum { OPT_RING = 0x100, OPT_INTERVAL, OPT_PROCFS, OPT_SYSFS, OPT_ROOTFS, OPT_CAPACITY,
+               OPT_ONCE, OPT_TASK_INTERVAL = 0x180 };
+        struct collector cs = { .ops = ops, .producer = -1 };
+        struct collector *c = &cs;
+        struct option opts[64];
+        char task_opt_names[COLLECTOR_MAX_TASKS][32];
+        unsigned n = 0;
+        bool once = false;
+        int r, exit_code = COLLECTOR_EXIT_OK;
+
+        static char ident[48];
+        snprintf(ident, sizeof(ident), "ringhub-collect-%s", ops->name);
+        log_set_ident(ident);
+
+        c->procfs = env_or("RINGHUB_PROCFS", "/proc");
+        c->sysfs = env_or("RINGHUB_SYSFS", "/sys");
+        c->rootfs = env_or("RINGHUB_ROOTFS", "/");
+        for (unsigned i = 0; i < COLLECTOR_MAX_TASKS && ops->tasks[i].run; i++) {
+                c->tasks[i].interval_ms = ops->tasks[i].interval_ms;
+                c->n_tasks = i + 1;
+        }
+
+        opts[n++] = (struct option){ "ring", required_argument, NULL, OPT_RING };
+        opts[n++] = (struct option){ "interval", required_argument, NULL, OPT_INTERVAL };
+        opts[n++] = (struct option){ "procfs", required_argument, NULL, OPT_PROCFS };
+        opts[n++] = (struct option){ "sysfs", required_argument, NULL, OPT_SYSFS };
+        opts[n++] = (struct option){ "rootfs", required_argument, NULL, OPT_ROOTFS };
+        opts[n++] = (struct option){ "ring-capacity", required_argument, NULL, OPT_CAPACITY };
+        opts[n++] = (struct option){ "once", no_argument, NULL, OPT_ONCE };
+        opts[n++] = (struct option){ "verbose", no_argument, NULL, 'v' };
+        opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+        for (unsigned i = 1; i < c->n_tasks; i++) {
+                snprintf(task_opt_names[i], sizeof(task_opt_names[i]), "interval-%s", ops->tasks[i].name);
+                opts[n++] = (struct option){ task_opt_names[i], required_argument, NULL,
+                                             OPT_TASK_INTERVAL + (int)i };
+        }
+        for (const struct option *o = ops->options; o && o->name && n < ELEMENTSOF(opts) - 1; o++)
+                opts[n++] = *o;
+        opts[n] = (struct option){ 0 };
+
+        c->state = ops->state_size ? calloc(1, ops->state_size) : NULL;
+        c->batch = calloc(COLLECTOR_MAX_BATCH, sizeof(*c->batch));
+        if ((ops->state_size && !c->state) || !c->batch) {
+                log_error("out of memory");
+                return COLLECTOR_EXIT_FAILURE;
+        }
+
+        int o;
+        while ((o = getopt_long(argc, argv, "vh", opts, NULL)) >= 0) {
+                uint64_t v;
+                switch (o) {
+                case OPT_RING:
+                        c->ring_name = optarg;
+                        break;
+                case OPT_INTERVAL:
+                        if (safe_atou64(optarg, &v) < 0 || v < 10 || v > 86400000) {
+                                log_error("--interval: '%s' is not a number of milliseconds (10..86400000)", optarg);
+                                return COLLECTOR_EXIT_USAGE;
+                        }
+                        c->tasks[0].interval_ms = (uint32_t)v;
+                        break;
+                case OPT_PROCFS:
+                        c->procfs = optarg;
+                        break;
+                case OPT_SYSFS:
+                        c->sysfs = optarg;
+                        break;
+                case OPT_ROOTFS:
+                        c->rootfs = optarg;
+                        break;
+                case OPT_CAPACITY:
+                        if (safe_atou64(optarg, &v) < 0 || v > RING_MAX_CAPACITY) {
+                                log_error("--ring-capacity: invalid '%s'", optarg);
+                                return COLLECTOR_EXIT_USAGE;
+                        }
+                        c->capacity = (uint32_t)v;
+                        break;
+                case OPT_ONCE:
+                        once = true;
+                        break;
+                case 'v':
+                        log_set_max_level(LOG_DEBUG);
+                        break;
+                case 'h':
+                        help(ops);
+                        return COLLECTOR_EXIT_OK;
+                case '?':
+                        return COLLECTOR_EXIT_USAGE;
+                default:
+                        if (o >= OPT_TASK_INTERVAL && o < OPT_TASK_INTERVAL + COLLECTOR_MAX_TASKS) {
+                                if (safe_atou64(optarg, &v) < 0 || v < 10 || v > 86400000) {
+                                        log_error("--%s: '%s' is not a number of milliseconds",
+                                                  task_opt_names[o - OPT_TASK_INTERVAL], optarg);
+                                        return COLLECTOR_EXIT_USAGE;
+                                }
+                                c->tasks[o - OPT_TASK_INTERVAL].interval_ms = (uint32_t)v;
+                                break;
+                        }
+                        if (!ops->parse_option || (r = ops->parse_option(c, o, optarg)) < 0)
+                                return COLLECTOR_EXIT_USAGE;
+                }
+        }
+        if (optind < argc) {
+                log_error("unexpected argument '%s'", argv[optind]);
+                return COLLECTOR_EXIT_USAGE;
+        }
+
+        const char *rname = ring_default_name(c->ring_name);
+        struct ring_abi_info abi = { 0 };
+        struct ring_open_opts ro = { .create = true, .capacity = c->capacity, .gid = (gid_t)-1 };
+        r = ring_open(rname, &ro, &c->ring, &abi);
+        if (r == -EPROTONOSUPPORT) {
+                log_error("ring '%s' has ABI version %u (slot %u bytes); this collector needs ABI %u "
+                          "(slot %u): restart the stack so the ring is recreated",
+                          rname, abi.found_abi, abi.found_slot_size, RING_ABI_VERSION, RING_SLOT_SIZE);
+                return COLLECTOR_EXIT_RING;
+        }
+        if (r < 0) {
+                log_error_errno(r, "cannot open ring '%s': %m", rname);
+                return COLLECTOR_EXIT_RING;
+        }
+        c->producer = ring_producer_register(c->ring, ops->name, c->tasks[0].interval_ms);
+        if (c->producer < 0) {
+                if (c->producer == -EEXIST)
+                        log_error("another ringhub-collect-%s is already running on ring '%s'", ops->name, rname);
+                else
+                        log_error_errno(c->producer, "cannot register in ring '%s': %m", rname);
+                ring_close(c->ring);
+                return COLLECTOR_EXIT_RING;
+        }
+
+        if (ops->init) {
+                r = ops->init(c);
+                if (r < 0) {
+                        exit_code = r == -ENODEV ? COLLECTOR_EXIT_ABSENT
+                                    : r == -EINVAL ? COLLECTOR_EXIT_USAGE
+                                                   : COLLECTOR_EXIT_FAILURE;
+                        log_error_errno(r, "initialization failed: %m");
+                        goto out;
+                }
+        }
+
+        if (once) {
+                for (unsigned i = 0; i < c->n_tasks; i++)
+                        ops->tasks[i].run(c);
+                ring_producer_heartbeat(c->ring, c->producer);
+                goto out;
+        }
+
+        r = sd_event_default(&c->event);
+        if (r < 0) {
+                log_error_errno(r, "cannot create event loop: %m");
+                exit_code = COLLECTOR_EXIT_FAILURE;
+                goto out;
+        }
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        sd_event_add_signal(c->event, NULL, SIGTERM, on_signal, c);
+        sd_event_add_signal(c->event, NULL, SIGINT, on_signal, c);
+        (void)sd_event_set_watchdog(c->event, true);
+
+        for (unsigned i = 0; i < c->n_tasks; i++) {
+                /* Accuracy: 1% of the interval, at least 1 ms, at most 250 ms — lets the
+                 * kernel merge this wake-up with others. First run at once. */
+                uint64_t acc = (uint64_t)c->tasks[i].interval_ms * 10;
+                acc = MAX(acc, 1000u);
+                acc = MIN(acc, 250000u);
+                r = sd_event_add_time_relative(c->event, &c->tasks[i].timer, CLOCK_MONOTONIC, 0, acc,
+                                               on_timer, c);
+                if (r < 0) {
+                        log_error_errno(r, "cannot add timer: %m");
+                        exit_code = COLLECTOR_EXIT_FAILURE;
+                        goto out;
+                }
+        }
+
+        sd_notifyf(false, "READY=1\nSTATUS=collecting every %u ms into ring %s", c->tasks[0].interval_ms,
+                   rname);
+        log_info("collecting every %u ms into ring '%s' as producer %d", c->tasks[0].interval_ms, rname,
+                 c->producer);
+        r = sd_event_loop(c->event);
+        if (r < 0) {
+                log_error_errno(r, "event loop failed: %m");
+                exit_code = COLLECTOR_EXIT_FAILURE;
+        }
+
+out:
+        if (ops->done)
+                ops->done(c);
+        ring_producer_unregister(c->ring, c->producer, exit_code);
+        for (unsigned i = 0; i < c->n_tasks; i++)
+                sd_event_source_unref(c->tasks[i].timer);
+        sd_event_unref(c->event);
+        ring_close(c->ring);
+        free(c->batch);
+        free(c->state);
+        return exit_code;
+}

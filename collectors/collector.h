@@ -1,0 +1,97 @@
+/*
+ * collector.h — the skeleton every collector process stands on.
+ *
+ * A collector is one file that fills a `struct collector_ops` and calls
+ * collector_main(). The skeleton does the plumbing: arguments (--ring, --interval,
+ * --procfs/--sysfs/--rootfs, the collector's own flags), attaching to the ring and
+ * registering as a producer, an sd-event loop with one timer per task, heartbeats,
+ * sd_notify READY/STATUS/WATCHDOG/STOPPING, clean SIGTERM, and writing batches.
+ * Collectors never talk to the hub except through the ring.
+ *
+ * Exit codes (units use RestartPreventExitStatus= for 2, 3 and 4):
+ *   0 stopped cleanly            1 runtime failure, restart me
+ *   2 usage or config error      3 ring incompatible (ABI) or inaccessible
+ *   4 source can never appear here (e.g. no UPS configured)
+ */
+#pragma once
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "ring.h"
+#include "schema.h"
+
+#define COLLECTOR_EXIT_OK      0
+#define COLLECTOR_EXIT_FAILURE 1
+#define COLLECTOR_EXIT_USAGE   2
+#define COLLECTOR_EXIT_RING    3
+#define COLLECTOR_EXIT_ABSENT  4
+
+#define COLLECTOR_MAX_TASKS    8
+#define COLLECTOR_MAX_BATCH    1024
+
+struct collector;
+
+struct collector_task {
+        const char *name;
+        uint32_t interval_ms; /* default; --interval sets task 0, --interval-NAME the others */
+        int (*run)(struct collector *c);
+};
+
+struct collector_ops {
+        const char *name; /* "system": the binary is ringhub-collect-<name> */
+        const char *description;
+        struct collector_task tasks[COLLECTOR_MAX_TASKS]; /* tasks[0] is the main one */
+        size_t state_size;                                /* zeroed, collector_state() */
+        const struct option *options;                     /* extra long options (val >= 0x200) */
+        const char *options_help;                         /* lines for --help */
+        int (*parse_option)(struct collector *c, int opt, const char *arg);
+        int (*init)(struct collector *c);  /* after registering; <0 → exit */
+        void (*done)(struct collector *c); /* before unregistering */
+};
+
+int collector_main(const struct collector_ops *ops, int argc, char **argv);
+
+void *collector_state(struct collector *c);
+const char *collector_name(const struct collector *c);
+sd_event *collector_event(struct collector *c);
+struct ring *collector_ring(struct collector *c);
+uint32_t collector_interval_ms(const struct collector *c, unsigned task);
+
+/* Source roots (default /proc, /sys, /; flags or RINGHUB_PROCFS/SYSFS/ROOTFS). */
+const char *collector_procfs(const struct collector *c);
+const char *collector_sysfs(const struct collector *c);
+const char *collector_rootfs(const struct collector *c);
+/* root + path into out; -ENAMETOOLONG on overflow. */
+int collector_proc_path(const struct collector *c, const char *path, char *out, size_t size);
+int collector_sys_path(const struct collector *c, const char *path, char *out, size_t size);
+int collector_root_path(const struct collector *c, const char *path, char *out, size_t size);
+
+/* Run a task again soon (e.g. an inotify event); coalesced, never overlapping a run. */
+void collector_trigger(struct collector *c, unsigned task, uint64_t delay_ms);
+
+/*
+ * Batches: records of one collection, published together. begin → add… → commit.
+ * add returns the payload (set to "missing") to fill in, or NULL when full.
+ * An empty list is written as one placeholder record flagged RING_REC_EMPTY_LIST:
+ * use collector_batch_add_empty(c, RT_x).
+ */
+void collector_batch_begin(struct collector *c);
+void *collector_batch_add(struct collector *c, unsigned type);
+int collector_batch_add_empty(struct collector *c, unsigned type);
+unsigned collector_batch_count(const struct collector *c);
+int collector_batch_commit(struct collector *c);
+/* A single record as a batch of one. */
+int collector_emit(struct collector *c, unsigned type, const void *payload);
+
+/*
+ * Report a source's state; writes a source_status record and logs one line only when
+ * the state (or message) changes, so a source failing every cycle logs once.
+ */
+void collector_source_status(struct collector *c, const char *source, bool up, const char *fmt,
+                             ...) __attribute__((format(printf, 4, 5)));
+
+/* For tests: how many cycles have run (all tasks). */
+uint64_t collector_cycles(const struct collector *c);

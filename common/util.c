@@ -1,0 +1,159 @@
+/*
+ * util.c — see util.h. Small, dependency-free helpers; nothing here logs.
+ */
+#include "util.h"
+#include "macros.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+uint64_t now_ns(clockid_t clock)
+{
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+bool strscpy(char *dst, size_t size, const char *src)
+{
+        if (size == 0)
+                return true;
+        if (!src)
+                src = "";
+        size_t n = strnlen(src, size);
+        bool trunc = n >= size;
+        if (trunc)
+                n = size - 1;
+        memcpy(dst, src, n);
+        memset(dst + n, 0, size - n);
+        return trunc;
+}
+
+char *strstrip(char *s)
+{
+        while (*s && isspace((unsigned char)*s))
+                s++;
+        size_t n = strlen(s);
+        while (n > 0 && isspace((unsigned char)s[n - 1]))
+                s[--n] = 0;
+        return s;
+}
+
+bool startswith(const char *s, const char *prefix)
+{
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+ssize_t read_file_bounded(const char *path, char *buf, size_t max)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        size_t o = 0;
+        while (o + 1 < max) {
+                ssize_t n = read(fd, buf + o, max - 1 - o);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                o += (size_t)n;
+        }
+        buf[o] = 0;
+        return (ssize_t)o;
+}
+
+int path_join(char *out, size_t size, const char *root, const char *path)
+{
+        int n = snprintf(out, size, "%s%s%s", root ? root : "",
+                         (root && *root && path[0] != '/') ? "/" : "", path);
+        if (n < 0 || (size_t)n >= size)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+int safe_atou64(const char *s, uint64_t *ret)
+{
+        char *end;
+        if (!s)
+                return -EINVAL;
+        while (isspace((unsigned char)*s))
+                s++;
+        if (*s == '-' || !*s)
+                return -EINVAL;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 0);
+        if (errno)
+                return -errno;
+        while (isspace((unsigned char)*end))
+                end++;
+        if (*end)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int safe_atoi64(const char *s, int64_t *ret)
+{
+        char *end;
+        if (!s || !*s)
+                return -EINVAL;
+        errno = 0;
+        long long v = strtoll(s, &end, 0);
+        if (errno)
+                return -errno;
+        while (isspace((unsigned char)*end))
+                end++;
+        if (*end || end == s)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int safe_atod(const char *s, double *ret)
+{
+        char *end;
+        if (!s || !*s)
+                return -EINVAL;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (errno)
+                return -errno;
+        while (isspace((unsigned char)*end))
+                end++;
+        if (*end || end == s || !isfinite(v))
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+size_t format_rfc3339_ns(char *buf, size_t size, uint64_t t, bool utc)
+{
+        time_t sec = (time_t)(t / NSEC_PER_SEC);
+        struct tm tm;
+        if (utc)
+                gmtime_r(&sec, &tm);
+        else
+                localtime_r(&sec, &tm);
+        size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (n == 0)
+                return 0;
+        long off = utc ? 0 : tm.tm_gmtoff;
+        int m;
+        if (utc)
+                m = snprintf(buf + n, size - n, ".%09lluZ", (unsigned long long)(t % NSEC_PER_SEC));
+        else
+                m = snprintf(buf + n, size - n, ".%09llu%c%02ld:%02ld",
+                             (unsigned long long)(t % NSEC_PER_SEC), off < 0 ? '-' : '+',
+                             labs(off) / 3600, (labs(off) / 60) % 60);
+        if (m < 0 || (size_t)m >= size - n)
+                return 0;
+        return n + (size_t)m;
+}

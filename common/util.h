@@ -1,0 +1,46 @@
+/*
+ * util.h — time, string and file helpers shared by the hub, the collectors and the CLI.
+ *
+ * libc only. Every reader of a file under a configurable root goes through
+ * read_file_bounded() so a huge or endless file can never exhaust memory.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define NSEC_PER_SEC  1000000000ULL
+#define NSEC_PER_MSEC 1000000ULL
+#define USEC_PER_SEC  1000000ULL
+
+uint64_t now_ns(clockid_t clock);
+static inline uint64_t mono_ns(void)
+{
+        return now_ns(CLOCK_MONOTONIC);
+}
+static inline uint64_t real_ns(void)
+{
+        return now_ns(CLOCK_REALTIME);
+}
+
+/* Copy src into a fixed buffer, always terminated; returns true when it was truncated. */
+bool strscpy(char *dst, size_t size, const char *src);
+/* Trim ASCII whitespace at both ends in place; returns s. */
+char *strstrip(char *s);
+bool startswith(const char *s, const char *prefix);
+
+/* Read at most max-1 bytes of a file, terminated. Returns bytes read or -errno. */
+ssize_t read_file_bounded(const char *path, char *buf, size_t max);
+/* Join root and path ("/proc" + "/stat"), bounded. Returns -ENAMETOOLONG on overflow. */
+int path_join(char *out, size_t size, const char *root, const char *path);
+
+/* Parse helpers; return 0 or -EINVAL/-ERANGE, *ret set only on success. */
+int safe_atou64(const char *s, uint64_t *ret);
+int safe_atoi64(const char *s, int64_t *ret);
+int safe_atod(const char *s, double *ret);
+
+/* RFC 3339 with nanoseconds and local offset: 2025-10-02T14:02:59.850035377+10:00 */
+size_t format_rfc3339_ns(char *buf, size_t size, uint64_t realtime_ns, bool utc);

@@ -1,0 +1,39 @@
+/*
+ * record_json.h — the one schema-driven path between records and JSON.
+ *
+ * Used by the hub for every dialect and by `ringhubctl --json`, so the CLI prints the
+ * same keys the wire carries. Also parses JSON objects and `field=value` text back into
+ * records (round-trip tests, `ringhubctl inject`). json-c only; no ring access.
+ */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdio.h>
+
+#include "schema.h"
+
+/* How missing values and aliases are written. */
+#define RJ_MISSING_NULL 0x1u /* missing → null (default: key left out) */
+#define RJ_SEED_TYPED   0x2u /* F_SEED fields missing → typed zero ("", 0, false) */
+#define RJ_ALIASES      0x4u /* also write each field's alias key */
+#define RJ_NO_KEYS_OF_CHILD 0x8u /* leave out a CHILD's parent-key field */
+
+/* A double with the shortest exact text, always float-typed on the wire (3200.0). */
+json_object *json_double(double v);
+
+/* Add the record's fields to obj. Returns 0 or -errno. */
+int record_to_json(unsigned type, const void *payload, unsigned flags, json_object *obj);
+/* New object with the record's fields (NULL on error). */
+json_object *record_json_new(unsigned type, const void *payload, unsigned flags);
+/* Value of one field as a new json_object (NULL for missing without RJ_*). */
+json_object *field_to_json(const struct field_desc *f, const void *payload, unsigned flags);
+
+/*
+ * Fill payload (already record_init_missing'd) from an object. Unknown keys are
+ * errors (-ENOENT, *bad_key set); wrong types -EINVAL; strings too long -E2BIG.
+ */
+int record_from_json(unsigned type, json_object *obj, void *payload, const char **bad_key);
+/* Parse text into one field ("12.5", "true", "null" for missing, strings as is). */
+int field_from_text(const struct field_desc *f, const char *text, void *payload);
+/* Format one field as text into buf ("-" when missing). */
+const char *field_to_text(const struct field_desc *f, const void *payload, char *buf, size_t size);

@@ -1,0 +1,691 @@
+/*
+ * ring.c — the shared-memory ring (see ring.h for the layout and ordering contract).
+ *
+ * Linked by every process. Producers (collectors) call ring_write(); the single hub
+ * calls ring_read()/ring_wait(); ringhubctl maps the segment read-only and keeps its own
+ * cursor. Nothing here allocates on the write path or takes a lock: the only blocking
+ * call is the consumer's FUTEX_WAIT.
+ */
+#include "ring.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "macros.h"
+#include "util.h"
+
+static_assert(RING_HEADER_SIZE % 64 == 0, "header alignment");
+static_assert(RING_PAYLOAD_MAX <= UINT16_MAX, "len fits u16");
+
+#define RING_PRODUCERS_OFFSET RING_HEADER_SIZE
+#define RING_SLOTS_OFFSET                                                                          \
+        ALIGN_TO((uint64_t)RING_PRODUCERS_OFFSET + RING_MAX_PRODUCERS * RING_PRODUCER_SIZE, 4096u)
+
+static size_t ring_total_size(uint32_t capacity)
+{
+        return (size_t)RING_SLOTS_OFFSET + (size_t)capacity * RING_SLOT_SIZE;
+}
+
+const char *ring_default_name(const char *arg)
+{
+        if (arg && *arg)
+                return arg;
+        const char *e = getenv("RINGHUB_RING");
+        if (e && *e)
+                return e;
+        return "ringhub";
+}
+
+int ring_name_valid(const char *name)
+{
+        if (!name || !*name || strlen(name) > 48)
+                return 0;
+        for (const char *p = name; *p; p++)
+                if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+                        return 0;
+        return name[0] != '.';
+}
+
+static int futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
+{
+        return (int)syscall(SYS_futex, (uint32_t *)addr, op, val, ts, NULL, 0);
+}
+
+/* ---- checksum: 4 independent multiply-rotate lanes, 32 bytes per step ---- */
+
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+        return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64_t load64(const uint8_t *p)
+{
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return v;
+}
+
+#define P1 UINT64_C(0x9E3779B185EBCA87)
+#define P2 UINT64_C(0xC2B2AE3D27D4EB4F)
+
+static uint64_t hash_bytes(const uint8_t *p, size_t n, uint64_t seed)
+{
+        uint64_t a = seed + P1, b = seed ^ P2, c = seed + 1, d = seed - P1;
+        size_t i = 0;
+        for (; i + 32 <= n; i += 32) {
+                a = rotl64(a + load64(p + i) * P2, 31) * P1;
+                b = rotl64(b + load64(p + i + 8) * P2, 31) * P1;
+                c = rotl64(c + load64(p + i + 16) * P2, 31) * P1;
+                d = rotl64(d + load64(p + i + 24) * P2, 31) * P1;
+        }
+        uint64_t h = rotl64(a, 1) + rotl64(b, 7) + rotl64(c, 12) + rotl64(d, 18) + n;
+        for (; i + 8 <= n; i += 8)
+                h = rotl64(h ^ (load64(p + i) * P2), 27) * P1 + 0x85EBCA77u;
+        for (; i < n; i++)
+                h = rotl64(h ^ (p[i] * P1), 11) * P2;
+        h ^= h >> 33;
+        h *= P2;
+        h ^= h >> 29;
+        return h;
+}
+
+uint32_t ring_checksum(const struct ring_slot *s, size_t len)
+{
+        /* Covers ts..reserved (bytes 8..48 minus the sum itself) and the payload. */
+        uint64_t meta[4];
+        memcpy(&meta[0], &s->ts_ns, 8);
+        meta[1] = (uint64_t)s->batch_id | ((uint64_t)s->type << 32) | ((uint64_t)s->len << 48);
+        meta[2] = (uint64_t)s->batch_idx | ((uint64_t)s->batch_cnt << 16) |
+                  ((uint64_t)s->producer << 32) | ((uint64_t)s->version << 40) |
+                  ((uint64_t)s->flags << 48);
+        meta[3] = (uint64_t)s->producer_gen;
+        uint64_t h = hash_bytes((const uint8_t *)meta, sizeof(meta), 0x52494e47u);
+        h = hash_bytes(s->payload, len, h);
+        uint32_t v = (uint32_t)(h ^ (h >> 32));
+        return v ? v : 1; /* 0 never valid: a zeroed slot can't pass */
+}
+
+/* ---- open / create ---- */
+
+static int ring_check_header(const struct ring_header *h, size_t file_size,
+                             struct ring_abi_info *abi)
+{
+        if (abi)
+                *abi = (struct ring_abi_info){ .found_abi = h->abi_version,
+                                               .found_slot_size = h->slot_size,
+                                               .found_header_size = h->header_size };
+        if (h->abi_version != RING_ABI_VERSION || h->slot_size != RING_SLOT_SIZE ||
+            h->header_size != RING_HEADER_SIZE || h->slot_header_size != RING_SLOT_HDR_SIZE ||
+            h->max_producers != RING_MAX_PRODUCERS)
+                return -EPROTONOSUPPORT;
+        if (h->capacity < RING_MIN_CAPACITY || h->capacity > RING_MAX_CAPACITY ||
+            (h->capacity & (h->capacity - 1)) || h->slots_offset != RING_SLOTS_OFFSET ||
+            h->producers_offset != RING_PRODUCERS_OFFSET ||
+            h->total_size != ring_total_size(h->capacity) || h->total_size > file_size)
+                return -EBADMSG;
+        return 0;
+}
+
+static void ring_init_header(struct ring_header *h, uint32_t capacity)
+{
+        /* The segment is fresh zeroes from ftruncate: slots EMPTY, registry FREE. */
+        h->abi_version = RING_ABI_VERSION;
+        h->header_size = RING_HEADER_SIZE;
+        h->slot_size = RING_SLOT_SIZE;
+        h->slot_header_size = RING_SLOT_HDR_SIZE;
+        h->capacity = capacity;
+        h->max_producers = RING_MAX_PRODUCERS;
+        h->producers_offset = RING_PRODUCERS_OFFSET;
+        h->slots_offset = RING_SLOTS_OFFSET;
+        h->total_size = ring_total_size(capacity);
+        h->created_ns = real_ns();
+        atomic_store_explicit(&h->head, 0, memory_order_relaxed);
+        /* Publishing the magic makes everything above visible to openers. */
+        atomic_store_explicit(&h->magic, RING_MAGIC, memory_order_release);
+}
+
+int ring_open(const char *name, const struct ring_open_opts *opts, struct ring **ret,
+              struct ring_abi_info *ret_abi)
+{
+        static const struct ring_open_opts defaults = { 0 };
+        char path[80];
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        if (!opts)
+                opts = &defaults;
+        if (!ring_name_valid(name))
+                return -EINVAL;
+        if (opts->create && opts->readonly)
+                return -EINVAL;
+        uint32_t capacity = opts->capacity ? opts->capacity : RING_DEFAULT_CAPACITY;
+        if (capacity < RING_MIN_CAPACITY || capacity > RING_MAX_CAPACITY ||
+            (capacity & (capacity - 1)))
+                return -EINVAL;
+        snprintf(path, sizeof(path), "/%s", name);
+
+        int oflags = (opts->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+        _cleanup_close_ int fd = -EBADF;
+        mode_t mode = opts->mode ? opts->mode : 0660;
+        if (opts->create) {
+                fd = shm_open(path, oflags | O_CREAT, mode);
+        } else
+                fd = shm_open(path, oflags, 0);
+        if (fd < 0)
+                return -errno;
+
+        /*
+         * Whoever holds LOCK_EX initializes. A creator that dies mid-init drops the lock
+         * and leaves no magic, so the next opener initializes instead: creation is
+         * race-free without any "wait for the other one" timeouts.
+         */
+        if (flock(fd, opts->readonly ? LOCK_SH : LOCK_EX) < 0)
+                return -errno;
+
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                goto unlock;
+        }
+
+        size_t size = (size_t)st.st_size;
+        bool init = false;
+        if (size < RING_HEADER_SIZE) {
+                if (!opts->create) {
+                        r = -ENODATA; /* exists but never initialized */
+                        goto unlock;
+                }
+                size = ring_total_size(capacity);
+                if (ftruncate(fd, (off_t)size) < 0) {
+                        r = -errno;
+                        goto unlock;
+                }
+                if (fchmod(fd, mode) < 0) {
+                        r = -errno;
+                        goto unlock;
+                }
+                if (opts->gid != (gid_t)-1 && opts->gid != 0 && fchown(fd, (uid_t)-1, opts->gid) < 0) {
+                        r = -errno;
+                        goto unlock;
+                }
+                init = true;
+        }
+
+        int prot = opts->readonly ? PROT_READ : PROT_READ | PROT_WRITE;
+        void *map = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED) {
+                r = -errno;
+                goto unlock;
+        }
+        struct ring_header *h = map;
+
+        if (!init && atomic_load_explicit(&h->magic, memory_order_acquire) == 0) {
+                /* A creator died before publishing the magic: finish its job. */
+                if (!opts->create) {
+                        munmap(map, size);
+                        r = -ENODATA;
+                        goto unlock;
+                }
+                if (size != ring_total_size(capacity)) {
+                        /* Its size may differ from ours; re-size to what we'll write. */
+                        munmap(map, size);
+                        size = ring_total_size(capacity);
+                        if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0) {
+                                r = -errno;
+                                goto unlock;
+                        }
+                        map = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
+                        if (map == MAP_FAILED) {
+                                r = -errno;
+                                goto unlock;
+                        }
+                        h = map;
+                }
+                init = true;
+        }
+        if (init)
+                ring_init_header(h, capacity);
+        else if (atomic_load_explicit(&h->magic, memory_order_acquire) != RING_MAGIC) {
+                munmap(map, size);
+                r = -EBADMSG;
+                goto unlock;
+        }
+
+        r = ring_check_header(h, size, ret_abi);
+        if (r < 0) {
+                munmap(map, size);
+                goto unlock;
+        }
+        (void)flock(fd, LOCK_UN);
+
+        struct ring *rg = calloc(1, sizeof(*rg));
+        if (!rg) {
+                munmap(map, size);
+                return -ENOMEM;
+        }
+        rg->fd = TAKE_FD(fd);
+        rg->writable = !opts->readonly;
+        rg->map_size = size;
+        rg->hdr = h;
+        rg->producers = (struct ring_producer *)((uint8_t *)map + h->producers_offset);
+        rg->slots = (struct ring_slot *)((uint8_t *)map + h->slots_offset);
+        rg->mask = h->capacity - 1;
+        strscpy(rg->name, sizeof(rg->name), name);
+        *ret = rg;
+        return 0;
+
+unlock:
+        (void)flock(fd, LOCK_UN);
+        return r;
+}
+
+void ring_close(struct ring *r)
+{
+        if (!r)
+                return;
+        if (r->hdr)
+                munmap(r->hdr, r->map_size);
+        if (r->fd >= 0)
+                close(r->fd);
+        free(r);
+}
+
+int ring_unlink(const char *name)
+{
+        char path[80];
+        if (!ring_name_valid(name))
+                return -EINVAL;
+        snprintf(path, sizeof(path), "/%s", name);
+        return shm_unlink(path) < 0 ? -errno : 0;
+}
+
+/* ---- producer registry ---- */
+
+static uint64_t proc_starttime(pid_t pid)
+{
+        char path[64], buf[1024];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        if (read_file_bounded(path, buf, sizeof(buf)) <= 0)
+                return 0;
+        /* Field 22, counted after the ")" that closes comm (comm may hold spaces). */
+        char *p = strrchr(buf, ')');
+        if (!p)
+                return 0;
+        unsigned field = 2;
+        for (p++; *p && field < 22; p++)
+                if (*p == ' ')
+                        field++;
+        return strtoull(p, NULL, 10);
+}
+
+bool ring_producer_alive(const struct ring *r, unsigned idx)
+{
+        if (!r || idx >= RING_MAX_PRODUCERS)
+                return false;
+        const struct ring_producer *p = &r->producers[idx];
+        if (atomic_load_explicit(&p->state, memory_order_acquire) != RING_PRODUCER_ACTIVE)
+                return false;
+        pid_t pid = (pid_t)atomic_load_explicit(&p->pid, memory_order_relaxed);
+        if (pid <= 0)
+                return false;
+        if (kill(pid, 0) < 0 && errno == ESRCH)
+                return false;
+        uint64_t st = atomic_load_explicit(&p->proc_start, memory_order_relaxed);
+        uint64_t now_st = proc_starttime(pid);
+        /* Unknown (other pid namespace, no /proc): trust kill(). */
+        return !st || !now_st || st == now_st;
+}
+
+static void producer_fill(struct ring_producer *p, const char *name, uint32_t interval_ms)
+{
+        pid_t pid = getpid();
+        atomic_store_explicit(&p->pid, (uint32_t)pid, memory_order_relaxed);
+        strscpy(p->name, sizeof(p->name), name);
+        atomic_store_explicit(&p->proc_start, proc_starttime(pid), memory_order_relaxed);
+        uint64_t now = real_ns();
+        atomic_store_explicit(&p->start_ns, now, memory_order_relaxed);
+        atomic_store_explicit(&p->heartbeat_ns, now, memory_order_relaxed);
+        atomic_store_explicit(&p->interval_ms, interval_ms, memory_order_relaxed);
+        atomic_store_explicit(&p->exit_code, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->generation, 1, memory_order_relaxed);
+        /* written/dropped survive a restart: they are the producer name's totals. */
+        atomic_store_explicit(&p->state, RING_PRODUCER_ACTIVE, memory_order_release);
+}
+
+int ring_producer_register(struct ring *r, const char *name, uint32_t interval_ms)
+{
+        if (!r || !r->writable || !name || !*name || strlen(name) >= RING_NAME_MAX)
+                return -EINVAL;
+
+        /*
+         * Claiming an entry is a CAS on its state: FREE/EXITED → ACTIVE is done by one
+         * process only. A name's own entry is preferred (its counters carry on and the
+         * hub sees the restart as a new generation of the same producer).
+         */
+        for (int pass = 0; pass < 3; pass++) {
+                for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++) {
+                        struct ring_producer *p = &r->producers[i];
+                        uint32_t st = atomic_load_explicit(&p->state, memory_order_acquire);
+                        bool same = strncmp(p->name, name, sizeof(p->name)) == 0;
+                        if (pass == 0 && !same)
+                                continue;
+                        if (pass == 1 && st != RING_PRODUCER_FREE)
+                                continue;
+                        if (pass == 0 && st == RING_PRODUCER_ACTIVE) {
+                                if (ring_producer_alive(r, i))
+                                        return -EEXIST;
+                        }
+                        if (pass == 2) {
+                                /* Registry full: reclaim an entry of a dead or exited process. */
+                                if (st == RING_PRODUCER_ACTIVE && ring_producer_alive(r, i))
+                                        continue;
+                        }
+                        if (!atomic_compare_exchange_strong_explicit(
+                                    &p->state, &st, RING_PRODUCER_ACTIVE + 16u,
+                                    memory_order_acq_rel, memory_order_relaxed))
+                                continue; /* someone else got it */
+                        if (pass == 2 && !same) {
+                                atomic_store_explicit(&p->written, 0, memory_order_relaxed);
+                                atomic_store_explicit(&p->dropped, 0, memory_order_relaxed);
+                                atomic_store_explicit(&p->batches, 0, memory_order_relaxed);
+                        }
+                        producer_fill(p, name, interval_ms);
+                        return (int)i;
+                }
+        }
+        return -ENOSPC;
+}
+
+void ring_producer_heartbeat(struct ring *r, int idx)
+{
+        if (!r || !r->writable || idx < 0 || (unsigned)idx >= RING_MAX_PRODUCERS)
+                return;
+        atomic_store_explicit(&r->producers[idx].heartbeat_ns, real_ns(), memory_order_release);
+}
+
+void ring_producer_unregister(struct ring *r, int idx, int exit_code)
+{
+        if (!r || !r->writable || idx < 0 || (unsigned)idx >= RING_MAX_PRODUCERS)
+                return;
+        struct ring_producer *p = &r->producers[idx];
+        if (atomic_load_explicit(&p->pid, memory_order_relaxed) != (uint32_t)getpid())
+                return;
+        atomic_store_explicit(&p->exit_code, (uint32_t)exit_code, memory_order_relaxed);
+        atomic_store_explicit(&p->heartbeat_ns, real_ns(), memory_order_relaxed);
+        atomic_store_explicit(&p->state, RING_PRODUCER_EXITED, memory_order_release);
+}
+
+/* ---- write ---- */
+
+int ring_write(struct ring *r, int producer, const struct ring_write_meta *m, const void *payload,
+               size_t len)
+{
+        if (_unlikely_(!r || !r->writable || !m || (!payload && len)))
+                return -EINVAL;
+        if (_unlikely_(producer < 0 || (unsigned)producer >= RING_MAX_PRODUCERS))
+                return -EINVAL;
+        if (_unlikely_(len > RING_PAYLOAD_MAX))
+                return -EMSGSIZE;
+
+        struct ring_header *h = r->hdr;
+        struct ring_producer *p = &r->producers[producer];
+        uint64_t s = atomic_fetch_add_explicit(&h->head, 1, memory_order_relaxed);
+        struct ring_slot *slot = &r->slots[s & r->mask];
+
+        /* Claim: only move the slot forward, never over a newer sequence. */
+        uint64_t w = atomic_load_explicit(&slot->ctl, memory_order_relaxed);
+        for (;;) {
+                if (RING_CTL_STATE(w) != RING_SLOT_EMPTY && RING_CTL_SEQ(w) >= s)
+                        goto drop; /* lapped before we even started */
+                if (atomic_compare_exchange_weak_explicit(&slot->ctl, &w,
+                                                          RING_CTL(s, RING_SLOT_WRITING),
+                                                          memory_order_relaxed,
+                                                          memory_order_relaxed))
+                        break;
+        }
+        atomic_thread_fence(memory_order_release); /* claim before payload (seqlock) */
+
+        slot->ts_ns = m->ts_ns ? m->ts_ns : real_ns();
+        slot->batch_id = m->batch_id;
+        slot->type = m->type;
+        slot->len = (uint16_t)len;
+        slot->batch_idx = m->batch_idx;
+        slot->batch_cnt = m->batch_cnt;
+        slot->producer = (uint8_t)producer;
+        slot->version = m->version;
+        slot->flags = m->flags;
+        slot->producer_gen = atomic_load_explicit(&p->generation, memory_order_relaxed);
+        slot->reserved = 0;
+        if (len)
+                memcpy(slot->payload, payload, len);
+        slot->sum = ring_checksum(slot, len);
+
+        uint64_t expect = RING_CTL(s, RING_SLOT_WRITING);
+        if (!atomic_compare_exchange_strong_explicit(&slot->ctl, &expect,
+                                                     RING_CTL(s, RING_SLOT_COMMITTED),
+                                                     memory_order_seq_cst, memory_order_relaxed))
+                goto drop; /* taken over by a producer a lap ahead */
+
+        /* Only this process writes its counters: a plain store is enough. */
+        atomic_store_explicit(&p->written, atomic_load_explicit(&p->written, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+
+        if (atomic_load_explicit(&h->sleeping, memory_order_seq_cst)) {
+                uint32_t one = 1;
+                if (atomic_compare_exchange_strong_explicit(&h->sleeping, &one, 0,
+                                                            memory_order_seq_cst,
+                                                            memory_order_relaxed)) {
+                        atomic_fetch_add_explicit(&h->wakes, 1, memory_order_relaxed);
+                        futex(&h->sleeping, FUTEX_WAKE, 1, NULL);
+                }
+        }
+        return 0;
+
+drop:
+        atomic_store_explicit(&p->dropped, atomic_load_explicit(&p->dropped, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        return -ENOBUFS;
+}
+
+/* ---- read ---- */
+
+void ring_cursor_init(const struct ring *r, struct ring_cursor *c, bool from_oldest)
+{
+        *c = (struct ring_cursor){ .abandon_ns = RING_DEFAULT_ABANDON_NS };
+        uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+        uint64_t cap = r->hdr->capacity;
+        if (from_oldest)
+                c->seq = head > cap ? head - cap : 0;
+        else
+                c->seq = head;
+}
+
+/* Is the slot at the cursor committed, or lapped (so reading makes progress)? */
+static bool ring_ready(const struct ring *r, const struct ring_cursor *c, memory_order mo)
+{
+        if (c->seq >= atomic_load_explicit(&r->hdr->head, mo))
+                return false;
+        uint64_t w = atomic_load_explicit(&r->slots[c->seq & r->mask].ctl, mo);
+        if (RING_CTL_STATE(w) == RING_SLOT_EMPTY)
+                return false;
+        return RING_CTL_SEQ(w) > c->seq ||
+               (RING_CTL_SEQ(w) == c->seq && RING_CTL_STATE(w) == RING_SLOT_COMMITTED);
+}
+
+int ring_read(const struct ring *r, struct ring_cursor *c, struct ring_record *out)
+{
+        if (!r || !c || !out)
+                return -EINVAL;
+        const struct ring_header *h = r->hdr;
+        uint64_t cap = h->capacity;
+
+        for (;;) {
+                uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+                if (c->seq >= head) {
+                        c->stuck_since_ns = 0;
+                        return 0;
+                }
+                if (head - c->seq > cap) {
+                        /* Fell a lap behind: everything before head - cap is gone. */
+                        uint64_t to = head - cap;
+                        c->lost += to - c->seq;
+                        c->seq = to;
+                        c->stuck_since_ns = 0;
+                        continue;
+                }
+                const struct ring_slot *slot = &r->slots[c->seq & r->mask];
+                uint64_t w = atomic_load_explicit(&slot->ctl, memory_order_acquire);
+                uint64_t ws = RING_CTL_SEQ(w);
+                unsigned st = RING_CTL_STATE(w);
+
+                if (st != RING_SLOT_EMPTY && ws > c->seq) {
+                        /* Slot reused by a newer lap: c->seq was overwritten. */
+                        c->lost++;
+                        c->seq++;
+                        c->stuck_since_ns = 0;
+                        continue;
+                }
+                if (st == RING_SLOT_COMMITTED && ws == c->seq) {
+                        uint16_t len = slot->len;
+                        if (len > RING_PAYLOAD_MAX)
+                                len = RING_PAYLOAD_MAX;
+                        out->seq = c->seq;
+                        out->ts_ns = slot->ts_ns;
+                        out->batch_id = slot->batch_id;
+                        out->type = slot->type;
+                        out->len = len;
+                        out->batch_idx = slot->batch_idx;
+                        out->batch_cnt = slot->batch_cnt;
+                        out->flags = slot->flags;
+                        out->producer = slot->producer;
+                        out->version = slot->version;
+                        out->producer_gen = slot->producer_gen;
+                        uint32_t sum = slot->sum;
+                        memcpy(out->payload, slot->payload, len);
+                        atomic_thread_fence(memory_order_acquire);
+                        if (atomic_load_explicit(&slot->ctl, memory_order_relaxed) != w)
+                                continue; /* overwritten while copying: re-examine */
+
+                        c->seq++;
+                        c->stuck_since_ns = 0;
+                        /* Verify on our private copy: the slot may change under us. */
+                        struct ring_slot tmp;
+                        memcpy(&tmp.ts_ns, &out->ts_ns, 8);
+                        tmp.batch_id = out->batch_id;
+                        tmp.type = out->type;
+                        tmp.len = out->len;
+                        tmp.batch_idx = out->batch_idx;
+                        tmp.batch_cnt = out->batch_cnt;
+                        tmp.producer = out->producer;
+                        tmp.version = out->version;
+                        tmp.flags = out->flags;
+                        tmp.producer_gen = out->producer_gen;
+                        memcpy(tmp.payload, out->payload, len);
+                        if (ring_checksum(&tmp, len) != sum) {
+                                c->corrupt++;
+                                continue;
+                        }
+                        return 1;
+                }
+
+                /* Claimed but not committed (or not even claimed yet): a writer is busy
+                 * or died. Wait for it, but only up to abandon_ns. */
+                uint64_t now = mono_ns();
+                if (!c->stuck_since_ns) {
+                        c->stuck_since_ns = now;
+                        return -EINPROGRESS;
+                }
+                if (now - c->stuck_since_ns < c->abandon_ns)
+                        return -EINPROGRESS;
+                c->abandoned++;
+                c->seq++;
+                c->stuck_since_ns = 0;
+        }
+}
+
+uint64_t ring_lag(const struct ring *r, const struct ring_cursor *c)
+{
+        uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+        return head > c->seq ? head - c->seq : 0;
+}
+
+int ring_wait(struct ring *r, const struct ring_cursor *c, uint64_t timeout_ns)
+{
+        if (!r || !r->writable || !c)
+                return -EINVAL;
+        struct ring_header *h = r->hdr;
+
+        if (ring_ready(r, c, memory_order_acquire))
+                return 1;
+        atomic_store_explicit(&h->sleeping, 1, memory_order_seq_cst);
+        /* Dekker pairing with the producer's seq_cst commit + load of `sleeping`. */
+        if (ring_ready(r, c, memory_order_seq_cst)) {
+                atomic_store_explicit(&h->sleeping, 0, memory_order_relaxed);
+                return 1;
+        }
+        struct timespec ts = { .tv_sec = (time_t)(timeout_ns / NSEC_PER_SEC),
+                               .tv_nsec = (long)(timeout_ns % NSEC_PER_SEC) };
+        int k = futex(&h->sleeping, FUTEX_WAIT, 1, &ts);
+        int e = errno;
+        atomic_store_explicit(&h->sleeping, 0, memory_order_relaxed);
+        if (k < 0 && e == EINTR)
+                return -EINTR;
+        return ring_ready(r, c, memory_order_acquire) ? 1 : 0;
+}
+
+void ring_wake(struct ring *r)
+{
+        if (!r || !r->writable)
+                return;
+        atomic_store_explicit(&r->hdr->sleeping, 0, memory_order_seq_cst);
+        futex(&r->hdr->sleeping, FUTEX_WAKE, INT_MAX, NULL);
+}
+
+void ring_consumer_publish(struct ring *r, const struct ring_cursor *c, uint64_t invalid)
+{
+        if (!r || !r->writable || !c)
+                return;
+        struct ring_header *h = r->hdr;
+        atomic_store_explicit(&h->consumer_seq, c->seq, memory_order_relaxed);
+        atomic_store_explicit(&h->consumer_lost, c->lost, memory_order_relaxed);
+        atomic_store_explicit(&h->consumer_abandoned, c->abandoned, memory_order_relaxed);
+        atomic_store_explicit(&h->consumer_corrupt, c->corrupt, memory_order_relaxed);
+        atomic_store_explicit(&h->consumer_invalid, invalid, memory_order_relaxed);
+        atomic_store_explicit(&h->hub_heartbeat_ns, real_ns(), memory_order_release);
+}
+
+int ring_consumer_attach(struct ring *r)
+{
+        if (!r || !r->writable)
+                return -EINVAL;
+        struct ring_header *h = r->hdr;
+        pid_t old = (pid_t)atomic_load_explicit(&h->hub_pid, memory_order_relaxed);
+        if (old > 0 && old != getpid() && !(kill(old, 0) < 0 && errno == ESRCH))
+                return -EBUSY;
+        atomic_store_explicit(&h->hub_pid, (uint32_t)getpid(), memory_order_relaxed);
+        atomic_fetch_add_explicit(&h->hub_generation, 1, memory_order_relaxed);
+        atomic_store_explicit(&h->hub_heartbeat_ns, real_ns(), memory_order_release);
+        return 0;
+}
+
+void ring_consumer_detach(struct ring *r)
+{
+        if (!r || !r->writable)
+                return;
+        uint32_t me = (uint32_t)getpid();
+        atomic_compare_exchange_strong(&r->hdr->hub_pid, &me, 0);
+}

@@ -1,0 +1,268 @@
+/*
+ * ring.h — the shared-memory ring: many collector producers, one hub consumer.
+ *
+ * One POSIX shm segment per ring name (/dev/shm/<name>) holding
+ *   [ header page | producer registry | capacity × slot ]
+ * Every field's offset is fixed by static_assert; the header names its own sizes so a
+ * reader can check the layout before trusting it (ABI version, header, slot, capacity).
+ *
+ * Memory-ordering contract (the only place acquire/release is used on slots):
+ *
+ *   slot.ctl = seq << 2 | state   (state EMPTY 0, WRITING 1, COMMITTED 2)
+ *
+ *   producer                                consumer / reader
+ *   s = fetch_add(head, 1)      [relaxed]   h = load(head)                   [acquire]
+ *   CAS ctl: older → WRITING(s) [relaxed]   w = load(ctl)                    [acquire]
+ *   fence                       [release]   if w == COMMITTED(cursor):
+ *   write header + payload + sum  (plain)       copy header + payload          (plain)
+ *   CAS ctl: WRITING(s) →                       fence                        [acquire]
+ *            COMMITTED(s)       [seq_cst]       w2 = load(ctl)               [relaxed]
+ *   load doorbell.sleeping      [seq_cst]       w2 != w → overwritten while copying
+ *
+ * The release fence after the claim keeps the claim ahead of the payload stores, so a
+ * reader that saw any byte of a newer write also sees the ctl change (a seqlock). The
+ * commit CAS releases the payload to a reader whose ctl load is acquire. A checksum
+ * over header and payload catches the one case ordering cannot: a producer stalled for
+ * a whole lap whose late stores land in a slot another producer has since committed.
+ *
+ * Producers never wait: a claim that finds the slot already holding a newer sequence,
+ * or a commit whose slot was taken over, drops the record and counts it. A producer
+ * killed mid-write leaves its slot WRITING (or untouched); the consumer skips that
+ * sequence once it has waited `abandon_ns` (default 50 ms) and counts it abandoned;
+ * the next producer to land on the slot takes it over. The consumer accounts for every
+ * sequence exactly once: delivered, lost (overwritten before it was read), abandoned,
+ * or corrupt.
+ *
+ * Wake-up: the consumer sets doorbell.sleeping = 1 [seq_cst], re-checks its slot, and
+ * FUTEX_WAITs. A producer reads `sleeping` after its seq_cst commit; only when it is 1
+ * does one producer win the CAS 1 → 0 and call FUTEX_WAKE. While the consumer is
+ * awake a producer makes no system call at all.
+ */
+#pragma once
+
+#include <assert.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define RING_MAGIC         UINT64_C(0x31425548474e4952) /* "RINGHUB1" little-endian */
+#define RING_ABI_VERSION   1u
+#define RING_HEADER_SIZE   4096u
+#define RING_SLOT_SIZE     512u
+#define RING_SLOT_HDR_SIZE 48u
+#define RING_PAYLOAD_MAX   (RING_SLOT_SIZE - RING_SLOT_HDR_SIZE)
+#define RING_MAX_PRODUCERS 64u
+#define RING_PRODUCER_SIZE 256u
+#define RING_NAME_MAX      32u
+#define RING_DEFAULT_CAPACITY 4096u
+#define RING_MIN_CAPACITY  64u
+#define RING_MAX_CAPACITY  (1u << 22)
+#define RING_DEFAULT_ABANDON_NS (50ull * 1000 * 1000)
+
+enum ring_slot_state { RING_SLOT_EMPTY = 0, RING_SLOT_WRITING = 1, RING_SLOT_COMMITTED = 2 };
+#define RING_CTL(seq, state) (((uint64_t)(seq) << 2) | (uint64_t)(state))
+#define RING_CTL_SEQ(ctl)    ((ctl) >> 2)
+#define RING_CTL_STATE(ctl)  ((unsigned)((ctl)&3u))
+
+/* Slot flags */
+#define RING_REC_EMPTY_LIST 0x1u /* placeholder: the list of this type is empty */
+
+struct ring_slot {
+        _Atomic uint64_t ctl; /* seq << 2 | state */
+        uint64_t ts_ns;       /* CLOCK_REALTIME when written */
+        uint32_t batch_id;    /* per producer; 0 = not part of a batch */
+        uint32_t sum;         /* checksum of ts..payload[len] */
+        uint16_t type;        /* enum record_type */
+        uint16_t len;         /* payload bytes */
+        uint16_t batch_idx;
+        uint16_t batch_cnt;
+        uint8_t producer;     /* registry index */
+        uint8_t version;      /* record type version */
+        uint16_t flags;
+        uint32_t producer_gen; /* registry generation of the writer */
+        uint64_t reserved;
+        uint8_t payload[RING_PAYLOAD_MAX];
+};
+static_assert(offsetof(struct ring_slot, payload) == RING_SLOT_HDR_SIZE, "slot header size");
+static_assert(sizeof(struct ring_slot) == RING_SLOT_SIZE, "slot size");
+
+enum ring_producer_state { RING_PRODUCER_FREE = 0, RING_PRODUCER_ACTIVE = 1, RING_PRODUCER_EXITED = 2 };
+
+struct ring_producer {
+        _Atomic uint32_t state; /* enum ring_producer_state */
+        _Atomic uint32_t pid;
+        char name[RING_NAME_MAX];
+        _Atomic uint64_t start_ns;     /* realtime of registration */
+        _Atomic uint64_t proc_start;   /* /proc/PID/stat starttime, to detect pid reuse */
+        _Atomic uint64_t heartbeat_ns; /* realtime of the last heartbeat */
+        _Atomic uint64_t written;      /* records committed */
+        _Atomic uint64_t dropped;      /* records given up (lapped while writing) */
+        _Atomic uint64_t batches;
+        _Atomic uint32_t generation;   /* bumped on every registration (restarts) */
+        _Atomic uint32_t interval_ms;  /* collector's main interval, for liveness */
+        _Atomic uint32_t exit_code;
+        uint32_t pad0;
+        uint8_t mailbox[152]; /* reserved: hub → collector commands */
+};
+static_assert(sizeof(struct ring_producer) == RING_PRODUCER_SIZE, "producer entry size");
+
+struct ring_header {
+        /* Line 0: constant once magic is set. */
+        _Atomic uint64_t magic;
+        uint32_t abi_version;
+        uint32_t header_size;
+        uint32_t slot_size;
+        uint32_t slot_header_size;
+        uint32_t capacity; /* power of two */
+        uint32_t max_producers;
+        uint64_t producers_offset;
+        uint64_t slots_offset;
+        uint64_t total_size;
+        uint64_t created_ns;
+        /* Line 1: producers' claim counter. */
+        _Alignas(64) _Atomic uint64_t head;
+        uint8_t pad1[56];
+        /* Line 2: doorbell (futex word) and its counters. */
+        _Alignas(64) _Atomic uint32_t sleeping;
+        uint32_t pad2;
+        _Atomic uint64_t wakes; /* FUTEX_WAKE calls made by producers */
+        uint8_t pad3[48];
+        /* Line 3: published by the consumer (hub) for readers like ringhubctl. */
+        _Alignas(64) _Atomic uint64_t consumer_seq;
+        _Atomic uint64_t consumer_lost;
+        _Atomic uint64_t consumer_abandoned;
+        _Atomic uint64_t consumer_corrupt;
+        _Atomic uint64_t consumer_invalid;
+        _Atomic uint64_t hub_heartbeat_ns;
+        _Atomic uint32_t hub_pid;
+        _Atomic uint32_t hub_generation;
+        uint8_t pad4[8];
+};
+static_assert(offsetof(struct ring_header, head) == 64, "head line");
+static_assert(offsetof(struct ring_header, sleeping) == 128, "doorbell line");
+static_assert(offsetof(struct ring_header, consumer_seq) == 192, "consumer line");
+static_assert(sizeof(struct ring_header) <= RING_HEADER_SIZE, "header fits its page");
+
+struct ring {
+        int fd;
+        bool writable;
+        size_t map_size;
+        struct ring_header *hdr;
+        struct ring_producer *producers;
+        struct ring_slot *slots;
+        uint64_t mask;
+        char name[64];
+};
+
+struct ring_open_opts {
+        bool create;       /* create when missing (producers and the hub) */
+        bool readonly;     /* map read-only (ringhubctl) */
+        uint32_t capacity; /* for a new ring; 0 = default */
+        mode_t mode;       /* for a new ring; 0 = 0660 */
+        gid_t gid;         /* for a new ring; (gid_t)-1 = leave */
+        unsigned wait_ms;  /* how long to wait for another creator; 0 = 2000 */
+};
+
+/* ABI mismatch details for a clear error: set when ring_open fails with -EPROTONOSUPPORT. */
+struct ring_abi_info {
+        uint32_t found_abi, found_slot_size, found_header_size;
+};
+
+/* Ring name from argument, $RINGHUB_RING or "ringhub". Validated: [A-Za-z0-9._-]{1,48}. */
+const char *ring_default_name(const char *arg);
+int ring_name_valid(const char *name);
+
+int ring_open(const char *name, const struct ring_open_opts *opts, struct ring **ret,
+              struct ring_abi_info *ret_abi);
+void ring_close(struct ring *r);
+int ring_unlink(const char *name);
+
+/* ---- producers ---- */
+
+/*
+ * Take (or take back) the registry entry named `name`: an entry with that name whose
+ * process is gone is reused, its generation bumped. -EEXIST when a live process holds
+ * the name, -ENOSPC when the registry is full. Returns the entry index.
+ */
+int ring_producer_register(struct ring *r, const char *name, uint32_t interval_ms);
+void ring_producer_heartbeat(struct ring *r, int idx);
+void ring_producer_unregister(struct ring *r, int idx, int exit_code);
+/* Is the registered process still there (pid present and not reused)? */
+bool ring_producer_alive(const struct ring *r, unsigned idx);
+
+struct ring_write_meta {
+        uint16_t type;
+        uint8_t version;
+        uint16_t flags;
+        uint32_t batch_id;
+        uint16_t batch_idx;
+        uint16_t batch_cnt;
+        uint64_t ts_ns; /* 0 = now */
+};
+
+/*
+ * Write one record. Never blocks. Returns 0, -ENOBUFS when the record had to be
+ * dropped (counted in the producer's `dropped`), -EINVAL/-EMSGSIZE for bad arguments.
+ */
+int ring_write(struct ring *r, int producer, const struct ring_write_meta *m, const void *payload,
+               size_t len);
+
+/* ---- consumer and readers ---- */
+
+struct ring_cursor {
+        uint64_t seq;
+        uint64_t lost;      /* overwritten before read */
+        uint64_t abandoned; /* claimed but never committed within abandon_ns */
+        uint64_t corrupt;   /* checksum mismatch */
+        uint64_t stuck_since_ns;
+        uint64_t abandon_ns;
+};
+
+/* A record copied out of the ring: safe to use after the slot is reused. */
+struct ring_record {
+        uint64_t seq;
+        uint64_t ts_ns;
+        uint32_t batch_id;
+        uint16_t type;
+        uint16_t len;
+        uint16_t batch_idx;
+        uint16_t batch_cnt;
+        uint16_t flags;
+        uint8_t producer;
+        uint8_t version;
+        uint32_t producer_gen;
+        _Alignas(8) uint8_t payload[RING_PAYLOAD_MAX];
+};
+
+/* Start at the oldest record still held (for a restarted hub) or at the head. */
+void ring_cursor_init(const struct ring *r, struct ring_cursor *c, bool from_oldest);
+
+/*
+ * Copy the next record. Returns 1 with *out filled, 0 when nothing is ready, or
+ * -EINPROGRESS when the next sequence is claimed but not yet committed (call again after
+ * a short wait; it is skipped as abandoned once it has been stuck for abandon_ns).
+ * Read-only: never writes to the shared segment.
+ */
+int ring_read(const struct ring *r, struct ring_cursor *c, struct ring_record *out);
+
+/*
+ * Consumer only: sleep until a producer rings or timeout_ns passes. Returns 1 when
+ * something is ready, 0 on timeout, -EINTR on a signal.
+ */
+int ring_wait(struct ring *r, const struct ring_cursor *c, uint64_t timeout_ns);
+/* Wake a ring_wait()er from another thread of the consumer process (shutdown). */
+void ring_wake(struct ring *r);
+
+/* The single consumer: claim the role (-EBUSY while another live hub holds it). */
+int ring_consumer_attach(struct ring *r);
+void ring_consumer_detach(struct ring *r);
+
+/* Consumer only: publish progress for readers (ringhubctl stat). */
+void ring_consumer_publish(struct ring *r, const struct ring_cursor *c, uint64_t invalid);
+
+/* Records that are written but not yet consumed by c. */
+uint64_t ring_lag(const struct ring *r, const struct ring_cursor *c);
+
+uint32_t ring_checksum(const struct ring_slot *s, size_t len);
