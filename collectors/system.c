@@ -31,11 +31,24 @@ struct cpu_times {
         bool valid;
 };
 
+#define MAX_PROBLEMS 16
+
 struct system_state {
         struct cpu_times all, *cores;
         unsigned n_cores;
-        char last_problem[128];
+        /* Problems seen this cycle and the previous one: a problem is logged when it
+         * appears, not again while it persists. */
+        uint64_t problems[2][MAX_PROBLEMS];
+        unsigned n_problems[2];
 };
+
+static uint64_t hash_str(const char *s)
+{
+        uint64_t h = 1469598103934665603ULL;
+        for (; *s; s++)
+                h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+        return h;
+}
 
 static void problem(struct collector *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void problem(struct collector *c, const char *fmt, ...)
@@ -46,11 +59,14 @@ static void problem(struct collector *c, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(buf, sizeof(buf), fmt, ap);
         va_end(ap);
-        /* Log a problem once, not every cycle. */
-        if (strcmp(buf, s->last_problem) != 0) {
+        uint64_t h = hash_str(buf);
+        bool known = false;
+        for (unsigned i = 0; i < s->n_problems[1]; i++)
+                known |= s->problems[1][i] == h;
+        if (!known)
                 log_warning("%s", buf);
-                strscpy(s->last_problem, sizeof(s->last_problem), buf);
-        }
+        if (s->n_problems[0] < MAX_PROBLEMS)
+                s->problems[0][s->n_problems[0]++] = h;
 }
 
 static FILE *open_under(struct collector *c, bool sys, const char *path)
@@ -417,6 +433,9 @@ static void collect_hwmon(struct collector *c, struct rec_system *sys)
 
 static int system_run(struct collector *c)
 {
+        struct system_state *s = collector_state(c);
+        int r;
+
         collector_batch_begin(c);
         struct rec_system *sys = collector_batch_add(c, RT_system);
         strscpy(sys->version, sizeof(sys->version), RINGHUB_VERSION);
@@ -425,7 +444,11 @@ static int system_run(struct collector *c)
         collect_stat(c, sys);
         collect_meminfo(c, sys);
         collect_hwmon(c, sys);
-        return collector_batch_commit(c);
+        r = collector_batch_commit(c);
+        memcpy(s->problems[1], s->problems[0], sizeof(s->problems[0]));
+        s->n_problems[1] = s->n_problems[0];
+        s->n_problems[0] = 0;
+        return r;
 }
 
 static int system_init(struct collector *c)

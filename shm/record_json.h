@@ -18,6 +18,12 @@
 #define RJ_ALIASES      0x4u /* also write each field's alias key */
 #define RJ_NO_KEYS_OF_CHILD 0x8u /* leave out a CHILD's parent-key field */
 
+/* Longest string field (bytes). */
+#define RJ_STR_MAX 256
+
+/* A string as JSON, invalid UTF-8 and control characters replaced by U+FFFD. */
+json_object *json_string_utf8(const char *s, size_t n);
+
 /* A double with the shortest exact text, always float-typed on the wire (3200.0). */
 json_object *json_double(double v);
 
