@@ -154,7 +154,8 @@ int collector_batch_commit(struct collector *c)
 {
         int r = 0;
         if (c->batch_overflow)
-                log_warning("batch larger than %u records, the rest was left out", COLLECTOR_MAX_BATCH);
+                log_warning("batch larger than %u records, the rest was left out",
+                            COLLECTOR_MAX_BATCH);
         if (c->batch_n == 0)
                 return 0;
         uint32_t id = ++c->batch_id;
@@ -163,10 +164,13 @@ int collector_batch_commit(struct collector *c)
         uint64_t ts = real_ns();
         for (unsigned i = 0; i < c->batch_n; i++) {
                 const struct record_desc *d = schema_record(c->batch[i].type);
-                struct ring_write_meta m = { .type = c->batch[i].type, .version = d->version,
-                                             .flags = c->batch[i].flags, .batch_id = id,
+                struct ring_write_meta m = { .type = c->batch[i].type,
+                                             .version = d->version,
+                                             .flags = c->batch[i].flags,
+                                             .batch_id = id,
                                              .batch_idx = (uint16_t)i,
-                                             .batch_cnt = (uint16_t)c->batch_n, .ts_ns = ts };
+                                             .batch_cnt = (uint16_t)c->batch_n,
+                                             .ts_ns = ts };
                 int k = ring_write(c->ring, c->producer, &m, c->batch[i].payload, d->size);
                 if (k < 0) {
                         c->dropped++;
@@ -241,7 +245,8 @@ void collector_source_status(struct collector *c, const char *source, bool up, c
 
 static void notify_status(struct collector *c)
 {
-        sd_notifyf(false, "STATUS=%" PRIu64 " cycles, %" PRIu64 " records written, %" PRIu64 " dropped",
+        sd_notifyf(false,
+                   "STATUS=%" PRIu64 " cycles, %" PRIu64 " records written, %" PRIu64 " dropped",
                    c->cycles, c->written, c->dropped);
 }
 
@@ -330,7 +335,8 @@ static void help(const struct collector_ops *ops)
                "  -h, --help           this help\n");
         if (ops->options_help)
                 fputs(ops->options_help, stdout);
-        printf("\nExit codes: 0 stopped, 1 failure, 2 usage, 3 ring incompatible, 4 source absent\n");
+        printf(
+            "\nExit codes: 0 stopped, 1 failure, 2 usage, 3 ring incompatible, 4 source absent\n");
 }
 
 static const char *env_or(const char *name, const char *def)
@@ -341,8 +347,16 @@ static const char *env_or(const char *name, const char *def)
 
 int collector_main(const struct collector_ops *ops, int argc, char **argv)
 {
-        enum { OPT_RING = 0x100, OPT_INTERVAL, OPT_PROCFS, OPT_SYSFS, OPT_ROOTFS, OPT_CAPACITY,
-               OPT_ONCE, OPT_TASK_INTERVAL = 0x180 };
+        enum {
+                OPT_RING = 0x100,
+                OPT_INTERVAL,
+                OPT_PROCFS,
+                OPT_SYSFS,
+                OPT_ROOTFS,
+                OPT_CAPACITY,
+                OPT_ONCE,
+                OPT_TASK_INTERVAL = 0x180
+        };
         struct collector cs = { .ops = ops, .producer = -1 };
         struct collector *c = &cs;
         struct option opts[64];
@@ -373,7 +387,8 @@ int collector_main(const struct collector_ops *ops, int argc, char **argv)
         opts[n++] = (struct option){ "verbose", no_argument, NULL, 'v' };
         opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
         for (unsigned i = 1; i < c->n_tasks; i++) {
-                snprintf(task_opt_names[i], sizeof(task_opt_names[i]), "interval-%s", ops->tasks[i].name);
+                snprintf(task_opt_names[i], sizeof(task_opt_names[i]), "interval-%s",
+                         ops->tasks[i].name);
                 opts[n++] = (struct option){ task_opt_names[i], required_argument, NULL,
                                              OPT_TASK_INTERVAL + (int)i };
         }
@@ -397,7 +412,9 @@ int collector_main(const struct collector_ops *ops, int argc, char **argv)
                         break;
                 case OPT_INTERVAL:
                         if (safe_atou64(optarg, &v) < 0 || v < 10 || v > 86400000) {
-                                log_error("--interval: '%s' is not a number of milliseconds (10..86400000)", optarg);
+                                log_error("--interval: '%s' is not a number of milliseconds "
+                                          "(10..86400000)",
+                                          optarg);
                                 return COLLECTOR_EXIT_USAGE;
                         }
                         c->tasks[0].interval_ms = (uint32_t)v;
@@ -453,9 +470,10 @@ int collector_main(const struct collector_ops *ops, int argc, char **argv)
         struct ring_open_opts ro = { .create = true, .capacity = c->capacity, .gid = (gid_t)-1 };
         r = ring_open(rname, &ro, &c->ring, &abi);
         if (r == -EPROTONOSUPPORT) {
-                log_error("ring '%s' has ABI version %u (slot %u bytes); this collector needs ABI %u "
-                          "(slot %u): restart the stack so the ring is recreated",
-                          rname, abi.found_abi, abi.found_slot_size, RING_ABI_VERSION, RING_SLOT_SIZE);
+                log_error(
+                    "ring '%s' has ABI version %u (slot %u bytes); this collector needs ABI %u "
+                    "(slot %u): restart the stack so the ring is recreated",
+                    rname, abi.found_abi, abi.found_slot_size, RING_ABI_VERSION, RING_SLOT_SIZE);
                 return COLLECTOR_EXIT_RING;
         }
         if (r < 0) {
@@ -465,7 +483,8 @@ int collector_main(const struct collector_ops *ops, int argc, char **argv)
         c->producer = ring_producer_register(c->ring, ops->name, c->tasks[0].interval_ms);
         if (c->producer < 0) {
                 if (c->producer == -EEXIST)
-                        log_error("another ringhub-collect-%s is already running on ring '%s'", ops->name, rname);
+                        log_error("another ringhub-collect-%s is already running on ring '%s'",
+                                  ops->name, rname);
                 else
                         log_error_errno(c->producer, "cannot register in ring '%s': %m", rname);
                 ring_close(c->ring);
@@ -475,7 +494,7 @@ int collector_main(const struct collector_ops *ops, int argc, char **argv)
         if (ops->init) {
                 r = ops->init(c);
                 if (r < 0) {
-                        exit_code = r == -ENODEV ? COLLECTOR_EXIT_ABSENT
+                        exit_code = r == -ENODEV   ? COLLECTOR_EXIT_ABSENT
                                     : r == -EINVAL ? COLLECTOR_EXIT_USAGE
                                                    : COLLECTOR_EXIT_FAILURE;
                         log_error_errno(r, "initialization failed: %m");
@@ -512,8 +531,8 @@ int collector_main(const struct collector_ops *ops, int argc, char **argv)
                 uint64_t acc = (uint64_t)c->tasks[i].interval_ms * 10;
                 acc = MAX(acc, 1000u);
                 acc = MIN(acc, 250000u);
-                r = sd_event_add_time_relative(c->event, &c->tasks[i].timer, CLOCK_MONOTONIC, 0, acc,
-                                               on_timer, c);
+                r = sd_event_add_time_relative(c->event, &c->tasks[i].timer, CLOCK_MONOTONIC, 0,
+                                               acc, on_timer, c);
                 if (r < 0) {
                         log_error_errno(r, "cannot add timer: %m");
                         exit_code = COLLECTOR_EXIT_FAILURE;
@@ -521,10 +540,10 @@ int collector_main(const struct collector_ops *ops, int argc, char **argv)
                 }
         }
 
-        sd_notifyf(false, "READY=1\nSTATUS=collecting every %u ms into ring %s", c->tasks[0].interval_ms,
-                   rname);
-        log_info("collecting every %u ms into ring '%s' as producer %d", c->tasks[0].interval_ms, rname,
-                 c->producer);
+        sd_notifyf(false, "READY=1\nSTATUS=collecting every %u ms into ring %s",
+                   c->tasks[0].interval_ms, rname);
+        log_info("collecting every %u ms into ring '%s' as producer %d", c->tasks[0].interval_ms,
+                 rname, c->producer);
         r = sd_event_loop(c->event);
         if (r < 0) {
                 log_error_errno(r, "event loop failed: %m");

@@ -29,8 +29,8 @@
 #define COLLECTOR_EXIT_RING    3
 #define COLLECTOR_EXIT_ABSENT  4
 
-#define COLLECTOR_MAX_TASKS    8
-#define COLLECTOR_MAX_BATCH    1024
+#define COLLECTOR_MAX_TASKS 8
+#define COLLECTOR_MAX_BATCH 1024
 
 struct collector;
 
@@ -90,8 +90,8 @@ int collector_emit(struct collector *c, unsigned type, const void *payload);
  * Report a source's state; writes a source_status record and logs one line only when
  * the state (or message) changes, so a source failing every cycle logs once.
  */
-void collector_source_status(struct collector *c, const char *source, bool up, const char *fmt,
-                             ...) __attribute__((format(printf, 4, 5)));
+void collector_source_status(struct collector *c, const char *source, bool up, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* For tests: how many cycles have run (all tasks). */
 uint64_t collector_cycles(const struct collector *c);

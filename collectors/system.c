@@ -50,7 +50,8 @@ static uint64_t hash_str(const char *s)
         return h;
 }
 
-static void problem(struct collector *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(struct collector *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void problem(struct collector *c, const char *fmt, ...)
 {
         struct system_state *s = collector_state(c);
@@ -72,7 +73,8 @@ static void problem(struct collector *c, const char *fmt, ...)
 static FILE *open_under(struct collector *c, bool sys, const char *path)
 {
         char p[512];
-        if ((sys ? collector_sys_path(c, path, p, sizeof(p)) : collector_proc_path(c, path, p, sizeof(p))) < 0)
+        if ((sys ? collector_sys_path(c, path, p, sizeof(p))
+                 : collector_proc_path(c, path, p, sizeof(p))) < 0)
                 return NULL;
         return fopen(p, "re");
 }
@@ -80,7 +82,8 @@ static FILE *open_under(struct collector *c, bool sys, const char *path)
 static int read_small(struct collector *c, bool sys, const char *path, char *buf, size_t size)
 {
         char p[512];
-        int r = sys ? collector_sys_path(c, path, p, sizeof(p)) : collector_proc_path(c, path, p, sizeof(p));
+        int r = sys ? collector_sys_path(c, path, p, sizeof(p))
+                    : collector_proc_path(c, path, p, sizeof(p));
         if (r < 0)
                 return r;
         ssize_t n = read_file_bounded(p, buf, size);
@@ -95,8 +98,9 @@ static int read_small(struct collector *c, bool sys, const char *path, char *buf
 static bool parse_cpu_line(const char *line, struct cpu_times *t)
 {
         uint64_t v[10] = { 0 };
-        int n = sscanf(line, "%*s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-                             " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
+        int n = sscanf(line,
+                       "%*s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+                       " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
                        &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
         if (n < 4)
                 return false;
@@ -198,7 +202,8 @@ static void collect_cpuinfo(struct collector *c, struct rec_system *sys)
                 char *key = strstrip(line), *val = strstrip(colon + 1);
                 if (strcmp(key, "processor") == 0)
                         threads++;
-                else if ((strcmp(key, "model name") == 0 || strcmp(key, "Model") == 0) && !sys->cpu_model[0])
+                else if ((strcmp(key, "model name") == 0 || strcmp(key, "Model") == 0) &&
+                         !sys->cpu_model[0])
                         strscpy(sys->cpu_model, sizeof(sys->cpu_model), val);
                 else if (strcmp(key, "cpu MHz") == 0) {
                         double d;
@@ -238,8 +243,9 @@ static void collect_meminfo(struct collector *c, struct rec_system *sys)
 {
         _cleanup_fclose_ FILE *f = open_under(c, false, "meminfo");
         char line[256];
-        uint64_t total = MISSING_U64, free_ = MISSING_U64, avail = MISSING_U64, buffers = MISSING_U64,
-                 cached = 0, sreclaim = 0, swap_total = MISSING_U64, swap_free = MISSING_U64;
+        uint64_t total = MISSING_U64, free_ = MISSING_U64, avail = MISSING_U64,
+                 buffers = MISSING_U64, cached = 0, sreclaim = 0, swap_total = MISSING_U64,
+                 swap_free = MISSING_U64;
         bool have_cached = false;
 
         if (!f) {
@@ -290,7 +296,9 @@ static void collect_meminfo(struct collector *c, struct rec_system *sys)
                 sys->swap_total_bytes = swap_total;
                 sys->swap_free_bytes = swap_free;
                 sys->swap_used_bytes = swap_total - swap_free;
-                sys->swap_usage_percent = swap_total ? (double)(swap_total - swap_free) / (double)swap_total * 100.0 : 0.0;
+                sys->swap_usage_percent =
+                    swap_total ? (double)(swap_total - swap_free) / (double)swap_total * 100.0
+                               : 0.0;
         }
 }
 
@@ -327,8 +335,9 @@ static int cmp_str(const void *a, const void *b)
 
 static bool is_cpu_chip(const char *chip)
 {
-        static const char *const names[] = { "coretemp", "k10temp", "k8temp", "zenpower", "cpu_thermal",
-                                             "soc_thermal", "x86_pkg_temp" };
+        static const char *const names[] = { "coretemp",    "k10temp",     "k8temp",
+                                             "zenpower",    "cpu_thermal", "soc_thermal",
+                                             "x86_pkg_temp" };
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (strcmp(chip, names[i]) == 0)
                         return true;
@@ -337,8 +346,8 @@ static bool is_cpu_chip(const char *chip)
 
 static bool is_board_label(const char *label)
 {
-        static const char *const names[] = { "SYSTIN", "MB Temp", "Motherboard", "motherboard", "System",
-                                             "SYS Temp", "M/B Temp", "temp1" };
+        static const char *const names[] = { "SYSTIN", "MB Temp",  "Motherboard", "motherboard",
+                                             "System", "SYS Temp", "M/B Temp",    "temp1" };
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (strcasecmp(label, names[i]) == 0)
                         return true;
@@ -388,10 +397,12 @@ static void collect_hwmon(struct collector *c, struct rec_system *sys)
                         if (cpu) {
                                 if (isnan(cpu_any))
                                         cpu_any = cel;
-                                if (isnan(cpu_pkg) && (startswith(label, "Package") || startswith(label, "Tctl") ||
-                                                       startswith(label, "Tdie")))
+                                if (isnan(cpu_pkg) &&
+                                    (startswith(label, "Package") || startswith(label, "Tctl") ||
+                                     startswith(label, "Tdie")))
                                         cpu_pkg = cel;
-                        } else if (isnan(board) && (is_board_label(label) || strcmp(chip, "acpitz") == 0))
+                        } else if (isnan(board) &&
+                                   (is_board_label(label) || strcmp(chip, "acpitz") == 0))
                                 board = cel;
                         if (temps < MAX_SENSORS) {
                                 struct rec_system_temp *t = collector_batch_add(c, RT_system_temp);
@@ -399,10 +410,12 @@ static void collect_hwmon(struct collector *c, struct rec_system *sys)
                                         strscpy(t->name, sizeof(t->name), label);
                                         t->value_celsius = cel;
                                         strscpy(t->sensor_type, sizeof(t->sensor_type),
-                                                cpu ? "cpu" : strcmp(chip, "nvme") == 0 ? "nvme"
-                                                    : strcmp(chip, "drivetemp") == 0  ? "disk"
-                                                    : (is_board_label(label) || !strcmp(chip, "acpitz")) ? "motherboard"
-                                                                                       : "other");
+                                                cpu                              ? "cpu"
+                                                : strcmp(chip, "nvme") == 0      ? "nvme"
+                                                : strcmp(chip, "drivetemp") == 0 ? "disk"
+                                                : (is_board_label(label) || !strcmp(chip, "acpitz"))
+                                                    ? "motherboard"
+                                                    : "other");
                                         strscpy(t->source, sizeof(t->source), chip);
                                         temps++;
                                 }

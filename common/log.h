@@ -15,13 +15,13 @@ void log_set_max_level(int level);
 int log_get_max_level(void);
 void log_set_ident(const char *ident);
 int log_internal(int level, int error, const char *file, int line, const char *fmt, ...)
-        _printf_(5, 6);
+    _printf_(5, 6);
 
-#define log_full_errno(level, error, ...)                                                          \
-        ({                                                                                         \
-                int _l = (level), _e = (error);                                                    \
-                _l <= log_get_max_level() ? log_internal(_l, _e, __FILE__, __LINE__, __VA_ARGS__)  \
-                                          : -abs(_e);                                              \
+#define log_full_errno(level, error, ...)                                                         \
+        ({                                                                                        \
+                int _l = (level), _e = (error);                                                   \
+                _l <= log_get_max_level() ? log_internal(_l, _e, __FILE__, __LINE__, __VA_ARGS__) \
+                                          : -abs(_e);                                             \
         })
 #define log_full(level, ...) (void)log_full_errno(level, 0, __VA_ARGS__)
 

@@ -23,17 +23,17 @@
 #define MAX(a, b)      ((a) > (b) ? (a) : (b))
 
 /* Take ownership: return the value and clear the variable so cleanup skips it. */
-#define TAKE_PTR(p)                                                                                \
-        ({                                                                                         \
-                typeof(p) _p = (p);                                                                \
-                (p) = NULL;                                                                        \
-                _p;                                                                                \
+#define TAKE_PTR(p)                 \
+        ({                          \
+                typeof(p) _p = (p); \
+                (p) = NULL;         \
+                _p;                 \
         })
-#define TAKE_FD(fd)                                                                                \
-        ({                                                                                         \
-                int _fd = (fd);                                                                    \
-                (fd) = -EBADF;                                                                     \
-                _fd;                                                                               \
+#define TAKE_FD(fd)             \
+        ({                      \
+                int _fd = (fd); \
+                (fd) = -EBADF;  \
+                _fd;            \
         })
 
 static inline void freep(void *p)

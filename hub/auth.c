@@ -172,7 +172,8 @@ static ssize_t b64url_decode(const char *in, size_t n, unsigned char *out, size_
 
 static size_t b64url_encode(const unsigned char *in, size_t n, char *out, size_t size)
 {
-        static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        static const char tbl[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         size_t o = 0;
         uint32_t acc = 0;
         int bits = 0;
@@ -263,14 +264,17 @@ static int verify_jwt(const struct auth *a, const char *tok, size_t n, uint64_t 
         int r = 0;
         json_object *v;
         struct auth_identity id = { .jwt = true };
-        if (json_object_object_get_ex(claims, "sub", &v) && json_object_is_type(v, json_type_string))
+        if (json_object_object_get_ex(claims, "sub", &v) &&
+            json_object_is_type(v, json_type_string))
                 strscpy(id.sub, sizeof(id.sub), json_object_get_string(v));
-        if (json_object_object_get_ex(claims, "role", &v) && json_object_is_type(v, json_type_string))
+        if (json_object_object_get_ex(claims, "role", &v) &&
+            json_object_is_type(v, json_type_string))
                 id.role = auth_role_from_name(json_object_get_string(v));
         else
                 id.role = AUTH_ROLE_VIEWER; /* a valid token without a role can look */
         if (json_object_object_get_ex(claims, "exp", &v)) {
-                if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) {
+                if (!json_object_is_type(v, json_type_int) &&
+                    !json_object_is_type(v, json_type_double)) {
                         *why = "bad exp claim";
                         r = -EBADMSG;
                         goto out;
@@ -283,7 +287,8 @@ static int verify_jwt(const struct auth *a, const char *tok, size_t n, uint64_t 
                 }
                 id.exp = (uint64_t)e;
         }
-        if (json_object_object_get_ex(claims, "nbf", &v) && json_object_get_int64(v) > (int64_t)now_s + 60) {
+        if (json_object_object_get_ex(claims, "nbf", &v) &&
+            json_object_get_int64(v) > (int64_t)now_s + 60) {
                 *why = "token not yet valid";
                 r = -EACCES;
                 goto out;

@@ -12,11 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum auth_role { AUTH_ROLE_NONE = 0, AUTH_ROLE_VIEWER = 1, AUTH_ROLE_OPERATOR = 2, AUTH_ROLE_ADMIN = 3 };
+enum auth_role {
+        AUTH_ROLE_NONE = 0,
+        AUTH_ROLE_VIEWER = 1,
+        AUTH_ROLE_OPERATOR = 2,
+        AUTH_ROLE_ADMIN = 3
+};
 
-#define AUTH_TOKEN_MAX   4096
-#define AUTH_MAX_TOKENS  32
-#define AUTH_SUB_MAX     64
+#define AUTH_TOKEN_MAX  4096
+#define AUTH_MAX_TOKENS 32
+#define AUTH_SUB_MAX    64
 
 struct auth_identity {
         char sub[AUTH_SUB_MAX];

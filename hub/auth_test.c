@@ -34,7 +34,8 @@ int main(void)
         /* JWT round trip and roles */
         assert(auth_sign_jwt(a, "alice", AUTH_ROLE_ADMIN, now + 60, tok, sizeof(tok)) > 0);
         assert(auth_verify(a, tok, now, &id, &why) == 0);
-        assert(id.role == AUTH_ROLE_ADMIN && !strcmp(id.sub, "alice") && id.jwt && id.exp == now + 60);
+        assert(id.role == AUTH_ROLE_ADMIN && !strcmp(id.sub, "alice") && id.jwt &&
+               id.exp == now + 60);
         /* expired */
         assert(auth_verify(a, tok, now + 61, &id, &why) == -EKEYEXPIRED);
         assert(strstr(why, "expired"));

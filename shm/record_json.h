@@ -13,9 +13,9 @@
 #include "schema.h"
 
 /* How missing values and aliases are written. */
-#define RJ_MISSING_NULL 0x1u /* missing → null (default: key left out) */
-#define RJ_SEED_TYPED   0x2u /* F_SEED fields missing → typed zero ("", 0, false) */
-#define RJ_ALIASES      0x4u /* also write each field's alias key */
+#define RJ_MISSING_NULL     0x1u /* missing → null (default: key left out) */
+#define RJ_SEED_TYPED       0x2u /* F_SEED fields missing → typed zero ("", 0, false) */
+#define RJ_ALIASES          0x4u /* also write each field's alias key */
 #define RJ_NO_KEYS_OF_CHILD 0x8u /* leave out a CHILD's parent-key field */
 
 /* Longest string field (bytes). */

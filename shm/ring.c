@@ -31,7 +31,7 @@ static_assert(RING_HEADER_SIZE % 64 == 0, "header alignment");
 static_assert(RING_PAYLOAD_MAX <= UINT16_MAX, "len fits u16");
 
 #define RING_PRODUCERS_OFFSET RING_HEADER_SIZE
-#define RING_SLOTS_OFFSET                                                                          \
+#define RING_SLOTS_OFFSET \
         ALIGN_TO((uint64_t)RING_PRODUCERS_OFFSET + RING_MAX_PRODUCERS * RING_PRODUCER_SIZE, 4096u)
 
 static size_t ring_total_size(uint32_t capacity)
@@ -218,7 +218,8 @@ int ring_open(const char *name, const struct ring_open_opts *opts, struct ring *
                         r = -errno;
                         goto unlock;
                 }
-                if (opts->gid != (gid_t)-1 && opts->gid != 0 && fchown(fd, (uid_t)-1, opts->gid) < 0) {
+                if (opts->gid != (gid_t)-1 && opts->gid != 0 &&
+                    fchown(fd, (uid_t)-1, opts->gid) < 0) {
                         r = -errno;
                         goto unlock;
                 }
@@ -395,8 +396,8 @@ int ring_producer_register(struct ring *r, const char *name, uint32_t interval_m
                                         continue;
                         }
                         if (!atomic_compare_exchange_strong_explicit(
-                                    &p->state, &st, RING_PRODUCER_ACTIVE + 16u,
-                                    memory_order_acq_rel, memory_order_relaxed))
+                                &p->state, &st, RING_PRODUCER_ACTIVE + 16u, memory_order_acq_rel,
+                                memory_order_relaxed))
                                 continue; /* someone else got it */
                         if (pass == 2 && !same) {
                                 atomic_store_explicit(&p->written, 0, memory_order_relaxed);
@@ -451,10 +452,9 @@ int ring_write(struct ring *r, int producer, const struct ring_write_meta *m, co
         for (;;) {
                 if (RING_CTL_STATE(w) != RING_SLOT_EMPTY && RING_CTL_SEQ(w) >= s)
                         goto drop; /* lapped before we even started */
-                if (atomic_compare_exchange_weak_explicit(&slot->ctl, &w,
-                                                          RING_CTL(s, RING_SLOT_WRITING),
-                                                          memory_order_relaxed,
-                                                          memory_order_relaxed))
+                if (atomic_compare_exchange_weak_explicit(
+                        &slot->ctl, &w, RING_CTL(s, RING_SLOT_WRITING), memory_order_relaxed,
+                        memory_order_relaxed))
                         break;
         }
         atomic_thread_fence(memory_order_release); /* claim before payload (seqlock) */
@@ -481,14 +481,14 @@ int ring_write(struct ring *r, int producer, const struct ring_write_meta *m, co
                 goto drop; /* taken over by a producer a lap ahead */
 
         /* Only this process writes its counters: a plain store is enough. */
-        atomic_store_explicit(&p->written, atomic_load_explicit(&p->written, memory_order_relaxed) + 1,
+        atomic_store_explicit(&p->written,
+                              atomic_load_explicit(&p->written, memory_order_relaxed) + 1,
                               memory_order_relaxed);
 
         if (atomic_load_explicit(&h->sleeping, memory_order_seq_cst)) {
                 uint32_t one = 1;
-                if (atomic_compare_exchange_strong_explicit(&h->sleeping, &one, 0,
-                                                            memory_order_seq_cst,
-                                                            memory_order_relaxed)) {
+                if (atomic_compare_exchange_strong_explicit(
+                        &h->sleeping, &one, 0, memory_order_seq_cst, memory_order_relaxed)) {
                         atomic_fetch_add_explicit(&h->wakes, 1, memory_order_relaxed);
                         futex(&h->sleeping, FUTEX_WAKE, 1, NULL);
                 }
@@ -496,7 +496,8 @@ int ring_write(struct ring *r, int producer, const struct ring_write_meta *m, co
         return 0;
 
 drop:
-        atomic_store_explicit(&p->dropped, atomic_load_explicit(&p->dropped, memory_order_relaxed) + 1,
+        atomic_store_explicit(&p->dropped,
+                              atomic_load_explicit(&p->dropped, memory_order_relaxed) + 1,
                               memory_order_relaxed);
         return -ENOBUFS;
 }

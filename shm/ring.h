@@ -47,18 +47,18 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define RING_MAGIC         UINT64_C(0x31425548474e4952) /* "RINGHUB1" little-endian */
-#define RING_ABI_VERSION   1u
-#define RING_HEADER_SIZE   4096u
-#define RING_SLOT_SIZE     512u
-#define RING_SLOT_HDR_SIZE 48u
-#define RING_PAYLOAD_MAX   (RING_SLOT_SIZE - RING_SLOT_HDR_SIZE)
-#define RING_MAX_PRODUCERS 64u
-#define RING_PRODUCER_SIZE 256u
-#define RING_NAME_MAX      32u
-#define RING_DEFAULT_CAPACITY 4096u
-#define RING_MIN_CAPACITY  64u
-#define RING_MAX_CAPACITY  (1u << 22)
+#define RING_MAGIC              UINT64_C(0x31425548474e4952) /* "RINGHUB1" little-endian */
+#define RING_ABI_VERSION        1u
+#define RING_HEADER_SIZE        4096u
+#define RING_SLOT_SIZE          512u
+#define RING_SLOT_HDR_SIZE      48u
+#define RING_PAYLOAD_MAX        (RING_SLOT_SIZE - RING_SLOT_HDR_SIZE)
+#define RING_MAX_PRODUCERS      64u
+#define RING_PRODUCER_SIZE      256u
+#define RING_NAME_MAX           32u
+#define RING_DEFAULT_CAPACITY   4096u
+#define RING_MIN_CAPACITY       64u
+#define RING_MAX_CAPACITY       (1u << 22)
 #define RING_DEFAULT_ABANDON_NS (50ull * 1000 * 1000)
 
 enum ring_slot_state { RING_SLOT_EMPTY = 0, RING_SLOT_WRITING = 1, RING_SLOT_COMMITTED = 2 };
@@ -78,8 +78,8 @@ struct ring_slot {
         uint16_t len;         /* payload bytes */
         uint16_t batch_idx;
         uint16_t batch_cnt;
-        uint8_t producer;     /* registry index */
-        uint8_t version;      /* record type version */
+        uint8_t producer; /* registry index */
+        uint8_t version;  /* record type version */
         uint16_t flags;
         uint32_t producer_gen; /* registry generation of the writer */
         uint64_t reserved;
@@ -88,7 +88,11 @@ struct ring_slot {
 static_assert(offsetof(struct ring_slot, payload) == RING_SLOT_HDR_SIZE, "slot header size");
 static_assert(sizeof(struct ring_slot) == RING_SLOT_SIZE, "slot size");
 
-enum ring_producer_state { RING_PRODUCER_FREE = 0, RING_PRODUCER_ACTIVE = 1, RING_PRODUCER_EXITED = 2 };
+enum ring_producer_state {
+        RING_PRODUCER_FREE = 0,
+        RING_PRODUCER_ACTIVE = 1,
+        RING_PRODUCER_EXITED = 2
+};
 
 struct ring_producer {
         _Atomic uint32_t state; /* enum ring_producer_state */
@@ -100,8 +104,8 @@ struct ring_producer {
         _Atomic uint64_t written;      /* records committed */
         _Atomic uint64_t dropped;      /* records given up (lapped while writing) */
         _Atomic uint64_t batches;
-        _Atomic uint32_t generation;   /* bumped on every registration (restarts) */
-        _Atomic uint32_t interval_ms;  /* collector's main interval, for liveness */
+        _Atomic uint32_t generation;  /* bumped on every registration (restarts) */
+        _Atomic uint32_t interval_ms; /* collector's main interval, for liveness */
         _Atomic uint32_t exit_code;
         uint32_t pad0;
         uint8_t mailbox[152]; /* reserved: hub → collector commands */

@@ -45,8 +45,9 @@ static int open_ring(bool writable, bool create, struct ring **ret)
 {
         const char *name = ring_default_name(arg_ring);
         struct ring_abi_info abi = { 0 };
-        struct ring_open_opts o = { .readonly = !writable, .create = create,
-                                    .capacity = arg_capacity, .gid = (gid_t)-1 };
+        struct ring_open_opts o = {
+                .readonly = !writable, .create = create, .capacity = arg_capacity, .gid = (gid_t)-1
+        };
         if (create && arg_group) {
                 struct group *g = getgrnam(arg_group);
                 if (!g) {
@@ -57,18 +58,23 @@ static int open_ring(bool writable, bool create, struct ring **ret)
         }
         int r = ring_open(name, &o, ret, &abi);
         if (r == -ENOENT)
-                return log_error_errno(r, "ring '%s' does not exist (is a collector or the hub running "
-                                          "with --ring %s?)", name, name);
+                return log_error_errno(
+                    r,
+                    "ring '%s' does not exist (is a collector or the hub running "
+                    "with --ring %s?)",
+                    name, name);
         if (r == -EPROTONOSUPPORT)
-                return log_error_errno(r, "ring '%s' has ABI version %u (slot %u, header %u bytes); "
-                                          "this ringhubctl speaks ABI version %u (slot %u, header %u)",
-                                       name, abi.found_abi, abi.found_slot_size, abi.found_header_size,
-                                       RING_ABI_VERSION, RING_SLOT_SIZE, RING_HEADER_SIZE);
+                return log_error_errno(r,
+                                       "ring '%s' has ABI version %u (slot %u, header %u bytes); "
+                                       "this ringhubctl speaks ABI version %u (slot %u, header %u)",
+                                       name, abi.found_abi, abi.found_slot_size,
+                                       abi.found_header_size, RING_ABI_VERSION, RING_SLOT_SIZE,
+                                       RING_HEADER_SIZE);
         if (r == -ENODATA)
                 return log_error_errno(r, "ring '%s' exists but was never initialized", name);
         if (r == -EACCES)
-                return log_error_errno(r, "ring '%s': permission denied (are you in the ring's group?)",
-                                       name);
+                return log_error_errno(
+                    r, "ring '%s': permission denied (are you in the ring's group?)", name);
         if (r < 0)
                 return log_error_errno(r, "cannot open ring '%s': %m", name);
         return 0;
@@ -115,17 +121,22 @@ static int cmd_stat(void)
                 json_object_object_add(o, "created", json_object_new_string(created));
                 json_object_object_add(o, "head", json_object_new_uint64(head));
                 json_object_object_add(o, "consumer_seq", json_object_new_uint64(cseq));
-                json_object_object_add(o, "lag", json_object_new_uint64(head > cseq ? head - cseq : 0));
-                json_object_object_add(o, "lost", json_object_new_uint64(atomic_load(&h->consumer_lost)));
+                json_object_object_add(o, "lag",
+                                       json_object_new_uint64(head > cseq ? head - cseq : 0));
+                json_object_object_add(o, "lost",
+                                       json_object_new_uint64(atomic_load(&h->consumer_lost)));
                 json_object_object_add(o, "abandoned",
                                        json_object_new_uint64(atomic_load(&h->consumer_abandoned)));
-                json_object_object_add(o, "corrupt", json_object_new_uint64(atomic_load(&h->consumer_corrupt)));
-                json_object_object_add(o, "invalid", json_object_new_uint64(atomic_load(&h->consumer_invalid)));
+                json_object_object_add(o, "corrupt",
+                                       json_object_new_uint64(atomic_load(&h->consumer_corrupt)));
+                json_object_object_add(o, "invalid",
+                                       json_object_new_uint64(atomic_load(&h->consumer_invalid)));
                 json_object_object_add(o, "wakes", json_object_new_uint64(atomic_load(&h->wakes)));
                 json_object_object_add(o, "hub_pid", json_object_new_int64(hub));
                 json_object_object_add(o, "hub_alive", json_object_new_boolean(hub_alive));
-                json_object_object_add(o, "hub_heartbeat_age_s",
-                                       json_object_new_double(age_s(atomic_load(&h->hub_heartbeat_ns))));
+                json_object_object_add(
+                    o, "hub_heartbeat_age_s",
+                    json_object_new_double(age_s(atomic_load(&h->hub_heartbeat_ns))));
                 json_object *ps = json_object_new_array();
                 for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++) {
                         const struct ring_producer *p = &r->producers[i];
@@ -133,16 +144,26 @@ static int cmd_stat(void)
                                 continue;
                         json_object *po = json_object_new_object();
                         json_object_object_add(po, "index", json_object_new_int(i));
-                        json_object_object_add(po, "name", json_object_new_string_len(p->name, strnlen(p->name, sizeof(p->name))));
-                        json_object_object_add(po, "pid", json_object_new_int64(atomic_load(&p->pid)));
-                        json_object_object_add(po, "state", json_object_new_string(producer_state(r, i)));
-                        json_object_object_add(po, "alive", json_object_new_boolean(ring_producer_alive(r, i)));
-                        json_object_object_add(po, "generation", json_object_new_int64(atomic_load(&p->generation)));
-                        json_object_object_add(po, "heartbeat_age_s",
-                                               json_object_new_double(age_s(atomic_load(&p->heartbeat_ns))));
-                        json_object_object_add(po, "written", json_object_new_uint64(atomic_load(&p->written)));
-                        json_object_object_add(po, "dropped", json_object_new_uint64(atomic_load(&p->dropped)));
-                        json_object_object_add(po, "interval_ms", json_object_new_int64(atomic_load(&p->interval_ms)));
+                        json_object_object_add(
+                            po, "name",
+                            json_object_new_string_len(p->name, strnlen(p->name, sizeof(p->name))));
+                        json_object_object_add(po, "pid",
+                                               json_object_new_int64(atomic_load(&p->pid)));
+                        json_object_object_add(po, "state",
+                                               json_object_new_string(producer_state(r, i)));
+                        json_object_object_add(po, "alive",
+                                               json_object_new_boolean(ring_producer_alive(r, i)));
+                        json_object_object_add(po, "generation",
+                                               json_object_new_int64(atomic_load(&p->generation)));
+                        json_object_object_add(
+                            po, "heartbeat_age_s",
+                            json_object_new_double(age_s(atomic_load(&p->heartbeat_ns))));
+                        json_object_object_add(po, "written",
+                                               json_object_new_uint64(atomic_load(&p->written)));
+                        json_object_object_add(po, "dropped",
+                                               json_object_new_uint64(atomic_load(&p->dropped)));
+                        json_object_object_add(po, "interval_ms",
+                                               json_object_new_int64(atomic_load(&p->interval_ms)));
                         json_object_array_add(ps, po);
                 }
                 json_object_object_add(o, "producers", ps);
@@ -151,13 +172,16 @@ static int cmd_stat(void)
         } else {
                 printf("ring         %s (/dev/shm/%s)\n", r->name, r->name);
                 printf("abi          %u (slot %u bytes, header %u, capacity %u, %zu KiB)\n",
-                       h->abi_version, h->slot_size, h->header_size, h->capacity, r->map_size / 1024);
+                       h->abi_version, h->slot_size, h->header_size, h->capacity,
+                       r->map_size / 1024);
                 printf("created      %s\n", created);
                 printf("head         %" PRIu64 "\n", head);
                 if (hub)
-                        printf("hub          pid %u %s, heartbeat %.1fs ago, cursor %" PRIu64 ", lag %" PRIu64 "\n",
-                               hub, hub_alive ? "alive" : "dead", age_s(atomic_load(&h->hub_heartbeat_ns)),
-                               cseq, head > cseq ? head - cseq : 0);
+                        printf("hub          pid %u %s, heartbeat %.1fs ago, cursor %" PRIu64
+                               ", lag %" PRIu64 "\n",
+                               hub, hub_alive ? "alive" : "dead",
+                               age_s(atomic_load(&h->hub_heartbeat_ns)), cseq,
+                               head > cseq ? head - cseq : 0);
                 else
                         printf("hub          none attached\n");
                 printf("consumer     lost %" PRIu64 ", abandoned %" PRIu64 ", corrupt %" PRIu64
@@ -165,16 +189,17 @@ static int cmd_stat(void)
                        atomic_load(&h->consumer_lost), atomic_load(&h->consumer_abandoned),
                        atomic_load(&h->consumer_corrupt), atomic_load(&h->consumer_invalid),
                        atomic_load(&h->wakes));
-                printf("\n%-3s %-16s %-8s %-7s %4s %10s %12s %10s\n", "#", "PRODUCER", "PID", "STATE",
-                       "GEN", "HEARTBEAT", "WRITTEN", "DROPPED");
+                printf("\n%-3s %-16s %-8s %-7s %4s %10s %12s %10s\n", "#", "PRODUCER", "PID",
+                       "STATE", "GEN", "HEARTBEAT", "WRITTEN", "DROPPED");
                 for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++) {
                         const struct ring_producer *p = &r->producers[i];
                         if (atomic_load(&p->state) == RING_PRODUCER_FREE)
                                 continue;
                         printf("%-3u %-16.*s %-8u %-7s %4u %9.1fs %12" PRIu64 " %10" PRIu64 "\n", i,
-                               (int)sizeof(p->name), p->name, atomic_load(&p->pid), producer_state(r, i),
-                               atomic_load(&p->generation), age_s(atomic_load(&p->heartbeat_ns)),
-                               atomic_load(&p->written), atomic_load(&p->dropped));
+                               (int)sizeof(p->name), p->name, atomic_load(&p->pid),
+                               producer_state(r, i), atomic_load(&p->generation),
+                               age_s(atomic_load(&p->heartbeat_ns)), atomic_load(&p->written),
+                               atomic_load(&p->dropped));
                 }
         }
         ring_close(r);
@@ -213,7 +238,8 @@ static void print_record(const struct ring *r, const struct ring_record *rec)
                 if (valid < 0)
                         json_object_object_add(o, "invalid", json_object_new_string(why));
                 else if (!(rec->flags & RING_REC_EMPTY_LIST))
-                        json_object_object_add(o, "data", record_json_new(rec->type, rec->payload, 0));
+                        json_object_object_add(o, "data",
+                                               record_json_new(rec->type, rec->payload, 0));
                 puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
                 json_object_put(o);
         } else {
@@ -242,8 +268,9 @@ static bool record_matches(const struct ring *r, const struct ring_record *rec, 
 {
         if (type_id > 0 && rec->type != type_id)
                 return false;
-        if (arg_producer && (rec->producer >= RING_MAX_PRODUCERS ||
-                             strncmp(r->producers[rec->producer].name, arg_producer, RING_NAME_MAX) != 0))
+        if (arg_producer &&
+            (rec->producer >= RING_MAX_PRODUCERS ||
+             strncmp(r->producers[rec->producer].name, arg_producer, RING_NAME_MAX) != 0))
                 return false;
         return true;
 }
@@ -321,14 +348,18 @@ static int cmd_types(void)
                         json_object_object_add(o, "name", json_object_new_string(d->name));
                         json_object_object_add(o, "id", json_object_new_int(d->id));
                         json_object_object_add(o, "version", json_object_new_int(d->version));
-                        json_object_object_add(o, "kind", json_object_new_string(schema_kind_name(d->kind)));
+                        json_object_object_add(o, "kind",
+                                               json_object_new_string(schema_kind_name(d->kind)));
                         json_object_object_add(o, "size", json_object_new_int(d->size));
                         if (d->key)
                                 json_object_object_add(o, "key", json_object_new_string(d->key));
                         if (d->parent)
-                                json_object_object_add(o, "parent", json_object_new_string(schema_record(d->parent)->name));
+                                json_object_object_add(
+                                    o, "parent",
+                                    json_object_new_string(schema_record(d->parent)->name));
                         if (d->list_key)
-                                json_object_object_add(o, "list_key", json_object_new_string(d->list_key));
+                                json_object_object_add(o, "list_key",
+                                                       json_object_new_string(d->list_key));
                         json_object_object_add(o, "doc", json_object_new_string(d->doc));
                         fs = json_object_new_array();
                 } else {
@@ -347,13 +378,18 @@ static int cmd_types(void)
                                 json_object_object_add(fo, "name", json_object_new_string(f->name));
                                 json_object_object_add(fo, "json", json_object_new_string(f->name));
                                 if (f->alias)
-                                        json_object_object_add(fo, "alias", json_object_new_string(f->alias));
-                                json_object_object_add(fo, "kind", json_object_new_string(field_kind_name(f->kind)));
+                                        json_object_object_add(fo, "alias",
+                                                               json_object_new_string(f->alias));
+                                json_object_object_add(
+                                    fo, "kind", json_object_new_string(field_kind_name(f->kind)));
                                 if (f->kind == FK_STR)
-                                        json_object_object_add(fo, "max_len", json_object_new_int(f->size - 1));
+                                        json_object_object_add(fo, "max_len",
+                                                               json_object_new_int(f->size - 1));
                                 json_object_object_add(fo, "unit", json_object_new_string(f->unit));
-                                json_object_object_add(fo, "offset", json_object_new_int(f->offset));
-                                json_object_object_add(fo, "seed", json_object_new_boolean(f->flags & F_SEED));
+                                json_object_object_add(fo, "offset",
+                                                       json_object_new_int(f->offset));
+                                json_object_object_add(fo, "seed",
+                                                       json_object_new_boolean(f->flags & F_SEED));
                                 json_object_object_add(fo, "doc", json_object_new_string(f->doc));
                                 json_object_array_add(fs, fo);
                         } else {
@@ -361,7 +397,8 @@ static int cmd_types(void)
                                 if (f->kind == FK_STR)
                                         snprintf(kind, sizeof(kind), "string[%u]", f->size - 1);
                                 else
-                                        snprintf(kind, sizeof(kind), "%s", field_kind_name(f->kind));
+                                        snprintf(kind, sizeof(kind), "%s",
+                                                 field_kind_name(f->kind));
                                 printf("    %-28s %-11s %-8s @%-4u %s%s%s%s\n", f->name, kind,
                                        *f->unit ? f->unit : "-", f->offset, f->doc,
                                        f->alias ? " (also " : "", f->alias ? f->alias : "",
@@ -421,7 +458,8 @@ static int cmd_inject(int argc, char **argv, const char *as, bool empty)
                         }
                         int k = field_from_text(f, eq + 1, recs[n].payload);
                         if (k == -E2BIG) {
-                                log_error("%s.%s: value longer than %u bytes", d->name, f->name, f->size - 1);
+                                log_error("%s.%s: value longer than %u bytes", d->name, f->name,
+                                          f->size - 1);
                                 return k;
                         }
                         if (k < 0) {
@@ -447,9 +485,12 @@ static int cmd_inject(int argc, char **argv, const char *as, bool empty)
         uint32_t batch = (uint32_t)(atomic_fetch_add(&r->producers[p].batches, 1) + 1);
         for (unsigned i = 0; i < n; i++) {
                 const struct record_desc *d = schema_record(recs[i].type);
-                struct ring_write_meta m = { .type = recs[i].type, .version = d->version,
-                                             .flags = recs[i].flags, .batch_id = batch,
-                                             .batch_idx = (uint16_t)i, .batch_cnt = (uint16_t)n };
+                struct ring_write_meta m = { .type = recs[i].type,
+                                             .version = d->version,
+                                             .flags = recs[i].flags,
+                                             .batch_id = batch,
+                                             .batch_idx = (uint16_t)i,
+                                             .batch_cnt = (uint16_t)n };
                 k = ring_write(r, p, &m, recs[i].payload, d->size);
                 if (k < 0) {
                         log_error_errno(k, "write failed: %m");
@@ -495,32 +536,38 @@ static void help(void)
                RINGHUB_VERSION);
 }
 
-int main(int argc, char **argv)
-{
-        enum { OPT_RING = 0x100, OPT_TYPE, OPT_PRODUCER, OPT_FROM, OPT_COUNT, OPT_AS, OPT_EMPTY,
-               OPT_CAPACITY, OPT_GROUP };
-        static const struct option opts[] = {
-                { "ring", required_argument, NULL, OPT_RING },
-                { "json", no_argument, NULL, 'j' },
-                { "follow", no_argument, NULL, 'f' },
-                { "type", required_argument, NULL, OPT_TYPE },
-                { "producer", required_argument, NULL, OPT_PRODUCER },
-                { "from", required_argument, NULL, OPT_FROM },
-                { "count", required_argument, NULL, OPT_COUNT },
-                { "as", required_argument, NULL, OPT_AS },
-                { "empty", no_argument, NULL, OPT_EMPTY },
-                { "capacity", required_argument, NULL, OPT_CAPACITY },
-                { "group", required_argument, NULL, OPT_GROUP },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
-        const char *as = "ringhubctl";
-        bool empty = false;
-        int c;
+enum {
+        OPT_RING = 0x100,
+        OPT_TYPE,
+        OPT_PRODUCER,
+        OPT_FROM,
+        OPT_COUNT,
+        OPT_AS,
+        OPT_EMPTY,
+        OPT_CAPACITY,
+        OPT_GROUP
+};
 
-        log_set_ident("ringhubctl");
+static const struct option options[] = {
+        { "ring", required_argument, NULL, OPT_RING },
+        { "json", no_argument, NULL, 'j' },
+        { "follow", no_argument, NULL, 'f' },
+        { "type", required_argument, NULL, OPT_TYPE },
+        { "producer", required_argument, NULL, OPT_PRODUCER },
+        { "from", required_argument, NULL, OPT_FROM },
+        { "count", required_argument, NULL, OPT_COUNT },
+        { "capacity", required_argument, NULL, OPT_CAPACITY },
+        { "group", required_argument, NULL, OPT_GROUP },
+        { "help", no_argument, NULL, 'h' },
+        {},
+};
+
+/* Parse options up to the next non-option word. Returns 0, 1 after --help, or -1. */
+static int parse_options(int argc, char **argv)
+{
+        int c;
         /* '+' stops at the first non-option: inject's field=value words are not options. */
-        while ((c = getopt_long(argc, argv, "+jfhn:", opts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "+jfhn:", options, NULL)) >= 0) {
                 uint64_t v;
                 switch (c) {
                 case OPT_RING:
@@ -538,13 +585,16 @@ int main(int argc, char **argv)
                 case OPT_PRODUCER:
                         arg_producer = optarg;
                         break;
+                case OPT_GROUP:
+                        arg_group = optarg;
+                        break;
                 case OPT_FROM:
                 case OPT_COUNT:
                 case 'n':
                 case OPT_CAPACITY:
                         if (safe_atou64(optarg, &v) < 0) {
                                 log_error("invalid number '%s'", optarg);
-                                return 2;
+                                return -1;
                         }
                         if (c == OPT_FROM)
                                 arg_from = v;
@@ -553,56 +603,39 @@ int main(int argc, char **argv)
                         else
                                 arg_count = v;
                         break;
-                case OPT_AS:
-                        as = optarg;
-                        break;
-                case OPT_EMPTY:
-                        empty = true;
-                        break;
-                case OPT_GROUP:
-                        arg_group = optarg;
-                        break;
                 case 'h':
                         help();
-                        return 0;
+                        return 1;
                 default:
-                        return 2;
+                        return -1;
                 }
         }
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        const char *as = "ringhubctl";
+        bool empty = false;
+        int k;
+
+        log_set_ident("ringhubctl");
+        k = parse_options(argc, argv);
+        if (k != 0)
+                return k > 0 ? 0 : 2;
         if (optind >= argc) {
                 help();
                 return 2;
         }
         const char *cmd = argv[optind++];
-        /* Allow options after the command (ringhubctl tail -f --json). */
         if (strcmp(cmd, "inject") != 0) {
-                while ((c = getopt_long(argc, argv, "+jfhn:", opts, NULL)) >= 0) {
-                        uint64_t v;
-                        switch (c) {
-                        case OPT_RING: arg_ring = optarg; break;
-                        case 'j': arg_json = true; break;
-                        case 'f': arg_follow = true; break;
-                        case OPT_TYPE: arg_type = optarg; break;
-                        case OPT_PRODUCER: arg_producer = optarg; break;
-                        case OPT_GROUP: arg_group = optarg; break;
-                        case OPT_FROM:
-                        case OPT_COUNT:
-                        case 'n':
-                        case OPT_CAPACITY:
-                                if (safe_atou64(optarg, &v) < 0) {
-                                        log_error("invalid number '%s'", optarg);
-                                        return 2;
-                                }
-                                if (c == OPT_FROM)
-                                        arg_from = v;
-                                else if (c == OPT_CAPACITY)
-                                        arg_capacity = (uint32_t)v;
-                                else
-                                        arg_count = v;
-                                break;
-                        case 'h': help(); return 0;
-                        default: return 2;
-                        }
+                /* Options may also follow the command word (ringhubctl tail -f --json). */
+                k = parse_options(argc, argv);
+                if (k != 0)
+                        return k > 0 ? 0 : 2;
+                if (optind < argc) {
+                        log_error("unexpected argument '%s'", argv[optind]);
+                        return 2;
                 }
         } else {
                 while (optind < argc && argv[optind][0] == '-' && argv[optind][1] == '-') {
@@ -610,8 +643,6 @@ int main(int argc, char **argv)
                                 empty = true;
                         else if (strcmp(argv[optind], "--as") == 0 && optind + 1 < argc)
                                 as = argv[++optind];
-                        else if (strcmp(argv[optind], "--json") == 0)
-                                arg_json = true;
                         else {
                                 log_error("inject: unknown option '%s'", argv[optind]);
                                 return 2;
@@ -640,7 +671,8 @@ int main(int argc, char **argv)
         else if (strcmp(cmd, "rm") == 0) {
                 r = ring_unlink(ring_default_name(arg_ring));
                 if (r < 0)
-                        log_error_errno(r, "cannot remove ring '%s': %m", ring_default_name(arg_ring));
+                        log_error_errno(r, "cannot remove ring '%s': %m",
+                                        ring_default_name(arg_ring));
         } else {
                 log_error("unknown command '%s' (try --help)", cmd);
                 return 2;

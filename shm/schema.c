@@ -27,17 +27,17 @@
 
 const struct field_desc schema_fields[FI_COUNT] = {
 #define RECORD(...)
-#define FIELD(rec, fname, fkind, fsize, funit, fflags, falias, fdoc)                               \
-        [FI_##rec##_##fname] = {                                                                   \
-                .name = #fname,                                                                    \
-                .alias = (falias)[0] ? (falias) : NULL,                                            \
-                .unit = funit,                                                                     \
-                .doc = fdoc,                                                                       \
-                .offset = offsetof(struct rec_##rec, fname),                                       \
-                .size = sizeof(((struct rec_##rec *)0)->fname),                                    \
-                .kind = FKIND_##fkind,                                                             \
-                .flags = (fflags),                                                                 \
-                .rtype = RT_##rec,                                                                 \
+#define FIELD(rec, fname, fkind, fsize, funit, fflags, falias, fdoc) \
+        [FI_##rec##_##fname] = {                                     \
+                .name = #fname,                                      \
+                .alias = (falias)[0] ? (falias) : NULL,              \
+                .unit = funit,                                       \
+                .doc = fdoc,                                         \
+                .offset = offsetof(struct rec_##rec, fname),         \
+                .size = sizeof(((struct rec_##rec *)0)->fname),      \
+                .kind = FKIND_##fkind,                               \
+                .flags = (fflags),                                   \
+                .rtype = RT_##rec,                                   \
         },
 #define END(name)
 #include "schema.def"
@@ -47,21 +47,21 @@ const struct field_desc schema_fields[FI_COUNT] = {
 };
 
 static const struct record_desc records[RT_MAX] = {
-#define RECORD(rname, rid, rver, rkind, rparent, rkey, rlkey, rflags, rdoc)                        \
-        [rid] = {                                                                                  \
-                .name = #rname,                                                                    \
-                .doc = rdoc,                                                                       \
-                .key = (rkey)[0] ? (rkey) : NULL,                                                  \
-                .list_key = (rlkey)[0] ? (rlkey) : NULL,                                           \
-                .id = rid,                                                                         \
-                .size = sizeof(struct rec_##rname),                                                \
-                .version = rver,                                                                   \
-                .kind = KIND_##rkind,                                                              \
-                .parent = RT_##rparent,                                                            \
-                .flags = rflags,                                                                   \
-                .first_field = FIB_##rname,                                                        \
-                .n_fields = FIE_##rname - FIB_##rname,                                             \
-                .key_field = -1,                                                                   \
+#define RECORD(rname, rid, rver, rkind, rparent, rkey, rlkey, rflags, rdoc) \
+        [rid] = {                                                           \
+                .name = #rname,                                             \
+                .doc = rdoc,                                                \
+                .key = (rkey)[0] ? (rkey) : NULL,                           \
+                .list_key = (rlkey)[0] ? (rlkey) : NULL,                    \
+                .id = rid,                                                  \
+                .size = sizeof(struct rec_##rname),                         \
+                .version = rver,                                            \
+                .kind = KIND_##rkind,                                       \
+                .parent = RT_##rparent,                                     \
+                .flags = rflags,                                            \
+                .first_field = FIB_##rname,                                 \
+                .n_fields = FIE_##rname - FIB_##rname,                      \
+                .key_field = -1,                                            \
         },
 #define FIELD(...)
 #define END(name)
@@ -139,7 +139,7 @@ unsigned schema_record_count(void)
 const char *field_kind_name(unsigned kind)
 {
         static const char *const names[] = {
-                [FK_STR] = "string", [FK_U32] = "u32", [FK_U64] = "u64",   [FK_I64] = "i64",
+                [FK_STR] = "string", [FK_U32] = "u32",   [FK_U64] = "u64",   [FK_I64] = "i64",
                 [FK_F64] = "f64",    [FK_BOOL] = "bool", [FK_TIME] = "time",
         };
         return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
@@ -147,9 +147,10 @@ const char *field_kind_name(unsigned kind)
 
 const char *schema_kind_name(unsigned kind)
 {
-        static const char *const names[] = {
-                [SK_SINGLE] = "single", [SK_LIST] = "list", [SK_CHILD] = "child", [SK_KEYED] = "keyed"
-        };
+        static const char *const names[] = { [SK_SINGLE] = "single",
+                                             [SK_LIST] = "list",
+                                             [SK_CHILD] = "child",
+                                             [SK_KEYED] = "keyed" };
         return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
 

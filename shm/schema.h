@@ -42,9 +42,9 @@ enum field_kind { FK_STR, FK_U32, FK_U64, FK_I64, FK_F64, FK_BOOL, FK_TIME };
 
 /* struct rec_<name> { fields }; */
 #define RECORD(name, id, ver, kind, parent, key, lkey, flags, doc) struct rec_##name {
-#define FIELD(rec, name, kind, size, unit, flags, alias, doc) SCHEMA_CTYPE_##kind(name, size);
-#define END(name)                                                                                  \
-        }                                                                                          \
+#define FIELD(rec, name, kind, size, unit, flags, alias, doc)      SCHEMA_CTYPE_##kind(name, size);
+#define END(name) \
+        }         \
         ;
 #include "schema.def"
 #undef RECORD
@@ -66,10 +66,10 @@ enum record_type {
 
 /* Flat field index: FI_<rec>_<field>; FIB_/FIE_ bracket each record's fields. */
 enum {
-#define RECORD(name, id, ver, kind, parent, key, lkey, flags, doc)                                 \
+#define RECORD(name, id, ver, kind, parent, key, lkey, flags, doc) \
         FIB_##name, FIB_##name##_reset = FIB_##name - 1,
 #define FIELD(rec, name, kind, size, unit, flags, alias, doc) FI_##rec##_##name,
-#define END(name) FIE_##name, FIE_##name##_reset = FIE_##name - 1,
+#define END(name)                                             FIE_##name, FIE_##name##_reset = FIE_##name - 1,
 #include "schema.def"
 #undef RECORD
 #undef FIELD
@@ -78,9 +78,9 @@ enum {
 };
 
 /* Every record fits a slot, and the ids below fit the descriptor tables. */
-#define RECORD(name, id, ver, kind, parent, key, lkey, flags, doc)                                 \
-        static_assert(sizeof(struct rec_##name) <= SCHEMA_PAYLOAD_MAX,                             \
-                      "record " #name " too large for a ring slot");                               \
+#define RECORD(name, id, ver, kind, parent, key, lkey, flags, doc)     \
+        static_assert(sizeof(struct rec_##name) <= SCHEMA_PAYLOAD_MAX, \
+                      "record " #name " too large for a ring slot");   \
         static_assert(id > 0 && id < RT_MAX, "record id of " #name " out of range");
 #define FIELD(...)
 #define END(name)
