@@ -124,7 +124,8 @@ int safe_atod(const char *s, double *ret)
                 return -EINVAL;
         errno = 0;
         double v = strtod(s, &end);
-        if (errno)
+        /* ERANGE with a non-zero finite result is a subnormal, which is exact enough. */
+        if (errno && !(errno == ERANGE && v != 0 && isfinite(v)))
                 return -errno;
         while (isspace((unsigned char)*end))
                 end++;
