@@ -492,7 +492,7 @@ ports:
 static void source_failed(struct collector *c, struct docker_state *s, const char *msg)
 {
         uint32_t iv = collector_interval_ms(c, 0);
-        s->backoff_ms = s->backoff_ms ? MIN(s->backoff_ms * 2, MAX(BACKOFF_MAX_MS, iv)) : iv;
+        s->backoff_ms = s->backoff_ms ? MIN(s->backoff_ms * 2, MIN(BACKOFF_MAX_MS, 8 * iv)) : iv;
         s->next_try_ns = mono_ns() + (uint64_t)s->backoff_ms * NSEC_PER_MSEC;
         collector_source_status(c, s->socket, false, "%s", msg);
         s->n_prev = 0; /* rates start over when it is back */
