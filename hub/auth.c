@@ -354,7 +354,8 @@ int auth_sign_jwt(const struct auth *a, const char *sub, enum auth_role role, ui
         json_object_object_add(c, "role", json_object_new_string(auth_role_name(role)));
         if (exp)
                 json_object_object_add(c, "exp", json_object_new_int64((int64_t)exp));
-        const char *claims = json_object_to_json_string_ext(c, JSON_C_TO_STRING_PLAIN);
+        const char *claims = json_object_to_json_string_ext(c, JSON_C_TO_STRING_PLAIN |
+                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
         char buf[AUTH_TOKEN_MAX];
         size_t o = b64url_encode((const unsigned char *)hdr, strlen(hdr), buf, sizeof(buf));
         if (o + 2 >= sizeof(buf)) {

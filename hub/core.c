@@ -1,0 +1,224 @@
+/*
+ * core.c — the hub's shared pieces: pre-framed messages, REST bodies, the reader → lws
+ * hand-off queue and the serialization counter.
+ *
+ * Process: ringhub. Called from the reader, lws and mhd threads; everything here is
+ * either immutable after construction (messages, bodies) or behind hub.handoff_lock.
+ * Must not call into lws except lws_cancel_service(), the only thread-safe lws call.
+ */
+#include <errno.h>
+#include <libwebsockets.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dialect.h"
+#include "hub.h"
+#include "log.h"
+#include "record_json.h"
+#include "util.h"
+
+#define HANDOFF_MAX 16384u
+
+struct hub hub = {
+        .handoff_lock = PTHREAD_MUTEX_INITIALIZER,
+        .handoff_space = PTHREAD_COND_INITIALIZER,
+        .prime_lock = PTHREAD_MUTEX_INITIALIZER,
+        .prime_cond = PTHREAD_COND_INITIALIZER,
+        .diag_lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+struct hub_msg *hub_msg_new(uint16_t topic, uint16_t flags, const char *const *parts,
+                            const size_t *lens, size_t n)
+{
+        size_t len = 0;
+        for (size_t i = 0; i < n; i++)
+                len += lens[i];
+        if (len > UINT32_MAX - 64)
+                return NULL;
+        /* Headroom LWS_PRE, then at most 10 header bytes, then the payload. */
+        struct hub_msg *m = malloc(sizeof(*m) + LWS_PRE + 10 + len);
+        if (!m)
+                return NULL;
+        uint8_t *payload = m->buf + LWS_PRE + 10;
+        size_t off = 0;
+        for (size_t i = 0; i < n; i++) {
+                memcpy(payload + off, parts[i], lens[i]);
+                off += lens[i];
+        }
+        unsigned hl = len < 126 ? 2 : len < 65536 ? 4 : 10;
+        uint8_t *h = payload - hl;
+        h[0] = 0x81; /* FIN | text */
+        if (hl == 2)
+                h[1] = (uint8_t)len;
+        else if (hl == 4) {
+                h[1] = 126;
+                h[2] = (uint8_t)(len >> 8);
+                h[3] = (uint8_t)len;
+        } else {
+                h[1] = 127;
+                for (int i = 0; i < 8; i++)
+                        h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+        }
+        atomic_init(&m->ref, 1);
+        m->topic = topic;
+        m->flags = flags;
+        m->frame = h;
+        m->len = (uint32_t)(len + hl);
+        m->payload_off = hl;
+        m->ts_ns = 0;
+        return m;
+}
+
+struct hub_msg *hub_msg_ref(struct hub_msg *m)
+{
+        if (m)
+                atomic_fetch_add_explicit(&m->ref, 1, memory_order_relaxed);
+        return m;
+}
+
+void hub_msg_unref(struct hub_msg *m)
+{
+        if (m && atomic_fetch_sub_explicit(&m->ref, 1, memory_order_acq_rel) == 1)
+                free(m);
+}
+
+struct hub_msg *hub_msg_from_json(uint16_t topic, json_object *o)
+{
+        uint64_t t0 = mono_ns();
+        size_t len;
+        const char *s = json_object_to_json_string_length(
+            o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        if (!s)
+                return NULL;
+        hub_count_serialization(mono_ns() - t0);
+        return hub_msg_new(topic, 0, &s, &len, 1);
+}
+
+struct hub_body *hub_body_new(const char *s, size_t len)
+{
+        struct hub_body *b = malloc(sizeof(*b) + len + 1);
+        if (!b)
+                return NULL;
+        atomic_init(&b->ref, 1);
+        b->len = len;
+        memcpy(b->s, s, len);
+        b->s[len] = 0;
+        return b;
+}
+
+struct hub_body *hub_body_ref(struct hub_body *b)
+{
+        if (b)
+                atomic_fetch_add_explicit(&b->ref, 1, memory_order_relaxed);
+        return b;
+}
+
+void hub_body_unref(struct hub_body *b)
+{
+        if (b && atomic_fetch_sub_explicit(&b->ref, 1, memory_order_acq_rel) == 1)
+                free(b);
+}
+
+static _Atomic uint64_t ser_min = UINT64_MAX, ser_max;
+
+void hub_count_serialization(uint64_t ns)
+{
+        atomic_fetch_add_explicit(&hub.stats.serializations, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&hub.stats.serialize_ns, ns, memory_order_relaxed);
+        uint64_t v = atomic_load_explicit(&ser_min, memory_order_relaxed);
+        while (ns < v && !atomic_compare_exchange_weak(&ser_min, &v, ns))
+                ;
+        v = atomic_load_explicit(&ser_max, memory_order_relaxed);
+        while (ns > v && !atomic_compare_exchange_weak(&ser_max, &v, ns))
+                ;
+}
+
+void hub_serialize_minmax_take(uint64_t *ret_min, uint64_t *ret_max)
+{
+        uint64_t mn = atomic_exchange(&ser_min, UINT64_MAX);
+        *ret_min = mn == UINT64_MAX ? 0 : mn;
+        *ret_max = atomic_exchange(&ser_max, 0);
+}
+
+json_object *hub_diag_json(const struct hub_diag *d)
+{
+        char ts[64];
+        json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        if (format_rfc3339_ns(ts, sizeof(ts), d->ts_ns, false))
+                json_object_object_add(o, "timestamp", json_object_new_string(ts));
+        json_object_object_add(o, "events_per_sec", json_double(d->events_per_sec));
+        json_object_object_add(o, "messages_per_sec", json_double(d->messages_per_sec));
+        json_object_object_add(o, "bytes_per_sec", json_double(d->bytes_per_sec));
+        json_object_object_add(o, "clients", json_object_new_uint64(d->clients));
+        json_object_object_add(o, "ring_lag", json_object_new_uint64(d->ring_lag));
+        json_object_object_add(o, "lost", json_object_new_uint64(d->lost));
+        json_object_object_add(o, "abandoned", json_object_new_uint64(d->abandoned));
+        json_object_object_add(o, "corrupt", json_object_new_uint64(d->corrupt));
+        json_object_object_add(o, "invalid", json_object_new_uint64(d->invalid));
+        json_object_object_add(o, "serialize_min_us", json_double(d->serialize_min_us));
+        json_object_object_add(o, "serialize_avg_us", json_double(d->serialize_avg_us));
+        json_object_object_add(o, "serialize_max_us", json_double(d->serialize_max_us));
+        json_object_object_add(o, "serializations", json_object_new_uint64(d->serialize_count));
+        return o;
+}
+
+void hub_handoff_push(unsigned d, struct hub_msg *m)
+{
+        pthread_mutex_lock(&hub.handoff_lock);
+        /* Backpressure: the ring is the buffer, not this queue. */
+        while (hub.handoff_n >= HANDOFF_MAX && !atomic_load(&hub.stop)) {
+                atomic_fetch_add_explicit(&hub.stats.handoff_waits, 1, memory_order_relaxed);
+                if (hub.lws)
+                        lws_cancel_service(hub.lws);
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 50 * 1000 * 1000;
+                if (ts.tv_nsec >= 1000000000) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&hub.handoff_space, &hub.handoff_lock, &ts);
+        }
+        if (hub.handoff_n == hub.handoff_cap) {
+                size_t cap = hub.handoff_cap ? hub.handoff_cap * 2 : 256;
+                struct hub_handoff *a = realloc(hub.handoff, cap * sizeof(*a));
+                if (!a) {
+                        pthread_mutex_unlock(&hub.handoff_lock);
+                        log_error("hand-off queue: out of memory, dropping an event");
+                        hub_msg_unref(m);
+                        return;
+                }
+                hub.handoff = a;
+                hub.handoff_cap = cap;
+        }
+        hub.handoff[hub.handoff_n++] = (struct hub_handoff){ .msg = m, .dialect = (uint8_t)d };
+        pthread_mutex_unlock(&hub.handoff_lock);
+}
+
+void hub_handoff_kick(void)
+{
+        if (hub.lws)
+                lws_cancel_service(hub.lws);
+}
+
+struct hub_handoff *hub_handoff_take(size_t *ret_n)
+{
+        pthread_mutex_lock(&hub.handoff_lock);
+        struct hub_handoff *a = hub.handoff;
+        *ret_n = hub.handoff_n;
+        hub.handoff = NULL;
+        hub.handoff_n = hub.handoff_cap = 0;
+        pthread_cond_broadcast(&hub.handoff_space);
+        pthread_mutex_unlock(&hub.handoff_lock);
+        return a;
+}
+
+void hub_diag_get(struct hub_diag *ret)
+{
+        pthread_mutex_lock(&hub.diag_lock);
+        *ret = hub.diag;
+        pthread_mutex_unlock(&hub.diag_lock);
+}

@@ -1,0 +1,135 @@
+/*
+ * dialect_unraid.c — the Unraid-agent dialect on GET /api/v1/ws.
+ *
+ * Process: ringhub. Envelope {"event":<topic>,"timestamp":<RFC 3339 ns, local offset>,
+ * "data":…} around the canonical data JSON, which the core serialized once with
+ * RJ_SEED_TYPED|RJ_ALIASES (every seed field with its seed type, both field
+ * generations); this file only joins bytes, it never encodes data again. Clients may
+ * send {"subscribe":[…]} ([] or null = everything); the snapshot on connect is the
+ * latest frame of each topic. See docs/wire-unraid.md. No per-client encoding.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "dialect.h"
+#include "log.h"
+#include "macros.h"
+#include "util.h"
+
+struct unraid_topic {
+        unsigned topic;
+        const char *event;
+        const char *alias; /* another name accepted in subscribe */
+};
+
+static const struct unraid_topic topics[] = {
+        { RT_system, "system_update", NULL },
+        { RT_array, "array_status_update", NULL },
+        { RT_disk, "disk_list_update", NULL },
+        { RT_share, "share_list_update", NULL },
+        { RT_container, "container_list_update", NULL },
+        { RT_vm, "vm_list_update", NULL },
+        { RT_ups, "ups_status_update", NULL },
+        { RT_gpu, "gpu_metrics_update", "gpu_update" },
+        { RT_netif, "network_list_update", NULL },
+        { HUB_T_COLLECTOR, "collector_state_change", NULL },
+        { RT_source_status, "source_status_changed", NULL },
+};
+
+struct unraid_client {
+        bool filtered;
+        bool want[HUB_T_MAX];
+};
+
+static const struct unraid_topic *topic_of(unsigned topic)
+{
+        for (size_t i = 0; i < ELEMENTSOF(topics); i++)
+                if (topics[i].topic == topic)
+                        return &topics[i];
+        return NULL;
+}
+
+static struct hub_msg *unraid_render(const struct hub_event *ev)
+{
+        const struct unraid_topic *t = topic_of(ev->topic);
+        if (!t)
+                return NULL;
+        char ts[64];
+        size_t tl = format_rfc3339_ns(ts, sizeof(ts), ev->ts_ns, false);
+        if (!tl)
+                return NULL;
+        const char *parts[] = {
+                "{\"event\":\"", t->event, "\",\"timestamp\":\"", ts, "\",\"data\":", ev->json, "}"
+        };
+        const size_t lens[] = { 10, strlen(t->event), 15, tl, 9, ev->json_len, 1 };
+        static_assert(sizeof("{\"event\":\"") - 1 == 10, "part 0");
+        static_assert(sizeof("\",\"timestamp\":\"") - 1 == 15, "part 2");
+        static_assert(sizeof("\",\"data\":") - 1 == 9, "part 4");
+        return hub_msg_new((uint16_t)ev->topic, ev->state ? HUB_MSG_STATE : 0, parts, lens,
+                           ELEMENTSOF(parts));
+}
+
+static int unraid_open(struct hub_client *c)
+{
+        hub_client_snapshot(c);
+        return 0;
+}
+
+static int unraid_text(struct hub_client *c, const char *msg, size_t len)
+{
+        struct unraid_client *u = hub_client_priv(c);
+        json_tokener *tok = json_tokener_new_ex(16);
+        if (!tok)
+                return 1011;
+        json_object *o = json_tokener_parse_ex(tok, msg, (int)len);
+        bool bad = !o || json_tokener_get_error(tok) != json_tokener_success ||
+                   tok->char_offset != (int)len;
+        json_tokener_free(tok);
+        if (bad) {
+                json_object_put(o);
+                log_debug("client %llu: malformed JSON message, closing",
+                          (unsigned long long)hub_client_id(c));
+                return 1007;
+        }
+        json_object *sub;
+        if (json_object_is_type(o, json_type_object) &&
+            json_object_object_get_ex(o, "subscribe", &sub)) {
+                size_t n =
+                    json_object_is_type(sub, json_type_array) ? json_object_array_length(sub) : 0;
+                memset(u->want, 0, sizeof(u->want));
+                u->filtered = n > 0;
+                for (size_t i = 0; i < n; i++) {
+                        const char *name =
+                            json_object_get_string(json_object_array_get_idx(sub, i));
+                        bool known = false;
+                        for (size_t k = 0; name && k < ELEMENTSOF(topics); k++)
+                                if (strcmp(name, topics[k].event) == 0 ||
+                                    (topics[k].alias && strcmp(name, topics[k].alias) == 0)) {
+                                        u->want[topics[k].topic] = true;
+                                        known = true;
+                                }
+                        if (!known)
+                                log_debug("client %llu: unknown topic '%s' in subscribe, ignoring",
+                                          (unsigned long long)hub_client_id(c), name ? name : "?");
+                }
+        }
+        /* Anything else is ignored, as the agent does. */
+        json_object_put(o);
+        return 0;
+}
+
+static bool unraid_wants(struct hub_client *c, unsigned topic)
+{
+        struct unraid_client *u = hub_client_priv(c);
+        return !u->filtered || (topic < HUB_T_MAX && u->want[topic]);
+}
+
+const struct dialect dialect_unraid = {
+        .name = "unraid",
+        .path = "/api/v1/ws",
+        .priv_size = sizeof(struct unraid_client),
+        .render = unraid_render,
+        .on_open = unraid_open,
+        .on_text = unraid_text,
+        .wants = unraid_wants,
+};

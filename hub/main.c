@@ -1,0 +1,310 @@
+/*
+ * main.c — ringhub: the hub daemon's entry point. Parses arguments and wires the parts.
+ *
+ * Process: ringhub. Order: attach to the ring as its single consumer, start the reader
+ * thread (it rebuilds state from what the ring still holds), start libmicrohttpd, take
+ * the listening socket (systemd's fd 3 or --listen), wait until state is rebuilt, then
+ * run the lws loop (which sends READY=1) until SIGTERM. Nothing here serves requests.
+ *
+ * Exit codes: 0 clean stop, 1 runtime failure, 2 usage, 3 ring incompatible or busy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "hub.h"
+#include "log.h"
+#include "macros.h"
+#include "state.h"
+#include "util.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:8043"
+
+static void help(void)
+{
+        printf("Usage: ringhub [OPTIONS]\n\n"
+               "The ringhub hub: ring -> state -> WebSocket and REST on one port.\n\n"
+               "  --ring NAME             ring name (default $RINGHUB_RING or 'ringhub')\n"
+               "  --listen ADDR:PORT      listen here when not socket-activated\n"
+               "                          (default " DEFAULT_LISTEN "; [v6]:PORT for IPv6)\n"
+               "  --max-clients N         WebSocket clients (default 100)\n"
+               "  --max-message BYTES     inbound WebSocket message size (default 16384)\n"
+               "  --ping-interval SECS    ping an idle client after (default 30)\n"
+               "  --read-timeout SECS     hang up on a silent client after (default 60)\n"
+               "  --queue N               queued messages per client (default 256)\n"
+               "  --slow-timeout MS       close a client conflating this long (default 10000)\n"
+               "  --head-timeout MS       a request head must arrive within (default 10000)\n"
+               "  --max-pending N         connections waiting for their head (default 1024)\n"
+               "  --http-connections N    REST connections (default 1000)\n"
+               "  -v, --verbose           debug logging\n"
+               "  -h, --help              this help\n"
+               "      --version           print the version\n");
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *ret)
+{
+        uint64_t v;
+        if (safe_atou64(s, &v) < 0 || v < min || v > max)
+                return -ERANGE;
+        *ret = (unsigned)v;
+        return 0;
+}
+
+static int parse_args(int argc, char **argv)
+{
+        enum {
+                ARG_RING = 0x100,
+                ARG_LISTEN,
+                ARG_MAX_CLIENTS,
+                ARG_MAX_MESSAGE,
+                ARG_PING,
+                ARG_READ_TIMEOUT,
+                ARG_QUEUE,
+                ARG_SLOW,
+                ARG_HEAD,
+                ARG_PENDING,
+                ARG_HTTP,
+                ARG_VERSION,
+        };
+        static const struct option opts[] = {
+                { "ring", required_argument, NULL, ARG_RING },
+                { "listen", required_argument, NULL, ARG_LISTEN },
+                { "max-clients", required_argument, NULL, ARG_MAX_CLIENTS },
+                { "max-message", required_argument, NULL, ARG_MAX_MESSAGE },
+                { "ping-interval", required_argument, NULL, ARG_PING },
+                { "read-timeout", required_argument, NULL, ARG_READ_TIMEOUT },
+                { "queue", required_argument, NULL, ARG_QUEUE },
+                { "slow-timeout", required_argument, NULL, ARG_SLOW },
+                { "head-timeout", required_argument, NULL, ARG_HEAD },
+                { "max-pending", required_argument, NULL, ARG_PENDING },
+                { "http-connections", required_argument, NULL, ARG_HTTP },
+                { "verbose", no_argument, NULL, 'v' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        struct hub_options *o = &hub.opt;
+        *o = (struct hub_options){
+                .max_clients = 100,
+                .max_message = 16384,
+                .ping_secs = 30,
+                .read_timeout_secs = 60,
+                .queue_len = 256,
+                .slow_timeout_ms = 10000,
+                .head_timeout_ms = 10000,
+                .max_pending = 1024,
+                .http_connections = 1000,
+        };
+        int c;
+        while ((c = getopt_long(argc, argv, "vh", opts, NULL)) >= 0) {
+                int r = 0;
+                switch (c) {
+                case ARG_RING:
+                        o->ring = optarg;
+                        break;
+                case ARG_LISTEN:
+                        o->listen = optarg;
+                        break;
+                case ARG_MAX_CLIENTS:
+                        r = parse_uint(optarg, 1, 100000, &o->max_clients);
+                        break;
+                case ARG_MAX_MESSAGE:
+                        r = parse_uint(optarg, 64, 16 << 20, &o->max_message);
+                        break;
+                case ARG_PING:
+                        r = parse_uint(optarg, 1, 3600, &o->ping_secs);
+                        break;
+                case ARG_READ_TIMEOUT:
+                        r = parse_uint(optarg, 1, 3600, &o->read_timeout_secs);
+                        break;
+                case ARG_QUEUE:
+                        r = parse_uint(optarg, 4, 65536, &o->queue_len);
+                        break;
+                case ARG_SLOW:
+                        r = parse_uint(optarg, 0, 3600000, &o->slow_timeout_ms);
+                        break;
+                case ARG_HEAD:
+                        r = parse_uint(optarg, 100, 3600000, &o->head_timeout_ms);
+                        break;
+                case ARG_PENDING:
+                        r = parse_uint(optarg, 1, 100000, &o->max_pending);
+                        break;
+                case ARG_HTTP:
+                        r = parse_uint(optarg, 1, 100000, &o->http_connections);
+                        break;
+                case 'v':
+                        log_set_max_level(LOG_DEBUG);
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        puts("ringhub " RINGHUB_VERSION);
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+                if (r < 0) {
+                        log_error("invalid value '%s' for --%s", optarg, opts[c - ARG_RING].name);
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                log_error("unexpected argument '%s' (try --help)", argv[optind]);
+                return -EINVAL;
+        }
+        if (o->ping_secs >= o->read_timeout_secs)
+                o->ping_secs = MAX(1u, o->read_timeout_secs / 2);
+        return 1;
+}
+
+static int listen_on(const char *spec)
+{
+        char host[256];
+        const char *port;
+        if (spec[0] == '[') {
+                const char *e = strchr(spec, ']');
+                if (!e || e[1] != ':' || (size_t)(e - spec - 1) >= sizeof(host))
+                        return log_error_errno(-EINVAL, "bad --listen '%s' (want [ADDR]:PORT)",
+                                               spec);
+                memcpy(host, spec + 1, (size_t)(e - spec - 1));
+                host[e - spec - 1] = 0;
+                port = e + 2;
+        } else {
+                const char *e = strrchr(spec, ':');
+                if (!e || (size_t)(e - spec) >= sizeof(host))
+                        return log_error_errno(-EINVAL, "bad --listen '%s' (want ADDR:PORT)", spec);
+                memcpy(host, spec, (size_t)(e - spec));
+                host[e - spec] = 0;
+                port = e + 1;
+        }
+        struct addrinfo hints = { .ai_family = AF_UNSPEC,
+                                  .ai_socktype = SOCK_STREAM,
+                                  .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST },
+                        *res = NULL;
+        int r = getaddrinfo(*host ? host : NULL, port, &hints, &res);
+        if (r != 0)
+                return log_error_errno(-EINVAL, "bad --listen '%s': %s", spec, gai_strerror(r));
+        int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                r = -errno;
+                freeaddrinfo(res);
+                return log_error_errno(r, "socket: %m");
+        }
+        int one = 1;
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+                r = -errno;
+                freeaddrinfo(res);
+                close(fd);
+                return log_error_errno(r, "cannot listen on %s: %m", spec);
+        }
+        freeaddrinfo(res);
+        log_info("listening on %s", spec);
+        return fd;
+}
+
+static int take_listen_fd(void)
+{
+        int n = sd_listen_fds(1);
+        if (n < 0)
+                return log_error_errno(n, "sd_listen_fds: %m");
+        if (n > 1)
+                return log_error_errno(-EINVAL, "expected one socket from systemd, got %d", n);
+        if (n == 1) {
+                int fd = SD_LISTEN_FDS_START;
+                if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0)
+                        return log_error_errno(-EINVAL,
+                                               "fd %d from systemd is not a listening "
+                                               "stream socket",
+                                               fd);
+                /* systemd hands it over blocking; the gate needs non-blocking accepts. */
+                int fl = fcntl(fd, F_GETFL);
+                if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+                    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+                        return log_error_errno(-errno, "fcntl on the activated socket: %m");
+                log_info("using the socket from systemd (fd %d)", fd);
+                return fd;
+        }
+        return listen_on(hub.opt.listen ? hub.opt.listen : DEFAULT_LISTEN);
+}
+
+int main(int argc, char **argv)
+{
+        log_set_ident("ringhub");
+        int r = parse_args(argc, argv);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        tzset();
+        signal(SIGPIPE, SIG_IGN);
+        /* SIGTERM/SIGINT arrive through a signalfd in the lws loop. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+
+        hub.start_ns = real_ns();
+        if (state_init() < 0)
+                return 1;
+
+        const char *name = ring_default_name(hub.opt.ring);
+        struct ring_abi_info abi = { 0 };
+        struct ring_open_opts ro = { .create = true, .gid = (gid_t)-1 };
+        r = ring_open(name, &ro, &hub.ring, &abi);
+        if (r == -EPROTONOSUPPORT) {
+                log_error("ring %s has ABI %u (slot %u, header %u); this hub speaks ABI %u "
+                          "(slot %u, header %u)",
+                          name, abi.found_abi, abi.found_slot_size, abi.found_header_size,
+                          RING_ABI_VERSION, RING_SLOT_SIZE, RING_HEADER_SIZE);
+                return 3;
+        }
+        if (r < 0) {
+                log_error_errno(r, "cannot open ring %s: %m", name);
+                return 3;
+        }
+        r = ring_consumer_attach(hub.ring);
+        if (r < 0) {
+                log_error_errno(r, "another hub (pid %u) is attached to ring %s: %m",
+                                (unsigned)atomic_load(&hub.ring->hdr->hub_pid), name);
+                ring_close(hub.ring);
+                return 3;
+        }
+
+        int exit_code = 1;
+        struct MHD_Daemon *mhd = NULL;
+        int lfd = -EBADF;
+        if (reader_start() < 0)
+                goto out;
+        if (rest_start(&mhd) < 0)
+                goto out;
+        lfd = take_listen_fd();
+        if (lfd < 0)
+                goto out;
+        reader_wait_primed();
+        log_info("attached to ring %s (capacity %u)", name, hub.ring->hdr->capacity);
+        if (ws_run(lfd, mhd) >= 0)
+                exit_code = 0;
+out:
+        reader_stop();
+        rest_stop(mhd);
+        if (lfd >= 0)
+                close(lfd);
+        pthread_mutex_lock(&state_lock);
+        state_free();
+        pthread_mutex_unlock(&state_lock);
+        ring_consumer_detach(hub.ring);
+        ring_close(hub.ring);
+        log_info("stopped");
+        return exit_code;
+}

@@ -1,0 +1,510 @@
+/*
+ * reader.c — the ring reader thread: records → batches → state cache → events.
+ *
+ * Process: ringhub, its own thread (ring_wait() sleeps in FUTEX_WAIT, which must not
+ * block the lws loop). Validates every record, assembles batches per producer, applies
+ * complete ones to the state cache, and renders each change once per dialect; the
+ * frames go to the lws thread through the hand-off queue. Once a second it checks
+ * producers' liveness, publishes its progress in the ring header, computes the hub
+ * diagnostics and updates sd_notify STATUS=. Never busy-polls; never touches sockets.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include "dialect.h"
+#include "hub.h"
+#include "log.h"
+#include "macros.h"
+#include "record_json.h"
+#include "state.h"
+#include "util.h"
+
+#define DRAIN_MAX     1024u /* records per drain before flushing events */
+#define BATCH_MAX_CNT 4096u
+
+struct pbatch {
+        bool active;
+        uint32_t id, gen;
+        uint16_t cnt;
+        unsigned seen;
+        struct ring_record *recs;
+        bool *have;
+        size_t cap;
+};
+
+struct ptrack {
+        bool known;
+        uint32_t gen;
+        const char *state;
+};
+
+struct out {
+        struct hub_handoff *a;
+        size_t n, cap;
+};
+
+static pthread_t reader_thread;
+static bool reader_running;
+static struct ring_cursor cur;
+static struct pbatch batches[RING_MAX_PRODUCERS];
+static struct ptrack ptracks[RING_MAX_PRODUCERS];
+static struct out out;
+static uint64_t invalid_logged;
+static char last_status[160];
+
+static void out_add(unsigned d, struct hub_msg *m)
+{
+        if (out.n == out.cap) {
+                size_t cap = out.cap ? out.cap * 2 : 64;
+                struct hub_handoff *a = realloc(out.a, cap * sizeof(*a));
+                if (!a) {
+                        hub_msg_unref(m);
+                        return;
+                }
+                out.a = a;
+                out.cap = cap;
+        }
+        out.a[out.n++] = (struct hub_handoff){ .msg = m, .dialect = (uint8_t)d };
+}
+
+static void out_flush(void)
+{
+        if (out.n == 0)
+                return;
+        for (size_t i = 0; i < out.n; i++)
+                hub_handoff_push(out.a[i].dialect, out.a[i].msg);
+        out.n = 0;
+        hub_handoff_kick();
+}
+
+/* Render one event in every dialect (serialization happened once, in ev->json). */
+static void emit(const struct hub_event *ev)
+{
+        atomic_fetch_add_explicit(&hub.stats.events, 1, memory_order_relaxed);
+        for (unsigned d = 0; d < hub_n_dialects; d++) {
+                struct hub_msg *m = hub_dialects[d]->render(ev);
+                if (!m)
+                        continue;
+                m->ts_ns = ev->rec_ts_ns;
+                atomic_fetch_add_explicit(&hub.stats.frames, 1, memory_order_relaxed);
+                out_add(d, m);
+        }
+}
+
+static void publish_topic(struct state_topic *t)
+{
+        struct hub_body *body = NULL;
+        json_object *data = state_publish(t, &body);
+        if (!data) {
+                log_error("cannot serialize topic %s: out of memory", t->d->name);
+                return;
+        }
+        struct hub_event ev = {
+                .topic = t->d->id,
+                .name = t->d->name,
+                .state = true,
+                .ts_ns = real_ns(),
+                .rec_ts_ns = t->ts_ns,
+                .data = data,
+                .json = body->s,
+                .json_len = body->len,
+        };
+        emit(&ev);
+        json_object_put(data);
+        hub_body_unref(body);
+}
+
+/* A JSON-only event (keyed entity, collector change, diagnostics). */
+static void publish_object(unsigned topic, const char *name, bool state, json_object *data,
+                           uint64_t rec_ts)
+{
+        uint64_t t0 = mono_ns();
+        size_t len;
+        const char *s = json_object_to_json_string_length(
+            data, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        if (!s)
+                return;
+        hub_count_serialization(mono_ns() - t0);
+        struct hub_event ev = {
+                .topic = topic,
+                .name = name,
+                .state = state,
+                .ts_ns = real_ns(),
+                .rec_ts_ns = rec_ts,
+                .data = data,
+                .json = s,
+                .json_len = len,
+        };
+        emit(&ev);
+}
+
+static void apply_batch(const struct ring_record *const *recs, size_t n)
+{
+        struct state_changes ch = { 0 };
+        pthread_mutex_lock(&state_lock);
+        int r = state_apply_batch(recs, n, &ch);
+        if (r < 0)
+                log_warning_errno(r, "batch partly applied: %m");
+        for (unsigned type = 1; type < RT_MAX; type++) {
+                if (!ch.topic[type])
+                        continue;
+                struct state_topic *t = state_topic(type);
+                if (hub.primed)
+                        publish_topic(t);
+                else
+                        t->dirty = true;
+        }
+        if (hub.primed)
+                for (size_t i = 0; i < ch.n_keyed; i++) {
+                        struct state_entity *e = ch.keyed[i];
+                        if (!e)
+                                continue;
+                        const struct record_desc *d = schema_record(e->type);
+                        json_object *o = state_entity_json(d, e);
+                        if (o) {
+                                publish_object(d->id, d->name, false, o, e->ts_ns);
+                                json_object_put(o);
+                        }
+                }
+        pthread_mutex_unlock(&state_lock);
+        free(ch.keyed);
+        atomic_fetch_add_explicit(&hub.stats.batches, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&hub.stats.records, n, memory_order_relaxed);
+}
+
+static void count_invalid(const struct ring_record *rec, const char *why)
+{
+        atomic_fetch_add_explicit(&hub.stats.invalid, 1, memory_order_relaxed);
+        /* One line for the first few, then one per thousand: a bad producer must not
+         * flood the journal. */
+        uint64_t n = ++invalid_logged;
+        if (n <= 5 || n % 1000 == 0)
+                log_warning("invalid record seq %" PRIu64 " type %u from producer %u: %s "
+                            "(%" PRIu64 " so far), skipping",
+                            rec->seq, rec->type, rec->producer, why, n);
+}
+
+static void batch_reset(struct pbatch *b)
+{
+        b->active = false;
+        b->seen = 0;
+}
+
+static void handle_record(const struct ring_record *rec)
+{
+        const char *why = "invalid";
+        if (record_validate(rec->type, rec->version, rec->payload, rec->len, &why) < 0) {
+                count_invalid(rec, why);
+                return;
+        }
+        if (rec->batch_id == 0 || rec->batch_cnt == 0) {
+                apply_batch(&rec, 1);
+                return;
+        }
+        if (rec->producer >= RING_MAX_PRODUCERS) {
+                count_invalid(rec, "producer index out of range");
+                return;
+        }
+        struct pbatch *b = &batches[rec->producer];
+        if (b->active &&
+            (b->id != rec->batch_id || b->gen != rec->producer_gen || b->cnt != rec->batch_cnt)) {
+                atomic_fetch_add_explicit(&hub.stats.batches_dropped, 1, memory_order_relaxed);
+                log_debug("incomplete batch %u of producer %u dropped (%u/%u records)", b->id,
+                          rec->producer, b->seen, b->cnt);
+                batch_reset(b);
+        }
+        if (!b->active) {
+                if (rec->batch_cnt > BATCH_MAX_CNT) {
+                        count_invalid(rec, "batch too large");
+                        return;
+                }
+                if (b->cap < rec->batch_cnt) {
+                        struct ring_record *rr = realloc(b->recs, rec->batch_cnt * sizeof(*rr));
+                        if (!rr)
+                                return;
+                        b->recs = rr;
+                        bool *h = realloc(b->have, rec->batch_cnt * sizeof(*h));
+                        if (!h)
+                                return;
+                        b->have = h;
+                        b->cap = rec->batch_cnt;
+                }
+                memset(b->have, 0, rec->batch_cnt * sizeof(*b->have));
+                b->active = true;
+                b->id = rec->batch_id;
+                b->gen = rec->producer_gen;
+                b->cnt = rec->batch_cnt;
+                b->seen = 0;
+        }
+        if (rec->batch_idx >= b->cnt) {
+                count_invalid(rec, "batch index out of range");
+                return;
+        }
+        if (b->have[rec->batch_idx])
+                return;
+        b->recs[rec->batch_idx] = *rec;
+        b->have[rec->batch_idx] = true;
+        if (++b->seen < b->cnt)
+                return;
+        const struct ring_record *ptrs[BATCH_MAX_CNT];
+        for (unsigned i = 0; i < b->cnt; i++)
+                ptrs[i] = &b->recs[i];
+        apply_batch(ptrs, b->cnt);
+        batch_reset(b);
+}
+
+/* ---- producers' liveness ---- */
+
+static const char *producer_state(unsigned i, uint64_t now)
+{
+        struct ring_producer *p = &hub.ring->producers[i];
+        uint32_t st = atomic_load_explicit(&p->state, memory_order_acquire);
+        if (st == RING_PRODUCER_EXITED)
+                return "stopped";
+        if (!ring_producer_alive(hub.ring, i))
+                return "dead";
+        uint64_t iv = atomic_load_explicit(&p->interval_ms, memory_order_relaxed);
+        uint64_t hb = atomic_load_explicit(&p->heartbeat_ns, memory_order_relaxed);
+        if (iv > 0 && now > hb && now - hb > 3 * iv * NSEC_PER_MSEC + NSEC_PER_SEC)
+                return "stale";
+        return "running";
+}
+
+static void check_producers(bool emit_events)
+{
+        uint64_t now = real_ns();
+        unsigned max = MIN(hub.ring->hdr->max_producers, RING_MAX_PRODUCERS);
+        for (unsigned i = 0; i < max; i++) {
+                struct ring_producer *p = &hub.ring->producers[i];
+                struct ptrack *tr = &ptracks[i];
+                uint32_t st = atomic_load_explicit(&p->state, memory_order_acquire);
+                /* Ad-hoc writers (ringhubctl inject) declare no interval: no events. */
+                if (st == RING_PRODUCER_FREE ||
+                    atomic_load_explicit(&p->interval_ms, memory_order_relaxed) == 0) {
+                        tr->known = false;
+                        continue;
+                }
+                uint32_t gen = atomic_load_explicit(&p->generation, memory_order_relaxed);
+                const char *s = producer_state(i, now);
+                const char *what = NULL;
+                if (!tr->known)
+                        what = "appeared";
+                else if (tr->gen != gen)
+                        what = "restarted";
+                else if (strcmp(tr->state, s) != 0)
+                        what = strcmp(s, "running") == 0   ? "recovered"
+                               : strcmp(s, "stopped") == 0 ? "stopped"
+                               : strcmp(s, "dead") == 0    ? "died"
+                                                           : "stalled";
+                const char *prev = tr->known ? tr->state : NULL;
+                tr->known = true;
+                tr->gen = gen;
+                tr->state = s;
+                if (!what)
+                        continue;
+                char name[RING_NAME_MAX + 1];
+                memcpy(name, p->name, RING_NAME_MAX);
+                name[RING_NAME_MAX] = 0;
+                if (strcmp(what, "appeared") != 0 || emit_events)
+                        log_info("collector %s (pid %u): %s, now %s", name,
+                                 (unsigned)atomic_load(&p->pid), what, s);
+                if (!emit_events)
+                        continue;
+                char ts[64];
+                format_rfc3339_ns(ts, sizeof(ts), now, false);
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "collector", json_object_new_string(name));
+                json_object_object_add(o, "event", json_object_new_string(what));
+                json_object_object_add(o, "state", json_object_new_string(s));
+                json_object_object_add(o, "previous_state",
+                                       prev ? json_object_new_string(prev) : NULL);
+                json_object_object_add(o, "alive",
+                                       json_object_new_boolean(strcmp(s, "running") == 0));
+                json_object_object_add(o, "pid", json_object_new_int64(atomic_load(&p->pid)));
+                json_object_object_add(o, "generation", json_object_new_int64(gen));
+                json_object_object_add(o, "timestamp", json_object_new_string(ts));
+                publish_object(HUB_T_COLLECTOR, "collector", false, o, now);
+                json_object_put(o);
+        }
+}
+
+/* ---- once a second ---- */
+
+static void serialize_window(double *min_us, double *avg_us, double *max_us, uint64_t *count)
+{
+        static uint64_t last_n, last_ns;
+        uint64_t n = atomic_load(&hub.stats.serializations);
+        uint64_t ns = atomic_load(&hub.stats.serialize_ns);
+        uint64_t dn = n - last_n, dns = ns - last_ns;
+        last_n = n;
+        last_ns = ns;
+        uint64_t mn, mx;
+        hub_serialize_minmax_take(&mn, &mx);
+        *count = dn;
+        *avg_us = dn ? (double)dns / (double)dn / 1000.0 : 0.0;
+        *min_us = dn ? (double)mn / 1000.0 : 0.0;
+        *max_us = dn ? (double)mx / 1000.0 : 0.0;
+}
+
+static void tick(uint64_t dt_ns)
+{
+        static uint64_t last_events, last_msgs, last_bytes;
+        struct hub_stats *s = &hub.stats;
+
+        ring_consumer_publish(hub.ring, &cur, atomic_load(&s->invalid));
+        atomic_store(&s->ring_lag, ring_lag(hub.ring, &cur));
+        atomic_store(&s->ring_lost, cur.lost);
+        atomic_store(&s->ring_abandoned, cur.abandoned);
+        atomic_store(&s->ring_corrupt, cur.corrupt);
+        check_producers(true);
+
+        struct hub_diag d = { .ts_ns = real_ns() };
+        double secs = dt_ns ? (double)dt_ns / 1e9 : 1.0;
+        uint64_t ev = atomic_load(&s->events), msgs = atomic_load(&s->ws_messages),
+                 bytes = atomic_load(&s->ws_bytes);
+        d.events_per_sec = (double)(ev - last_events) / secs;
+        d.messages_per_sec = (double)(msgs - last_msgs) / secs;
+        d.bytes_per_sec = (double)(bytes - last_bytes) / secs;
+        last_events = ev;
+        last_msgs = msgs;
+        last_bytes = bytes;
+        d.clients = atomic_load(&s->clients);
+        d.ring_lag = atomic_load(&s->ring_lag);
+        d.lost = cur.lost;
+        d.abandoned = cur.abandoned;
+        d.corrupt = cur.corrupt;
+        d.invalid = atomic_load(&s->invalid);
+        serialize_window(&d.serialize_min_us, &d.serialize_avg_us, &d.serialize_max_us,
+                         &d.serialize_count);
+        pthread_mutex_lock(&hub.diag_lock);
+        hub.diag = d;
+        pthread_mutex_unlock(&hub.diag_lock);
+
+        /* The hub_diag topic, for dialects that carry it (the Unraid one does not). */
+        json_object *o = hub_diag_json(&d);
+        if (o) {
+                publish_object(HUB_T_DIAG, "hub_diag", true, o, d.ts_ns);
+                json_object_put(o);
+        }
+
+        char status[160];
+        snprintf(status, sizeof(status), "STATUS=%" PRIu64 " clients, %.0f events/s, lag %" PRIu64,
+                 d.clients, d.events_per_sec, d.ring_lag);
+        if (strcmp(status, last_status) != 0) {
+                sd_notify(0, status);
+                strscpy(last_status, sizeof(last_status), status);
+        }
+}
+
+static void prime(void)
+{
+        pthread_mutex_lock(&state_lock);
+        pthread_mutex_lock(&hub.prime_lock);
+        hub.primed = true;
+        pthread_mutex_unlock(&hub.prime_lock);
+        for (unsigned type = 1; type < RT_MAX; type++) {
+                struct state_topic *t = state_topic(type);
+                if (t && (t->d->kind == SK_SINGLE || t->d->kind == SK_LIST))
+                        publish_topic(t);
+        }
+        pthread_mutex_unlock(&state_lock);
+        check_producers(false);
+        out_flush();
+        pthread_mutex_lock(&hub.prime_lock);
+        pthread_cond_broadcast(&hub.prime_cond);
+        pthread_mutex_unlock(&hub.prime_lock);
+        log_info("state rebuilt from the ring: %" PRIu64 " records, %" PRIu64 " batches",
+                 atomic_load(&hub.stats.records), atomic_load(&hub.stats.batches));
+}
+
+static void *reader_main(void *arg)
+{
+        static struct ring_record rec;
+        uint64_t last_tick = mono_ns(), next_tick = last_tick + NSEC_PER_SEC;
+
+        while (!atomic_load(&hub.stop)) {
+                unsigned n = 0;
+                int k;
+                while ((k = ring_read(hub.ring, &cur, &rec)) == 1) {
+                        handle_record(&rec);
+                        if (++n >= DRAIN_MAX)
+                                break;
+                }
+                if (!hub.primed && k != 1 && k != -EINPROGRESS)
+                        prime();
+                out_flush();
+
+                uint64_t now = mono_ns();
+                atomic_store_explicit(&hub.reader_alive_ns, now, memory_order_relaxed);
+                if (now >= next_tick && hub.primed) {
+                        tick(now - last_tick);
+                        out_flush();
+                        last_tick = now;
+                        next_tick = now + NSEC_PER_SEC;
+                }
+                if (k == 1)
+                        continue;
+                if (k == -EINPROGRESS) {
+                        /* A producer is mid-write: look again shortly (skipped once stuck). */
+                        nanosleep(&(struct timespec){ .tv_nsec = 200 * 1000 }, NULL);
+                        continue;
+                }
+                if (k < 0)
+                        log_warning_errno(k, "ring read failed, retrying: %m");
+                uint64_t wait = next_tick > now ? next_tick - now : 1;
+                ring_wait(hub.ring, &cur, MIN(wait, (uint64_t)NSEC_PER_SEC));
+        }
+        return NULL;
+}
+
+int reader_start(void)
+{
+        ring_cursor_init(hub.ring, &cur, true);
+        /* Signals belong to the lws thread (signalfd); this thread blocks them all. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int r = -pthread_create(&reader_thread, NULL, reader_main, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r < 0)
+                return log_error_errno(r, "cannot start the ring reader: %m");
+        reader_running = true;
+        return 0;
+}
+
+void reader_wait_primed(void)
+{
+        pthread_mutex_lock(&hub.prime_lock);
+        while (!hub.primed && !atomic_load(&hub.stop))
+                pthread_cond_wait(&hub.prime_cond, &hub.prime_lock);
+        pthread_mutex_unlock(&hub.prime_lock);
+}
+
+void reader_stop(void)
+{
+        if (!reader_running)
+                return;
+        atomic_store(&hub.stop, true);
+        ring_wake(hub.ring);
+        pthread_mutex_lock(&hub.handoff_lock);
+        pthread_cond_broadcast(&hub.handoff_space);
+        pthread_mutex_unlock(&hub.handoff_lock);
+        pthread_join(reader_thread, NULL);
+        reader_running = false;
+        ring_consumer_publish(hub.ring, &cur, atomic_load(&hub.stats.invalid));
+        for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++) {
+                free(batches[i].recs);
+                free(batches[i].have);
+        }
+        for (size_t i = 0; i < out.n; i++)
+                hub_msg_unref(out.a[i].msg);
+        free(out.a);
+        out = (struct out){ 0 };
+}
