@@ -639,9 +639,11 @@ static int ups_init(struct collector *c)
         for (unsigned i = 0; i < s->n_servers; i++) {
                 struct ups_server *srv = &s->servers[i];
                 bool v6 = strchr(srv->host, ':') != NULL;
-                snprintf(srv->label, sizeof(srv->label), "%s:%s%.48s%s:%.5s%s%.24s",
+                char label[sizeof(srv->label)];
+                snprintf(label, sizeof(label), "%s:%s%.48s%s:%.5s%s%.24s",
                          srv->kind == UPS_NUT ? "nut" : "apcupsd", v6 ? "[" : "", srv->host,
                          v6 ? "]" : "", srv->port, srv->ups[0] ? "/" : "", srv->ups);
+                strscpy(srv->label, sizeof(srv->label), label);
                 log_info("UPS source %s", srv->label);
         }
         if (!s->timeout_ms)
