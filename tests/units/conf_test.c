@@ -187,6 +187,24 @@ static void test_shipped(const char *shipped)
         conf_free(c);
 }
 
+/* docs/operations.md has one reference row per key: "| `section.key` |". */
+static void test_docs(const char *doc)
+{
+        static char text[256 * 1024];
+        size_t n;
+        const struct conf_key *k = conf_schema(&n);
+        ssize_t len = read_file_bounded(doc, text, sizeof(text));
+        CHECK(len > 0, "cannot read %s", doc);
+        if (len <= 0)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                char row[128];
+                snprintf(row, sizeof(row), "| `%s.%s` |", k[i].section, k[i].key);
+                CHECK(strstr(text, row), "%s has no reference row for [%s] %s", doc, k[i].section,
+                      k[i].key);
+        }
+}
+
 static void test_every_key(void)
 {
         size_t n;
@@ -423,8 +441,8 @@ static void test_garbage(void)
 
 int main(int argc, char **argv)
 {
-        if (argc != 2) {
-                fprintf(stderr, "usage: conf_test SHIPPED_RINGHUB_CONF\n");
+        if (argc != 2 && argc != 3) {
+                fprintf(stderr, "usage: conf_test SHIPPED_RINGHUB_CONF [OPERATIONS_MD]\n");
                 return 2;
         }
         if (!mkdtemp(tmpdir)) {
@@ -433,6 +451,8 @@ int main(int argc, char **argv)
         }
         test_defaults();
         test_shipped(argv[1]);
+        if (argc == 3)
+                test_docs(argv[2]);
         test_every_key();
         test_errors();
         test_reload();
