@@ -18,6 +18,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -1033,6 +1034,21 @@ const char *conf_collector_enabled(const struct conf *c, const char *collector)
         if (i < 0)
                 return NULL;
         return c ? c->v[i].text : schema[i].def;
+}
+
+gid_t conf_ring_gid(const struct conf *c)
+{
+        const char *name = conf_get_string(c, "ring", "group");
+        if (!name || !*name)
+                return (gid_t)-1;
+        errno = 0;
+        struct group *g = getgrnam(name);
+        if (!g) {
+                log_warning("[ring] group '%s' does not exist, ring keeps its creator's group",
+                            name);
+                return (gid_t)-1;
+        }
+        return g->gr_gid;
 }
 
 /* ---- diff and dump ---- */

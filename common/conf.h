@@ -9,6 +9,15 @@
  * out reads as its schema default, and a NULL table reads as all defaults. Reload =
  * load a new table, diff it against the old one, swap the pointer.
  *
+ * Use (hub or collector skeleton), before parsing the flags that override the file:
+ *
+ *         _cleanup_conf_ struct conf *cfg = NULL;
+ *         if (conf_load_from_args(argc, argv, &cfg) < 0)
+ *                 return 2;                       // errors already logged, file:line
+ *         arg_ring = conf_get_string(cfg, "ring", "name");
+ *         arg_max_clients = conf_get_uint(cfg, "hub", "max_clients");
+ *         … getopt_long() (accepting --config PATH) then overrides arg_*.
+ *
  * The header is named conf.h (not config.h) so it never shadows the build's generated
  * config.h. Lives in the ringhub-config library (common/meson.build: config_dep), which
  * links inih; nothing else in common/ does. It must not touch the ring or any socket.
@@ -18,6 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define CONF_DEFAULT_PATH "/etc/ringhub/ringhub.conf"
 #define CONF_ENV          "RINGHUB_CONFIG"
@@ -114,6 +124,13 @@ bool conf_is_set(const struct conf *c, const char *section, const char *key);
 int conf_collector_interval_ms(const struct conf *c, const char *collector, const char *task,
                                uint64_t *ret);
 const char *conf_collector_enabled(const struct conf *c, const char *collector);
+
+/*
+ * [ring] group as a gid for ring_open_opts.gid: (gid_t)-1 ("leave it") when the value is
+ * empty or no such group exists here (a warning is logged: a development machine without
+ * the ringhub group still works).
+ */
+gid_t conf_ring_gid(const struct conf *c);
 
 /* The schema: every known key, in file order. */
 const struct conf_key *conf_schema(size_t *ret_n);

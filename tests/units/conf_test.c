@@ -243,6 +243,17 @@ static void test_every_key(void)
                 conf_free(c);
         }
 
+        /* [ring] group → gid */
+        struct conf *g = load_ok("[ring]\ngroup = root\n");
+        CHECK(g && conf_ring_gid(g) == 0, "group root");
+        conf_free(g);
+        g = load_ok("[ring]\ngroup = no-such-group-x\n");
+        CHECK(g && conf_ring_gid(g) == (gid_t)-1, "missing group");
+        conf_free(g);
+        g = load_ok("[ring]\ngroup =\n");
+        CHECK(g && conf_ring_gid(g) == (gid_t)-1, "empty group");
+        conf_free(g);
+
         /* spellings */
         struct conf *c =
             load_ok("[collector.disks]\ninterval = 1500\narray_interval = 2 min\n"
