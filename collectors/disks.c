@@ -182,7 +182,7 @@ struct ur_disk {
         char slot[32], name[32], device[16], status[24], type[16], fstype[16];
         uint64_t size_kib, fs_size, fs_free, fs_used;
         double temp;
-        bool spun_down, temp_star;
+        bool spun_down, temp_star, has_spundown;
         uint32_t spindown_delay;
 };
 
@@ -227,9 +227,10 @@ static void disks_ini_cb(void *ud, const char *section, const char *key, const c
                 d->fs_free = ini_u64(value);
         else if (!strcmp(key, "fsUsed"))
                 d->fs_used = ini_u64(value);
-        else if (!strcmp(key, "spundown"))
+        else if (!strcmp(key, "spundown")) {
                 d->spun_down = !strcmp(value, "1");
-        else if (!strcmp(key, "spindownDelay")) {
+                d->has_spundown = true;
+        } else if (!strcmp(key, "spindownDelay")) {
                 uint64_t v = ini_u64(value);
                 d->spindown_delay = v < 100000 ? (uint32_t)v : MISSING_U32;
         } else if (!strcmp(key, "temp")) {
@@ -970,7 +971,7 @@ static void load_unraid_disks(struct collector *c)
         char p[PATH_MAX];
         s->ur.n = 0;
         s->ur_present = false;
-        if (collector_root_path(c, "var/local/emhttp/disks.ini", p, sizeof(p)) < 0)
+        if (collector_root_path(c, "/var/local/emhttp/disks.ini", p, sizeof(p)) < 0)
                 return;
         int r = ini_parse(p, disks_ini_cb, &s->ur);
         if (r == -ENOENT)
@@ -1195,14 +1196,19 @@ static int disks_run(struct collector *c)
                         strscpy(r->status, sizeof(r->status), u->status);
                         strscpy(r->role, sizeof(r->role), unraid_role(u));
                         r->spindown_delay = u->spindown_delay;
-                        if (u->spun_down || u->temp_star)
+                        /* temp="*" means asleep where emhttp has no spundown key (not flash). */
+                        if (u->spun_down ||
+                            (!u->has_spundown && u->temp_star && strcasecmp(u->type, "Flash") != 0))
                                 strscpy(r->spin_state, sizeof(r->spin_state), "standby");
                         else if (!isnan(u->temp))
                                 r->temperature_celsius = u->temp;
                         if (u->size_kib != MISSING_U64)
                                 r->size_bytes = u->size_kib * 1024;
                         char mp[64];
-                        snprintf(mp, sizeof(mp), "/mnt/%s", id);
+                        if (!strcasecmp(u->type, "Flash"))
+                                strscpy(mp, sizeof(mp), "/boot");
+                        else
+                                snprintf(mp, sizeof(mp), "/mnt/%s", id);
                         m = mount_at(s, mp);
                         if (u->fstype[0] && u->fs_size != MISSING_U64 && u->fs_size > 0) {
                                 strscpy(r->filesystem, sizeof(r->filesystem), u->fstype);
@@ -1443,6 +1449,12 @@ static void md_pools(struct collector *c, bool *mdstat_ok)
                 }
                 if (!strcmp(pool->sync_action, "idle") && !isnan(pool->sync_progress))
                         pool->sync_progress = NAN;
+                for (unsigned k = 0; k < s->n_mounts; k++)
+                        if (!strcmp(s->mounts[k].dev, name)) {
+                                strscpy(pool->mount_point, sizeof(pool->mount_point),
+                                        s->mounts[k].path);
+                                break;
+                        }
         }
         if (trouble) {
                 collector_source_status(c, "mdstat", false, "%s: truncated or unknown format", p);
@@ -1462,7 +1474,7 @@ static void btrfs_scrub(struct collector *c, const char *uuid, struct scrub_sum 
         char p[PATH_MAX], rel[128];
         _cleanup_free_ char *buf = malloc(65536);
         *ss = (struct scrub_sum){ 0 };
-        snprintf(rel, sizeof(rel), "var/lib/btrfs/scrub.status.%s", uuid);
+        snprintf(rel, sizeof(rel), "/var/lib/btrfs/scrub.status.%s", uuid);
         if (!buf || collector_root_path(c, rel, p, sizeof(p)) < 0 ||
             read_file_bounded(p, buf, 65536) <= 0)
                 return;
@@ -1786,7 +1798,7 @@ static int array_run(struct collector *c)
         btrfs_pools(c);
         unsigned n_pools = s->n_pools;
 
-        if (collector_root_path(c, "var/local/emhttp/var.ini", p, sizeof(p)) == 0 &&
+        if (collector_root_path(c, "/var/local/emhttp/var.ini", p, sizeof(p)) == 0 &&
             access(p, F_OK) == 0)
                 unraid_array(c, a, p);
         else {
@@ -1806,7 +1818,7 @@ static int shares_run(struct collector *c)
         collector_batch_begin(c);
         unsigned n = 0;
         bool unraid = false;
-        if (collector_root_path(c, "var/local/emhttp/shares.ini", p, sizeof(p)) == 0) {
+        if (collector_root_path(c, "/var/local/emhttp/shares.ini", p, sizeof(p)) == 0) {
                 _cleanup_free_ struct ur_shares *u = calloc(1, sizeof(*u));
                 int r = u ? ini_parse(p, shares_ini_cb, u) : -ENOMEM;
                 if (r >= 0) {
@@ -1998,7 +2010,7 @@ static void wire_event_sources(struct collector *c)
             sd_event_add_io(e, &s->smart_src, s->smart->efd, EPOLLIN, on_smart_done, c) < 0)
                 log_warning("cannot watch the SMART thread, SMART updates wait for the next cycle");
         char dir[PATH_MAX];
-        if (collector_root_path(c, "var/local/emhttp", dir, sizeof(dir)) < 0 ||
+        if (collector_root_path(c, "/var/local/emhttp", dir, sizeof(dir)) < 0 ||
             access(dir, F_OK) < 0)
                 return;
         s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
