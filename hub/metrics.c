@@ -203,8 +203,11 @@ static void emit_hub(FILE *o)
         C(bad_frames, "bad_frames_total", "inbound frames that closed their client");
         C(events, "events_total", "state-change events produced");
         C(serializations, "serializations_total", "JSON serialization passes");
-        counter(o, "serialize_nanoseconds_total", "time spent serializing JSON (nanoseconds)",
-                atomic_load(&s->serialize_ns));
+        fprintf(o,
+                "# HELP ringhub_serialize_seconds_total time spent serializing JSON\n"
+                "# TYPE ringhub_serialize_seconds_total counter\n"
+                "ringhub_serialize_seconds_total %.9f\n",
+                (double)atomic_load(&s->serialize_ns) / 1e9);
         C(frames, "frames_rendered_total", "frames rendered by dialects");
         C(ws_messages, "sent_messages_total", "WebSocket messages handed to the kernel");
         C(ws_bytes, "sent_bytes_total", "WebSocket bytes handed to the kernel");

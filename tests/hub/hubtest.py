@@ -1,0 +1,180 @@
+"""hubtest.py — shared harness for the hub's integration tests (tests/hub/).
+
+Starts the real ringhub on a private ring and a free loopback port, injects records with
+the real ringhubctl, and talks to it with real clients (python3-websockets, urllib).
+Every process it starts is stopped by PID; the ring is removed at the end.
+Binaries come from the environment: RINGHUB, RINGHUBCTL, COLLECT_SYSTEM.
+"""
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+SKIP = 77
+
+
+def skip(reason):
+    print(f"SKIP: {reason}", file=sys.stderr)
+    sys.exit(SKIP)
+
+
+try:
+    import websockets  # noqa: F401
+except ImportError:
+    skip("python3-websockets is not installed for /usr/bin/python3")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Fail(what)
+
+
+class Env:
+    def __init__(self, name):
+        self.ringhub = os.environ["RINGHUB"]
+        self.ctl = os.environ["RINGHUBCTL"]
+        self.collect_system = os.environ.get("COLLECT_SYSTEM")
+        self.ring = f"test-hub-{name}-{os.getpid()}"
+        self.port = free_port()
+        self.procs = []
+        self.hub = None
+        self.logs = []
+
+    # ---- processes ----
+    def spawn(self, argv, **kw):
+        log = open(f"/tmp/{self.ring}-{len(self.procs)}.log", "w+")
+        self.logs.append(log)
+        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **kw)
+        p.log = log
+        self.procs.append(p)
+        return p
+
+    def start_hub(self, *extra, wait=True):
+        self.hub = self.spawn([self.ringhub, "--ring", self.ring, "--listen",
+                               f"127.0.0.1:{self.port}", *extra])
+        if wait:
+            self.wait_ready()
+        return self.hub
+
+    def wait_ready(self, timeout=10):
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.hub and self.hub.poll() is not None:
+                raise Fail(f"hub exited with {self.hub.returncode}: {self.hub_log()}")
+            try:
+                if self.get("/api/v1/health")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise Fail("hub did not answer /api/v1/health in time")
+
+    def hub_log(self):
+        self.hub.log.flush()
+        self.hub.log.seek(0)
+        return self.hub.log.read()[-3000:]
+
+    def stop(self, p, sig=signal.SIGTERM, timeout=5):
+        if p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        return p.returncode
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        subprocess.run([self.ctl, "--ring", self.ring, "rm"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        for log in self.logs:
+            name = log.name
+            log.close()
+            try:
+                os.unlink(name)
+            except OSError:
+                pass
+
+    # ---- ring ----
+    def inject(self, *args, empty=False):
+        argv = [self.ctl, "--ring", self.ring, "inject"] + (["--empty"] if empty else []) + list(args)
+        subprocess.run(argv, check=True)
+
+    # ---- HTTP ----
+    def get(self, path, method="GET"):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def url(self, path="/api/v1/ws"):
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def rss_kb(self):
+        with open(f"/proc/{self.hub.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def metric(self, name):
+        status, body = self.get("/metrics")
+        for line in body.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+
+def run(name, coro_fn):
+    env = Env(name)
+    code = 0
+    try:
+        r = coro_fn(env)
+        if asyncio.iscoroutine(r):
+            asyncio.run(r)
+        print(f"PASS: {name}")
+    except Fail as e:
+        print(f"FAIL: {name}: {e}", file=sys.stderr)
+        if env.hub:
+            print(env.hub_log(), file=sys.stderr)
+        code = 1
+    finally:
+        env.cleanup()
+    sys.exit(code)
+
+
+async def recv_json(ws, timeout=5):
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def snapshot(ws, n=9, timeout=5):
+    """The first n frames after connecting, by event name."""
+    got = {}
+    for _ in range(n):
+        m = await recv_json(ws, timeout)
+        got[m["event"]] = m
+    return got
