@@ -102,20 +102,32 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n, uint64_t seed)
         return h;
 }
 
+/* Checksum of the header fields in h (ts..reserved, not ctl or sum) and payload p. */
+static uint32_t checksum_of(const struct ring_slot *h, const uint8_t *p, size_t len)
+{
+        /*
+         * `reserved` holds the sequence the writer claimed, so a record written late by a
+         * producer that was lapped (its stores landing on a slot now committed for a
+         * newer sequence) fails the check instead of passing as the newer record.
+         */
+        uint64_t meta[5];
+        memcpy(&meta[0], &h->ts_ns, 8);
+        meta[1] = (uint64_t)h->batch_id | ((uint64_t)h->type << 32) | ((uint64_t)h->len << 48);
+        meta[2] = (uint64_t)h->batch_idx | ((uint64_t)h->batch_cnt << 16) |
+                  ((uint64_t)h->producer << 32) | ((uint64_t)h->version << 40) |
+                  ((uint64_t)h->flags << 48);
+        meta[3] = (uint64_t)h->producer_gen;
+        meta[4] = h->reserved;
+        uint64_t v = hash_bytes((const uint8_t *)meta, sizeof(meta), 0x52494e47u);
+        v = hash_bytes(p, len, v);
+        uint32_t sum = (uint32_t)(v ^ (v >> 32));
+        return sum ? sum : 1; /* 0 never valid: a zeroed slot can't pass */
+}
+
 uint32_t ring_checksum(const struct ring_slot *s, size_t len)
 {
         /* Covers ts..reserved (bytes 8..48 minus the sum itself) and the payload. */
-        uint64_t meta[4];
-        memcpy(&meta[0], &s->ts_ns, 8);
-        meta[1] = (uint64_t)s->batch_id | ((uint64_t)s->type << 32) | ((uint64_t)s->len << 48);
-        meta[2] = (uint64_t)s->batch_idx | ((uint64_t)s->batch_cnt << 16) |
-                  ((uint64_t)s->producer << 32) | ((uint64_t)s->version << 40) |
-                  ((uint64_t)s->flags << 48);
-        meta[3] = (uint64_t)s->producer_gen;
-        uint64_t h = hash_bytes((const uint8_t *)meta, sizeof(meta), 0x52494e47u);
-        h = hash_bytes(s->payload, len, h);
-        uint32_t v = (uint32_t)(h ^ (h >> 32));
-        return v ? v : 1; /* 0 never valid: a zeroed slot can't pass */
+        return checksum_of(s, s->payload, len);
 }
 
 /* ---- open / create ---- */
@@ -459,20 +471,27 @@ int ring_write(struct ring *r, int producer, const struct ring_write_meta *m, co
         }
         atomic_thread_fence(memory_order_release); /* claim before payload (seqlock) */
 
-        slot->ts_ns = m->ts_ns ? m->ts_ns : real_ns();
-        slot->batch_id = m->batch_id;
-        slot->type = m->type;
-        slot->len = (uint16_t)len;
-        slot->batch_idx = m->batch_idx;
-        slot->batch_cnt = m->batch_cnt;
-        slot->producer = (uint8_t)producer;
-        slot->version = m->version;
-        slot->flags = m->flags;
-        slot->producer_gen = atomic_load_explicit(&p->generation, memory_order_relaxed);
-        slot->reserved = 0;
+        /*
+         * The header is built and checksummed in private memory, never read back from
+         * the slot: if this producer has been lapped, the slot may already hold another
+         * writer's bytes, and a sum over those would bless a mixed record.
+         */
+        struct ring_slot hd;
+        hd.ts_ns = m->ts_ns ? m->ts_ns : real_ns();
+        hd.batch_id = m->batch_id;
+        hd.type = m->type;
+        hd.len = (uint16_t)len;
+        hd.batch_idx = m->batch_idx;
+        hd.batch_cnt = m->batch_cnt;
+        hd.producer = (uint8_t)producer;
+        hd.version = m->version;
+        hd.flags = m->flags;
+        hd.producer_gen = atomic_load_explicit(&p->generation, memory_order_relaxed);
+        hd.reserved = s; /* bound into the checksum */
+        hd.sum = checksum_of(&hd, payload, len);
+        memcpy(&slot->ts_ns, &hd.ts_ns, RING_SLOT_HDR_SIZE - offsetof(struct ring_slot, ts_ns));
         if (len)
                 memcpy(slot->payload, payload, len);
-        slot->sum = ring_checksum(slot, len);
 
         uint64_t expect = RING_CTL(s, RING_SLOT_WRITING);
         if (!atomic_compare_exchange_strong_explicit(&slot->ctl, &expect,
@@ -595,8 +614,8 @@ int ring_read(const struct ring *r, struct ring_cursor *c, struct ring_record *o
                         tmp.version = out->version;
                         tmp.flags = out->flags;
                         tmp.producer_gen = out->producer_gen;
-                        memcpy(tmp.payload, out->payload, len);
-                        if (ring_checksum(&tmp, len) != sum) {
+                        tmp.reserved = out->seq; /* the sequence we expect, not the slot's */
+                        if (checksum_of(&tmp, out->payload, len) != sum) {
                                 c->corrupt++;
                                 continue;
                         }

@@ -24,6 +24,8 @@
  * commit CAS releases the payload to a reader whose ctl load is acquire. A checksum
  * over header and payload catches the one case ordering cannot: a producer stalled for
  * a whole lap whose late stores land in a slot another producer has since committed.
+ * The checksum covers the sequence the writer claimed, so even a late record written
+ * completely fails it: it is counted corrupt, never delivered as the newer sequence.
  *
  * Producers never wait: a claim that finds the slot already holding a newer sequence,
  * or a commit whose slot was taken over, drops the record and counts it. A producer
@@ -82,7 +84,7 @@ struct ring_slot {
         uint8_t version;  /* record type version */
         uint16_t flags;
         uint32_t producer_gen; /* registry generation of the writer */
-        uint64_t reserved;
+        uint64_t reserved;     /* the writer's claimed sequence (checksummed) */
         uint8_t payload[RING_PAYLOAD_MAX];
 };
 static_assert(offsetof(struct ring_slot, payload) == RING_SLOT_HDR_SIZE, "slot header size");
