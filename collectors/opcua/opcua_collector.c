@@ -279,7 +279,8 @@ static void emit_conn(struct endpoint *ep, const char *state, const char *reason
                          rec.server_uri[0] ? rec.server_uri : "no server URI");
         else if (strcmp(state, "disconnected") == 0)
                 log_warning("%s: disconnected: %s", ep->url, reason);
-        collector_source_status(ep->c, ep->url, rec.connected, "%s", reason);
+        if (strcmp(state, "connecting") != 0)
+                collector_source_status(ep->c, ep->url, rec.connected, "%s", reason);
 }
 
 static void fill_tag(struct rec_tag *rec, const struct tag *t, const struct endpoint *ep)

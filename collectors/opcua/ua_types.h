@@ -151,6 +151,9 @@ struct ua_dec {
 
 static inline void ua_dec_init(struct ua_dec *d, const void *buf, size_t len)
 {
+        static const uint8_t empty[1];
+        if (!buf) /* a null view decodes as empty (never NULL + 0) */
+                buf = empty, len = 0;
         d->p = buf;
         d->end = (const uint8_t *)buf + len;
         d->err = 0;
