@@ -17,6 +17,7 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "conf.h"
 #include "config.h"
 #include "log.h"
 #include "macros.h"
@@ -62,6 +63,8 @@ struct collector {
         unsigned n_sources;
         uint64_t cycles;
         uint64_t written, dropped;
+        struct conf *conf;
+        bool interval_from_flag[COLLECTOR_MAX_TASKS];
 };
 
 void *collector_state(struct collector *c)
@@ -96,6 +99,11 @@ const char *collector_rootfs(const struct collector *c)
 {
         return c->rootfs;
 }
+const struct conf *collector_conf(const struct collector *c)
+{
+        return c->conf;
+}
+
 uint64_t collector_cycles(const struct collector *c)
 {
         return c->cycles;
@@ -316,6 +324,95 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+static int log_level_from_name(const char *s)
+{
+        static const struct {
+                const char *name;
+                int level;
+        } levels[] = { { "debug", LOG_DEBUG },
+                       { "info", LOG_INFO },
+                       { "notice", LOG_NOTICE },
+                       { "warning", LOG_WARNING },
+                       { "error", LOG_ERR } };
+        for (size_t i = 0; s && i < ELEMENTSOF(levels); i++)
+                if (strcmp(s, levels[i].name) == 0)
+                        return levels[i].level;
+        return LOG_INFO;
+}
+
+/* Intervals from the config file, unless a flag named them. */
+static void apply_conf_intervals(struct collector *c)
+{
+        for (unsigned i = 0; i < c->n_tasks; i++) {
+                uint64_t ms;
+                if (c->interval_from_flag[i])
+                        continue;
+                if (conf_collector_interval_ms(c->conf, c->ops->name,
+                                               i ? c->ops->tasks[i].name : NULL, &ms) > 0 &&
+                    ms >= 10)
+                        c->tasks[i].interval_ms = (uint32_t)MIN(ms, 86400000u);
+        }
+}
+
+struct reload_ctx {
+        struct collector *c;
+        unsigned applied, restart;
+};
+
+static void on_conf_change(const struct conf_key *k, const char *old_value, const char *new_value,
+                           void *userdata)
+{
+        struct reload_ctx *r = userdata;
+        char section[48];
+        snprintf(section, sizeof(section), "collector.%s", r->c->ops->name);
+        if (strcmp(k->section, section) != 0 && strcmp(k->section, "log") != 0)
+                return; /* another process's section */
+        if (k->reload) {
+                r->applied++;
+                log_info("config: [%s] %s = %s (was %s), applied", k->section, k->key,
+                         new_value ? new_value : "", old_value ? old_value : "");
+        } else {
+                r->restart++;
+                log_notice("config: [%s] %s = %s (was %s) takes effect after a restart", k->section,
+                           k->key, new_value ? new_value : "", old_value ? old_value : "");
+        }
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        struct collector *c = userdata;
+        struct conf *old = NULL;
+        sd_notify(false, "RELOADING=1");
+        if (conf_reload(&c->conf, &old) < 0) {
+                log_warning("configuration not reloaded: errors above; keeping the running one");
+                sd_notify(false, "READY=1");
+                return 0;
+        }
+        struct reload_ctx ctx = { .c = c };
+        conf_diff(old, c->conf, on_conf_change, &ctx);
+        conf_free(old);
+        log_set_max_level(log_level_from_name(conf_get_string(c->conf, "log", "level")));
+        uint32_t before[COLLECTOR_MAX_TASKS];
+        for (unsigned i = 0; i < c->n_tasks; i++)
+                before[i] = c->tasks[i].interval_ms;
+        apply_conf_intervals(c);
+        for (unsigned i = 0; i < c->n_tasks; i++)
+                if (c->tasks[i].interval_ms != before[i]) {
+                        if (i == 0)
+                                atomic_store(&c->ring->producers[c->producer].interval_ms,
+                                             c->tasks[0].interval_ms);
+                        /* Run on the new schedule from now. */
+                        collector_trigger(c, i, MIN(c->tasks[i].interval_ms, before[i]));
+                }
+        if (c->ops->reload)
+                c->ops->reload(c);
+        log_info("configuration reloaded from %s: %u change(s) applied, %u need a restart",
+                 conf_source(c->conf) ? conf_source(c->conf) : "defaults", ctx.applied,
+                 ctx.restart);
+        sd_notify(false, "READY=1");
+        return 0;
+}
+
 static void help(const struct collector_ops *ops)
 {
         printf("ringhub-collect-%s %s — %s\n\n"
@@ -326,6 +423,8 @@ static void help(const struct collector_ops *ops)
         for (unsigned i = 1; i < COLLECTOR_MAX_TASKS && ops->tasks[i].run; i++)
                 printf("  --interval-%-8s MS interval of '%s' (default %u)\n", ops->tasks[i].name,
                        ops->tasks[i].name, ops->tasks[i].interval_ms);
+        printf("  --config FILE        configuration file (default %s, $%s)\n", CONF_DEFAULT_PATH,
+               CONF_ENV);
         printf("  --procfs DIR         /proc root (default /proc, $RINGHUB_PROCFS)\n"
                "  --sysfs DIR          /sys root (default /sys, $RINGHUB_SYSFS)\n"
                "  --rootfs DIR         root for other files (default /, $RINGHUB_ROOTFS)\n"
@@ -355,6 +454,7 @@ int collector_main(const struct collector_ops *ops, int argc, char **argv)
                 OPT_ROOTFS,
                 OPT_CAPACITY,
                 OPT_ONCE,
+                OPT_CONFIG,
                 OPT_TASK_INTERVAL = 0x180
         };
         struct collector cs = { .ops = ops, .producer = -1 };
@@ -384,6 +484,7 @@ int collector_main(const struct collector_ops *ops, int argc, char **argv)
         opts[n++] = (struct option){ "rootfs", required_argument, NULL, OPT_ROOTFS };
         opts[n++] = (struct option){ "ring-capacity", required_argument, NULL, OPT_CAPACITY };
         opts[n++] = (struct option){ "once", no_argument, NULL, OPT_ONCE };
+        opts[n++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
         opts[n++] = (struct option){ "verbose", no_argument, NULL, 'v' };
         opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
         for (unsigned i = 1; i < c->n_tasks; i++) {
@@ -403,6 +504,11 @@ int collector_main(const struct collector_ops *ops, int argc, char **argv)
                 return COLLECTOR_EXIT_FAILURE;
         }
 
+        /* The file first; flags override it. */
+        if (conf_load_from_args(argc, argv, &c->conf) < 0)
+                return COLLECTOR_EXIT_USAGE;
+        log_set_max_level(log_level_from_name(conf_get_string(c->conf, "log", "level")));
+
         int o;
         while ((o = getopt_long(argc, argv, "vh", opts, NULL)) >= 0) {
                 uint64_t v;
@@ -418,7 +524,10 @@ int collector_main(const struct collector_ops *ops, int argc, char **argv)
                                 return COLLECTOR_EXIT_USAGE;
                         }
                         c->tasks[0].interval_ms = (uint32_t)v;
+                        c->interval_from_flag[0] = true;
                         break;
+                case OPT_CONFIG:
+                        break; /* loaded above */
                 case OPT_PROCFS:
                         c->procfs = optarg;
                         break;
@@ -454,6 +563,7 @@ int collector_main(const struct collector_ops *ops, int argc, char **argv)
                                         return COLLECTOR_EXIT_USAGE;
                                 }
                                 c->tasks[o - OPT_TASK_INTERVAL].interval_ms = (uint32_t)v;
+                                c->interval_from_flag[o - OPT_TASK_INTERVAL] = true;
                                 break;
                         }
                         if (!ops->parse_option || (r = ops->parse_option(c, o, optarg)) < 0)
@@ -465,9 +575,19 @@ int collector_main(const struct collector_ops *ops, int argc, char **argv)
                 return COLLECTOR_EXIT_USAGE;
         }
 
-        const char *rname = ring_default_name(c->ring_name);
+        apply_conf_intervals(c);
+        /* Ring: --ring, else $RINGHUB_RING, else the config file's [ring] name. */
+        const char *rname = c->ring_name || getenv("RINGHUB_RING")
+                                ? ring_default_name(c->ring_name)
+                                : conf_get_string(c->conf, "ring", "name");
         struct ring_abi_info abi = { 0 };
-        struct ring_open_opts ro = { .create = true, .capacity = c->capacity, .gid = (gid_t)-1 };
+        struct ring_open_opts ro = {
+                .create = true,
+                .capacity = c->capacity ? c->capacity
+                                        : (uint32_t)conf_get_uint(c->conf, "ring", "capacity"),
+                .mode = (mode_t)conf_get_uint(c->conf, "ring", "mode"),
+                .gid = conf_is_set(c->conf, "ring", "group") ? conf_ring_gid(c->conf) : (gid_t)-1,
+        };
         r = ring_open(rname, &ro, &c->ring, &abi);
         if (r == -EPROTONOSUPPORT) {
                 log_error(
@@ -523,6 +643,9 @@ int collector_main(const struct collector_ops *ops, int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
         sd_event_add_signal(c->event, NULL, SIGTERM, on_signal, c);
         sd_event_add_signal(c->event, NULL, SIGINT, on_signal, c);
+        sigaddset(&ss, SIGHUP);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        sd_event_add_signal(c->event, NULL, SIGHUP, on_sighup, c);
         (void)sd_event_set_watchdog(c->event, true);
 
         for (unsigned i = 0; i < c->n_tasks; i++) {
@@ -560,5 +683,6 @@ out:
         ring_close(c->ring);
         free(c->batch);
         free(c->state);
+        conf_free(c->conf);
         return exit_code;
 }

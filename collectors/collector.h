@@ -50,11 +50,18 @@ struct collector_ops {
         int (*parse_option)(struct collector *c, int opt, const char *arg);
         int (*init)(struct collector *c);  /* after registering; <0 → exit */
         void (*done)(struct collector *c); /* before unregistering */
+        /* After SIGHUP reloaded the config (intervals are already applied). */
+        void (*reload)(struct collector *c);
 };
 
 int collector_main(const struct collector_ops *ops, int argc, char **argv);
 
+struct conf;
+
 void *collector_state(struct collector *c);
+/* The configuration file's table (never NULL-unsafe: NULL reads as defaults, see conf.h).
+ * A collector reads its own keys from section "collector.<name>"; flags override them. */
+const struct conf *collector_conf(const struct collector *c);
 const char *collector_name(const struct collector *c);
 sd_event *collector_event(struct collector *c);
 struct ring *collector_ring(struct collector *c);

@@ -223,6 +223,7 @@ static void print_record(const struct ring *r, const struct ring_record *rec)
                 json_object_object_add(o, "seq", json_object_new_uint64(rec->seq));
                 json_object_object_add(o, "timestamp", json_object_new_string(ts));
                 json_object_object_add(o, "producer", json_object_new_string(pname));
+                json_object_object_add(o, "producer_gen", json_object_new_int64(rec->producer_gen));
                 json_object_object_add(o, "type", json_object_new_string(d ? d->name : "unknown"));
                 json_object_object_add(o, "type_id", json_object_new_int(rec->type));
                 json_object_object_add(o, "version", json_object_new_int(rec->version));

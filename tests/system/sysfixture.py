@@ -28,7 +28,7 @@ class Ring:
         for r in self.records():
             if r["producer"] != producer or "batch" not in r:
                 continue
-            by.setdefault(r["batch"]["id"], []).append(r)
+            by.setdefault((r.get("producer_gen", 0), r["batch"]["id"]), []).append(r)
         done = []
         for bid in sorted(by):
             recs = by[bid]
