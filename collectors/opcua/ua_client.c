@@ -601,7 +601,7 @@ int ua_client_connect(struct ua_client *c)
                 return -EALREADY;
         int fd = ua_tcp_connect(&c->u);
         if (fd < 0) {
-                snprintf(c->error, sizeof(c->error), "cannot connect to %s:%s: %s", c->u.host,
+                snprintf(c->error, sizeof(c->error), "cannot connect to %.64s:%s: %s", c->u.host,
                          c->u.port, strerror(-fd));
                 return fd;
         }
@@ -1418,7 +1418,7 @@ int ua_client_process(struct ua_client *c, short revents)
                 if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
                         err = errno;
                 if (err)
-                        return teardown(c, -err, "cannot connect to %s:%s: %s", c->u.host,
+                        return teardown(c, -err, "cannot connect to %.64s:%s: %s", c->u.host,
                                         c->u.port, strerror(err));
                 return start_hello(c);
         }
@@ -1478,8 +1478,9 @@ int ua_client_tick(struct ua_client *c, uint64_t now)
         if (c->phase == PH_NONE)
                 return 0;
         if (c->phase != PH_ACTIVE && now >= c->phase_deadline)
-                return teardown(c, -ETIMEDOUT, "no answer from %s:%s within %u ms while connecting",
-                                c->u.host, c->u.port, c->cfg.request_timeout_ms);
+                return teardown(c, -ETIMEDOUT,
+                                "no answer from %.64s:%s within %u ms while connecting", c->u.host,
+                                c->u.port, c->cfg.request_timeout_ms);
         for (unsigned i = 0; i < MAX_PENDING; i++) {
                 struct pending *p = &c->pending[i];
                 if (!p->used || now < p->deadline)
