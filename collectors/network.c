@@ -36,7 +36,14 @@ struct if_prev {
         char name[IFNAMSIZ + 1];
         uint64_t rx, tx, ns;
         bool seen;
+        /* link facts that rarely change, re-read every STATIC_REFRESH cycles */
+        unsigned static_age;
+        bool static_known;
+        char mac[20], duplex[8], kind[12];
+        uint32_t mtu;
 };
+
+#define STATIC_REFRESH 20
 
 struct network_state {
         struct if_prev prev[MAX_IFS];
@@ -219,6 +226,7 @@ static int network_run(struct collector *c)
         for (unsigned i = 0; i < n; i++) {
                 const char *name = names[i];
                 char buf[128], type[16] = "";
+                uint64_t v;
                 if (!name)
                         continue;
                 struct rec_netif *r = collector_batch_add(c, RT_netif);
@@ -228,25 +236,40 @@ static int network_run(struct collector *c)
                 }
                 written++;
                 strscpy(r->name, sizeof(r->name), name);
-                if (read_attr(base, name, "address", buf, sizeof(buf)) == 0)
-                        strscpy(r->mac_address, sizeof(r->mac_address), buf);
+                struct if_prev *st = prev_get(s, name);
+                if (st && (!st->static_known || ++st->static_age >= STATIC_REFRESH)) {
+                        st->static_known = true;
+                        st->static_age = 0;
+                        st->mac[0] = st->duplex[0] = 0;
+                        st->mtu = MISSING_U32;
+                        if (read_attr(base, name, "address", buf, sizeof(buf)) == 0)
+                                strscpy(st->mac, sizeof(st->mac), buf);
+                        if (read_attr(base, name, "mtu", buf, sizeof(buf)) == 0 &&
+                            safe_atou64(buf, &v) == 0 && v < UINT32_MAX)
+                                st->mtu = (uint32_t)v;
+                        if (read_attr(base, name, "duplex", buf, sizeof(buf)) == 0 && buf[0])
+                                strscpy(st->duplex, sizeof(st->duplex), buf);
+                        if (read_attr(base, name, "type", buf, sizeof(buf)) == 0)
+                                strscpy(type, sizeof(type), buf);
+                        strscpy(st->kind, sizeof(st->kind), if_kind(base, name, type));
+                }
+                if (st) {
+                        st->seen = true;
+                        strscpy(r->mac_address, sizeof(r->mac_address), st->mac);
+                        strscpy(r->duplex, sizeof(r->duplex), st->duplex);
+                        strscpy(r->kind, sizeof(r->kind), st->kind);
+                        r->mtu = st->mtu;
+                }
                 if (read_attr(base, name, "operstate", buf, sizeof(buf)) == 0 && buf[0])
                         strscpy(r->state, sizeof(r->state), buf);
                 else
                         strscpy(r->state, sizeof(r->state), "unknown");
-                uint64_t v;
                 /* speed: -1 or EINVAL when the link is down or virtual → missing */
-                if (read_attr(base, name, "speed", buf, sizeof(buf)) == 0 &&
+                if (strcmp(r->state, "down") != 0 && strcmp(r->kind, "loopback") != 0 &&
+                    strcmp(r->kind, "virtual") != 0 && strcmp(r->kind, "bridge") != 0 &&
+                    read_attr(base, name, "speed", buf, sizeof(buf)) == 0 &&
                     safe_atou64(buf, &v) == 0 && v > 0 && v < 10000000)
                         r->speed_mbps = v;
-                if (read_attr(base, name, "mtu", buf, sizeof(buf)) == 0 &&
-                    safe_atou64(buf, &v) == 0 && v < UINT32_MAX)
-                        r->mtu = (uint32_t)v;
-                if (read_attr(base, name, "duplex", buf, sizeof(buf)) == 0 && buf[0])
-                        strscpy(r->duplex, sizeof(r->duplex), buf);
-                if (read_attr(base, name, "type", buf, sizeof(buf)) == 0)
-                        strscpy(type, sizeof(type), buf);
-                strscpy(r->kind, sizeof(r->kind), if_kind(base, name, type));
 
                 for (unsigned k = 0; k < n_cnt; k++) {
                         if (strcmp(cnt[k].name, name) != 0)
@@ -260,7 +283,7 @@ static int network_run(struct collector *c)
                         r->packets_sent = x[9];
                         r->errors_sent = x[10];
                         r->dropped_sent = x[11];
-                        struct if_prev *p = prev_get(s, name);
+                        struct if_prev *p = st;
                         if (!p)
                                 break;
                         if (p->ns && now > p->ns) {
