@@ -160,7 +160,12 @@ unsigned collector_batch_count(const struct collector *c)
 
 int collector_batch_commit(struct collector *c)
 {
+        enum { CHUNK = 64 }; /* records per ring claim */
+        struct ring_write_meta m[CHUNK];
+        const void *payloads[CHUNK];
+        size_t lens[CHUNK];
         int r = 0;
+
         if (c->batch_overflow)
                 log_warning("batch larger than %u records, the rest was left out",
                             COLLECTOR_MAX_BATCH);
@@ -170,21 +175,31 @@ int collector_batch_commit(struct collector *c)
         if (id == 0)
                 id = c->batch_id = 1;
         uint64_t ts = real_ns();
-        for (unsigned i = 0; i < c->batch_n; i++) {
-                const struct record_desc *d = schema_record(c->batch[i].type);
-                struct ring_write_meta m = { .type = c->batch[i].type,
-                                             .version = d->version,
-                                             .flags = c->batch[i].flags,
-                                             .batch_id = id,
-                                             .batch_idx = (uint16_t)i,
-                                             .batch_cnt = (uint16_t)c->batch_n,
-                                             .ts_ns = ts };
-                int k = ring_write(c->ring, c->producer, &m, c->batch[i].payload, d->size);
-                if (k < 0) {
-                        c->dropped++;
+        for (unsigned base = 0; base < c->batch_n; base += CHUNK) {
+                unsigned n = MIN((unsigned)CHUNK, c->batch_n - base);
+                for (unsigned i = 0; i < n; i++) {
+                        const struct batch_rec *b = &c->batch[base + i];
+                        const struct record_desc *d = schema_record(b->type);
+                        m[i] = (struct ring_write_meta){ .type = b->type,
+                                                         .version = d->version,
+                                                         .flags = b->flags,
+                                                         .batch_id = id,
+                                                         .batch_idx = (uint16_t)(base + i),
+                                                         .batch_cnt = (uint16_t)c->batch_n,
+                                                         .ts_ns = ts };
+                        payloads[i] = b->payload;
+                        lens[i] = d->size;
+                }
+                uint64_t before = atomic_load_explicit(&c->ring->producers[c->producer].dropped,
+                                                       memory_order_relaxed);
+                int k = ring_write_batch(c->ring, c->producer, m, payloads, lens, n);
+                uint64_t lost = atomic_load_explicit(&c->ring->producers[c->producer].dropped,
+                                                     memory_order_relaxed) -
+                                before;
+                c->dropped += lost;
+                c->written += n - lost;
+                if (k < 0)
                         r = k;
-                } else
-                        c->written++;
         }
         atomic_store_explicit(&c->ring->producers[c->producer].batches, id, memory_order_relaxed);
         c->batch_n = 0;

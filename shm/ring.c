@@ -64,7 +64,13 @@ static int futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct time
         return (int)syscall(SYS_futex, (uint32_t *)addr, op, val, ts, NULL, 0);
 }
 
-/* ---- checksum: 4 independent multiply-rotate lanes, 32 bytes per step ---- */
+/*
+ * ---- checksum ----
+ * Not a defence against an attacker (every producer may write any record anyway) but
+ * against torn and mixed records: 16 bytes per 64×64→128-bit multiply, two independent
+ * accumulators, every input word mixed with a different constant. Where the compiler
+ * has no 128-bit integers (32-bit NAS CPUs) a multiply-rotate lane does the same job.
+ */
 
 static inline uint64_t rotl64(uint64_t x, int r)
 {
@@ -80,26 +86,39 @@ static inline uint64_t load64(const uint8_t *p)
 
 #define P1 UINT64_C(0x9E3779B185EBCA87)
 #define P2 UINT64_C(0xC2B2AE3D27D4EB4F)
+#define P3 UINT64_C(0x165667B19E3779F9)
+#define P4 UINT64_C(0x27D4EB2F165667C5)
+
+static inline uint64_t mix(uint64_t a, uint64_t b)
+{
+#ifdef __SIZEOF_INT128__
+        __uint128_t r = (__uint128_t)a * b;
+        return (uint64_t)r ^ (uint64_t)(r >> 64);
+#else
+        return rotl64(a * P1, 31) ^ (b * P2);
+#endif
+}
 
 static uint64_t hash_bytes(const uint8_t *p, size_t n, uint64_t seed)
 {
-        uint64_t a = seed + P1, b = seed ^ P2, c = seed + 1, d = seed - P1;
+        /* Four independent accumulators over 64-byte steps: the multiplies overlap. */
+        uint64_t a = seed ^ P1, b = seed + P2, c = seed ^ P3, d = seed + P4;
         size_t i = 0;
-        for (; i + 32 <= n; i += 32) {
-                a = rotl64(a + load64(p + i) * P2, 31) * P1;
-                b = rotl64(b + load64(p + i + 8) * P2, 31) * P1;
-                c = rotl64(c + load64(p + i + 16) * P2, 31) * P1;
-                d = rotl64(d + load64(p + i + 24) * P2, 31) * P1;
+        for (; i + 64 <= n; i += 64) {
+                a += mix(load64(p + i) ^ (P1 + i), load64(p + i + 8) ^ P2);
+                b += mix(load64(p + i + 16) ^ (P3 + i), load64(p + i + 24) ^ P4);
+                c += mix(load64(p + i + 32) ^ (P2 + i), load64(p + i + 40) ^ P1);
+                d += mix(load64(p + i + 48) ^ (P4 + i), load64(p + i + 56) ^ P3);
         }
-        uint64_t h = rotl64(a, 1) + rotl64(b, 7) + rotl64(c, 12) + rotl64(d, 18) + n;
-        for (; i + 8 <= n; i += 8)
-                h = rotl64(h ^ (load64(p + i) * P2), 27) * P1 + 0x85EBCA77u;
-        for (; i < n; i++)
-                h = rotl64(h ^ (p[i] * P1), 11) * P2;
-        h ^= h >> 33;
-        h *= P2;
-        h ^= h >> 29;
-        return h;
+        for (; i + 16 <= n; i += 16)
+                a = rotl64(a, 17) + mix(load64(p + i) ^ (P3 + i), load64(p + i + 8) ^ P1);
+        if (i < n) {
+                uint64_t t[2] = { 0, 0 };
+                memcpy(t, p + i, n - i);
+                b = rotl64(b, 23) + mix(t[0] ^ P4, t[1] ^ (P2 + n));
+        }
+        uint64_t h = mix(a ^ rotl64(c, 32), b ^ rotl64(d, 32) ^ (P4 + n));
+        return h ^ (h >> 29);
 }
 
 /* Checksum of the header fields in h (ts..reserved, not ctl or sum) and payload p. */
@@ -110,15 +129,14 @@ static uint32_t checksum_of(const struct ring_slot *h, const uint8_t *p, size_t 
          * producer that was lapped (its stores landing on a slot now committed for a
          * newer sequence) fails the check instead of passing as the newer record.
          */
-        uint64_t meta[5];
+        uint64_t meta[4];
         memcpy(&meta[0], &h->ts_ns, 8);
         meta[1] = (uint64_t)h->batch_id | ((uint64_t)h->type << 32) | ((uint64_t)h->len << 48);
         meta[2] = (uint64_t)h->batch_idx | ((uint64_t)h->batch_cnt << 16) |
                   ((uint64_t)h->producer << 32) | ((uint64_t)h->version << 40) |
                   ((uint64_t)h->flags << 48);
-        meta[3] = (uint64_t)h->producer_gen;
-        meta[4] = h->reserved;
-        uint64_t v = hash_bytes((const uint8_t *)meta, sizeof(meta), 0x52494e47u);
+        meta[3] = (uint64_t)h->producer_gen ^ rotl64(h->reserved, 32);
+        uint64_t v = mix(meta[0] ^ P1, meta[1] ^ P2) ^ mix(meta[2] ^ P3, meta[3] ^ P4);
         v = hash_bytes(p, len, v);
         uint32_t sum = (uint32_t)(v ^ (v >> 32));
         return sum ? sum : 1; /* 0 never valid: a zeroed slot can't pass */
@@ -444,31 +462,24 @@ void ring_producer_unregister(struct ring *r, int idx, int exit_code)
 
 /* ---- write ---- */
 
-int ring_write(struct ring *r, int producer, const struct ring_write_meta *m, const void *payload,
-               size_t len)
+/*
+ * Write one claimed sequence. Plain stores only: the claim and the commit are release
+ * stores of ctl, made safe without a locked instruction by three facts. (1) A claim
+ * never moves ctl backwards unless a producer a whole lap late races a newer one —
+ * then at worst the newer record is lost, never delivered mixed: (2) the checksum
+ * binds the claimed sequence, and (3) the reader re-checks ctl after copying. The
+ * caller makes the doorbell check after its last commit.
+ */
+static bool slot_write(struct ring *r, int producer, uint32_t gen, uint64_t s,
+                       const struct ring_write_meta *m, const void *payload, size_t len,
+                       uint64_t ts)
 {
-        if (_unlikely_(!r || !r->writable || !m || (!payload && len)))
-                return -EINVAL;
-        if (_unlikely_(producer < 0 || (unsigned)producer >= RING_MAX_PRODUCERS))
-                return -EINVAL;
-        if (_unlikely_(len > RING_PAYLOAD_MAX))
-                return -EMSGSIZE;
-
-        struct ring_header *h = r->hdr;
-        struct ring_producer *p = &r->producers[producer];
-        uint64_t s = atomic_fetch_add_explicit(&h->head, 1, memory_order_relaxed);
         struct ring_slot *slot = &r->slots[s & r->mask];
 
-        /* Claim: only move the slot forward, never over a newer sequence. */
         uint64_t w = atomic_load_explicit(&slot->ctl, memory_order_relaxed);
-        for (;;) {
-                if (RING_CTL_STATE(w) != RING_SLOT_EMPTY && RING_CTL_SEQ(w) >= s)
-                        goto drop; /* lapped before we even started */
-                if (atomic_compare_exchange_weak_explicit(
-                        &slot->ctl, &w, RING_CTL(s, RING_SLOT_WRITING), memory_order_relaxed,
-                        memory_order_relaxed))
-                        break;
-        }
+        if (RING_CTL_STATE(w) != RING_SLOT_EMPTY && RING_CTL_SEQ(w) >= s)
+                return false; /* lapped before we even started */
+        atomic_store_explicit(&slot->ctl, RING_CTL(s, RING_SLOT_WRITING), memory_order_relaxed);
         atomic_thread_fence(memory_order_release); /* claim before payload (seqlock) */
 
         /*
@@ -477,7 +488,7 @@ int ring_write(struct ring *r, int producer, const struct ring_write_meta *m, co
          * writer's bytes, and a sum over those would bless a mixed record.
          */
         struct ring_slot hd;
-        hd.ts_ns = m->ts_ns ? m->ts_ns : real_ns();
+        hd.ts_ns = m->ts_ns ? m->ts_ns : ts;
         hd.batch_id = m->batch_id;
         hd.type = m->type;
         hd.len = (uint16_t)len;
@@ -486,39 +497,85 @@ int ring_write(struct ring *r, int producer, const struct ring_write_meta *m, co
         hd.producer = (uint8_t)producer;
         hd.version = m->version;
         hd.flags = m->flags;
-        hd.producer_gen = atomic_load_explicit(&p->generation, memory_order_relaxed);
+        hd.producer_gen = gen;
         hd.reserved = s; /* bound into the checksum */
         hd.sum = checksum_of(&hd, payload, len);
         memcpy(&slot->ts_ns, &hd.ts_ns, RING_SLOT_HDR_SIZE - offsetof(struct ring_slot, ts_ns));
         if (len)
                 memcpy(slot->payload, payload, len);
 
-        uint64_t expect = RING_CTL(s, RING_SLOT_WRITING);
-        if (!atomic_compare_exchange_strong_explicit(&slot->ctl, &expect,
-                                                     RING_CTL(s, RING_SLOT_COMMITTED),
-                                                     memory_order_seq_cst, memory_order_relaxed))
-                goto drop; /* taken over by a producer a lap ahead */
+        /* Commit only what is still ours: a newer claim wins, this record is dropped. */
+        if (atomic_load_explicit(&slot->ctl, memory_order_relaxed) !=
+            RING_CTL(s, RING_SLOT_WRITING))
+                return false;
+        atomic_store_explicit(&slot->ctl, RING_CTL(s, RING_SLOT_COMMITTED), memory_order_release);
+        return true;
+}
 
-        /* Only this process writes its counters: a plain store is enough. */
-        atomic_store_explicit(&p->written,
-                              atomic_load_explicit(&p->written, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
-
-        if (atomic_load_explicit(&h->sleeping, memory_order_seq_cst)) {
-                uint32_t one = 1;
-                if (atomic_compare_exchange_strong_explicit(
-                        &h->sleeping, &one, 0, memory_order_seq_cst, memory_order_relaxed)) {
-                        atomic_fetch_add_explicit(&h->wakes, 1, memory_order_relaxed);
-                        futex(&h->sleeping, FUTEX_WAKE, 1, NULL);
-                }
+/* After the last commit of a call: wake the consumer only if it said it sleeps. */
+static void ring_doorbell(struct ring_header *h)
+{
+        /* Dekker pairing with ring_wait(): our commits, a full fence, then `sleeping`. */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (!atomic_load_explicit(&h->sleeping, memory_order_relaxed))
+                return;
+        uint32_t one = 1;
+        if (atomic_compare_exchange_strong_explicit(&h->sleeping, &one, 0, memory_order_seq_cst,
+                                                    memory_order_relaxed)) {
+                atomic_fetch_add_explicit(&h->wakes, 1, memory_order_relaxed);
+                futex(&h->sleeping, FUTEX_WAKE, 1, NULL);
         }
-        return 0;
+}
 
-drop:
-        atomic_store_explicit(&p->dropped,
-                              atomic_load_explicit(&p->dropped, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
-        return -ENOBUFS;
+static void producer_count(struct ring_producer *p, uint64_t written, uint64_t dropped)
+{
+        /* Only this process writes its counters: plain stores are enough. */
+        if (written)
+                atomic_store_explicit(
+                    &p->written, atomic_load_explicit(&p->written, memory_order_relaxed) + written,
+                    memory_order_relaxed);
+        if (dropped)
+                atomic_store_explicit(
+                    &p->dropped, atomic_load_explicit(&p->dropped, memory_order_relaxed) + dropped,
+                    memory_order_relaxed);
+}
+
+int ring_write_batch(struct ring *r, int producer, const struct ring_write_meta *m,
+                     const void *const *payloads, const size_t *lens, size_t n)
+{
+        if (_unlikely_(!r || !r->writable || !m || !payloads || !lens))
+                return -EINVAL;
+        if (_unlikely_(producer < 0 || (unsigned)producer >= RING_MAX_PRODUCERS))
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+        if (_unlikely_(n > r->hdr->capacity))
+                return -E2BIG;
+        for (size_t i = 0; i < n; i++)
+                if (_unlikely_(lens[i] > RING_PAYLOAD_MAX || (!payloads[i] && lens[i])))
+                        return lens[i] > RING_PAYLOAD_MAX ? -EMSGSIZE : -EINVAL;
+
+        struct ring_header *h = r->hdr;
+        struct ring_producer *p = &r->producers[producer];
+        uint32_t gen = atomic_load_explicit(&p->generation, memory_order_relaxed);
+        uint64_t ts = 0;
+        for (size_t i = 0; i < n && !ts; i++)
+                if (!m[i].ts_ns)
+                        ts = real_ns(); /* only when a record has no time of its own */
+        /* One claim for the whole batch: the head's cache line moves once. */
+        uint64_t s = atomic_fetch_add_explicit(&h->head, n, memory_order_relaxed);
+        uint64_t ok = 0;
+        for (size_t i = 0; i < n; i++)
+                ok += slot_write(r, producer, gen, s + i, &m[i], payloads[i], lens[i], ts);
+        producer_count(p, ok, n - ok);
+        ring_doorbell(h);
+        return ok == n ? 0 : -ENOBUFS;
+}
+
+int ring_write(struct ring *r, int producer, const struct ring_write_meta *m, const void *payload,
+               size_t len)
+{
+        return ring_write_batch(r, producer, m, &payload, &len, 1);
 }
 
 /* ---- read ---- */
@@ -554,10 +611,15 @@ int ring_read(const struct ring *r, struct ring_cursor *c, struct ring_record *o
         uint64_t cap = h->capacity;
 
         for (;;) {
-                uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+                /* The head's cache line is hot for producers: look at it only when the
+                 * records known to be claimed are used up. */
+                uint64_t head = c->head_seen;
                 if (c->seq >= head) {
-                        c->stuck_since_ns = 0;
-                        return 0;
+                        head = c->head_seen = atomic_load_explicit(&h->head, memory_order_acquire);
+                        if (c->seq >= head) {
+                                c->stuck_since_ns = 0;
+                                return 0;
+                        }
                 }
                 if (head - c->seq > cap) {
                         /* Fell a lap behind: everything before head - cap is gone. */
@@ -573,10 +635,12 @@ int ring_read(const struct ring *r, struct ring_cursor *c, struct ring_record *o
                 unsigned st = RING_CTL_STATE(w);
 
                 if (st != RING_SLOT_EMPTY && ws > c->seq) {
-                        /* Slot reused by a newer lap: c->seq was overwritten. */
+                        /* Slot reused by a newer lap: c->seq was overwritten. Look at the
+                         * head again so a reader far behind jumps instead of stepping. */
                         c->lost++;
                         c->seq++;
                         c->stuck_since_ns = 0;
+                        c->head_seen = atomic_load_explicit(&h->head, memory_order_acquire);
                         continue;
                 }
                 if (st == RING_SLOT_COMMITTED && ws == c->seq) {
@@ -624,6 +688,7 @@ int ring_read(const struct ring *r, struct ring_cursor *c, struct ring_record *o
 
                 /* Claimed but not committed (or not even claimed yet): a writer is busy
                  * or died. Wait for it, but only up to abandon_ns. */
+                c->head_seen = atomic_load_explicit(&h->head, memory_order_acquire);
                 uint64_t now = mono_ns();
                 if (!c->stuck_since_ns) {
                         c->stuck_since_ns = now;

@@ -10,22 +10,29 @@
  *
  *   slot.ctl = seq << 2 | state   (state EMPTY 0, WRITING 1, COMMITTED 2)
  *
- *   producer                                consumer / reader
- *   s = fetch_add(head, 1)      [relaxed]   h = load(head)                   [acquire]
- *   CAS ctl: older → WRITING(s) [relaxed]   w = load(ctl)                    [acquire]
- *   fence                       [release]   if w == COMMITTED(cursor):
- *   write header + payload + sum  (plain)       copy header + payload          (plain)
- *   CAS ctl: WRITING(s) →                       fence                        [acquire]
- *            COMMITTED(s)       [seq_cst]       w2 = load(ctl)               [relaxed]
- *   load doorbell.sleeping      [seq_cst]       w2 != w → overwritten while copying
+ *   producer                                 consumer / reader
+ *   s = fetch_add(head, n)        [relaxed]  h = load(head)  (cached)        [acquire]
+ *   per record:                              w = load(ctl)                   [acquire]
+ *     if ctl holds seq >= s: drop            if w == COMMITTED(cursor):
+ *     store ctl = WRITING(s)      [relaxed]      copy header + payload         (plain)
+ *     fence                       [release]      fence                       [acquire]
+ *     write header+payload+sum      (plain)      w2 = load(ctl)              [relaxed]
+ *     if ctl != WRITING(s): drop                 w2 != w → overwritten while copying
+ *     store ctl = COMMITTED(s)    [release]      verify sum (binds cursor) on the copy
+ *   after the last record:
+ *   fence                         [seq_cst]  sleep: store sleeping = 1     [seq_cst]
+ *   load doorbell.sleeping        [relaxed]         re-check ctl/head        [seq_cst]
+ *                                                   FUTEX_WAIT(sleeping, 1)
  *
  * The release fence after the claim keeps the claim ahead of the payload stores, so a
  * reader that saw any byte of a newer write also sees the ctl change (a seqlock). The
- * commit CAS releases the payload to a reader whose ctl load is acquire. A checksum
- * over header and payload catches the one case ordering cannot: a producer stalled for
- * a whole lap whose late stores land in a slot another producer has since committed.
- * The checksum covers the sequence the writer claimed, so even a late record written
- * completely fails it: it is counted corrupt, never delivered as the newer sequence.
+ * commit store releases the payload to a reader whose ctl load is acquire. There is no
+ * locked instruction per record: claim and commit are plain stores. A producer a whole
+ * lap late can race a newer one on a slot; then ctl may move backwards or the newer
+ * record may carry the late writer's bytes, but never passes as valid: the checksum,
+ * computed in the writer's private memory, covers header, payload and the claimed
+ * sequence, and the reader checks it against the sequence it expects. The cost of that
+ * race (only when the ring is overrun) is a lost or abandoned record, counted.
  *
  * Producers never wait: a claim that finds the slot already holding a newer sequence,
  * or a commit whose slot was taken over, drops the record and counts it. A producer
@@ -36,9 +43,9 @@
  * or corrupt.
  *
  * Wake-up: the consumer sets doorbell.sleeping = 1 [seq_cst], re-checks its slot, and
- * FUTEX_WAITs. A producer reads `sleeping` after its seq_cst commit; only when it is 1
- * does one producer win the CAS 1 → 0 and call FUTEX_WAKE. While the consumer is
- * awake a producer makes no system call at all.
+ * FUTEX_WAITs. A producer, after its last commit of a call, issues one full fence and
+ * reads `sleeping`; only when it is 1 does one producer win the CAS 1 → 0 and call
+ * FUTEX_WAKE. While the consumer is awake a producer makes no system call at all.
  */
 #pragma once
 
@@ -50,7 +57,7 @@
 #include <sys/types.h>
 
 #define RING_MAGIC              UINT64_C(0x31425548474e4952) /* "RINGHUB1" little-endian */
-#define RING_ABI_VERSION        1u
+#define RING_ABI_VERSION        2u
 #define RING_HEADER_SIZE        4096u
 #define RING_SLOT_SIZE          512u
 #define RING_SLOT_HDR_SIZE      48u
@@ -215,6 +222,14 @@ struct ring_write_meta {
 int ring_write(struct ring *r, int producer, const struct ring_write_meta *m, const void *payload,
                size_t len);
 
+/*
+ * Write n records with one claim (m[i], payloads[i], lens[i]); one doorbell check at the
+ * end. Returns 0, -ENOBUFS when some were dropped (counted), or -EINVAL/-EMSGSIZE/-E2BIG
+ * before anything is written.
+ */
+int ring_write_batch(struct ring *r, int producer, const struct ring_write_meta *m,
+                     const void *const *payloads, const size_t *lens, size_t n);
+
 /* ---- consumer and readers ---- */
 
 struct ring_cursor {
@@ -224,6 +239,7 @@ struct ring_cursor {
         uint64_t corrupt;   /* checksum mismatch */
         uint64_t stuck_since_ns;
         uint64_t abandon_ns;
+        uint64_t head_seen; /* last head read (private cache, never shared) */
 };
 
 /* A record copied out of the ring: safe to use after the slot is reused. */

@@ -121,6 +121,9 @@ static void consumer(struct shared *sh, unsigned n_producers, uint64_t linger_ns
 }
 
 /* rate 0: as fast as possible for duration_ns; else paced at `rate` records/s. */
+/* Records per ring_write_batch() call in the throughput runs (1 = ring_write()). */
+static unsigned batch = 1;
+
 static void producer(struct shared *sh, unsigned idx, uint64_t duration_ns, uint64_t rate)
 {
         struct ring *r = open_ring(false);
@@ -138,11 +141,29 @@ static void producer(struct shared *sh, unsigned idx, uint64_t duration_ns, uint
         uint64_t n = 0, dropped = 0, t0 = mono_ns(), t = t0;
         uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
         if (!rate) {
+                /* A batch is what a collector writes per cycle: one claim, one time. */
+                struct ring_write_meta ms[64];
+                uint8_t bufs[64][PAYLOAD];
+                const void *pp[64];
+                size_t lens[64];
+                for (unsigned i = 0; i < 64; i++) {
+                        ms[i] = m;
+                        memcpy(bufs[i], payload, PAYLOAD);
+                        pp[i] = bufs[i];
+                        lens[i] = PAYLOAD;
+                }
                 for (;;) {
-                        for (unsigned i = 0; i < 256; i++, n++) {
-                                memcpy(payload + 8, &n, 8);
-                                dropped += ring_write(r, p, &m, payload, PAYLOAD) < 0;
-                        }
+                        if (batch > 1) {
+                                for (unsigned i = 0; i < 256; i += batch, n += batch) {
+                                        memcpy(bufs[0] + 8, &n, 8);
+                                        if (ring_write_batch(r, p, ms, pp, lens, batch) < 0)
+                                                dropped = atomic_load(&r->producers[p].dropped);
+                                }
+                        } else
+                                for (unsigned i = 0; i < 256; i++, n++) {
+                                        memcpy(payload + 8, &n, 8);
+                                        dropped += ring_write(r, p, &m, payload, PAYLOAD) < 0;
+                                }
                         t = mono_ns();
                         if (t - t0 >= duration_ns)
                                 break;
@@ -266,10 +287,20 @@ int main(void)
          * lingers 200 µs after each wake-up (the hub's batching). */
         const uint64_t tp_linger = 200 * 1000;
         static const unsigned nps[] = { 1, 2, 4 };
-        struct result tp[3];
+        struct result tp1[3], tp[3];
+        batch = 1;
+        for (unsigned i = 0; i < 3; i++) {
+                tp1[i] = run(nps[i], TP_SECONDS_NS, 0, tp_linger, true);
+                printf("single-record writes, %u producer%s: delivered %.2f M rec/s (offered %.2f "
+                       "M/s), lost %" PRIu64 ", producer %.1f ns/record\n",
+                       nps[i], nps[i] > 1 ? "s" : "", tp1[i].rps / 1e6, tp1[i].offered / 1e6,
+                       tp1[i].lost, tp1[i].ns_per_rec);
+        }
+        batch = 32;
         for (unsigned i = 0; i < 3; i++) {
                 tp[i] = run(nps[i], TP_SECONDS_NS, 0, tp_linger, true);
-                printf("throughput %u producer%s: delivered %.2f M rec/s (offered %.2f M/s); "
+                printf("batches of 32, throughput %u producer%s: delivered %.2f M rec/s (offered "
+                       "%.2f M/s); "
                        "delivered %" PRIu64 ", lost %" PRIu64 ", abandoned %" PRIu64
                        ", corrupt %" PRIu64 ", producer-dropped %" PRIu64 ", %" PRIu64
                        " drains (%.0f rec/drain), wakes %" PRIu64 "\n",
@@ -280,6 +311,7 @@ int main(void)
                        tp[i].wakes);
         }
         struct result alone = run(1, TP_SECONDS_NS / 2, 0, 0, false);
+        batch = 1;
         printf("producer cost, 1 producer with the consumer draining: %.1f ns/record wall, "
                "%.1f ns CPU; alone (no consumer): %.1f ns wall, %.1f ns CPU\n",
                tp[0].ns_per_rec, tp[0].cpu_ns_per_rec, alone.ns_per_rec, alone.cpu_ns_per_rec);
@@ -308,12 +340,15 @@ int main(void)
                "\"wakes_per_1k_linger0\":%.2f,\"lat_p50_us_linger0\":%.1f,"
                "\"lat_p99_us_linger0\":%.1f,"
                "\"wakes_per_1k_linger250\":%.2f,\"lat_p50_us_linger250\":%.1f,"
-               "\"lat_p99_us_linger250\":%.1f}\n",
+               "\"lat_p99_us_linger250\":%.1f,\"producer_batch\":32,"
+               "\"rps_1p_single\":%.0f,\"rps_2p_single\":%.0f,\"rps_4p_single\":%.0f,"
+               "\"lost_1p_single\":%" PRIu64 ",\"ns_per_record_1p_single\":%.1f}\n",
                CAPACITY, PAYLOAD, tp_linger / 1e3, tp[0].rps, tp[1].rps, tp[2].rps, tp[0].offered,
                tp[1].offered, tp[2].offered, tp[0].lost, tp[1].lost, tp[2].lost, tp[0].ns_per_rec,
                tp[0].cpu_ns_per_rec, alone.ns_per_rec, alone.cpu_ns_per_rec, hl->wakes_per_1k,
                hl->lat_p50_us, hl->lat_p99_us, lingers[2] / 1e3, LAT_RATE, lat[0].wakes_per_1k,
                lat[0].lat_p50_us, lat[0].lat_p99_us, lat[1].wakes_per_1k, lat[1].lat_p50_us,
-               lat[1].lat_p99_us);
+               lat[1].lat_p99_us, tp1[0].rps, tp1[1].rps, tp1[2].rps, tp1[0].lost,
+               tp1[0].ns_per_rec);
         return 0;
 }

@@ -500,8 +500,12 @@ static int run_crash(unsigned children, uint32_t capacity, uint64_t bound_ns)
         expect(sh->max_gap_ns <= bound_ns, "consumer stalled %.1f ms > %.0f ms",
                sh->max_gap_ns / 1e6, bound_ns / 1e6);
         expect(sh->delivered > 0, "nothing delivered");
-        if (children >= 1000)
+        /* A kill lands mid-write a few times per thousand children: with 5,000 or more the
+         * chance of none is negligible; below that it is reported, not failed. */
+        if (children >= 5000)
                 expect(sh->abandoned > 0, "no kill ever left a slot mid-write");
+        else if (sh->abandoned == 0)
+                printf("crash: note: no kill happened to land mid-write in this short run\n");
         ring_close(r);
         munmap(sh, sizeof(*sh));
         return bad;
