@@ -459,8 +459,9 @@ static const char *env_or(const char *name, const char *def)
         return v && *v ? v : def;
 }
 
-int collector_main(const struct collector_ops *ops, int argc, char **argv)
+static int collector_run(struct collector *c, int argc, char **argv)
 {
+        const struct collector_ops *ops = c->ops;
         enum {
                 OPT_RING = 0x100,
                 OPT_INTERVAL,
@@ -472,8 +473,6 @@ int collector_main(const struct collector_ops *ops, int argc, char **argv)
                 OPT_CONFIG,
                 OPT_TASK_INTERVAL = 0x180
         };
-        struct collector cs = { .ops = ops, .producer = -1 };
-        struct collector *c = &cs;
         struct option opts[64];
         char task_opt_names[COLLECTOR_MAX_TASKS][32];
         unsigned n = 0;
@@ -696,8 +695,16 @@ out:
                 sd_event_source_unref(c->tasks[i].timer);
         sd_event_unref(c->event);
         ring_close(c->ring);
-        free(c->batch);
-        free(c->state);
-        conf_free(c->conf);
         return exit_code;
+}
+
+int collector_main(const struct collector_ops *ops, int argc, char **argv)
+{
+        struct collector c = { .ops = ops, .producer = -1 };
+        /* Every exit path of the run, early ones included, ends here. */
+        int r = collector_run(&c, argc, argv);
+        free(c.batch);
+        free(c.state);
+        conf_free(c.conf);
+        return r;
 }
