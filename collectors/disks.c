@@ -820,6 +820,7 @@ struct share_cfg {
 struct disks_state {
         /* options */
         bool include_loop, no_smart;
+        bool republish; /* --once: publish again after SMART, same I/O sample */
         uint64_t statvfs_timeout_ms;
         struct share_cfg shares[MAX_SHARES];
         unsigned n_shares;
@@ -1171,7 +1172,8 @@ static int disks_run(struct collector *c)
                         r->write_bytes = ds[k].wr_sec * 512;
                         if (pv) {
                                 /* Under 100 ms apart the delta says nothing. */
-                                if (pv->known && now > pv->ns + 100 * NSEC_PER_MSEC &&
+                                if (pv->known && !s->republish &&
+                                    now > pv->ns + 100 * NSEC_PER_MSEC &&
                                     ds[k].io_ticks >= pv->io_ticks) {
                                         double ms = (double)(now - pv->ns) / 1e6;
                                         double u =
@@ -1960,7 +1962,11 @@ static int smart_run(struct collector *c)
                         pthread_cond_wait(&sc->cond, &sc->lock);
                 pthread_mutex_unlock(&sc->lock);
                 smart_report(c);
-                return disks_run(c);
+                /* Same cycle as far as I/O goes: no utilisation over the SMART round. */
+                s->republish = true;
+                int r = disks_run(c);
+                s->republish = false;
+                return r;
         }
         pthread_mutex_lock(&s->smart->lock);
         if (!s->smart->busy) {
