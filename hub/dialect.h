@@ -50,6 +50,9 @@ struct dialect {
         /* Does the client want frames of this topic? NULL = all. */
         bool (*wants)(struct hub_client *c, unsigned topic);
         void (*on_close)(struct hub_client *c);
+        /* Optional: take a frame the client wants instead of hub_client_send() (per-client
+         * rate holds, per-subscription wrapping). NULL = hub_client_send(). */
+        void (*deliver)(struct hub_client *c, struct hub_msg *m);
 };
 
 /* ---- for dialects (lws thread only) ---- */
@@ -62,6 +65,15 @@ void hub_client_send(struct hub_client *c, struct hub_msg *m);
 void hub_client_snapshot(struct hub_client *c);
 /* Close with a WebSocket close code and a short reason (sent when the socket allows). */
 void hub_client_close(struct hub_client *c, int code, const char *reason);
+
+/* The dialect of a client and its index in hub_dialects[]. */
+const struct dialect *hub_client_dialect(const struct hub_client *c, unsigned *ret_index);
+/* One pointer of per-client state for clients.c (uuid, peer, role, limits). */
+void **hub_client_ext(struct hub_client *c);
+/* The latest state frame of a topic in the client's dialect (borrowed), or NULL. */
+struct hub_msg *hub_client_latest(struct hub_client *c, unsigned topic);
+/* lws thread: fan one frame out to every client of dialect d now (wants/deliver apply). */
+void hub_broadcast(unsigned d, struct hub_msg *m);
 
 /* Frame a JSON text built per client (a reply); counts as one serialization. */
 struct hub_msg *hub_msg_from_json(uint16_t topic, json_object *o);

@@ -23,6 +23,12 @@
 enum {
         HUB_T_COLLECTOR = RT_MAX, /* a producer appeared, died, recovered or stopped */
         HUB_T_DIAG,               /* hub self-diagnostics, once a second */
+        /* clients.c: a WebSocket client of any dialect connected, went away; a sync
+         * (POST /api/clients); an emergency stop requested by a client */
+        HUB_T_CLIENT_CONNECTED,
+        HUB_T_CLIENT_DISCONNECTED,
+        HUB_T_CLIENT_SYNC,
+        HUB_T_ESTOP,
         HUB_T_MAX,
 };
 
@@ -40,6 +46,15 @@ struct hub_options {
         unsigned head_timeout_ms;   /* a request head must arrive within this */
         unsigned max_pending;       /* connections whose head has not arrived yet */
         unsigned http_connections;  /* libmicrohttpd connection limit */
+        /* clients.c: auth, inbound limits and the dialects' timers */
+        const char *auth;            /* "off", "token", "jwt" */
+        const char *token_file;      /* lines "NAME ROLE TOKEN" */
+        const char *jwt_secret_file; /* HS256 secret */
+        unsigned auth_timeout_secs;  /* native clients must authenticate within this */
+        unsigned rate_limit;         /* inbound messages per second per client */
+        unsigned max_events;         /* outbound events per second per client */
+        unsigned sio_ping_ms;        /* Socket.IO pingInterval */
+        unsigned sio_timeout_ms;     /* Socket.IO pingTimeout */
 };
 
 /* Counters shared by every thread (relaxed atomics; /metrics and diagnostics read them). */

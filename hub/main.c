@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clients.h"
 #include "config.h"
 #include "hub.h"
 #include "log.h"
@@ -46,6 +47,14 @@ static void help(void)
                "  --head-timeout MS       a request head must arrive within (default 10000)\n"
                "  --max-pending N         connections waiting for their head (default 1024)\n"
                "  --http-connections N    REST connections (default 1000)\n"
+               "  --auth MODE             off, token or jwt (default off)\n"
+               "  --token-file PATH       API tokens, lines 'NAME ROLE TOKEN'\n"
+               "  --jwt-secret-file PATH  HS256 secret for --auth jwt\n"
+               "  --auth-timeout SECS     /ws clients must authenticate within (default 10)\n"
+               "  --rate-limit N          inbound messages/s per client (default 50)\n"
+               "  --max-events N          outbound events/s per client (default 1000)\n"
+               "  --sio-ping-interval MS  Socket.IO pingInterval (default 25000)\n"
+               "  --sio-ping-timeout MS   Socket.IO pingTimeout (default 20000)\n"
                "  -v, --verbose           debug logging\n"
                "  -h, --help              this help\n"
                "      --version           print the version\n");
@@ -74,6 +83,14 @@ static int parse_args(int argc, char **argv)
                 ARG_HEAD,
                 ARG_PENDING,
                 ARG_HTTP,
+                ARG_AUTH,
+                ARG_TOKEN_FILE,
+                ARG_JWT_SECRET_FILE,
+                ARG_AUTH_TIMEOUT,
+                ARG_RATE_LIMIT,
+                ARG_MAX_EVENTS,
+                ARG_SIO_PING,
+                ARG_SIO_TIMEOUT,
                 ARG_VERSION,
         };
         static const struct option opts[] = {
@@ -88,6 +105,14 @@ static int parse_args(int argc, char **argv)
                 { "head-timeout", required_argument, NULL, ARG_HEAD },
                 { "max-pending", required_argument, NULL, ARG_PENDING },
                 { "http-connections", required_argument, NULL, ARG_HTTP },
+                { "auth", required_argument, NULL, ARG_AUTH },
+                { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
+                { "jwt-secret-file", required_argument, NULL, ARG_JWT_SECRET_FILE },
+                { "auth-timeout", required_argument, NULL, ARG_AUTH_TIMEOUT },
+                { "rate-limit", required_argument, NULL, ARG_RATE_LIMIT },
+                { "max-events", required_argument, NULL, ARG_MAX_EVENTS },
+                { "sio-ping-interval", required_argument, NULL, ARG_SIO_PING },
+                { "sio-ping-timeout", required_argument, NULL, ARG_SIO_TIMEOUT },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -104,6 +129,12 @@ static int parse_args(int argc, char **argv)
                 .head_timeout_ms = 10000,
                 .max_pending = 1024,
                 .http_connections = 1000,
+                .auth = "off",
+                .auth_timeout_secs = 10,
+                .rate_limit = 50,
+                .max_events = 1000,
+                .sio_ping_ms = 25000,
+                .sio_timeout_ms = 20000,
         };
         int c;
         while ((c = getopt_long(argc, argv, "vh", opts, NULL)) >= 0) {
@@ -141,6 +172,31 @@ static int parse_args(int argc, char **argv)
                         break;
                 case ARG_HTTP:
                         r = parse_uint(optarg, 1, 100000, &o->http_connections);
+                        break;
+                case ARG_AUTH:
+                        o->auth = optarg;
+                        r = clients_auth_mode_valid(optarg) ? 0 : -EINVAL;
+                        break;
+                case ARG_TOKEN_FILE:
+                        o->token_file = optarg;
+                        break;
+                case ARG_JWT_SECRET_FILE:
+                        o->jwt_secret_file = optarg;
+                        break;
+                case ARG_AUTH_TIMEOUT:
+                        r = parse_uint(optarg, 1, 3600, &o->auth_timeout_secs);
+                        break;
+                case ARG_RATE_LIMIT:
+                        r = parse_uint(optarg, 1, 1000000, &o->rate_limit);
+                        break;
+                case ARG_MAX_EVENTS:
+                        r = parse_uint(optarg, 1, 10000000, &o->max_events);
+                        break;
+                case ARG_SIO_PING:
+                        r = parse_uint(optarg, 100, 3600000, &o->sio_ping_ms);
+                        break;
+                case ARG_SIO_TIMEOUT:
+                        r = parse_uint(optarg, 100, 3600000, &o->sio_timeout_ms);
                         break;
                 case 'v':
                         log_set_max_level(LOG_DEBUG);
@@ -255,6 +311,8 @@ int main(int argc, char **argv)
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
         hub.start_ns = real_ns();
+        if (clients_init() < 0)
+                return 2;
         if (state_init() < 0)
                 return 1;
 
@@ -305,6 +363,7 @@ out:
         pthread_mutex_unlock(&state_lock);
         ring_consumer_detach(hub.ring);
         ring_close(hub.ring);
+        clients_free();
         log_info("stopped");
         return exit_code;
 }

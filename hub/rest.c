@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clients.h"
 #include "dialect.h"
 #include "hub.h"
 #include "log.h"
@@ -198,6 +199,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                                const char *method, const char *version, const char *upload_data,
                                size_t *upload_data_size, void **req_cls)
 {
+        /* /api/clients and the Authorization check (clients.c). */
+        enum MHD_Result hr;
+        if (clients_rest(conn, url, method, upload_data, upload_data_size, req_cls, &hr))
+                return hr;
         /* First call per request: headers only. */
         if (!*req_cls) {
                 *req_cls = (void *)1;
@@ -268,7 +273,8 @@ int rest_start(struct MHD_Daemon **ret)
                 MHD_USE_ERROR_LOG,
             0, NULL, NULL, handler, NULL, MHD_OPTION_CONNECTION_LIMIT,
             (unsigned)hub.opt.http_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+            clients_rest_completed, NULL, MHD_OPTION_END);
         if (!d)
                 return log_error_errno(-EIO, "cannot start libmicrohttpd");
         *ret = d;

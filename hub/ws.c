@@ -31,6 +31,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "clients.h"
 #include "dialect.h"
 #include "hub.h"
 #include "log.h"
@@ -63,6 +64,7 @@ struct hub_client {
         uint64_t stalled_since;
         char *rx;
         size_t rx_len, rx_cap;
+        void *ext; /* clients.c */
         _Alignas(16) uint8_t priv[];
 };
 
@@ -101,6 +103,18 @@ struct lws *hub_client_wsi(struct hub_client *c)
 uint64_t hub_client_id(const struct hub_client *c)
 {
         return c->id;
+}
+
+const struct dialect *hub_client_dialect(const struct hub_client *c, unsigned *ret_index)
+{
+        if (ret_index)
+                *ret_index = c->di;
+        return c->d;
+}
+
+void **hub_client_ext(struct hub_client *c)
+{
+        return &c->ext;
 }
 
 static void queue_drop_all(struct hub_client *c)
@@ -173,6 +187,30 @@ void hub_client_send(struct hub_client *c, struct hub_msg *m)
         want_write(c);
 }
 
+struct hub_msg *hub_client_latest(struct hub_client *c, unsigned topic)
+{
+        return topic < HUB_T_MAX ? latest[c->di][topic] : NULL;
+}
+
+static void deliver_all(unsigned d, struct hub_msg *m)
+{
+        for (struct hub_client *c = clients[d], *next; c; c = next) {
+                next = c->next;
+                if (c->d->wants && !c->d->wants(c, m->topic))
+                        continue;
+                if (c->d->deliver)
+                        c->d->deliver(c, m);
+                else
+                        hub_client_send(c, m);
+        }
+}
+
+void hub_broadcast(unsigned d, struct hub_msg *m)
+{
+        if (d < hub_n_dialects && !shutting_down)
+                deliver_all(d, m);
+}
+
 void hub_client_snapshot(struct hub_client *c)
 {
         for (unsigned t = 0; t < HUB_T_MAX; t++) {
@@ -194,9 +232,7 @@ static void fan_out(void)
                                 hub_msg_unref(latest[d][m->topic]);
                                 latest[d][m->topic] = hub_msg_ref(m);
                         }
-                        for (struct hub_client *c = clients[d]; c; c = c->next)
-                                if (!c->d->wants || c->d->wants(c, m->topic))
-                                        hub_client_send(c, m);
+                        deliver_all(d, m);
                 }
                 hub_msg_unref(m);
         }
@@ -302,7 +338,11 @@ static int client_open(struct lws *wsi, struct pss *pss)
         atomic_store(&hub.stats.clients, n_clients);
         atomic_fetch_add_explicit(&hub.stats.clients_total, 1, memory_order_relaxed);
         log_debug("client %" PRIu64 " connected (%s)", c->id, d->name);
-        int code = d->on_open ? d->on_open(c) : 0;
+        int code = clients_open(c);
+        if (code == 0 && d->on_open)
+                code = d->on_open(c);
+        if (code == 0)
+                clients_opened(c);
         if (code > 0)
                 hub_client_close(c, code, "rejected");
         return 0;
@@ -315,6 +355,7 @@ static void client_free(struct pss *pss)
                 return;
         if (c->d->on_close)
                 c->d->on_close(c);
+        clients_close(c);
         if (c->prev)
                 c->prev->next = c->next;
         else

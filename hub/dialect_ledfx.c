@@ -1,0 +1,367 @@
+/*
+ * dialect_ledfx.c — the LedFx-style dialect on GET /api/websocket.
+ *
+ * Process: ringhub. On connect the client gets {"event_type":"client_id","client_id"}.
+ * Requests carry an integer "id" and a "type": subscribe_event {event_type,
+ * event_filter} (equality per key), unsubscribe_event (by the subscription's id);
+ * anything else gets LedFx's error shape. Events are rendered once on the reader thread
+ * as {"event_type":…,<fields>} (lists under "data"); each subscription adds only its
+ * own {"id":N,"type":"event", prefix by joining bytes, and a filter is checked against
+ * one parse of the event shared by all clients. hub_diag carries the hub's timings in
+ * seconds. See docs/wire-ledfx.md. Never encodes an event per client.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "clients.h"
+#include "dialect.h"
+#include "log.h"
+#include "macros.h"
+#include "record_json.h"
+#include "util.h"
+
+#define SUBS_MAX       32
+#define EVENT_TYPE_MAX 48
+
+struct lf_topic {
+        unsigned topic;
+        const char *event;
+};
+
+static const struct lf_topic lf_topics[] = {
+        { RT_system, "system_update" },
+        { RT_array, "array_status_update" },
+        { RT_disk, "disk_list_update" },
+        { RT_share, "share_list_update" },
+        { RT_pool, "pool_list_update" },
+        { RT_container, "container_list_update" },
+        { RT_vm, "vm_list_update" },
+        { RT_ups, "ups_status_update" },
+        { RT_gpu, "gpu_metrics_update" },
+        { RT_netif, "network_list_update" },
+        { RT_source_status, "source_status_changed" },
+        { RT_tag, "tag_update" },
+        { RT_opcua_conn, "opcua_connection" },
+        { HUB_T_COLLECTOR, "collector_state_change" },
+        { HUB_T_DIAG, "hub_diag" },
+        { HUB_T_CLIENT_CONNECTED, "client_connected" },
+        { HUB_T_CLIENT_DISCONNECTED, "client_disconnected" },
+        { HUB_T_CLIENT_SYNC, "client_sync" },
+};
+
+struct lf_sub {
+        int64_t id;
+        unsigned topic;
+        json_object *filter; /* object or NULL */
+};
+
+struct lf_client {
+        struct hubc *h;
+        struct hub_client *c;
+        struct lf_sub subs[SUBS_MAX];
+        unsigned n_subs;
+};
+
+/* One parse of the event being fanned out, shared by every filtered subscription. */
+static struct hub_msg *parsed_msg;
+static json_object *parsed;
+
+static const struct lf_topic *lf_topic_of(unsigned topic)
+{
+        for (size_t i = 0; i < ELEMENTSOF(lf_topics); i++)
+                if (lf_topics[i].topic == topic)
+                        return &lf_topics[i];
+        return NULL;
+}
+
+static const struct lf_topic *lf_topic_by_name(const char *name)
+{
+        for (size_t i = 0; i < ELEMENTSOF(lf_topics); i++)
+                if (strcmp(lf_topics[i].event, name) == 0)
+                        return &lf_topics[i];
+        return NULL;
+}
+
+/* ---- reader thread ---- */
+
+static struct hub_msg *lf_frame(const struct hub_event *ev, const char *name, const char *json,
+                                size_t len)
+{
+        bool obj = len >= 2 && json[0] == '{';
+        bool empty = obj && len == 2;
+        const char *parts[] = {
+                "{\"event_type\":\"",  name,          "\"", obj ? (empty ? "" : ",") : ",\"data\":",
+                obj ? json + 1 : json, obj ? "" : "}"
+        };
+        const size_t lens[] = {
+                15, strlen(name), 1, obj ? (empty ? 0 : 1) : 8, obj ? len - 1 : len, obj ? 0 : 1
+        };
+        static_assert(sizeof("{\"event_type\":\"") - 1 == 15, "part 0");
+        return hub_msg_new((uint16_t)ev->topic, ev->state ? HUB_MSG_STATE : 0, parts, lens,
+                           ELEMENTSOF(parts));
+}
+
+/* The hub's diagnostics plus its timings in seconds (LedFx's convention), joined by hand
+ * around the canonical JSON (no second json-c pass). */
+static struct hub_msg *render_diag(const struct hub_event *ev)
+{
+        static const char *const keys[][2] = { { "serialize_min_us", "min" },
+                                               { "serialize_avg_us", "avg" },
+                                               { "serialize_max_us", "max" } };
+        char extra[512];
+        size_t el = 0;
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                json_object *v;
+                double us = json_object_object_get_ex(ev->data, keys[i][0], &v)
+                                ? json_object_get_double(v)
+                                : NAN;
+                char num[40];
+                clients_fmt_double(num, sizeof(num), us / 1e6);
+                int n = snprintf(extra + el, sizeof(extra) - el, ",\"serialize_%s\":%s,\"r_%s\":%s",
+                                 keys[i][1], num, keys[i][1], num);
+                if (n <= 0 || (size_t)n >= sizeof(extra) - el)
+                        return NULL;
+                el += (size_t)n;
+        }
+        if (ev->json_len < 2)
+                return NULL;
+        bool empty = ev->json_len == 2;
+        const char *parts[] = { "{\"event_type\":\"hub_diag\"", empty ? "" : ",", ev->json + 1,
+                                extra, "}" };
+        const size_t lens[] = { 24, empty ? 0 : 1, ev->json_len - 2, el, 1 };
+        static_assert(sizeof("{\"event_type\":\"hub_diag\"") - 1 == 24, "diag prefix");
+        return hub_msg_new((uint16_t)ev->topic, ev->state ? HUB_MSG_STATE : 0, parts, lens,
+                           ELEMENTSOF(parts));
+}
+
+static struct hub_msg *ledfx_render(const struct hub_event *ev)
+{
+        if (ev->topic == HUB_T_DIAG)
+                return render_diag(ev);
+        const struct lf_topic *t = lf_topic_of(ev->topic);
+        return t ? lf_frame(ev, t->event, ev->json, ev->json_len) : NULL;
+}
+
+/* ---- lws thread ---- */
+
+static void reply(struct hub_client *c, json_object *id, bool ok, const char *error)
+{
+        json_object *o = json_object_new_object();
+        if (!o)
+                return;
+        json_object_object_add(o, "id", json_object_get(id));
+        if (ok)
+                json_object_object_add(o, "type", json_object_new_string("result"));
+        json_object_object_add(o, "success", json_object_new_boolean(ok));
+        if (error) {
+                json_object *e = json_object_new_object();
+                json_object_object_add(e, "message", json_object_new_string(error));
+                json_object_object_add(o, "error", e);
+        }
+        clients_reply(c, o);
+}
+
+static bool filter_ok(const struct lf_sub *s, struct hub_msg *m)
+{
+        if (!s->filter)
+                return true;
+        if (parsed_msg != m) {
+                json_object_put(parsed);
+                hub_msg_unref(parsed_msg);
+                size_t len;
+                const char *p = hub_msg_payload(m, &len);
+                parsed = clients_parse_json(p, len);
+                parsed_msg = hub_msg_ref(m); /* held: its address stays unique */
+        }
+        if (!parsed)
+                return false;
+        json_object_object_foreach(s->filter, k, want)
+        {
+                json_object *have;
+                if (!json_object_object_get_ex(parsed, k, &have) || !json_object_equal(have, want))
+                        return false;
+        }
+        return true;
+}
+
+static void send_wrapped(struct lf_client *l, const struct lf_sub *s, struct hub_msg *m)
+{
+        char head[64];
+        int hl = snprintf(head, sizeof(head), "{\"id\":%" PRId64 ",\"type\":\"event\",", s->id);
+        size_t len;
+        const char *p = hub_msg_payload(m, &len);
+        const char *parts[] = { head, p + 1 };
+        const size_t lens[] = { (size_t)hl, len - 1 };
+        struct hub_msg *w = hub_msg_new(m->topic, m->flags, parts, lens, 2);
+        if (!w)
+                return;
+        w->ts_ns = m->ts_ns;
+        clients_deliver(l->h, w);
+        hub_msg_unref(w);
+}
+
+static void ledfx_deliver(struct hub_client *c, struct hub_msg *m)
+{
+        struct lf_client *l = hub_client_priv(c);
+        if (!l->h || l->h->gone)
+                return;
+        for (unsigned i = 0; i < l->n_subs; i++)
+                if (l->subs[i].topic == m->topic && filter_ok(&l->subs[i], m))
+                        send_wrapped(l, &l->subs[i], m);
+}
+
+static bool ledfx_wants(struct hub_client *c, unsigned topic)
+{
+        struct lf_client *l = hub_client_priv(c);
+        for (unsigned i = 0; i < l->n_subs; i++)
+                if (l->subs[i].topic == topic)
+                        return true;
+        return false;
+}
+
+static void do_subscribe(struct lf_client *l, json_object *o, json_object *id)
+{
+        json_object *et, *filter = NULL;
+        if (!json_object_object_get_ex(o, "event_type", &et) ||
+            !json_object_is_type(et, json_type_string)) {
+                reply(l->c, id, false, "Missing event_type.");
+                return;
+        }
+        if (json_object_object_get_ex(o, "event_filter", &filter) &&
+            !json_object_is_type(filter, json_type_null) &&
+            !json_object_is_type(filter, json_type_object)) {
+                reply(l->c, id, false, "event_filter must be an object.");
+                return;
+        }
+        if (filter &&
+            (json_object_is_type(filter, json_type_null) || json_object_object_length(filter) == 0))
+                filter = NULL;
+        const struct lf_topic *t = lf_topic_by_name(json_object_get_string(et));
+        if (!t) {
+                reply(l->c, id, false, "Unknown event type.");
+                return;
+        }
+        int64_t sid = json_object_get_int64(id);
+        struct lf_sub *s = NULL;
+        for (unsigned i = 0; i < l->n_subs; i++)
+                if (l->subs[i].id == sid)
+                        s = &l->subs[i]; /* same id again: replaces */
+        if (!s) {
+                if (l->n_subs >= SUBS_MAX) {
+                        reply(l->c, id, false, "Too many subscriptions.");
+                        return;
+                }
+                s = &l->subs[l->n_subs++];
+        } else
+                json_object_put(s->filter);
+        *s = (struct lf_sub){ .id = sid, .topic = t->topic, .filter = json_object_get(filter) };
+        reply(l->c, id, true, NULL);
+        /* Current state at once, like a snapshot. */
+        struct hub_msg *m = hub_client_latest(l->c, t->topic);
+        if (m && filter_ok(s, m))
+                send_wrapped(l, s, m);
+}
+
+static void do_unsubscribe(struct lf_client *l, json_object *o, json_object *id)
+{
+        json_object *v;
+        int64_t sid = json_object_get_int64(id);
+        if (json_object_object_get_ex(o, "subscription_id", &v) &&
+            json_object_is_type(v, json_type_int))
+                sid = json_object_get_int64(v);
+        bool found = false;
+        for (unsigned i = 0; i < l->n_subs;) {
+                if (l->subs[i].id == sid) {
+                        json_object_put(l->subs[i].filter);
+                        l->subs[i] = l->subs[--l->n_subs];
+                        found = true;
+                } else
+                        i++;
+        }
+        reply(l->c, id, found, found ? NULL : "No such subscription.");
+}
+
+static int ledfx_text(struct hub_client *c, const char *msg, size_t len)
+{
+        struct lf_client *l = hub_client_priv(c);
+        if (!l->h)
+                return 1011;
+        bool notify;
+        int k = clients_inbound(l->h, &notify);
+        if (k < 0) {
+                hub_client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded");
+                return 0;
+        }
+        if (k > 0) {
+                if (notify)
+                        reply(c, NULL, false, "Rate limit exceeded (WS-003).");
+                return 0;
+        }
+        json_object *o = clients_parse_json(msg, len), *id = NULL, *type = NULL;
+        if (!o || !json_object_is_type(o, json_type_object)) {
+                reply(c, NULL, false, "Invalid JSON message.");
+                json_object_put(o);
+                return 0;
+        }
+        if (!json_object_object_get_ex(o, "id", &id) || !json_object_is_type(id, json_type_int)) {
+                reply(c, NULL, false, "Message needs an integer id.");
+                json_object_put(o);
+                return 0;
+        }
+        if (!json_object_object_get_ex(o, "type", &type) ||
+            !json_object_is_type(type, json_type_string)) {
+                reply(c, id, false, "Message needs a type.");
+                json_object_put(o);
+                return 0;
+        }
+        const char *t = json_object_get_string(type);
+        if (strcmp(t, "subscribe_event") == 0)
+                do_subscribe(l, o, id);
+        else if (strcmp(t, "unsubscribe_event") == 0)
+                do_unsubscribe(l, o, id);
+        else
+                reply(c, id, false, "Unknown command type.");
+        json_object_put(o);
+        return 0;
+}
+
+static int ledfx_open(struct hub_client *c)
+{
+        struct lf_client *l = hub_client_priv(c);
+        l->c = c;
+        l->h = clients_get(c);
+        if (!l->h)
+                return 1011;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "event_type", json_object_new_string("client_id"));
+        json_object_object_add(o, "client_id", json_object_new_string(l->h->uuid));
+        clients_reply(c, o);
+        return 0;
+}
+
+static void ledfx_close(struct hub_client *c)
+{
+        struct lf_client *l = hub_client_priv(c);
+        for (unsigned i = 0; i < l->n_subs; i++)
+                json_object_put(l->subs[i].filter);
+        l->n_subs = 0;
+        /* Drop the shared parse too: nothing may outlive the loop's last client. */
+        json_object_put(parsed);
+        hub_msg_unref(parsed_msg);
+        parsed = NULL;
+        parsed_msg = NULL;
+}
+
+const struct dialect dialect_ledfx = {
+        .name = "ledfx",
+        .path = "/api/websocket",
+        .priv_size = sizeof(struct lf_client),
+        .render = ledfx_render,
+        .on_open = ledfx_open,
+        .on_text = ledfx_text,
+        .wants = ledfx_wants,
+        .on_close = ledfx_close,
+        .deliver = ledfx_deliver,
+};

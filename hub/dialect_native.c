@@ -1,0 +1,864 @@
+/*
+ * dialect_native.c — the native typed dialect on GET /ws (OHT-50 and carousel conventions).
+ *
+ * Process: ringhub. Events are {"type":"area.name","timestamp":<ISO 8601 UTC>,"data":…},
+ * rendered once per event on the reader thread around the canonical data JSON (only
+ * system.status and the module.* events build a data object of their own, once). The
+ * lws side keeps per-client subscriptions (patterns with "*", a rate in Hz per topic
+ * applied by clients_deliver's holds), answers requests (auth, subscribe, get_*,
+ * send_command, emergency_stop, ping) with the request's request_id, and reports every
+ * bad message with an error in the PROTOCOLS.md codes while keeping the connection open.
+ * See docs/wire-native.md. Never blocks; never encodes an event per client.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "clients.h"
+#include "config.h"
+#include "dialect.h"
+#include "log.h"
+#include "macros.h"
+#include "record_json.h"
+#include "util.h"
+
+#define MSG_VARIANT 0x100u /* module.status_change rather than module.discovered */
+#define RATE_MAX    1000.0
+
+struct ntopic {
+        unsigned topic;
+        const char *name;
+        bool variant;
+};
+
+static const struct ntopic ntopics[] = {
+        { RT_system, "system.status", false },
+        { RT_array, "array.status", false },
+        { RT_disk, "disk.list", false },
+        { RT_share, "share.list", false },
+        { RT_pool, "pool.list", false },
+        { RT_container, "container.list", false },
+        { RT_vm, "vm.list", false },
+        { RT_ups, "ups.status", false },
+        { RT_gpu, "gpu.list", false },
+        { RT_netif, "network.list", false },
+        { RT_source_status, "source.status", false },
+        { RT_tag, "tag.update", false },
+        { RT_opcua_conn, "opcua.connection", false },
+        { HUB_T_COLLECTOR, "module.discovered", false },
+        { HUB_T_COLLECTOR, "module.status_change", true },
+        { HUB_T_DIAG, "hub.diag", false },
+        { HUB_T_CLIENT_CONNECTED, "client.connected", false },
+        { HUB_T_CLIENT_DISCONNECTED, "client.disconnected", false },
+        { HUB_T_CLIENT_SYNC, "client.sync", false },
+        { HUB_T_ESTOP, "safety.estop", false },
+};
+#define N_NTOPICS ELEMENTSOF(ntopics)
+
+/* Names a client may subscribe to that no collector produces yet (no error for them). */
+static const char *const reserved[] = {
+        "telemetry.status", "system.error",    "config.updated", "machine.status",
+        "command.result",   "alarm.triggered", "alarm.update",   "alarm.cleared",
+};
+
+struct native_client {
+        struct hubc *h;
+        struct hub_client *c;
+        bool explicit_subs; /* until the first subscribe: everything, unlimited */
+        bool snapshot_sent;
+        bool want[N_NTOPICS];
+        double rate[N_NTOPICS];
+        double default_rate; /* set_telemetry_rate */
+        lws_sorted_usec_list_t auth_sul;
+};
+
+static unsigned estop_seq;
+
+/* ---- reader thread: render ---- */
+
+static double last_disk_usage = NAN; /* health.disk: fullest filesystem of the disk list */
+
+static const struct ntopic *ntopic_of(unsigned topic, bool variant)
+{
+        for (size_t i = 0; i < N_NTOPICS; i++)
+                if (ntopics[i].topic == topic && ntopics[i].variant == variant)
+                        return &ntopics[i];
+        return NULL;
+}
+
+static double num(json_object *o, const char *k)
+{
+        json_object *v;
+        if (!json_object_object_get_ex(o, k, &v) ||
+            !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+                return NAN;
+        return json_object_get_double(v);
+}
+
+static struct hub_msg *frame(const struct hub_event *ev, const char *name, uint16_t flags,
+                             const char *data, size_t data_len)
+{
+        char ts[40];
+        size_t tl = clients_iso8601(ts, sizeof(ts), ev->ts_ns);
+        const char *parts[] = { "{\"type\":\"", name, "\",\"timestamp\":\"", ts, "\",\"data\":",
+                                data,           "}" };
+        const size_t lens[] = { 9, strlen(name), 15, tl, 9, data_len, 1 };
+        static_assert(sizeof("{\"type\":\"") - 1 == 9, "part 0");
+        return hub_msg_new((uint16_t)ev->topic, flags, parts, lens, ELEMENTSOF(parts));
+}
+
+/* The AGV seed's system.status fields, then the full system record; written by hand
+ * around the canonical JSON (no second json-c pass). */
+static struct hub_msg *render_system(const struct hub_event *ev)
+{
+        json_object *d = ev->data, *up;
+        char uptime[32] = "null", cpu[40], mem[40], disk[40], temp[40];
+        if (json_object_object_get_ex(d, "uptime_seconds", &up) &&
+            json_object_is_type(up, json_type_int))
+                snprintf(uptime, sizeof(uptime), "%" PRId64, json_object_get_int64(up));
+        clients_fmt_double(cpu, sizeof(cpu), num(d, "cpu_usage_percent"));
+        clients_fmt_double(mem, sizeof(mem), num(d, "ram_usage_percent"));
+        clients_fmt_double(disk, sizeof(disk), last_disk_usage);
+        clients_fmt_double(temp, sizeof(temp), num(d, "cpu_temp_celsius"));
+        char pre[384];
+        int pl = snprintf(pre, sizeof(pre),
+                          "{\"status\":\"idle\",\"state\":\"ready\",\"uptime\":%s,"
+                          "\"health\":{\"cpu\":%s,\"memory\":%s,\"disk\":%s,"
+                          "\"temperature\":%s}",
+                          uptime, cpu, mem, disk, temp);
+        if (pl <= 0 || (size_t)pl >= sizeof(pre) || ev->json_len < 2)
+                return NULL;
+        /* prefix + "," + "…record…}" (the record never has these keys) */
+        bool empty = ev->json_len == 2;
+        char ts[40];
+        size_t tl = clients_iso8601(ts, sizeof(ts), ev->ts_ns);
+        const char *parts[] = { "{\"type\":\"system.status\",\"timestamp\":\"",
+                                ts,
+                                "\",\"data\":",
+                                pre,
+                                empty ? "}" : ",",
+                                ev->json + 1,
+                                "}" };
+        const size_t lens[] = { 37, tl, 9, (size_t)pl, 1, empty ? 0 : ev->json_len - 1, 1 };
+        static_assert(sizeof("{\"type\":\"system.status\",\"timestamp\":\"") - 1 == 37,
+                      "system prefix");
+        return hub_msg_new((uint16_t)ev->topic, HUB_MSG_STATE, parts, lens, ELEMENTSOF(parts));
+}
+
+static void note_disks(json_object *list)
+{
+        double mx = NAN;
+        size_t n = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+        for (size_t i = 0; i < n; i++) {
+                double u = num(json_object_array_get_idx(list, i), "usage_percent");
+                if (isfinite(u) && (!isfinite(mx) || u > mx))
+                        mx = u;
+        }
+        last_disk_usage = mx;
+}
+
+static const char *module_status(const char *state)
+{
+        if (!state)
+                return "unknown";
+        if (strcmp(state, "running") == 0)
+                return "online";
+        if (strcmp(state, "stale") == 0)
+                return "error";
+        return "offline";
+}
+
+/* A collector appeared (module.discovered) or changed state (module.status_change). */
+static struct hub_msg *render_collector(const struct hub_event *ev)
+{
+        json_object *d = ev->data, *v;
+        const char *what =
+            json_object_object_get_ex(d, "event", &v) ? json_object_get_string(v) : "";
+        const char *state =
+            json_object_object_get_ex(d, "state", &v) ? json_object_get_string(v) : NULL;
+        const char *prev =
+            json_object_object_get_ex(d, "previous_state", &v) ? json_object_get_string(v) : NULL;
+        const char *name =
+            json_object_object_get_ex(d, "collector", &v) ? json_object_get_string(v) : "unknown";
+        bool discovered = what && strcmp(what, "appeared") == 0;
+        json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "module_id", json_object_new_string(name));
+        if (discovered) {
+                char addr[32];
+                snprintf(addr, sizeof(addr), "pid:%" PRId64,
+                         json_object_object_get_ex(d, "pid", &v) ? json_object_get_int64(v) : 0);
+                json_object_object_add(o, "module_type", json_object_new_string("collector"));
+                json_object_object_add(o, "address", json_object_new_string(addr));
+                json_object_object_add(o, "firmware_version",
+                                       json_object_new_string(RINGHUB_VERSION));
+                json_object_object_add(o, "status", json_object_new_string(module_status(state)));
+        } else {
+                const char *code = "", *desc = "";
+                if (what && strcmp(what, "died") == 0) {
+                        code = "MOD-001";
+                        desc = "process gone";
+                } else if (what && strcmp(what, "stalled") == 0) {
+                        code = "MOD-002";
+                        desc = "heartbeat lost";
+                } else if (what && strcmp(what, "restarted") == 0) {
+                        desc = "restarted";
+                } else if (what && strcmp(what, "stopped") == 0) {
+                        desc = "stopped";
+                }
+                json_object_object_add(
+                    o, "old_status",
+                    json_object_new_string(prev ? module_status(prev) : "unknown"));
+                json_object_object_add(o, "new_status",
+                                       json_object_new_string(module_status(state)));
+                json_object_object_add(o, "error_code", json_object_new_string(code));
+                json_object_object_add(o, "error_description", json_object_new_string(desc));
+        }
+        /* The core's own fields beside the seed's. */
+        json_object_object_foreach(d, k, val)
+        {
+                if (!json_object_object_get_ex(o, k, NULL))
+                        json_object_object_add(o, k, json_object_get(val));
+        }
+        uint64_t t0 = mono_ns();
+        size_t len;
+        const char *s = clients_json_text(o, &len);
+        hub_count_serialization(mono_ns() - t0);
+        struct hub_msg *m = NULL;
+        if (s)
+                m = frame(ev, discovered ? "module.discovered" : "module.status_change",
+                          discovered ? 0 : MSG_VARIANT, s, len);
+        json_object_put(o);
+        return m;
+}
+
+static struct hub_msg *native_render(const struct hub_event *ev)
+{
+        if (ev->topic == RT_system)
+                return render_system(ev);
+        if (ev->topic == HUB_T_COLLECTOR)
+                return render_collector(ev);
+        if (ev->topic == RT_disk)
+                note_disks(ev->data);
+        const struct ntopic *t = ntopic_of(ev->topic, false);
+        if (!t)
+                return NULL;
+        return frame(ev, t->name, ev->state ? HUB_MSG_STATE : 0, ev->json, ev->json_len);
+}
+
+/* ---- lws thread: replies ---- */
+
+static json_object *reply_new(const char *type, json_object *req_id)
+{
+        char ts[40];
+        json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "type", json_object_new_string(type));
+        if (clients_iso8601(ts, sizeof(ts), real_ns()))
+                json_object_object_add(o, "timestamp", json_object_new_string(ts));
+        if (req_id)
+                json_object_object_add(o, "request_id", json_object_get(req_id));
+        return o;
+}
+
+static const char *error_name(const char *code)
+{
+        static const char *const names[][2] = {
+                { "WS-001", "Authentication Failed" },
+                { "WS-002", "Invalid Event Type" },
+                { "WS-003", "Rate Limit Exceeded" },
+                { "INVALID_MESSAGE_FORMAT", "Invalid Message Format" },
+                { "MACHINE_NOT_FOUND", "Machine Not Found" },
+                { "INVALID_COMMAND", "Invalid Command" },
+                { "CONNECTION_ERROR", "Connection Error" },
+                { "BUSY", "Busy" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (strcmp(names[i][0], code) == 0)
+                        return names[i][1];
+        return "Error";
+}
+
+static void send_error(struct hub_client *c, const char *code, const char *text,
+                       json_object *req_id, const char *machine_id)
+{
+        json_object *o = reply_new("error", req_id);
+        if (!o)
+                return;
+        json_object_object_add(o, "error_code", json_object_new_string(code));
+        json_object_object_add(o, "code", json_object_new_string(code));
+        json_object_object_add(o, "error_name", json_object_new_string(error_name(code)));
+        /* Texts may quote the client's input: keep them valid UTF-8. */
+        json_object_object_add(o, "error", json_string_utf8(text, strlen(text)));
+        json_object_object_add(o, "description", json_string_utf8(text, strlen(text)));
+        if (machine_id)
+                json_object_object_add(o, "machine_id",
+                                       json_string_utf8(machine_id, strlen(machine_id)));
+        clients_reply(c, o);
+}
+
+static unsigned native_index(void)
+{
+        for (unsigned i = 0; i < hub_n_dialects; i++)
+                if (hub_dialects[i] == &dialect_native)
+                        return i;
+        return 0;
+}
+
+/* ---- subscriptions ---- */
+
+static bool wants_index(const struct native_client *n, size_t i)
+{
+        return !n->explicit_subs || n->want[i];
+}
+
+static void apply_rates(struct native_client *n)
+{
+        double r[HUB_T_MAX] = { 0 };
+        bool any[HUB_T_MAX] = { false };
+        for (size_t i = 0; i < N_NTOPICS; i++) {
+                if (!wants_index(n, i))
+                        continue;
+                unsigned t = ntopics[i].topic;
+                double ri = n->explicit_subs ? n->rate[i] : n->default_rate;
+                /* Two names on one topic: the slower nonzero rate wins. */
+                if (!any[t] || (ri > 0 && (r[t] == 0 || ri < r[t])))
+                        r[t] = ri;
+                any[t] = true;
+        }
+        for (unsigned t = 0; t < HUB_T_MAX; t++)
+                clients_set_topic_rate(n->h, t, any[t] ? r[t] : 0);
+}
+
+static bool native_wants(struct hub_client *c, unsigned topic)
+{
+        struct native_client *n = hub_client_priv(c);
+        if (!n->h || !n->h->authed)
+                return false;
+        for (size_t i = 0; i < N_NTOPICS; i++)
+                if (ntopics[i].topic == topic && wants_index(n, i))
+                        return true;
+        return false;
+}
+
+static void native_deliver(struct hub_client *c, struct hub_msg *m)
+{
+        struct native_client *n = hub_client_priv(c);
+        if (!n->h || n->h->gone)
+                return;
+        const struct ntopic *t = ntopic_of(m->topic, (m->flags & MSG_VARIANT) != 0);
+        if (!t || !wants_index(n, (size_t)(t - ntopics)))
+                return;
+        clients_deliver(n->h, m);
+}
+
+/* The latest state of each newly wanted topic (a subscribe or auth is a fresh start). */
+static void send_state(struct native_client *n, const bool *before)
+{
+        for (size_t i = 0; i < N_NTOPICS; i++) {
+                if (!wants_index(n, i) || (before && before[i]))
+                        continue;
+                struct hub_msg *m = hub_client_latest(n->c, ntopics[i].topic);
+                if (m && !ntopics[i].variant)
+                        clients_deliver(n->h, m);
+        }
+}
+
+static bool pattern_known(const char *p)
+{
+        for (size_t i = 0; i < N_NTOPICS; i++)
+                if (topic_match(p, ntopics[i].name))
+                        return true;
+        for (size_t i = 0; i < ELEMENTSOF(reserved); i++)
+                if (topic_match(p, reserved[i]))
+                        return true;
+        return false;
+}
+
+/* A rate field: absent (*ret untouched) or a number 0..RATE_MAX. */
+static bool parse_rate(json_object *o, double *ret)
+{
+        json_object *v;
+        if (!json_object_object_get_ex(o, "rate", &v) || json_object_is_type(v, json_type_null))
+                return true;
+        if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+                return false;
+        double r = json_object_get_double(v);
+        if (!isfinite(r) || r < 0 || r > RATE_MAX)
+                return false;
+        *ret = r;
+        return true;
+}
+
+/* The carousel's subscription_type as patterns. */
+static const char *carousel_pattern(const char *type)
+{
+        if (strcmp(type, "all_events") == 0)
+                return "*";
+        if (strcmp(type, "status_updates") == 0)
+                return "system.status";
+        if (strcmp(type, "command_results") == 0)
+                return "command.result";
+        return NULL;
+}
+
+static void do_subscribe(struct native_client *n, json_object *o, json_object *req_id, bool sub)
+{
+        struct hub_client *c = n->c;
+        json_object *ev = NULL, *st = NULL;
+        json_object_object_get_ex(o, "events", &ev);
+        json_object_object_get_ex(o, "subscription_type", &st);
+        const char *single = NULL;
+        if (!ev && st && json_object_is_type(st, json_type_string))
+                single = carousel_pattern(json_object_get_string(st));
+        if (!single && (!ev || !json_object_is_type(ev, json_type_array))) {
+                if (st && !ev) {
+                        send_error(c, "WS-002", "Unknown subscription type", req_id, NULL);
+                        return;
+                }
+                send_error(c, "INVALID_MESSAGE_FORMAT", "missing field: events (array of strings)",
+                           req_id, NULL);
+                return;
+        }
+        double rate = n->default_rate;
+        if (sub && !parse_rate(o, &rate)) {
+                send_error(c, "INVALID_MESSAGE_FORMAT", "rate must be a number 0-1000 (Hz)", req_id,
+                           NULL);
+                return;
+        }
+        size_t cnt = single ? 1 : json_object_array_length(ev);
+        if (cnt > 64) {
+                send_error(c, "INVALID_MESSAGE_FORMAT", "too many events (at most 64)", req_id,
+                           NULL);
+                return;
+        }
+        for (size_t k = 0; k < cnt; k++) {
+                json_object *e = single ? NULL : json_object_array_get_idx(ev, k);
+                if (!single && (!json_object_is_type(e, json_type_string) ||
+                                !topic_pattern_valid(json_object_get_string(e)))) {
+                        send_error(c, "INVALID_MESSAGE_FORMAT",
+                                   "events must be dotted names with * wildcards", req_id, NULL);
+                        return;
+                }
+        }
+        size_t known = 0;
+        const char *first_unknown = NULL;
+        for (size_t k = 0; k < cnt; k++) {
+                const char *p =
+                    single ? single : json_object_get_string(json_object_array_get_idx(ev, k));
+                if (pattern_known(p))
+                        known++;
+                else if (!first_unknown)
+                        first_unknown = p;
+        }
+        if (!known && first_unknown) {
+                /* Nothing to (un)subscribe: only the error, nothing changes. */
+                char text[320];
+                snprintf(text, sizeof(text), "Unknown event type: %.200s", first_unknown);
+                send_error(c, "WS-002", text, req_id, NULL);
+                return;
+        }
+        bool before[N_NTOPICS];
+        for (size_t i = 0; i < N_NTOPICS; i++)
+                before[i] = wants_index(n, i);
+        if (!n->explicit_subs) {
+                /* The first subscribe replaces the implicit "everything". */
+                n->explicit_subs = true;
+                for (size_t i = 0; i < N_NTOPICS; i++) {
+                        n->want[i] = !sub;
+                        n->rate[i] = n->default_rate;
+                }
+        }
+        json_object *accepted = json_object_new_array();
+        for (size_t k = 0; k < cnt; k++) {
+                const char *p =
+                    single ? single : json_object_get_string(json_object_array_get_idx(ev, k));
+                if (!pattern_known(p))
+                        continue;
+                for (size_t i = 0; i < N_NTOPICS; i++)
+                        if (topic_match(p, ntopics[i].name)) {
+                                n->want[i] = sub;
+                                n->rate[i] = sub ? rate : 0;
+                        }
+                json_object_array_add(accepted, json_object_new_string(p));
+        }
+        apply_rates(n);
+        json_object *r =
+            reply_new(sub ? "subscription_confirmed" : "unsubscription_confirmed", req_id);
+        if (r) {
+                json_object_object_add(r, "events", accepted);
+                accepted = NULL;
+                if (sub)
+                        json_object_object_add(r, "rate", json_double(rate));
+                if (st)
+                        json_object_object_add(r, "subscription_type", json_object_get(st));
+                clients_reply(c, r);
+        }
+        json_object_put(accepted);
+        if (first_unknown) {
+                char text[320];
+                snprintf(text, sizeof(text), "Unknown event type: %.200s", first_unknown);
+                send_error(c, "WS-002", text, req_id, NULL);
+        }
+        if (sub)
+                send_state(n, before);
+}
+
+static void send_telemetry_status(struct native_client *n, json_object *req_id)
+{
+        json_object *r = reply_new("telemetry.status", req_id);
+        if (!r)
+                return;
+        char ts[40];
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "streaming", json_object_new_boolean(true));
+        json_object_object_add(d, "rate", json_double(n->default_rate));
+        json_object_object_add(
+            d, "connected_clients",
+            json_object_new_uint64(atomic_load_explicit(&hub.stats.clients, memory_order_relaxed)));
+        json_object_object_add(
+            d, "last_update",
+            clients_iso8601(ts, sizeof(ts), real_ns()) ? json_object_new_string(ts) : NULL);
+        json_object_object_add(r, "data", d);
+        clients_reply(n->c, r);
+}
+
+/* get_system_status: the latest system.status data, spliced from its shared frame. */
+static void send_system_status(struct native_client *n, json_object *req_id)
+{
+        struct hub_msg *m = hub_client_latest(n->c, RT_system);
+        size_t len = 0;
+        const char *p = m ? hub_msg_payload(m, &len) : NULL;
+        const char *d = p ? memmem(p, len, ",\"data\":", 8) : NULL;
+        char ts[40];
+        size_t tl = clients_iso8601(ts, sizeof(ts), real_ns());
+        const char *rid = "null";
+        size_t rl = 4;
+        if (req_id)
+                rid = clients_json_text(req_id, &rl);
+        const char *data = "{\"status\":\"starting\",\"state\":\"busy\"}";
+        size_t dl = strlen(data);
+        if (d) {
+                data = d + 8;
+                dl = len - (size_t)(data - p) - 1; /* without the envelope's "}" */
+        }
+        const char *parts[] = { "{\"type\":\"system.status\",\"request_id\":",
+                                rid,
+                                ",\"timestamp\":\"",
+                                ts,
+                                "\",\"data\":",
+                                data,
+                                "}" };
+        const size_t lens[] = { 37, rl, 14, tl, 9, dl, 1 };
+        static_assert(sizeof("{\"type\":\"system.status\",\"request_id\":") - 1 == 37, "p0");
+        struct hub_msg *r = hub_msg_new(0, 0, parts, lens, ELEMENTSOF(parts));
+        if (r) {
+                hub_client_send(n->c, r);
+                hub_msg_unref(r);
+        }
+}
+
+static bool small_uint(json_object *v, int64_t *ret)
+{
+        if (!v || !json_object_is_type(v, json_type_int))
+                return false;
+        int64_t x = json_object_get_int64(v);
+        if (x < 0 || x > 255)
+                return false;
+        *ret = x;
+        return true;
+}
+
+static void do_send_command(struct native_client *n, json_object *o, json_object *req_id)
+{
+        json_object *mid, *cmd, *arg = NULL;
+        if (!json_object_object_get_ex(o, "machine_id", &mid) ||
+            !json_object_is_type(mid, json_type_string)) {
+                send_error(n->c, "INVALID_MESSAGE_FORMAT", "missing field: machine_id", req_id,
+                           NULL);
+                return;
+        }
+        const char *machine = json_object_get_string(mid);
+        if (!json_object_object_get_ex(o, "command", &cmd)) {
+                send_error(n->c, "INVALID_MESSAGE_FORMAT", "missing field: command", req_id,
+                           machine);
+                return;
+        }
+        /* The seed's nested {"command":{"command":1,"argument":25}} or flat fields. */
+        if (json_object_is_type(cmd, json_type_object)) {
+                json_object *inner;
+                json_object_object_get_ex(cmd, "argument", &arg);
+                cmd = json_object_object_get_ex(cmd, "command", &inner) ? inner : NULL;
+        } else
+                json_object_object_get_ex(o, "argument", &arg);
+        int64_t cv, av;
+        bool named = cmd && json_object_is_type(cmd, json_type_string) &&
+                     json_object_get_string_len(cmd) > 0 && json_object_get_string_len(cmd) <= 32;
+        if ((!named && !small_uint(cmd, &cv)) ||
+            (arg && !json_object_is_type(arg, json_type_null) && !small_uint(arg, &av))) {
+                send_error(n->c, "INVALID_COMMAND",
+                           "command must be 0-255 or a name, argument 0-255", req_id, machine);
+                return;
+        }
+        /* No PLC collector yet: no machine exists. */
+        send_error(n->c, "MACHINE_NOT_FOUND", "Machine not found", req_id, machine);
+}
+
+static void do_estop(struct native_client *n, json_object *o, json_object *req_id)
+{
+        json_object *reason = NULL;
+        json_object_object_get_ex(o, "reason", &reason);
+        if (reason && !json_object_is_type(reason, json_type_string)) {
+                send_error(n->c, "INVALID_MESSAGE_FORMAT", "reason must be a string", req_id, NULL);
+                return;
+        }
+        char id[32];
+        snprintf(id, sizeof(id), "estop-%03u", ++estop_seq);
+        const char *why = reason ? json_object_get_string(reason) : "remote";
+        log_warning("emergency stop %s requested by client %s (%s): %.80s", id, n->h->uuid,
+                    n->h->sub[0] ? n->h->sub : "anonymous", why);
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "estop_id", json_object_new_string(id));
+        json_object_object_add(d, "trigger_type", json_object_new_string("remote"));
+        json_object_object_add(d, "position", NULL);
+        json_object_object_add(d, "emergency_level", json_object_new_string("critical"));
+        json_object_object_add(d, "auto_recovery", json_object_new_boolean(false));
+        json_object_object_add(d, "reason", json_object_new_string(why));
+        json_object_object_add(d, "client_id", json_object_new_string(n->h->uuid));
+        json_object_object_add(d, "machines_affected", json_object_new_array());
+        size_t len;
+        const char *s = clients_json_text(d, &len);
+        struct hub_event ev = { .topic = HUB_T_ESTOP, .name = "safety.estop", .ts_ns = real_ns() };
+        struct hub_msg *m = s ? frame(&ev, "safety.estop", 0, s, len) : NULL;
+        json_object_put(d);
+        if (m) {
+                hub_broadcast(native_index(), m);
+                hub_msg_unref(m);
+        }
+        json_object *r = reply_new("command_result", req_id);
+        if (!r)
+                return;
+        json_object_object_add(r, "success", json_object_new_boolean(true));
+        json_object *rd = json_object_new_object();
+        json_object_object_add(rd, "command", json_object_new_string("emergency_stop"));
+        json_object_object_add(rd, "estop_id", json_object_new_string(id));
+        json_object_object_add(rd, "machines_stopped", json_object_new_int(0));
+        json_object_object_add(r, "data", rd);
+        clients_reply(n->c, r);
+}
+
+static void send_snapshot_once(struct native_client *n)
+{
+        if (n->snapshot_sent)
+                return;
+        n->snapshot_sent = true;
+        send_state(n, NULL);
+}
+
+static void auth_timeout(lws_sorted_usec_list_t *sul)
+{
+        struct native_client *n = lws_container_of(sul, struct native_client, auth_sul);
+        if (n->h && !n->h->authed && !n->h->gone) {
+                log_notice("client %s (%s): no auth within %u s, closing", n->h->uuid, n->h->ip,
+                           hub.opt.auth_timeout_secs);
+                hub_client_close(n->c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication timeout");
+        }
+}
+
+static void do_auth(struct native_client *n, json_object *o, json_object *req_id)
+{
+        json_object *t;
+        if (!json_object_object_get_ex(o, "token", &t) ||
+            !json_object_is_type(t, json_type_string)) {
+                send_error(n->c, "INVALID_MESSAGE_FORMAT", "missing field: token", req_id, NULL);
+                return;
+        }
+        if (!clients_auth_on()) {
+                /* Nothing to check: say so and carry on. */
+                n->h->authed = true;
+        } else {
+                const char *why = NULL;
+                if (clients_authenticate(n->h, json_object_get_string(t), &why) < 0) {
+                        char text[128];
+                        snprintf(text, sizeof(text), "Invalid or expired token (%s)",
+                                 why ? why : "refused");
+                        send_error(n->c, "WS-001", text, req_id, NULL);
+                        return;
+                }
+                lws_sul_cancel(&n->auth_sul);
+        }
+        json_object *r = reply_new("auth_success", req_id);
+        if (r) {
+                json_object *d = json_object_new_object();
+                json_object_object_add(d, "client_id", json_object_new_string(n->h->uuid));
+                json_object_object_add(d, "sub", json_object_new_string(n->h->sub));
+                json_object_object_add(d, "role",
+                                       json_object_new_string(auth_role_name(n->h->role)));
+                json_object_object_add(r, "data", d);
+                clients_reply(n->c, r);
+        }
+        send_snapshot_once(n);
+}
+
+static int native_text(struct hub_client *c, const char *msg, size_t len)
+{
+        struct native_client *n = hub_client_priv(c);
+        if (!n->h)
+                return 1011;
+        bool notify;
+        int k = clients_inbound(n->h, &notify);
+        if (k < 0) {
+                hub_client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded");
+                return 0;
+        }
+        if (k > 0) {
+                if (notify)
+                        send_error(c, "WS-003", "Too many messages per second", NULL, NULL);
+                return 0;
+        }
+        json_object *o = clients_parse_json(msg, len);
+        if (!o) {
+                send_error(c, "INVALID_MESSAGE_FORMAT", "malformed JSON", NULL, NULL);
+                return 0;
+        }
+        json_object *tv = NULL, *req_id = NULL;
+        if (!json_object_is_type(o, json_type_object) ||
+            !json_object_object_get_ex(o, "type", &tv) ||
+            !json_object_is_type(tv, json_type_string)) {
+                send_error(c, "INVALID_MESSAGE_FORMAT", "missing field: type", NULL, NULL);
+                json_object_put(o);
+                return 0;
+        }
+        json_object_object_get_ex(o, "request_id", &req_id);
+        if (req_id && (json_object_is_type(req_id, json_type_object) ||
+                       json_object_is_type(req_id, json_type_array))) {
+                send_error(c, "INVALID_MESSAGE_FORMAT", "request_id must be a string or number",
+                           NULL, NULL);
+                json_object_put(o);
+                return 0;
+        }
+        const char *type = json_object_get_string(tv);
+        if (strcmp(type, "auth") == 0)
+                do_auth(n, o, req_id);
+        else if (strcmp(type, "ping") == 0)
+                clients_reply(c, reply_new("pong", req_id));
+        else if (!n->h->authed)
+                send_error(c, "WS-001", "Authentication required: send {\"type\":\"auth\"} first",
+                           req_id, NULL);
+        else if (strcmp(type, "subscribe") == 0)
+                do_subscribe(n, o, req_id, true);
+        else if (strcmp(type, "unsubscribe") == 0)
+                do_subscribe(n, o, req_id, false);
+        else if (strcmp(type, "set_telemetry_rate") == 0) {
+                double r = -1;
+                json_object *v;
+                if (!json_object_object_get_ex(o, "rate", &v) || !parse_rate(o, &r) || r < 0)
+                        send_error(c, "INVALID_MESSAGE_FORMAT", "rate must be a number 0-1000 (Hz)",
+                                   req_id, NULL);
+                else {
+                        n->default_rate = r;
+                        for (size_t i = 0; i < N_NTOPICS; i++)
+                                if (n->want[i])
+                                        n->rate[i] = r;
+                        apply_rates(n);
+                        send_telemetry_status(n, req_id);
+                }
+        } else if (strcmp(type, "get_system_status") == 0)
+                send_system_status(n, req_id);
+        else if (strcmp(type, "get_status") == 0) {
+                json_object *mid;
+                if (json_object_object_get_ex(o, "machine_id", &mid) &&
+                    !json_object_is_type(mid, json_type_null)) {
+                        if (!json_object_is_type(mid, json_type_string))
+                                send_error(c, "INVALID_MESSAGE_FORMAT",
+                                           "machine_id must be a string", req_id, NULL);
+                        else
+                                send_error(c, "MACHINE_NOT_FOUND", "Machine not found", req_id,
+                                           json_object_get_string(mid));
+                } else {
+                        json_object *r = reply_new("status_broadcast", req_id);
+                        if (r) {
+                                json_object_object_add(r, "status", json_object_new_object());
+                                json_object_object_add(r, "machines", json_object_new_array());
+                                clients_reply(c, r);
+                        }
+                }
+        } else if (strcmp(type, "send_command") == 0 || strcmp(type, "emergency_stop") == 0) {
+                if (!clients_may(n->h, AUTH_ROLE_OPERATOR)) {
+                        log_notice("client %s (%s): %s refused, role %s", n->h->uuid, n->h->ip,
+                                   type, auth_role_name(n->h->role));
+                        send_error(c, "WS-001", "Forbidden: the operator role is required", req_id,
+                                   NULL);
+                } else if (type[0] == 's')
+                        do_send_command(n, o, req_id);
+                else
+                        do_estop(n, o, req_id);
+        } else {
+                char text[96];
+                snprintf(text, sizeof(text), "Unknown message type: %.48s", type);
+                send_error(c, "WS-002", text, req_id, NULL);
+        }
+        json_object_put(o);
+        return 0;
+}
+
+static int native_open(struct hub_client *c)
+{
+        struct native_client *n = hub_client_priv(c);
+        n->c = c;
+        n->h = clients_get(c);
+        if (!n->h)
+                return 1011;
+        json_object *w = reply_new("welcome", NULL);
+        if (!w)
+                return 1011;
+        json_object *si = json_object_new_object(), *caps = json_object_new_array();
+        static const char *const cap_names[] = {
+                "status_updates", "real_time_notifications", "subscriptions", "wildcards",
+                "rate_limits",    "request_response",        "client_ids",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cap_names); i++)
+                json_object_array_add(caps, json_object_new_string(cap_names[i]));
+        json_object_object_add(si, "name", json_object_new_string("ringhub"));
+        json_object_object_add(si, "version", json_object_new_string(RINGHUB_VERSION));
+        json_object_object_add(si, "capabilities", caps);
+        json_object_object_add(w, "mode", json_object_new_string("hub"));
+        json_object_object_add(w, "server_info", si);
+        json_object_object_add(w, "machines", json_object_new_array());
+        json_object_object_add(w, "client_id", json_object_new_string(n->h->uuid));
+        json_object_object_add(w, "auth_required", json_object_new_boolean(!n->h->authed));
+        clients_reply(c, w);
+        if (n->h->authed) {
+                send_snapshot_once(n);
+                return 0;
+        }
+        if (n->h->auth_why) {
+                char text[128];
+                snprintf(text, sizeof(text), "Invalid or expired token (%s)", n->h->auth_why);
+                send_error(c, "WS-001", text, NULL, NULL);
+        }
+        lws_sul_schedule(lws_get_context(hub_client_wsi(c)), 0, &n->auth_sul, auth_timeout,
+                         (lws_usec_t)hub.opt.auth_timeout_secs * LWS_US_PER_SEC);
+        return 0;
+}
+
+static void native_close(struct hub_client *c)
+{
+        struct native_client *n = hub_client_priv(c);
+        lws_sul_cancel(&n->auth_sul);
+}
+
+const struct dialect dialect_native = {
+        .name = "native",
+        .path = "/ws",
+        .priv_size = sizeof(struct native_client),
+        .render = native_render,
+        .on_open = native_open,
+        .on_text = native_text,
+        .wants = native_wants,
+        .on_close = native_close,
+        .deliver = native_deliver,
+};

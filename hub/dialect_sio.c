@@ -1,0 +1,622 @@
+/*
+ * dialect_sio.c — Socket.IO v4 (Engine.IO 4, WebSocket transport only) on
+ * GET /socket.io/?EIO=4&transport=websocket, speaking PyAutomation's events.
+ *
+ * Process: ringhub. Per connection: the open packet (sid, upgrades, pingInterval,
+ * pingTimeout, maxPayload), namespace "/" connect with optional auth {"token"} answered
+ * by 40{"sid"} or refused with 44{"message"}, then on_connection (the snapshot) and the
+ * state as events. The server pings every pingInterval and closes after pingTimeout
+ * without a pong; client emits with an ack id get 43<id>[…]. Events are rendered once
+ * on the reader thread as 42["name",data] around the canonical JSON: the NAS topics
+ * under their Unraid names, on.tag (PyAutomation's tag shape, rolling buffers of 10,
+ * timestamps "%m/%d/%Y, %H:%M:%S.%f" local), on.opcua.connected/disconnected, client
+ * events. Packet parsing is sio.c's. See docs/wire-socketio.md. No per-client encoding
+ * of events.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "clients.h"
+#include "dialect.h"
+#include "log.h"
+#include "macros.h"
+#include "record_json.h"
+#include "sio.h"
+#include "util.h"
+
+#define TAG_HISTORY 10
+#define TAGS_MAX    4096
+
+struct sio_topic {
+        unsigned topic;
+        const char *event;
+};
+
+static const struct sio_topic sio_topics[] = {
+        { RT_system, "system_update" },
+        { RT_array, "array_status_update" },
+        { RT_disk, "disk_list_update" },
+        { RT_share, "share_list_update" },
+        { RT_pool, "pool_list_update" },
+        { RT_container, "container_list_update" },
+        { RT_vm, "vm_list_update" },
+        { RT_ups, "ups_status_update" },
+        { RT_gpu, "gpu_metrics_update" },
+        { RT_netif, "network_list_update" },
+        { HUB_T_COLLECTOR, "collector_state_change" },
+        { RT_source_status, "source_status_changed" },
+        { HUB_T_CLIENT_CONNECTED, "client_connected" },
+        { HUB_T_CLIENT_DISCONNECTED, "client_disconnected" },
+        { HUB_T_CLIENT_SYNC, "client_sync" },
+};
+
+struct sio_client {
+        struct hubc *h;
+        struct hub_client *c;
+        bool connected; /* namespace "/" joined */
+        bool awaiting_pong;
+        char sid[24];
+        lws_sorted_usec_list_t ping_sul;
+};
+
+/* ---- tags: history per tag (reader thread) and their JSON for on_connection ---- */
+
+struct tag_hist {
+        char name[64];
+        unsigned n;
+        json_object *values[TAG_HISTORY]; /* newest first */
+        char ts[TAG_HISTORY][40];
+        char *json; /* the latest on.tag data, for on_connection (under tags_lock) */
+        size_t json_len;
+};
+
+static pthread_mutex_t tags_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tag_hist *tags;
+static size_t n_tags, cap_tags;
+
+static void sio_tags_free(void) __attribute__((destructor));
+static void sio_tags_free(void)
+{
+        pthread_mutex_lock(&tags_lock);
+        for (size_t i = 0; i < n_tags; i++) {
+                for (unsigned k = 0; k < tags[i].n; k++)
+                        json_object_put(tags[i].values[k]);
+                free(tags[i].json);
+        }
+        free(tags);
+        tags = NULL;
+        n_tags = cap_tags = 0;
+        pthread_mutex_unlock(&tags_lock);
+}
+
+/* PyAutomation's "%m/%d/%Y, %H:%M:%S.%f" in local time. */
+static size_t pyauto_time(char *buf, size_t size, uint64_t ns)
+{
+        time_t s = (time_t)(ns / NSEC_PER_SEC);
+        struct tm tm;
+        if (!localtime_r(&s, &tm))
+                return 0;
+        int n = snprintf(buf, size, "%02d/%02d/%04d, %02d:%02d:%02d.%06u", tm.tm_mon + 1,
+                         tm.tm_mday, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                         (unsigned)(ns % NSEC_PER_SEC / 1000));
+        return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+static struct tag_hist *tag_find(const char *name)
+{
+        for (size_t i = 0; i < n_tags; i++)
+                if (strcmp(tags[i].name, name) == 0)
+                        return &tags[i];
+        if (n_tags >= TAGS_MAX)
+                return NULL;
+        if (n_tags == cap_tags) {
+                size_t cap = cap_tags ? cap_tags * 2 : 32;
+                struct tag_hist *a = realloc(tags, cap * sizeof(*a));
+                if (!a)
+                        return NULL;
+                tags = a;
+                cap_tags = cap;
+        }
+        struct tag_hist *t = &tags[n_tags++];
+        *t = (struct tag_hist){ 0 };
+        strscpy(t->name, sizeof(t->name), name);
+        return t;
+}
+
+static const char *str_of(json_object *o, const char *k)
+{
+        json_object *v;
+        return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
+                   ? json_object_get_string(v)
+                   : "";
+}
+
+/* The tag's value in its own type: number, boolean or string (null when missing). */
+static json_object *tag_value(json_object *d)
+{
+        json_object *v;
+        static const char *const keys[] = { "value_bool", "value_int", "value", "value_string" };
+        const char *dt = str_of(d, "data_type");
+        size_t first = strcasecmp(dt, "Boolean") == 0                                      ? 0
+                       : strncasecmp(dt, "Int", 3) == 0 || strncasecmp(dt, "UInt", 4) == 0 ? 1
+                                                                                           : 2;
+        for (size_t i = first; i < ELEMENTSOF(keys); i++)
+                if (json_object_object_get_ex(d, keys[i], &v) &&
+                    !json_object_is_type(v, json_type_null))
+                        return json_object_get(v);
+        for (size_t i = 0; i < first; i++)
+                if (json_object_object_get_ex(d, keys[i], &v) &&
+                    !json_object_is_type(v, json_type_null))
+                        return json_object_get(v);
+        return NULL;
+}
+
+static uint32_t fnv1a(const char *s)
+{
+        uint32_t h = 2166136261u;
+        for (; *s; s++)
+                h = (h ^ (uint8_t)*s) * 16777619u;
+        return h;
+}
+
+static struct hub_msg *msg_event(const struct hub_event *ev, const char *name, uint16_t flags,
+                                 const char *data, size_t len)
+{
+        const char *parts[] = { "42[\"", name, "\",", data, "]" };
+        const size_t lens[] = { 4, strlen(name), 2, len, 1 };
+        return hub_msg_new((uint16_t)ev->topic, flags, parts, lens, ELEMENTSOF(parts));
+}
+
+static struct hub_msg *render_tag(const struct hub_event *ev)
+{
+        json_object *d = ev->data;
+        const char *name = str_of(d, "name");
+        if (!*name)
+                return NULL;
+        json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        char ts[40], id[16];
+        pyauto_time(ts, sizeof(ts), ev->rec_ts_ns ? ev->rec_ts_ns : ev->ts_ns);
+        snprintf(id, sizeof(id), "%08" PRIx32, fnv1a(name));
+        json_object *value = tag_value(d);
+        json_object *values = json_object_new_array(), *stamps = json_object_new_array();
+        struct hub_msg *m = NULL;
+        pthread_mutex_lock(&tags_lock);
+        struct tag_hist *t = tag_find(name);
+        if (t) {
+                if (t->n == TAG_HISTORY)
+                        json_object_put(t->values[--t->n]);
+                memmove(&t->values[1], &t->values[0], t->n * sizeof(t->values[0]));
+                memmove(&t->ts[1], &t->ts[0], t->n * sizeof(t->ts[0]));
+                t->values[0] = json_object_get(value);
+                strscpy(t->ts[0], sizeof(t->ts[0]), ts);
+                t->n++;
+                for (unsigned k = 0; k < t->n; k++) {
+                        json_object_array_add(values, json_object_get(t->values[k]));
+                        json_object_array_add(stamps, json_object_new_string(t->ts[k]));
+                }
+        }
+        const char *unit = str_of(d, "unit");
+        json_object_object_add(o, "id", json_object_new_string(id));
+        json_object_object_add(o, "name", json_object_new_string(name));
+        json_object_object_add(o, "value", value);
+        json_object_object_add(o, "timestamp", json_object_new_string(ts));
+        json_object_object_add(o, "values", values);
+        json_object_object_add(o, "timestamps", stamps);
+        json_object_object_add(o, "unit", json_object_new_string(unit));
+        json_object_object_add(o, "display_unit", json_object_new_string(unit));
+        json_object_object_add(o, "data_type", json_object_new_string(str_of(d, "data_type")));
+        json_object_object_add(o, "variable", json_object_new_string(""));
+        json_object_object_add(o, "description", json_object_new_string(""));
+        json_object_object_add(o, "display_name", json_object_new_string(name));
+        json_object_object_add(o, "opcua_address", json_object_new_string(str_of(d, "endpoint")));
+        json_object_object_add(o, "node_namespace", json_object_new_string(str_of(d, "node_id")));
+        json_object_object_add(o, "scan_time", json_object_new_int(0));
+        json_object_object_add(o, "dead_band", json_double(0.0));
+        json_object_object_add(o, "segment", json_object_new_string(""));
+        json_object_object_add(o, "manufacturer", json_object_new_string(""));
+        static const char *const flags[] = { "process_filter", "gaussian_filter",
+                                             "out_of_range_detection", "frozen_data_detection",
+                                             "outlier_detection" };
+        for (size_t i = 0; i < ELEMENTSOF(flags); i++)
+                json_object_object_add(o, flags[i], json_object_new_boolean(false));
+        json_object_object_add(o, "quality", json_object_new_string(str_of(d, "quality")));
+        uint64_t t0 = mono_ns();
+        size_t len;
+        const char *s = clients_json_text(o, &len);
+        hub_count_serialization(mono_ns() - t0);
+        if (s) {
+                m = msg_event(ev, "on.tag", 0, s, len);
+                if (t) {
+                        char *copy = strndup(s, len);
+                        if (copy) {
+                                free(t->json);
+                                t->json = copy;
+                                t->json_len = len;
+                        }
+                }
+        }
+        pthread_mutex_unlock(&tags_lock);
+        json_object_put(o);
+        return m;
+}
+
+static struct hub_msg *render_opcua(const struct hub_event *ev)
+{
+        json_object *d = ev->data, *v;
+        bool up = json_object_object_get_ex(d, "connected", &v) &&
+                  json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+        const char *ep = str_of(d, "endpoint");
+        char msg[320];
+        snprintf(msg, sizeof(msg), "%s %s", up ? "Connected to" : "Disconnected from", ep);
+        json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "message", json_object_new_string(msg));
+        json_object_object_foreach(d, k, val)
+        {
+                if (strcmp(k, "message") != 0)
+                        json_object_object_add(o, k, json_object_get(val));
+        }
+        size_t len;
+        const char *s = clients_json_text(o, &len);
+        struct hub_msg *m =
+            s ? msg_event(ev, up ? "on.opcua.connected" : "on.opcua.disconnected", 0, s, len)
+              : NULL;
+        json_object_put(o);
+        return m;
+}
+
+static struct hub_msg *sio_render(const struct hub_event *ev)
+{
+        if (ev->topic == RT_tag)
+                return render_tag(ev);
+        if (ev->topic == RT_opcua_conn)
+                return render_opcua(ev);
+        for (size_t i = 0; i < ELEMENTSOF(sio_topics); i++)
+                if (sio_topics[i].topic == ev->topic)
+                        return msg_event(ev, sio_topics[i].event, ev->state ? HUB_MSG_STATE : 0,
+                                         ev->json, ev->json_len);
+        return NULL;
+}
+
+/* ---- lws thread ---- */
+
+static void send_text(struct sio_client *s, const char *a, size_t al, const char *b, size_t bl)
+{
+        const char *parts[] = { a, b ? b : "" };
+        const size_t lens[] = { al, b ? bl : 0 };
+        struct hub_msg *m = hub_msg_new(0, 0, parts, lens, 2);
+        if (m) {
+                hub_client_send(s->c, m);
+                hub_msg_unref(m);
+        }
+}
+
+static void send_str(struct sio_client *s, const char *text)
+{
+        send_text(s, text, strlen(text), NULL, 0);
+}
+
+static void random_id(char *out, size_t size)
+{
+        static const char abc[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        uint8_t b[32];
+        size_t n = MIN(size - 1, sizeof(b));
+        if (getrandom(b, n, 0) != (ssize_t)n)
+                memset(b, 0, sizeof(b));
+        for (size_t i = 0; i < n; i++)
+                out[i] = abc[b[i] & 63];
+        out[n] = 0;
+}
+
+static void ping_timer(lws_sorted_usec_list_t *sul)
+{
+        struct sio_client *s = lws_container_of(sul, struct sio_client, ping_sul);
+        if (!s->h || s->h->gone)
+                return;
+        if (s->awaiting_pong) {
+                log_info("client %s (%s): no pong within %u ms, closing", s->h->uuid, s->h->ip,
+                         hub.opt.sio_timeout_ms);
+                hub_client_close(s->c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "ping timeout");
+                return;
+        }
+        send_str(s, "2");
+        s->awaiting_pong = true;
+        lws_sul_schedule(lws_get_context(hub_client_wsi(s->c)), 0, &s->ping_sul, ping_timer,
+                         (lws_usec_t)hub.opt.sio_timeout_ms * LWS_US_PER_MS);
+}
+
+static void schedule_ping(struct sio_client *s)
+{
+        lws_sul_schedule(lws_get_context(hub_client_wsi(s->c)), 0, &s->ping_sul, ping_timer,
+                         (lws_usec_t)hub.opt.sio_ping_ms * LWS_US_PER_MS);
+}
+
+/* The snapshot: PyAutomation's seven keys (tags from the tag records). */
+static json_object *on_connection_payload(void)
+{
+        json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object *tl = json_object_new_array();
+        pthread_mutex_lock(&tags_lock);
+        for (size_t i = 0; i < n_tags; i++)
+                if (tags[i].json) {
+                        json_object *t = json_tokener_parse(tags[i].json);
+                        if (t)
+                                json_object_array_add(tl, t);
+                }
+        pthread_mutex_unlock(&tags_lock);
+        json_object_object_add(o, "tags", tl);
+        static const char *const empty[] = { "alarms",      "machines",
+                                             "last_alarms", "last_active_alarms",
+                                             "last_events", "last_logs" };
+        for (size_t i = 0; i < ELEMENTSOF(empty); i++)
+                json_object_object_add(o, empty[i], json_object_new_array());
+        return o;
+}
+
+static void emit_json(struct sio_client *s, const char *prefix, json_object *payload)
+{
+        size_t len;
+        const char *t = payload ? clients_json_text(payload, &len) : NULL;
+        if (t)
+                send_text(s, prefix, strlen(prefix), t, len);
+        json_object_put(payload);
+}
+
+static void ack(struct sio_client *s, int64_t id, json_object *result)
+{
+        char head[40];
+        snprintf(head, sizeof(head), "43%" PRId64, id);
+        json_object *a = json_object_new_array();
+        json_object_array_add(a, result);
+        emit_json(s, head, a);
+}
+
+static void do_connect(struct sio_client *s, const struct sio_packet *p)
+{
+        if (strcmp(p->nsp, "/") != 0) {
+                char head[SIO_NSP_MAX + 8];
+                snprintf(head, sizeof(head), "44%s,", p->nsp);
+                json_object *e = json_object_new_object();
+                json_object_object_add(e, "message", json_object_new_string("Invalid namespace"));
+                emit_json(s, head, e);
+                return;
+        }
+        if (s->connected)
+                return;
+        if (clients_auth_on() && !s->h->authed) {
+                json_object *a = p->data_len ? clients_parse_json(p->data, p->data_len) : NULL, *t;
+                const char *why = s->h->auth_why ? s->h->auth_why : "no token";
+                if (a && json_object_is_type(a, json_type_object) &&
+                    json_object_object_get_ex(a, "token", &t) &&
+                    json_object_is_type(t, json_type_string))
+                        (void)clients_authenticate(s->h, json_object_get_string(t), &why);
+                else if (!s->h->auth_why)
+                        log_notice("client %s (%s, socketio): no token", s->h->uuid, s->h->ip);
+                json_object_put(a);
+                if (!s->h->authed) {
+                        char msg[128];
+                        snprintf(msg, sizeof(msg), "Authentication failed: %s",
+                                 why ? why : "refused");
+                        json_object *e = json_object_new_object();
+                        json_object_object_add(e, "message", json_object_new_string(msg));
+                        emit_json(s, "44", e);
+                        return;
+                }
+        }
+        s->connected = true;
+        random_id(s->sid, 21);
+        json_object *ok = json_object_new_object();
+        json_object_object_add(ok, "sid", json_object_new_string(s->sid));
+        emit_json(s, "40", ok);
+        json_object *snap = json_object_new_array();
+        json_object_array_add(snap, json_object_new_string("on_connection"));
+        json_object_array_add(snap, on_connection_payload());
+        emit_json(s, "42", snap);
+        /* Then the NAS state, one event per topic. */
+        for (size_t i = 0; i < ELEMENTSOF(sio_topics); i++) {
+                struct hub_msg *m = hub_client_latest(s->c, sio_topics[i].topic);
+                if (m)
+                        clients_deliver(s->h, m);
+        }
+}
+
+static void do_event(struct sio_client *s, const struct sio_packet *p)
+{
+        if (!s->connected || strcmp(p->nsp, "/") != 0)
+                return;
+        json_object *a = clients_parse_json(p->data, p->data_len);
+        json_object *name =
+            a && json_object_is_type(a, json_type_array) ? json_object_array_get_idx(a, 0) : NULL;
+        if (!name || !json_object_is_type(name, json_type_string)) {
+                log_debug("client %s: event without a name, ignoring", s->h->uuid);
+                json_object_put(a);
+                return;
+        }
+        const char *ev = json_object_get_string(name);
+        json_object *arg = json_object_array_get_idx(a, 1);
+        json_object *result = NULL;
+        if (strcmp(ev, "ping") == 0) {
+                char ts[40];
+                result = json_object_new_object();
+                json_object_object_add(result, "pong", json_object_new_boolean(true));
+                if (pyauto_time(ts, sizeof(ts), real_ns()))
+                        json_object_object_add(result, "timestamp", json_object_new_string(ts));
+        } else if (strcmp(ev, "on_connection") == 0 || strcmp(ev, "get_snapshot") == 0) {
+                result = on_connection_payload();
+        } else if (strcmp(ev, "sync") == 0 || strcmp(ev, "send_command") == 0) {
+                result = json_object_new_object();
+                if (!clients_may(s->h, AUTH_ROLE_OPERATOR)) {
+                        log_notice("client %s (%s): %s refused, role %s", s->h->uuid, s->h->ip, ev,
+                                   auth_role_name(s->h->role));
+                        json_object_object_add(result, "success", json_object_new_boolean(false));
+                        json_object_object_add(result, "error",
+                                               json_object_new_string("forbidden: operator role "
+                                                                      "required"));
+                } else if (ev[1] == 'y') {
+                        json_object *cid = NULL;
+                        if (arg && json_object_is_type(arg, json_type_object))
+                                json_object_object_get_ex(arg, "client_id", &cid);
+                        clients_event(HUB_T_CLIENT_SYNC,
+                                      cid && json_object_is_type(cid, json_type_string) &&
+                                              json_object_get_string_len(cid) <= 64
+                                          ? json_object_get_string(cid)
+                                          : s->h->uuid,
+                                      NULL, true);
+                        json_object_object_add(result, "status", json_object_new_string("success"));
+                        json_object_object_add(result, "action", json_object_new_string("sync"));
+                } else {
+                        json_object_object_add(result, "success", json_object_new_boolean(false));
+                        json_object_object_add(result, "error",
+                                               json_object_new_string("MACHINE_NOT_FOUND"));
+                }
+        } else if (p->ack_id >= 0) {
+                result = json_object_new_object();
+                json_object_object_add(result, "success", json_object_new_boolean(false));
+                json_object_object_add(result, "error", json_object_new_string("unknown event"));
+        }
+        if (p->ack_id >= 0)
+                ack(s, p->ack_id, result);
+        else
+                json_object_put(result);
+        json_object_put(a);
+}
+
+static int sio_text(struct hub_client *c, const char *msg, size_t len)
+{
+        struct sio_client *s = hub_client_priv(c);
+        if (!s->h)
+                return 1011;
+        bool notify;
+        int k = clients_inbound(s->h, &notify);
+        if (k < 0) {
+                hub_client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded");
+                return 0;
+        }
+        if (k > 0) {
+                if (notify)
+                        send_str(s, "42[\"error\",{\"code\":\"WS-003\",\"message\":\"Rate limit "
+                                    "exceeded\"}]");
+                return 0;
+        }
+        struct sio_packet p;
+        int r = sio_parse(msg, len, &p);
+        if (r < 0) {
+                log_debug("client %s: %s Socket.IO packet, ignoring", s->h->uuid,
+                          r == -EPROTONOSUPPORT ? "binary" : "malformed");
+                return 0;
+        }
+        switch (p.eio) {
+        case EIO_PING:
+                send_text(s, "3", 1, p.data, p.data_len);
+                break;
+        case EIO_PONG:
+                if (s->awaiting_pong) {
+                        s->awaiting_pong = false;
+                        schedule_ping(s);
+                }
+                break;
+        case EIO_CLOSE:
+                hub_client_close(c, LWS_CLOSE_STATUS_NORMAL, "");
+                break;
+        case EIO_MESSAGE:
+                if (p.sio == SIO_CONNECT)
+                        do_connect(s, &p);
+                else if (p.sio == SIO_DISCONNECT) {
+                        if (strcmp(p.nsp, "/") == 0) {
+                                s->connected = false;
+                                hub_client_close(c, LWS_CLOSE_STATUS_NORMAL, "");
+                        }
+                } else if (p.sio == SIO_EVENT)
+                        do_event(s, &p);
+                /* Acks from the client: the hub never asks for one. */
+                break;
+        default:
+                break;
+        }
+        return 0;
+}
+
+static int sio_open(struct hub_client *c)
+{
+        struct sio_client *s = hub_client_priv(c);
+        s->c = c;
+        s->h = clients_get(c);
+        if (!s->h)
+                return 1011;
+        /* lws keeps each "k=v" argument as a fragment: join them back with '&'. */
+        char q[512] = "", frag[256];
+        size_t ql = 0;
+        for (int i = 0; i < 16; i++) {
+                int n = lws_hdr_copy_fragment(hub_client_wsi(c), frag, sizeof(frag),
+                                              WSI_TOKEN_HTTP_URI_ARGS, i);
+                if (n <= 0)
+                        break;
+                if (ql + (size_t)n + 2 > sizeof(q))
+                        break;
+                if (ql)
+                        q[ql++] = '&';
+                memcpy(q + ql, frag, (size_t)n);
+                ql += (size_t)n;
+                q[ql] = 0;
+        }
+        if (!sio_query_ok(q)) {
+                log_info("client %s (%s): Socket.IO needs EIO=4&transport=websocket", s->h->uuid,
+                         s->h->ip);
+                hub_client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                                 "need EIO=4&transport=websocket");
+                return -1;
+        }
+        char eio_sid[24];
+        random_id(eio_sid, 21);
+        char open[256];
+        int ol =
+            snprintf(open, sizeof(open),
+                     "0{\"sid\":\"%s\",\"upgrades\":[],\"pingInterval\":%u,\"pingTimeout\":%u,"
+                     "\"maxPayload\":%u}",
+                     eio_sid, hub.opt.sio_ping_ms, hub.opt.sio_timeout_ms, hub.opt.max_message);
+        send_text(s, open, (size_t)ol, NULL, 0);
+        schedule_ping(s);
+        return 0;
+}
+
+static bool sio_wants(struct hub_client *c, unsigned topic)
+{
+        struct sio_client *s = hub_client_priv(c);
+        return s->connected && topic != HUB_T_DIAG && topic != HUB_T_ESTOP;
+}
+
+static void sio_deliver(struct hub_client *c, struct hub_msg *m)
+{
+        struct sio_client *s = hub_client_priv(c);
+        clients_deliver(s->h, m);
+}
+
+static void sio_close(struct hub_client *c)
+{
+        struct sio_client *s = hub_client_priv(c);
+        lws_sul_cancel(&s->ping_sul);
+}
+
+const struct dialect dialect_sio = {
+        .name = "socketio",
+        .path = "/socket.io/",
+        .priv_size = sizeof(struct sio_client),
+        .render = sio_render,
+        .on_open = sio_open,
+        .on_text = sio_text,
+        .wants = sio_wants,
+        .on_close = sio_close,
+        .deliver = sio_deliver,
+};
