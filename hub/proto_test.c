@@ -91,6 +91,23 @@ int main(void)
         rate_limit_init(&r, 0, 0);
         for (int i = 0; i < 100; i++)
                 CHECK(rate_limit_take(&r, t));
+        /* As the dialects use them: a zeroed bucket is unlimited and never waits (holds in
+         * clients.c); the inbound limit allows its burst at once, then refuses. */
+        struct rate_limit z = { 0 };
+        CHECK(rate_limit_wait_ns(&z, t) == 0 && rate_limit_take(&z, t));
+        rate_limit_init(&r, 50, 100);
+        ok = 0;
+        for (int i = 0; i < 150; i++)
+                ok += rate_limit_take(&r, t);
+        CHECK(ok == 100);
+        CHECK(rate_limit_wait_ns(&r, t) > 19000000 && rate_limit_wait_ns(&r, t) <= 20000001);
+        CHECK(rate_limit_take(&r, t + 20000001));
+        /* Ack ids and namespaces the Socket.IO dialect answers. */
+        CHECK(parse("42987654321[\"ping\"]", &p) == 0 && p.ack_id == 987654321);
+        CHECK(parse("40/admin,", &p) == 0 && !strcmp(p.nsp, "/admin") && p.data_len == 0);
+        CHECK(parse("2probe", &p) == 0 && p.eio == EIO_PING && p.data_len == 5);
+        CHECK(topic_match("client.*", "client.sync") && !topic_match("client.*", "clients.x"));
+        CHECK(topic_match("safety.estop", "safety.estop") && topic_pattern_valid("module.*.x"));
         printf("proto ok\n");
         return 0;
 }
