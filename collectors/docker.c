@@ -13,8 +13,10 @@
  * a hung engine costs one timeout, never the interval. An engine that is absent, refuses,
  * times out or answers garbage gives an empty list and a source status "down", and is
  * retried with exponential backoff. Never spawns a process; never writes to the engine.
+ *
+ * HTTP is http_unix.c (no libcurl: the collector idles at the footprint of the skeleton).
+ * One connection is kept alive for the requests of a cycle and closed at its end.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -22,10 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "collector.h"
+#include "http_unix.h"
 #include "log.h"
 #include "macros.h"
 #include "util.h"
@@ -37,12 +39,6 @@
 
 enum { OPT_SOCKET = 0x200, OPT_TIMEOUT };
 
-struct body {
-        char *data;
-        size_t len, cap;
-        bool overflow;
-};
-
 struct sample {
         char id[72];
         uint64_t t_ns;
@@ -53,9 +49,7 @@ struct sample {
 struct docker_state {
         const char *socket;
         uint32_t timeout_ms;
-        CURL *curl;
-        struct body body;
-        char error[CURL_ERROR_SIZE];
+        struct http_unix http;
         struct sample *prev, *cur;
         size_t n_prev, n_cur;
         uint64_t next_try_ns;
@@ -72,43 +66,14 @@ static void freejsonp(json_object **o)
 
 /* ---- HTTP over the unix socket ---- */
 
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-        struct body *b = userdata;
-        size_t n = size * nmemb;
-        if (b->len + n + 1 > DOCKER_BODY_MAX) {
-                b->overflow = true;
-                return 0; /* aborts the transfer */
-        }
-        if (b->len + n + 1 > b->cap) {
-                size_t cap = MAX(b->cap * 2, b->len + n + 1);
-                cap = MAX(cap, (size_t)16384);
-                char *d = realloc(b->data, cap);
-                if (!d)
-                        return 0;
-                b->data = d;
-                b->cap = cap;
-        }
-        memcpy(b->data + b->len, ptr, n);
-        b->len += n;
-        b->data[b->len] = 0;
-        return n;
-}
-
-static curl_socket_t open_cloexec(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
-{
-        return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-}
-
 /*
  * GET path; on success *ret holds the parsed JSON (NULL for an empty body). Fills msg
- * with a short reason on failure. -ETIMEDOUT, -ECONNREFUSED/-ENOENT-like -EIO, -EBADMSG.
+ * with a short reason on failure: -ETIMEDOUT, -ENOENT (404), -EPROTO (other status),
+ * -EBADMSG (not JSON), or http_unix_get()'s errors.
  */
 static int docker_get(struct docker_state *s, const char *path, json_object **ret, char *msg,
                       size_t msg_size)
 {
-        char url[512];
-        long code = 0;
         uint64_t now = mono_ns();
 
         *ret = NULL;
@@ -116,43 +81,32 @@ static int docker_get(struct docker_state *s, const char *path, json_object **re
                 snprintf(msg, msg_size, "cycle deadline of %u ms passed", s->timeout_ms);
                 return -ETIMEDOUT;
         }
-        long left_ms = (long)((s->deadline_ns - now) / NSEC_PER_MSEC);
-        snprintf(url, sizeof(url), "http://localhost%s", path);
-        s->body.len = 0;
-        s->body.overflow = false;
-        if (s->body.data)
-                s->body.data[0] = 0;
-        s->error[0] = 0;
-        curl_easy_setopt(s->curl, CURLOPT_URL, url);
-        curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, left_ms);
-        curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS, left_ms);
-        CURLcode cr = curl_easy_perform(s->curl);
-        if (cr != CURLE_OK) {
-                snprintf(msg, msg_size, "%.60s: %.120s", path,
-                         s->error[0] ? s->error : curl_easy_strerror(cr));
-                if (s->body.overflow)
-                        snprintf(msg, msg_size, "%.60s: answer larger than %u bytes", path,
-                                 DOCKER_BODY_MAX);
-                return cr == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
-                       : cr == CURLE_COULDNT_CONNECT  ? -ECONNREFUSED
-                                                      : -EIO;
+        int code = http_unix_get(&s->http, path, s->deadline_ns);
+        if (code < 0) {
+                snprintf(msg, msg_size, "%.60s: %.130s", path, s->http.error);
+                return code;
         }
-        curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
         if (code == 404) {
                 snprintf(msg, msg_size, "%.60s: not found", path);
                 return -ENOENT;
         }
         if (code != 200) {
-                snprintf(msg, msg_size, "%.60s: HTTP status %ld", path, code);
+                snprintf(msg, msg_size, "%.60s: HTTP status %d", path, code);
                 return -EPROTO;
         }
-        if (s->body.len == 0 || strspn(s->body.data, " \t\r\n") == s->body.len)
+        const char *body = s->http.body;
+        size_t len = s->http.body_len;
+        if (len == 0 || strspn(body, " \t\r\n") == len)
                 return 0; /* podman: stats of a stopped container */
+        if (len > INT32_MAX || strlen(body) != len) {
+                snprintf(msg, msg_size, "%.60s: answer is not JSON", path);
+                return -EBADMSG;
+        }
 
         json_tokener *tok = json_tokener_new_ex(64);
         if (!tok)
                 return -ENOMEM;
-        json_object *o = json_tokener_parse_ex(tok, s->body.data, (int)s->body.len);
+        json_object *o = json_tokener_parse_ex(tok, body, (int)len);
         enum json_tokener_error je = json_tokener_get_error(tok);
         json_tokener_free(tok);
         if (!o || je != json_tokener_success) {
@@ -498,7 +452,7 @@ static void source_failed(struct collector *c, struct docker_state *s, const cha
         s->n_prev = 0; /* rates start over when it is back */
 }
 
-static int docker_run(struct collector *c)
+static int docker_cycle(struct collector *c)
 {
         struct docker_state *s = collector_state(c);
         _cleanup_json_ json_object *list = NULL;
@@ -558,6 +512,16 @@ static int docker_run(struct collector *c)
         return collector_batch_commit(c);
 }
 
+static int docker_run(struct collector *c)
+{
+        struct docker_state *s = collector_state(c);
+        int r = docker_cycle(c);
+        /* Idle between cycles: no open connection, no big buffer kept. */
+        http_unix_close(&s->http);
+        http_unix_trim(&s->http, 64 << 10);
+        return r;
+}
+
 static int docker_parse_option(struct collector *c, int opt, const char *arg)
 {
         struct docker_state *s = collector_state(c);
@@ -591,21 +555,11 @@ static int docker_init(struct collector *c)
                                 : DOCKER_DEFAULT_SOCKET;
         if (!s->timeout_ms)
                 s->timeout_ms = MIN(5000u, MAX(collector_interval_ms(c, 0) * 3 / 4, 10u));
-        if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK)
-                return log_error_errno(-EIO, "cannot initialize libcurl");
-        s->curl = curl_easy_init();
+        http_unix_init(&s->http, s->socket, "ringhub-collect-docker", DOCKER_BODY_MAX);
         s->prev = calloc(DOCKER_MAX_CONTAINERS, sizeof(*s->prev));
         s->cur = calloc(DOCKER_MAX_CONTAINERS, sizeof(*s->cur));
-        if (!s->curl || !s->prev || !s->cur)
+        if (!s->prev || !s->cur)
                 return log_error_errno(-ENOMEM, "out of memory");
-        curl_easy_setopt(s->curl, CURLOPT_UNIX_SOCKET_PATH, s->socket);
-        curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, &s->body);
-        curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, s->error);
-        curl_easy_setopt(s->curl, CURLOPT_OPENSOCKETFUNCTION, open_cloexec);
-        curl_easy_setopt(s->curl, CURLOPT_PROTOCOLS_STR, "http");
-        curl_easy_setopt(s->curl, CURLOPT_USERAGENT, "ringhub-collect-docker");
         log_info("engine at %s, timeout %u ms", s->socket, s->timeout_ms);
         return 0;
 }
@@ -613,10 +567,8 @@ static int docker_init(struct collector *c)
 static void docker_done(struct collector *c)
 {
         struct docker_state *s = collector_state(c);
-        if (s->curl)
-                curl_easy_cleanup(s->curl);
-        curl_global_cleanup();
-        free(s->body.data);
+        if (s->http.socket_path) /* initialized */
+                http_unix_done(&s->http);
         free(s->prev);
         free(s->cur);
 }

@@ -15,7 +15,14 @@
  * file). A connection that fails gives an empty list and a source status "down", and is
  * retried with backoff. libvirt's own error printing is silenced; errors go to the log
  * once, through the source status. Never writes to libvirt.
+ *
+ * libvirt is not linked: it (and glib, gnutls, libxml2 … behind it) is loaded with
+ * dlopen() only once the URI can plausibly connect — test:// and remote URIs at once,
+ * a local daemon when its socket exists (a stat() per retry, with backoff). Until then
+ * the source is down with the reason and the list is empty; once loaded it stays loaded.
+ * Without libvirt installed the source is down ("libvirt not installed"), never a crash.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <libvirt/libvirt.h>
@@ -24,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "collector.h"
 #include "log.h"
@@ -31,6 +39,7 @@
 #include "util.h"
 
 #define VM_DEFAULT_URI "qemu:///system"
+#define VM_LIBVIRT_LIB "libvirt.so.0"
 #define VM_MAX_DOMAINS 512
 #define BACKOFF_MAX_MS 60000u
 
@@ -41,8 +50,41 @@ struct cpu_sample {
         uint64_t cpu_ns, t_ns;
 };
 
+/* Every libvirt entry point vm.c calls; the signatures come from libvirt's headers. */
+#define VIRT_FUNCS(X)               \
+        X(virInitialize)            \
+        X(virSetErrorFunc)          \
+        X(virGetLastError)          \
+        X(virConnectOpenReadOnly)   \
+        X(virConnectClose)          \
+        X(virConnectIsAlive)        \
+        X(virConnectSetKeepAlive)   \
+        X(virConnectListAllDomains) \
+        X(virDomainFree)            \
+        X(virDomainGetName)         \
+        X(virDomainGetID)           \
+        X(virDomainGetUUIDString)   \
+        X(virDomainGetAutostart)    \
+        X(virDomainIsPersistent)    \
+        X(virDomainGetInfo)         \
+        X(virDomainGetXMLDesc)      \
+        X(virDomainGetBlockInfo)    \
+        X(virDomainBlockStats)      \
+        X(virDomainInterfaceStats)
+
+struct virt_api {
+#define VIRT_FIELD(f) typeof(f) *f;
+        VIRT_FUNCS(VIRT_FIELD)
+#undef VIRT_FIELD
+};
+
+/* The library is process-wide: filled once by virt_load(), read only through virt. */
+static struct virt_api virt_table;
+static const struct virt_api *virt; /* NULL until libvirt is loaded */
+
 struct vm_state {
         const char *uri;
+        bool virt_broken; /* loaded, but virInitialize() failed: nothing to retry */
         virConnectPtr conn;
         bool reconnect_each_cycle;
         struct cpu_sample *prev, *cur;
@@ -58,7 +100,7 @@ static void quiet_errors(void *userdata, virErrorPtr err)
 
 static const char *last_error(void)
 {
-        virErrorPtr e = virGetLastError();
+        virErrorPtr e = virt ? virt->virGetLastError() : NULL;
         return e && e->message ? e->message : "unknown libvirt error";
 }
 
@@ -183,7 +225,7 @@ static void parse_xml(const char *xml, struct dom_xml *x)
 static int cmp_dom(const void *a, const void *b)
 {
         virDomainPtr x = *(virDomainPtr const *)a, y = *(virDomainPtr const *)b;
-        const char *nx = virDomainGetName(x), *ny = virDomainGetName(y);
+        const char *nx = virt->virDomainGetName(x), *ny = virt->virDomainGetName(y);
         return strcmp(nx ? nx : "", ny ? ny : "");
 }
 
@@ -196,19 +238,19 @@ static void add_domain(struct collector *c, struct vm_state *s, virDomainPtr d)
 
         if (!v)
                 return;
-        strscpy(v->name, sizeof(v->name), virDomainGetName(d));
-        unsigned id = virDomainGetID(d);
+        strscpy(v->name, sizeof(v->name), virt->virDomainGetName(d));
+        unsigned id = virt->virDomainGetID(d);
         snprintf(v->id, sizeof(v->id), "%d", id == (unsigned)-1 ? -1 : (int)id);
-        if (virDomainGetUUIDString(d, uuid) == 0)
+        if (virt->virDomainGetUUIDString(d, uuid) == 0)
                 strscpy(v->uuid, sizeof(v->uuid), uuid);
         int autostart = 0;
-        if (virDomainGetAutostart(d, &autostart) == 0)
+        if (virt->virDomainGetAutostart(d, &autostart) == 0)
                 v->autostart = autostart ? 1 : 0;
-        r = virDomainIsPersistent(d);
+        r = virt->virDomainIsPersistent(d);
         if (r >= 0)
                 v->persistent = r ? 1 : 0;
 
-        if (virDomainGetInfo(d, &info) < 0) {
+        if (virt->virDomainGetInfo(d, &info) < 0) {
                 strscpy(v->state, sizeof(v->state), "no state");
                 return;
         }
@@ -237,22 +279,22 @@ static void add_domain(struct collector *c, struct vm_state *s, virDomainPtr d)
                 }
         }
 
-        _cleanup_free_ char *xml = virDomainGetXMLDesc(d, 0);
+        _cleanup_free_ char *xml = virt->virDomainGetXMLDesc(d, 0);
         struct dom_xml x = { 0 };
         if (xml)
                 parse_xml(xml, &x);
         strscpy(v->disk_path, sizeof(v->disk_path), x.disk_source);
         if (x.disk_target[0] || x.disk_source[0]) {
                 virDomainBlockInfo bi;
-                if (virDomainGetBlockInfo(d, x.disk_target[0] ? x.disk_target : x.disk_source, &bi,
-                                          0) == 0)
+                if (virt->virDomainGetBlockInfo(d, x.disk_target[0] ? x.disk_target : x.disk_source,
+                                                &bi, 0) == 0)
                         v->disk_size_bytes = bi.capacity;
         }
         if (!running)
                 return;
         if (x.disk_target[0]) {
                 virDomainBlockStatsStruct bs;
-                if (virDomainBlockStats(d, x.disk_target, &bs, sizeof(bs)) == 0) {
+                if (virt->virDomainBlockStats(d, x.disk_target, &bs, sizeof(bs)) == 0) {
                         if (bs.rd_bytes >= 0)
                                 v->disk_read_bytes = (uint64_t)bs.rd_bytes;
                         if (bs.wr_bytes >= 0)
@@ -263,7 +305,7 @@ static void add_domain(struct collector *c, struct vm_state *s, virDomainPtr d)
         bool any = false;
         for (unsigned i = 0; i < x.n_ifaces; i++) {
                 virDomainInterfaceStatsStruct is;
-                if (virDomainInterfaceStats(d, x.ifaces[i], &is, sizeof(is)) == 0 &&
+                if (virt->virDomainInterfaceStats(d, x.ifaces[i], &is, sizeof(is)) == 0 &&
                     is.rx_bytes >= 0 && is.tx_bytes >= 0) {
                         rx += (uint64_t)is.rx_bytes;
                         tx += (uint64_t)is.tx_bytes;
@@ -279,22 +321,145 @@ static void add_domain(struct collector *c, struct vm_state *s, virDomainPtr d)
 static void drop_conn(struct vm_state *s)
 {
         if (s->conn) {
-                virConnectClose(s->conn);
+                virt->virConnectClose(s->conn);
                 s->conn = NULL;
         }
 }
 
-static int vm_failed(struct collector *c, struct vm_state *s, const char *what)
+/* Source down with msg, an empty list, and the next try after the backoff. */
+static int vm_down(struct collector *c, struct vm_state *s, const char *msg)
 {
         uint32_t iv = collector_interval_ms(c, 0);
         s->backoff_ms = s->backoff_ms ? MIN(s->backoff_ms * 2, MIN(BACKOFF_MAX_MS, 8 * iv)) : iv;
         s->next_try_ns = mono_ns() + (uint64_t)s->backoff_ms * NSEC_PER_MSEC;
-        collector_source_status(c, s->uri, false, "%s: %s", what, last_error());
+        collector_source_status(c, s->uri, false, "%s", msg);
         drop_conn(s);
         s->n_prev = 0;
         collector_batch_begin(c);
         collector_batch_add_empty(c, RT_vm);
         return collector_batch_commit(c);
+}
+
+static int vm_failed(struct collector *c, struct vm_state *s, const char *what)
+{
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s: %s", what, last_error());
+        return vm_down(c, s, msg);
+}
+
+/* ---- loading libvirt ---- */
+
+static bool socket_exists(const char *path)
+{
+        struct stat st;
+        return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/*
+ * Could a connection to uri succeed now? test:// and remote URIs: yes. A local daemon
+ * (driver:///system, driver+unix:///…): only when its socket exists — the one named by
+ * ?socket=, else libvirtd's or the driver's own daemon's (virt<driver>d). Session URIs
+ * may start their own daemon: yes. Fills why when not.
+ */
+static bool uri_plausible(const char *uri, char *why, size_t size)
+{
+        char scheme[32] = "", driver[32], sockpath[128] = "", path[128] = "";
+        const char *colon = strchr(uri, ':');
+        size_t n = colon ? (size_t)(colon - uri) : 0;
+
+        if (n == 0 || n >= sizeof(scheme))
+                return true; /* not ours to judge: libvirt reports it */
+        memcpy(scheme, uri, n);
+        scheme[n] = 0;
+        strscpy(driver, sizeof(driver), scheme);
+        char *plus = strchr(driver, '+');
+        const char *transport = plus ? plus + 1 : "";
+        if (plus)
+                *plus = 0;
+        if (strcmp(driver, "test") == 0)
+                return true;
+        if (*transport && strcmp(transport, "unix") != 0)
+                return true; /* ssh, tls, tcp, libssh…: remote */
+        const char *rest = colon + 1;
+        if (startswith(rest, "//")) {
+                rest += 2;
+                size_t h = strcspn(rest, "/?");
+                if (h > 0 && !*transport)
+                        return true; /* driver://host/…: remote over TLS */
+                rest += h;
+        }
+        strscpy(path, sizeof(path), rest);
+        path[strcspn(path, "?")] = 0;
+        if (strcmp(path, "/session") == 0)
+                return true;
+
+        const char *q = strchr(rest, '?');
+        for (const char *p = q; p && *p; p = strchr(p + 1, '&')) {
+                if (startswith(p + 1, "socket=")) {
+                        strscpy(sockpath, sizeof(sockpath), p + 1 + strlen("socket="));
+                        sockpath[strcspn(sockpath, "&")] = 0;
+                        if (socket_exists(sockpath))
+                                return true;
+                        snprintf(why, size, "no libvirt daemon socket at %s", sockpath);
+                        return false;
+                }
+        }
+        static const char *const dirs[] = { "/run/libvirt", "/var/run/libvirt" };
+        char names[4][48];
+        snprintf(names[0], sizeof(names[0]), "libvirt-sock-ro");
+        snprintf(names[1], sizeof(names[1]), "libvirt-sock");
+        snprintf(names[2], sizeof(names[2]), "virt%sd-sock-ro", driver);
+        snprintf(names[3], sizeof(names[3]), "virt%sd-sock", driver);
+        for (size_t d = 0; d < ELEMENTSOF(dirs); d++)
+                for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                        char sock[256];
+                        snprintf(sock, sizeof(sock), "%s/%s", dirs[d], names[i]);
+                        if (socket_exists(sock))
+                                return true;
+                }
+        snprintf(why, size, "libvirt daemon not running (no %s/libvirt-sock or %s)", dirs[0],
+                 names[3]);
+        return false;
+}
+
+/* dlopen() libvirt and resolve every entry point; 0, or <0 with the reason in msg. */
+static int virt_load(struct vm_state *s, char *msg, size_t size)
+{
+        const char *name = getenv("RINGHUB_LIBVIRT_LIBRARY");
+        struct virt_api t = { 0 };
+
+        if (!name || !*name)
+                name = VM_LIBVIRT_LIB;
+        if (s->virt_broken) {
+                snprintf(msg, size, "cannot initialize libvirt");
+                return -EIO;
+        }
+        void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+        if (!lib) {
+                const char *e = dlerror();
+                snprintf(msg, size, "libvirt not installed (%s)", e ? e : name);
+                return -ENOENT;
+        }
+#define VIRT_SYM(f)                                                                   \
+        *(void **)&t.f = dlsym(lib, #f);                                              \
+        if (!t.f) {                                                                   \
+                snprintf(msg, size, "libvirt not installed (%s lacks " #f ")", name); \
+                dlclose(lib);                                                         \
+                return -ENOSYS;                                                       \
+        }
+        VIRT_FUNCS(VIRT_SYM)
+#undef VIRT_SYM
+        t.virSetErrorFunc(NULL, quiet_errors);
+        if (t.virInitialize() < 0) {
+                /* libvirt may have started threads: keep it mapped, do not retry. */
+                s->virt_broken = true;
+                snprintf(msg, size, "cannot initialize libvirt");
+                return -EIO;
+        }
+        virt_table = t;
+        virt = &virt_table;
+        log_info("loaded %s for %s", name, s->uri);
+        return 0;
 }
 
 static int vm_run(struct collector *c)
@@ -307,16 +472,21 @@ static int vm_run(struct collector *c)
                 collector_batch_add_empty(c, RT_vm);
                 return collector_batch_commit(c);
         }
-        if (s->conn && (s->reconnect_each_cycle || virConnectIsAlive(s->conn) != 1))
+        if (!virt) {
+                char msg[300];
+                if (!uri_plausible(s->uri, msg, sizeof(msg)) || virt_load(s, msg, sizeof(msg)) < 0)
+                        return vm_down(c, s, msg);
+        }
+        if (s->conn && (s->reconnect_each_cycle || virt->virConnectIsAlive(s->conn) != 1))
                 drop_conn(s);
         if (!s->conn) {
-                s->conn = virConnectOpenReadOnly(s->uri);
+                s->conn = virt->virConnectOpenReadOnly(s->uri);
                 if (!s->conn)
                         return vm_failed(c, s, "cannot connect");
                 /* A remote daemon that stops answering fails calls within ~15 s. */
-                (void)virConnectSetKeepAlive(s->conn, 5, 2);
+                (void)virt->virConnectSetKeepAlive(s->conn, 5, 2);
         }
-        int n = virConnectListAllDomains(s->conn, &doms, 0);
+        int n = virt->virConnectListAllDomains(s->conn, &doms, 0);
         if (n < 0)
                 return vm_failed(c, s, "cannot list domains");
 
@@ -327,7 +497,7 @@ static int vm_run(struct collector *c)
         for (size_t i = 0; i < k; i++)
                 add_domain(c, s, doms[i]);
         for (int i = 0; i < n; i++)
-                virDomainFree(doms[i]);
+                virt->virDomainFree(doms[i]);
         free(doms);
         if (collector_batch_count(c) == 0)
                 collector_batch_add_empty(c, RT_vm);
@@ -365,9 +535,6 @@ static int vm_init(struct collector *c)
                              ? getenv("RINGHUB_LIBVIRT_URI")
                              : VM_DEFAULT_URI;
         s->reconnect_each_cycle = startswith(s->uri, "test:");
-        virSetErrorFunc(NULL, quiet_errors);
-        if (virInitialize() < 0)
-                return log_error_errno(-EIO, "cannot initialize libvirt");
         s->prev = calloc(VM_MAX_DOMAINS, sizeof(*s->prev));
         s->cur = calloc(VM_MAX_DOMAINS, sizeof(*s->cur));
         if (!s->prev || !s->cur)
