@@ -28,6 +28,7 @@
 static const char *arg_ring;
 static bool arg_json;
 static bool arg_follow;
+static bool arg_markdown;
 static const char *arg_type;
 static const char *arg_producer;
 static uint64_t arg_from = UINT64_MAX;
@@ -339,8 +340,48 @@ static int cmd_read(bool dump)
         return 0;
 }
 
+/* The record reference in docs/records.md is this output: the schema documents itself. */
+static int cmd_types_markdown(void)
+{
+        printf(
+            "# Record reference\n\n"
+            "Generated from `shm/schema.def` by `ringhubctl types --markdown`; a test keeps this\n"
+            "file equal to that output. Ids are ABI and never reused. Missing values are left\n"
+            "out of JSON (the Unraid dialect writes seed fields with typed zeros). Field names\n"
+            "are the JSON keys on every dialect; *also* names a second key with the same value\n"
+            "for the other client generation.\n");
+        for (const struct record_desc *d = schema_next(NULL); d; d = schema_next(d)) {
+                printf("\n## %s\n\n%s. Id %u, version %u, %s, %u bytes", d->name, d->doc, d->id,
+                       d->version, schema_kind_name(d->kind), d->size);
+                if (d->kind == SK_CHILD)
+                        printf("; nested in `%s` as `%s`%s%s%s", schema_record(d->parent)->name,
+                               d->list_key, d->key ? ", matched by `" : "", d->key ? d->key : "",
+                               d->key ? "`" : "");
+                else if (d->key)
+                        printf("; key `%s`", d->key);
+                printf(".\n\n| field | type | unit | seed | meaning |\n| --- | --- | --- | --- | "
+                       "--- |\n");
+                for (unsigned i = 0; i < d->n_fields; i++) {
+                        const struct field_desc *f = &schema_fields[d->first_field + i];
+                        char kind[24];
+                        if (f->kind == FK_STR)
+                                snprintf(kind, sizeof(kind), "string ≤ %u", f->size - 1);
+                        else
+                                snprintf(kind, sizeof(kind), "%s", field_kind_name(f->kind));
+                        printf("| `%s`%s%s%s | %s | %s | %s | %s%s |\n", f->name,
+                               f->alias ? " (also `" : "", f->alias ? f->alias : "",
+                               f->alias ? "`)" : "", kind, *f->unit ? f->unit : "",
+                               (f->flags & F_SEED) ? "yes" : "", f->doc,
+                               (f->flags & F_COUNTER) ? " (counter)" : "");
+                }
+        }
+        return 0;
+}
+
 static int cmd_types(void)
 {
+        if (arg_markdown)
+                return cmd_types_markdown();
         json_object *all = arg_json ? json_object_new_array() : NULL;
         for (const struct record_desc *d = schema_next(NULL); d; d = schema_next(d)) {
                 json_object *o = NULL, *fs = NULL;
@@ -524,7 +565,8 @@ static void help(void)
                "                            the newest records; -f follows\n"
                "  dump [--from SEQ] [--count N]\n"
                "                            records from SEQ (default: the oldest held)\n"
-               "  types                     every record type and field\n"
+               "  types [--markdown]        every record type and field (--markdown: "
+               "docs/records.md)\n"
                "  inject [--as NAME] [--empty] TYPE field=value… [+ TYPE field=value…]\n"
                "                            write records by hand, as one batch\n"
                "  create [--capacity N] [--group G]\n"
@@ -546,7 +588,8 @@ enum {
         OPT_AS,
         OPT_EMPTY,
         OPT_CAPACITY,
-        OPT_GROUP
+        OPT_GROUP,
+        OPT_MARKDOWN
 };
 
 static const struct option options[] = {
@@ -559,6 +602,7 @@ static const struct option options[] = {
         { "count", required_argument, NULL, OPT_COUNT },
         { "capacity", required_argument, NULL, OPT_CAPACITY },
         { "group", required_argument, NULL, OPT_GROUP },
+        { "markdown", no_argument, NULL, OPT_MARKDOWN },
         { "help", no_argument, NULL, 'h' },
         {},
 };
@@ -588,6 +632,9 @@ static int parse_options(int argc, char **argv)
                         break;
                 case OPT_GROUP:
                         arg_group = optarg;
+                        break;
+                case OPT_MARKDOWN:
+                        arg_markdown = true;
                         break;
                 case OPT_FROM:
                 case OPT_COUNT:
