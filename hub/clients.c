@@ -63,15 +63,20 @@ static int load_tokens(const char *path)
                 char *s = strstrip(line);
                 if (!*s || *s == '#')
                         continue;
-                char *save = NULL;
-                const char *name = strtok_r(s, " \t", &save);
+                /* "TOKEN ROLE [NAME]" (docs/operations.md) */
+                char *save = NULL, defname[32];
+                const char *tok = strtok_r(s, " \t", &save);
                 const char *role = strtok_r(NULL, " \t", &save);
-                const char *tok = strtok_r(NULL, " \t", &save);
+                const char *name = strtok_r(NULL, " \t", &save);
                 enum auth_role r = role ? auth_role_from_name(role) : AUTH_ROLE_NONE;
-                if (!name || !tok || r == AUTH_ROLE_NONE || strtok_r(NULL, " \t", &save))
+                if (!tok || r == AUTH_ROLE_NONE || (name && strtok_r(NULL, " \t", &save)))
                         return log_error_errno(-EINVAL,
-                                               "%s:%u: want 'NAME viewer|operator|admin TOKEN'",
+                                               "%s:%u: want 'TOKEN viewer|operator|admin [NAME]'",
                                                path, lineno);
+                if (!name) {
+                        snprintf(defname, sizeof(defname), "token-%u", lineno);
+                        name = defname;
+                }
                 int k = auth_add_token(auth, name, r, tok);
                 if (k < 0)
                         return log_error_errno(k, "%s:%u: cannot add token (at least 16 chars): %m",

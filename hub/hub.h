@@ -48,7 +48,7 @@ struct hub_options {
         unsigned http_connections;  /* libmicrohttpd connection limit */
         /* clients.c: auth, inbound limits and the dialects' timers */
         const char *auth;            /* "off", "token", "jwt" */
-        const char *token_file;      /* lines "NAME ROLE TOKEN" */
+        const char *token_file;      /* lines "TOKEN ROLE [NAME]" */
         const char *jwt_secret_file; /* HS256 secret */
         unsigned auth_timeout_secs;  /* native clients must authenticate within this */
         unsigned rate_limit;         /* inbound messages per second per client */

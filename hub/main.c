@@ -48,10 +48,10 @@ static void help(void)
                "  --max-pending N         connections waiting for their head (default 1024)\n"
                "  --http-connections N    REST connections (default 1000)\n"
                "  --auth MODE             off, token or jwt (default off)\n"
-               "  --token-file PATH       API tokens, lines 'NAME ROLE TOKEN'\n"
+               "  --token-file PATH       API tokens, lines 'TOKEN ROLE [NAME]'\n"
                "  --jwt-secret-file PATH  HS256 secret for --auth jwt\n"
                "  --auth-timeout SECS     /ws clients must authenticate within (default 10)\n"
-               "  --rate-limit N          inbound messages/s per client (default 50)\n"
+               "  --rate-limit N          inbound messages/s per client (default 20)\n"
                "  --max-events N          outbound events/s per client (default 1000)\n"
                "  --sio-ping-interval MS  Socket.IO pingInterval (default 25000)\n"
                "  --sio-ping-timeout MS   Socket.IO pingTimeout (default 20000)\n"
@@ -131,7 +131,7 @@ static int parse_args(int argc, char **argv)
                 .http_connections = 1000,
                 .auth = "off",
                 .auth_timeout_secs = 10,
-                .rate_limit = 50,
+                .rate_limit = 20,
                 .max_events = 1000,
                 .sio_ping_ms = 25000,
                 .sio_timeout_ms = 20000,

@@ -154,7 +154,7 @@ def sio_checks(env, viewer, operator, expired):
         c = socketio.Client(reconnection=False)
         try:
             c.connect(env.http_url(), transports=["websocket"],
-                      auth={"token": bad} if bad else None, wait_timeout=5)
+                      auth={"token": bad} if bad else None, wait_timeout=2)
             c.disconnect()
             raise Fail(f"Socket.IO accepted token {bad is not None}")
         except socketio.exceptions.ConnectionError:
@@ -165,8 +165,8 @@ def sio_checks(env, viewer, operator, expired):
 
 def main(env):
     secret = env.write("jwt.secret", SECRET + "\n")
-    tokens = env.write("tokens", f"# name role token\nviewer-app viewer {API_VIEWER}\n"
-                                 f"op-app operator {API_OPERATOR}\n")
+    tokens = env.write("tokens", f"# TOKEN ROLE [NAME]\n{API_VIEWER} viewer viewer-app\n"
+                                 f"{API_OPERATOR} operator\n")
     env.start_hub("--auth", "jwt", "--jwt-secret-file", secret, "--token-file", tokens,
                   "--auth-timeout", "1")
     env.inject("system", "hostname=Tower", "cpu_usage_percent=3.0")
