@@ -454,6 +454,15 @@ void clients_deliver(struct hubc *h, struct hub_msg *m)
         hub_client_send(h->c, m);
 }
 
+void clients_drop_held(struct hubc *h, unsigned topic)
+{
+        if (topic >= HUB_T_MAX || !h->held[topic])
+                return;
+        hub_msg_unref(h->held[topic]);
+        h->held[topic] = NULL;
+        h->n_held--;
+}
+
 void clients_set_topic_rate(struct hubc *h, unsigned topic, double hz)
 {
         if (topic >= HUB_T_MAX)

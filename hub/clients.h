@@ -78,6 +78,8 @@ int clients_inbound(struct hubc *h, bool *ret_notify);
 /* Queue a frame through the events/s cap and the topic's rate (a state frame over
  * either is held, latest wins, and released by a timer). */
 void clients_deliver(struct hubc *h, struct hub_msg *m);
+/* Forget a frame of the topic still waiting for this client (it unsubscribed). */
+void clients_drop_held(struct hubc *h, unsigned topic);
 /* At most hz frames per second of a topic to this client (0 = unlimited). */
 void clients_set_topic_rate(struct hubc *h, unsigned topic, double hz);
 

@@ -329,8 +329,11 @@ static void apply_rates(struct native_client *n)
                         r[t] = ri;
                 any[t] = true;
         }
-        for (unsigned t = 0; t < HUB_T_MAX; t++)
+        for (unsigned t = 0; t < HUB_T_MAX; t++) {
+                if (!any[t])
+                        clients_drop_held(n->h, t);
                 clients_set_topic_rate(n->h, t, any[t] ? r[t] : 0);
+        }
 }
 
 static bool native_wants(struct hub_client *c, unsigned topic)
@@ -650,12 +653,52 @@ static void do_estop(struct native_client *n, json_object *o, json_object *req_i
         clients_reply(n->c, r);
 }
 
+/* The collectors already registered when the client arrives, as module.discovered
+ * (the core only announces producers that appear later). Read from the ring's registry
+ * (atomics), built for this client alone. */
+static void send_modules(struct native_client *n)
+{
+        const struct ntopic *t = ntopic_of(HUB_T_COLLECTOR, false);
+        if (!t || !wants_index(n, (size_t)(t - ntopics)) || !hub.ring)
+                return;
+        struct ring *r = hub.ring;
+        unsigned max = MIN(r->hdr->max_producers, RING_MAX_PRODUCERS);
+        for (unsigned i = 0; i < max; i++) {
+                struct ring_producer *p = &r->producers[i];
+                uint32_t st = atomic_load_explicit(&p->state, memory_order_acquire);
+                if (st == RING_PRODUCER_FREE ||
+                    atomic_load_explicit(&p->interval_ms, memory_order_relaxed) == 0)
+                        continue;
+                char name[RING_NAME_MAX + 1], addr[32];
+                memcpy(name, p->name, RING_NAME_MAX);
+                name[RING_NAME_MAX] = 0;
+                bool alive = st == RING_PRODUCER_ACTIVE && ring_producer_alive(r, i);
+                snprintf(addr, sizeof(addr), "pid:%u", (unsigned)atomic_load(&p->pid));
+                json_object *m = reply_new(t->name, NULL), *d = json_object_new_object();
+                if (!m || !d) {
+                        json_object_put(m);
+                        json_object_put(d);
+                        return;
+                }
+                json_object_object_add(d, "module_id", json_string_utf8(name, strlen(name)));
+                json_object_object_add(d, "module_type", json_object_new_string("collector"));
+                json_object_object_add(d, "address", json_object_new_string(addr));
+                json_object_object_add(d, "firmware_version",
+                                       json_object_new_string(RINGHUB_VERSION));
+                json_object_object_add(d, "status",
+                                       json_object_new_string(alive ? "online" : "offline"));
+                json_object_object_add(m, "data", d);
+                clients_reply(n->c, m);
+        }
+}
+
 static void send_snapshot_once(struct native_client *n)
 {
         if (n->snapshot_sent)
                 return;
         n->snapshot_sent = true;
         send_state(n, NULL);
+        send_modules(n);
 }
 
 static void auth_timeout(lws_sorted_usec_list_t *sul)

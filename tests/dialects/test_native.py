@@ -152,6 +152,12 @@ async def main(env):
                                  what="module.discovered")
             check(m["data"]["module_id"] == "system" and m["data"]["status"] == "online",
                   f"module.discovered {m}")
+            # A client arriving later learns of it in its snapshot.
+            async with websockets.connect(env.url()) as x:
+                await welcome(x)
+                mods = [m for m in await drain(x) if m["type"] == "module.discovered"]
+                check([m["data"]["module_id"] for m in mods] == ["system"],
+                      f"modules in the snapshot: {mods}")
             col.kill()
             col.wait()
             m = await recv_until(a, is_type("module.status_change"), timeout=6,
@@ -234,6 +240,28 @@ async def main(env):
     # The hub is fine afterwards.
     async with websockets.connect(env.url()) as g:
         await welcome(g)
+    env.stop_hub()
+
+    # The per-client events/s cap: state frames wait (latest wins), other events drop.
+    env.start_hub("--max-events", "5")
+    async with websockets.connect(env.url()) as h:
+        await welcome(h)
+        # Only these two from now on; what the snapshot left waiting is dropped.
+        await h.send(json.dumps({"type": "subscribe", "events": ["tag.update",
+                                                                "system.status"]}))
+        await drain(h, 1.2)
+        batch = []
+        for i in range(30):
+            batch += ["+", "tag", f"name=t{i}", "value=1.0"] if batch else ["tag", f"name=t{i}",
+                                                                           "value=1.0"]
+        env.inject(*batch)
+        env.inject("system", "hostname=capped", "cpu_usage_percent=1.0")
+        got = await drain(h, 1.5)
+        tags = [m for m in got if m["type"] == "tag.update"]
+        sysm = [m for m in got if m["type"] == "system.status"]
+        check(0 < len(tags) < 30, f"{len(tags)} of 30 tag events through a 5/s cap")
+        check(sysm and sysm[-1]["data"]["hostname"] == "capped", "held state frame not released")
+        check("over 5 events/s, dropping events" in env.hub_log(), "cap not logged")
     env.stop_hub()
 
 
