@@ -435,6 +435,12 @@ static int read_head(struct http_unix *h, struct answer *a, uint64_t deadline_ns
                 bool got = a->got_bytes;
                 *a = (struct answer){ .got_bytes = got };
                 r = read_line(h, a, "status line", &l, &len, deadline_ns);
+                if (r == -EBADMSG || r == -E2BIG) {
+                        char why[sizeof(h->error)];
+                        strscpy(why, sizeof(why), h->error);
+                        snprintf(h->error, sizeof(h->error), "answer is not HTTP/1.x (%.150s)",
+                                 why);
+                }
                 if (r < 0)
                         return r;
                 r = parse_status_line(h, a, l, len);

@@ -28,6 +28,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,6 +450,9 @@ static int virt_load(struct vm_state *s, char *msg, size_t size)
         }
         VIRT_FUNCS(VIRT_SYM)
 #undef VIRT_SYM
+        /* libvirt's remote driver write()s to its socket: a daemon that hangs up must not
+         * kill us with SIGPIPE (the skeleton ignores it only in its event loop, not --once). */
+        signal(SIGPIPE, SIG_IGN);
         t.virSetErrorFunc(NULL, quiet_errors);
         if (t.virInitialize() < 0) {
                 /* libvirt may have started threads: keep it mapped, do not retry. */

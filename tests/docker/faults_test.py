@@ -9,7 +9,15 @@ garbage JSON, bytes that are not HTTP, HTTP 500, a body over the collector's 16 
 silence past the collector's timeout, and finally goes away. Each time the collector must
 report the source down with a reason, keep writing an (empty) list at its interval, stay
 alive, and come back up when the server is good again.
+
+The collector's HTTP client is its own (no libcurl), so the engine also answers with
+chunked transfer-encoding (tiny chunks, chunk extensions, a trailer, on one kept-alive
+connection: the records must come out exact and the requests of a cycle share a
+connection), and misbehaves in ways only a hand-written client can get wrong: a chunked
+body cut short, a bad chunk size, a chunk size over the body cap, a header line over
+8 KiB and more than 100 header lines.
 """
+import json
 import os
 import shutil
 import socketserver
@@ -19,33 +27,86 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ringlib import Collector, Ring, check, check_eq, main, wait_for  # noqa: E402
+from ringlib import Collector, Ring, check, check_eq, main, of_type, wait_for  # noqa: E402
 
 CTL, EXE = sys.argv[1], sys.argv[2]
+CID = "c0ffee" + "0123456789abcdef" * 3 + "0123456789"  # 64 hex digits
+LIST = [{"Id": CID, "Names": ["/chunky"], "Image": "busybox:1.36", "State": "exited",
+         "Status": "Exited (7) 1 minute ago", "HostConfig": {"NetworkMode": "bridge"},
+         "Ports": [{"PrivatePort": 8080, "PublicPort": 18080, "Type": "tcp", "IP": "0.0.0.0"}]}]
+INSPECT = {"Id": CID, "RestartCount": 2, "HostConfig": {"RestartPolicy": {"Name": "always"}},
+           "State": {"ExitCode": 7, "StartedAt": "0001-01-01T00:00:00Z"}}
+CHUNKED_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n")
+
+
+def send_chunked(sock, body):
+    """body in 7-byte chunks (mixed hex case, some with extensions), then a trailer."""
+    for i in range(0, len(body), 7):
+        piece = body[i:i + 7]
+        size = (b"%X" if i % 2 else b"%x") % len(piece)
+        ext = b";ringhub=yes" if i % 3 == 0 else b""
+        sock.sendall(size + ext + b"\r\n" + piece + b"\r\n")
+        if i % 70 == 0:
+            time.sleep(0.002)  # let the client see the body in several reads
+    sock.sendall(b"0\r\nX-Trailer: done\r\n\r\n")
 
 
 class Engine:
     def __init__(self, path):
         self.path = path
         self.mode = "good"
+        self.conns = self.requests = 0
         outer = self
 
         class H(socketserver.BaseRequestHandler):
             def handle(self):
                 self.request.settimeout(5)
+                outer.conns += 1
                 try:
-                    req = b""
-                    while b"\r\n\r\n" not in req:
-                        c = self.request.recv(4096)
-                        if not c:
-                            return
-                        req += c
+                    buf = b""
+                    while True:  # keep-alive: only the chunked mode answers more than once
+                        while b"\r\n\r\n" not in buf:
+                            c = self.request.recv(4096)
+                            if not c:
+                                return
+                            buf += c
+                        head, buf = buf.split(b"\r\n\r\n", 1)
+                        outer.requests += 1
+                        if outer.mode != "chunked":
+                            break
+                        path = head.split(b"\r\n")[0].split(b" ")[1].decode()
+                        if path.startswith("/containers/json"):
+                            body = json.dumps(LIST).encode()
+                        elif path == "/containers/%s/json" % CID:
+                            body = json.dumps(INSPECT).encode()
+                        else:
+                            self.request.sendall(b"HTTP/1.1 404 Not Found\r\n"
+                                                 b"Content-Length: 2\r\n\r\n{}")
+                            continue
+                        self.request.sendall(CHUNKED_HEAD)
+                        send_chunked(self.request, body)
                     m = outer.mode
                     if m == "slow":
                         time.sleep(3)
                         return
                     if m == "not-http":
                         self.request.sendall(b"\x00\xffSSH-2.0-nonsense\r\n\r\n")
+                        return
+                    if m == "truncated-chunk":
+                        self.request.sendall(CHUNKED_HEAD + b"400\r\n[" + b" " * 100)
+                        return
+                    if m == "bad-chunk":
+                        self.request.sendall(CHUNKED_HEAD + b"5\r\n[ ]  \r\nzz\r\n")
+                        return
+                    if m == "huge-chunk":
+                        self.request.sendall(CHUNKED_HEAD + b"1100000\r\n[")
+                        return
+                    if m in ("long-header", "many-headers"):
+                        hdrs = (b"X-Long: " + b"a" * 9000 + b"\r\n" if m == "long-header"
+                                else b"".join(b"X-H%d: v\r\n" % i for i in range(101)))
+                        self.request.sendall(b"HTTP/1.1 200 OK\r\n" + hdrs +
+                                             b"Content-Length: 2\r\n\r\n[]")
                         return
                     if m == "huge":
                         hdr = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" \
@@ -98,11 +159,47 @@ def test():
         wait_for(lambda: status().get("status") == "up", 10, what="source up")
         check(batches()[-1][0].get("empty_list"), "no containers → empty list")
 
-        for mode, why in (("garbage", "not JSON"), ("not-http", ""), ("error", "HTTP status 500"),
-                          ("huge", "larger than"), ("slow", "")):
+        # --- chunked answers on a kept-alive connection: exact records ---
+        eng.mode = "chunked"
+        eng.conns = eng.requests = 0
+
+        def chunky():
+            for b in reversed(batches()):
+                cs = of_type(b, "container")
+                if cs:
+                    return b
+            return None
+
+        wait_for(chunky, 10, what="the container from chunked answers")
+        b = chunky()
+        got = of_type(b, "container")
+        check_eq(len(got), 1, "one container")
+        want = {"id": CID[:12], "name": "chunky", "image": "busybox:1.36", "version": "1.36",
+                "state": "exited", "status": "Exited (7) 1 minute ago", "network_mode": "bridge",
+                "restart_policy": "always", "restart_count": 2, "exit_code": 7}
+        check_eq({k: got[0].get(k) for k in want}, want, "container from chunked answers")
+        check_eq(of_type(b, "container_port"),
+                 [{"container_id": CID[:12], "container_port": 8080, "host_port": 18080,
+                   "protocol": "tcp", "host_ip": "0.0.0.0"}], "ports from chunked answers")
+        check(status().get("status") == "up", "up on chunked answers: %r" % status())
+        n0 = len(batches())
+        wait_for(lambda: len(batches()) >= n0 + 2, 10, what="two more chunked cycles")
+        conns, reqs = eng.conns, eng.requests
+        check(conns >= 2 and reqs >= 2 * conns - 1,
+              "a cycle's two requests share one connection: %d requests on %d connections"
+              % (reqs, conns))
+        eng.mode = "good"
+        wait_for(lambda: batches()[-1][0].get("empty_list"), 10, what="empty list again")
+
+        for mode, why in (("garbage", "not JSON"), ("not-http", "not HTTP"), ("error", "HTTP status 500"),
+                          ("huge", "larger than"), ("slow", ""),
+                          ("truncated-chunk", "cut short"), ("bad-chunk", "bad chunk size"),
+                          ("huge-chunk", "larger than"), ("long-header", "longer than 8192"),
+                          ("many-headers", "more than 100 header lines")):
             eng.mode = mode
             wait_for(lambda: status().get("status") == "down", 10, what="down on " + mode)
             check(why in status()["message"], "%s: message %r" % (mode, status()["message"]))
+            print("%-16s down: %s" % (mode, status()["message"]))
             n0 = len(batches())
             time.sleep(2.0)
             n = len(batches()) - n0

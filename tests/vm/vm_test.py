@@ -9,11 +9,20 @@ an interface), db (paused), archive (shut off) and scratch (crashed, transient).
 exact records, that a domain changing state between cycles is seen (the file is rewritten;
 the driver re-reads it on each new connection), guest CPU % from two samples, and that an
 unreachable qemu:///system gives an empty list and a source "down" without a crash.
+
+libvirt is loaded lazily: with a local URI whose daemon socket does not exist the process
+must not map libvirt at all (checked in /proc/PID/maps); when a socket appears (here a
+listener that hangs up at once) libvirt is loaded, tries it and reports libvirt's own
+error, and stays loaded after the socket is gone. Without libvirt installed (an
+unloadable RINGHUB_LIBVIRT_LIBRARY) the source is down with "libvirt not installed".
 """
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docker"))
 from ringlib import (Collector, Ring, check, check_eq, main, of_type, run_once,  # noqa: E402
@@ -38,6 +47,99 @@ def write_node(d, web_state):
 def vms(ring):
     bs = ring.batches("vm", producer="vm")
     return [of_type(b, "vm") for b in bs], bs
+
+
+def libvirt_mapped(pid):
+    with open("/proc/%d/maps" % pid) as f:
+        return "libvirt.so" in f.read()
+
+
+class HangUp:
+    """A unix socket that accepts and closes every connection (a daemon that is not one)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(16)
+        self.accepted = 0
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            c.close()
+
+    def close(self):
+        try:
+            self.srv.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.srv.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+def test_lazy(d):
+    ring = Ring(CTL, "vmlazy")
+    sock = os.path.join(d, "libvirt-sock")
+    uri = "qemu+unix:///system?socket=" + sock
+    col = hup = None
+    try:
+        # --- no library at all ---
+        rc, err = run_once(EXE, ring, ["--uri", "test:///default"],
+                           env={"RINGHUB_LIBVIRT_LIBRARY": "libvirt-not-here.so.0"})
+        check_eq(rc, 0, "exit code without libvirt (%s)" % err.strip()[-200:])
+        st = ring.statuses("vm")
+        check(st and st[-1]["status"] == "down" and
+              "libvirt not installed" in st[-1]["message"], "down without libvirt: %r" % st)
+        check(vms(ring)[1][-1][0].get("empty_list"), "empty list without libvirt")
+        ring.remove()
+        ring = Ring(CTL, "vmlazy")
+
+        # --- no daemon socket: libvirt never loaded ---
+        col = Collector(EXE, ring, ["--uri", uri, "--interval", "300"], d)
+        wait_for(lambda: ring.statuses("vm"), 10, what="a source status")
+        st = ring.statuses("vm")[-1]
+        check(st["status"] == "down" and "no libvirt daemon socket at " + sock in st["message"],
+              "down without a daemon socket: %r" % st)
+        wait_for(lambda: len(vms(ring)[1]) >= 3, 10, what="three vm batches while down")
+        check(all(b[0].get("empty_list") for b in vms(ring)[1]), "empty lists while down")
+        check(not libvirt_mapped(col.proc.pid), "libvirt not loaded while no daemon socket")
+
+        # --- a socket appears: loaded, tried, libvirt's own error ---
+        hup = HangUp(sock)
+        wait_for(lambda: hup.accepted > 0, 15, what="libvirt connecting once the socket exists")
+        wait_for(lambda: ring.statuses("vm")[-1]["message"].startswith("cannot connect: "), 10,
+                 what="libvirt's connect error as the status")
+        check(ring.statuses("vm")[-1]["status"] == "down", "down after a failed connect")
+        check(libvirt_mapped(col.proc.pid), "libvirt loaded once the socket exists")
+        r1 = Ring(CTL, "vmlazy1")
+        try:
+            rc, err = run_once(EXE, r1, ["--uri", uri])
+        finally:
+            r1.remove()
+        check_eq(rc, 0, "--once against a daemon that hangs up (no SIGPIPE death) (%s)"
+                 % err.strip()[-200:])
+
+        # --- the socket goes: stays loaded, keeps trying, stays alive ---
+        hup.close()
+        hup = None
+        time.sleep(1.0)
+        check(col.alive(), "collector alive after the socket went away")
+        check(libvirt_mapped(col.proc.pid), "libvirt stays loaded")
+        check_eq(col.stop(), 0, "collector exit code on SIGTERM")
+        col = None
+    finally:
+        if col:
+            col.stop()
+        if hup:
+            hup.close()
+        ring.remove()
 
 
 def test():
@@ -127,6 +229,8 @@ def test():
         st = ring.statuses("vm")
         check(st and st[-1]["status"] == "down" and st[-1]["source"] == "qemu:///system",
               "source down without libvirtd: %r" % st)
+
+        test_lazy(d)
     finally:
         if col:
             col.stop()
