@@ -377,6 +377,17 @@ int clients_inbound(struct hubc *h, bool *ret_notify)
         return 1;
 }
 
+int clients_gate(struct hub_client *c)
+{
+        struct hubc *h = clients_get(c);
+        const struct dialect *d = hub_client_dialect(c, NULL);
+        if (!h || d == &dialect_native || d == &dialect_sio || d == &dialect_ledfx)
+                return 0; /* they answer WS-003 in their own words */
+        bool notify;
+        int k = clients_inbound(h, &notify);
+        return k < 0 ? LWS_CLOSE_STATUS_POLICY_VIOLATION : k > 0 ? -1 : 0;
+}
+
 /* ---- outbound cap and rate holds ---- */
 
 static void release(lws_sorted_usec_list_t *sul);

@@ -75,6 +75,10 @@ bool clients_may(const struct hubc *h, enum auth_role need);
  */
 int clients_inbound(struct hubc *h, bool *ret_notify);
 
+/* ws.c: the inbound rate limit for dialects without their own (Unraid): 0 go on, -1 drop
+ * the message, or a close code on abuse. */
+int clients_gate(struct hub_client *c);
+
 /* Queue a frame through the events/s cap and the topic's rate (a state frame over
  * either is held, latest wins, and released by a timer). */
 void clients_deliver(struct hubc *h, struct hub_msg *m);

@@ -401,7 +401,10 @@ static int client_receive(struct lws *wsi, struct hub_client *c, const void *in,
         if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
                 return 0;
         c->rx[c->rx_len] = 0;
-        int code = c->d->on_text ? c->d->on_text(c, c->rx, c->rx_len) : 0;
+        /* The inbound rate limit for dialects that do not apply it themselves. */
+        int code = clients_gate(c);
+        if (code == 0 && c->d->on_text)
+                code = c->d->on_text(c, c->rx, c->rx_len);
         c->rx_len = 0;
         if (c->rx_cap > 4096) {
                 free(c->rx);

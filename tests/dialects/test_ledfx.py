@@ -104,6 +104,7 @@ async def main(env):
                              what="client_disconnected")
         check(m["client_id"] == idc and m["client_ip"] == "127.0.0.1", f"disconnected {m}")
         check(idc not in json.loads(env.get("/api/clients")[1]), "gone from /api/clients")
+
     env.stop_hub()
 
 
