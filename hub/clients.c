@@ -34,6 +34,7 @@ struct rest_req {
         char body[REST_BODY_MAX + 1];
 };
 
+static pthread_mutex_t auth_lock = PTHREAD_MUTEX_INITIALIZER; /* lws, mhd, reload */
 static struct auth *auth;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hubc *reg;
@@ -48,10 +49,21 @@ bool clients_auth_mode_valid(const char *mode)
 
 bool clients_auth_on(void)
 {
-        return auth_enabled(auth);
+        pthread_mutex_lock(&auth_lock);
+        bool on = auth_enabled(auth);
+        pthread_mutex_unlock(&auth_lock);
+        return on;
 }
 
-static int load_tokens(const char *path)
+static int verify(const char *token, struct auth_identity *id, const char **why)
+{
+        pthread_mutex_lock(&auth_lock);
+        int r = auth_verify(auth, token, (uint64_t)time(NULL), id, why);
+        pthread_mutex_unlock(&auth_lock);
+        return r;
+}
+
+static int load_tokens(struct auth *a, const char *path)
 {
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         if (!f)
@@ -77,7 +89,7 @@ static int load_tokens(const char *path)
                         snprintf(defname, sizeof(defname), "token-%u", lineno);
                         name = defname;
                 }
-                int k = auth_add_token(auth, name, r, tok);
+                int k = auth_add_token(a, name, r, tok);
                 if (k < 0)
                         return log_error_errno(k, "%s:%u: cannot add token (at least 16 chars): %m",
                                                path, lineno);
@@ -87,7 +99,7 @@ static int load_tokens(const char *path)
         return 0;
 }
 
-static int load_secret(const char *path)
+static int load_secret(struct auth *a, const char *path)
 {
         char buf[512];
         ssize_t n = read_file_bounded(path, buf, sizeof(buf));
@@ -95,40 +107,69 @@ static int load_secret(const char *path)
                 return log_error_errno((int)n, "cannot read JWT secret %s: %m", path);
         while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
                 n--;
-        int r = auth_set_jwt_secret(auth, buf, (size_t)n);
+        int r = auth_set_jwt_secret(a, buf, (size_t)n);
         explicit_bzero(buf, sizeof(buf));
         if (r < 0)
                 return log_error_errno(r, "JWT secret in %s must be 16-256 bytes", path);
         return 0;
 }
 
-int clients_init(void)
+/* A new authenticator from the options (disabled when auth is off). */
+static int auth_load(struct auth **ret)
 {
         const struct hub_options *o = &hub.opt;
-        auth = auth_new();
-        if (!auth)
+        struct auth *a = auth_new();
+        if (!a)
                 return log_error_errno(-ENOMEM, "cannot set up auth: %m");
         const char *mode = o->auth ? o->auth : "off";
-        if (strcmp(mode, "off") == 0)
+        int r = 0;
+        if (strcmp(mode, "off") == 0) {
+                *ret = a;
                 return 0;
+        }
         if (strcmp(mode, "token") == 0 && !o->token_file)
-                return log_error_errno(-EINVAL, "--auth token needs --token-file");
-        if (strcmp(mode, "jwt") == 0 && !o->jwt_secret_file)
-                return log_error_errno(-EINVAL, "--auth jwt needs --jwt-secret-file");
-        int r;
-        if (o->token_file && (r = load_tokens(o->token_file)) < 0)
+                r = log_error_errno(-EINVAL, "--auth token needs --token-file");
+        else if (strcmp(mode, "jwt") == 0 && !o->jwt_secret_file)
+                r = log_error_errno(-EINVAL, "--auth jwt needs --jwt-secret-file");
+        if (r == 0 && o->token_file)
+                r = load_tokens(a, o->token_file);
+        if (r == 0 && o->jwt_secret_file)
+                r = load_secret(a, o->jwt_secret_file);
+        if (r < 0) {
+                auth_free(a);
                 return r;
-        if (o->jwt_secret_file && (r = load_secret(o->jwt_secret_file)) < 0)
-                return r;
-        auth_set_enabled(auth, true);
+        }
+        auth_set_enabled(a, true);
         log_info("auth: on (%s)", mode);
+        *ret = a;
+        return 0;
+}
+
+int clients_init(void)
+{
+        return auth_load(&auth);
+}
+
+int clients_reload(void)
+{
+        struct auth *a;
+        int r = auth_load(&a);
+        if (r < 0)
+                return log_warning_errno(r, "auth settings not reloaded, keeping the old ones: %m");
+        pthread_mutex_lock(&auth_lock);
+        struct auth *old = auth;
+        auth = a;
+        pthread_mutex_unlock(&auth_lock);
+        auth_free(old);
         return 0;
 }
 
 void clients_free(void)
 {
+        pthread_mutex_lock(&auth_lock);
         auth_free(auth);
         auth = NULL;
+        pthread_mutex_unlock(&auth_lock);
 }
 
 /* ---- helpers ---- */
@@ -232,7 +273,7 @@ static bool dialect_has_own_auth(const struct dialect *d)
 int clients_authenticate(struct hubc *h, const char *token, const char **why)
 {
         struct auth_identity id;
-        int r = auth_verify(auth, token, (uint64_t)time(NULL), &id, why);
+        int r = verify(token, &id, why);
         if (r < 0) {
                 const struct dialect *d = hub_client_dialect(h->c, NULL);
                 log_notice("client %s (%s, %s): authentication failed: %s", h->uuid, h->ip, d->name,
@@ -601,7 +642,7 @@ static bool rest_refused(struct MHD_Connection *conn, const char *method, const 
         const char *tok = hv ? auth_bearer(hv) : NULL;
         struct auth_identity id;
         const char *why = "no bearer token";
-        if (tok && auth_verify(auth, tok, (uint64_t)time(NULL), &id, &why) == 0) {
+        if (tok && verify(tok, &id, &why) == 0) {
                 if (id.role >= need)
                         return false;
                 log_notice("REST %s %s by '%s' (%s): needs role %s", method, url, id.sub,

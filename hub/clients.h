@@ -53,6 +53,9 @@ struct hubc {
 };
 
 int clients_init(void);
+/* Re-read the token file and JWT secret named in hub.opt (any thread; a failure keeps
+ * the old settings). For SIGHUP / reload. */
+int clients_reload(void);
 void clients_free(void);
 bool clients_auth_mode_valid(const char *mode);
 bool clients_auth_on(void);

@@ -303,11 +303,12 @@ int main(int argc, char **argv)
                 return r < 0 ? 2 : 0;
         tzset();
         signal(SIGPIPE, SIG_IGN);
-        /* SIGTERM/SIGINT arrive through a signalfd in the lws loop. */
+        /* SIGTERM/SIGINT (and SIGHUP: reload) arrive through a signalfd in the lws loop. */
         sigset_t mask;
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
         hub.start_ns = real_ns();

@@ -682,6 +682,10 @@ static void signal_read(void)
         struct signalfd_siginfo si;
         while (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
                 log_info("received signal %u", si.ssi_signo);
+                if (si.ssi_signo == SIGHUP) {
+                        (void)clients_reload(); /* auth: token file, JWT secret */
+                        continue;
+                }
                 begin_shutdown();
         }
 }
@@ -771,6 +775,7 @@ int ws_run(int lfd, struct MHD_Daemon *d)
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
         sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
         reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (ep_fd < 0 || sig_fd < 0) {

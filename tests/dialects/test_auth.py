@@ -5,11 +5,12 @@ static API tokens come from a token file. With --auth jwt: REST needs a Bearer t
 (/api/v1/health stays open); expired, forged and alg=none tokens are refused everywhere
 with the dialect's error (401, WS-001, 44, a close); a viewer cannot command or sync, an
 operator can; /ws clients may authenticate with a first auth message and are closed when
-they do not within --auth-timeout; no token ever appears in the hub's log.
+they do not within --auth-timeout; no token ever appears in the hub's log; SIGHUP re-reads the token file.
 """
 import asyncio
 import base64
 import json
+import signal
 import time
 
 import websockets
@@ -201,6 +202,24 @@ def main(env):
         check(t.split(".")[-1] not in log, "a token's signature appears in the hub's log")
     check("authentication failed: expired" in log or "authentication failed: token expired" in log
           or "expired" in log, "expired refusals are logged")
+
+    # SIGHUP re-reads the token file; a broken one keeps the old settings.
+    fresh = "reloaded-api-token-0123456789"
+    env.write("tokens", f"{fresh} operator reloaded\n")
+    env.hub.send_signal(signal.SIGHUP)
+    end = time.time() + 5
+    while time.time() < end and env.get("/api/v1/system", token=fresh)[0] != 200:
+        time.sleep(0.05)
+    check(env.get("/api/v1/system", token=fresh)[0] == 200, "new token after SIGHUP")
+    check(env.get("/api/v1/system", token=API_VIEWER)[0] == 401, "removed token still valid")
+    check(env.get("/api/v1/system", token=viewer)[0] == 200, "JWT after SIGHUP")
+    env.write("tokens", "short viewer\n")
+    env.hub.send_signal(signal.SIGHUP)
+    end = time.time() + 5
+    while time.time() < end and "not reloaded" not in env.hub_log():
+        time.sleep(0.05)
+    check("not reloaded" in env.hub_log(), "a broken token file was not reported")
+    check(env.get("/api/v1/system", token=fresh)[0] == 200, "old settings kept")
     env.stop_hub()
 
 
