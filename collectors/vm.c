@@ -360,7 +360,7 @@ static bool socket_exists(const char *path)
  * Could a connection to uri succeed now? test:// and remote URIs: yes. A local daemon
  * (driver:///system, driver+unix:///…): only when its socket exists — the one named by
  * ?socket=, else libvirtd's or the driver's own daemon's (virt<driver>d). Session URIs
- * may start their own daemon: yes. Fills why when not.
+ * (may start their own daemon) and embedded drivers: yes. Fills why when not.
  */
 static bool uri_plausible(const char *uri, char *why, size_t size)
 {
@@ -391,8 +391,8 @@ static bool uri_plausible(const char *uri, char *why, size_t size)
         }
         strscpy(path, sizeof(path), rest);
         path[strcspn(path, "?")] = 0;
-        if (strcmp(path, "/session") == 0)
-                return true;
+        if (strcmp(path, "/session") == 0 || strcmp(path, "/embed") == 0)
+                return true; /* a daemon of its own, or the driver in this process */
 
         const char *q = strchr(rest, '?');
         for (const char *p = q; p && *p; p = strchr(p + 1, '&')) {
