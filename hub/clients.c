@@ -270,6 +270,15 @@ static bool dialect_has_own_auth(const struct dialect *d)
         return d == &dialect_native || d == &dialect_sio;
 }
 
+static void token_expired(lws_sorted_usec_list_t *sul)
+{
+        struct hubc *h = lws_container_of(sul, struct hubc, exp_sul);
+        if (h->gone)
+                return;
+        log_info("client %s (%s): token of '%s' expired, closing", h->uuid, h->ip, h->sub);
+        hub_client_close(h->c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "token expired");
+}
+
 int clients_authenticate(struct hubc *h, const char *token, const char **why)
 {
         struct auth_identity id;
@@ -283,6 +292,14 @@ int clients_authenticate(struct hubc *h, const char *token, const char **why)
         h->authed = true;
         h->role = id.role;
         strscpy(h->sub, sizeof(h->sub), id.sub);
+        /* A session lives no longer than its token (a new auth message moves this). */
+        lws_sul_cancel(&h->exp_sul);
+        if (id.exp) {
+                uint64_t now = (uint64_t)time(NULL);
+                lws_sul_schedule(
+                    lws_get_context(hub_client_wsi(h->c)), 0, &h->exp_sul, token_expired,
+                    (lws_usec_t)(id.exp > now ? id.exp - now : 0) * LWS_US_PER_SEC + 1000);
+        }
         log_info("client %s (%s): authenticated as '%s' (%s)", h->uuid, h->ip, id.sub,
                  auth_role_name(id.role));
         return 0;
@@ -380,6 +397,7 @@ void clients_close(struct hub_client *c)
                 return;
         h->gone = true;
         lws_sul_cancel(&h->sul);
+        lws_sul_cancel(&h->exp_sul);
         for (unsigned t = 0; t < HUB_T_MAX; t++) {
                 hub_msg_unref(h->held[t]);
                 h->held[t] = NULL;

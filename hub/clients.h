@@ -49,7 +49,8 @@ struct hubc {
         unsigned n_held;
         uint64_t dropped;
         lws_sorted_usec_list_t sul;
-        struct hubc *next; /* registry */
+        lws_sorted_usec_list_t exp_sul; /* the token's exp: closes the client */
+        struct hubc *next;              /* registry */
 };
 
 int clients_init(void);

@@ -5,7 +5,7 @@ static API tokens come from a token file. With --auth jwt: REST needs a Bearer t
 (/api/v1/health stays open); expired, forged and alg=none tokens are refused everywhere
 with the dialect's error (401, WS-001, 44, a close); a viewer cannot command or sync, an
 operator can; /ws clients may authenticate with a first auth message and are closed when
-they do not within --auth-timeout; no token ever appears in the hub's log; SIGHUP re-reads the token file.
+they do not within --auth-timeout, and when their token expires; no token ever appears in the hub's log; SIGHUP re-reads the token file.
 """
 import asyncio
 import base64
@@ -107,10 +107,29 @@ async def native(env, viewer, operator, expired, forged):
         check(m["type"] == "error" and m["error_code"] == "WS-001", f"forged header {m}")
         await ws.send(json.dumps({"type": "auth", "token": viewer}))
         check((await recv_json(ws))["type"] == "auth_success", "auth after a bad header")
-    # Silence: closed after --auth-timeout.
-    t0 = time.monotonic()
-    await closed_with(env.url(), 1008)
-    check(0.8 < time.monotonic() - t0 < 4, f"auth timeout after {time.monotonic() - t0:.1f} s")
+    # Silence: closed after --auth-timeout. A session lives no longer than its token,
+    # unless a fresh auth message extends it (the three run side by side).
+    async def silent():
+        t0 = time.monotonic()
+        await closed_with(env.url(), 1008)
+        check(0.8 < time.monotonic() - t0 < 4, f"auth timeout after {time.monotonic() - t0:.1f} s")
+
+    async def expiring():
+        t0 = time.monotonic()
+        await closed_with(env.url(f"/ws?token={tok('viewer', exp=1)}"), 1008)
+        check(time.monotonic() - t0 < 4, f"expired session closed after {time.monotonic() - t0:.1f} s")
+
+    async def extended():
+        async with websockets.connect(env.url(f"/ws?token={tok('viewer', exp=1)}")) as ws:
+            check((await recv_json(ws))["auth_required"] is False, "short token accepted")
+            await ws.send(json.dumps({"type": "auth", "token": tok("viewer", exp=60)}))
+            await recv_until(ws, lambda m: m.get("type") == "auth_success", what="re-auth")
+            await asyncio.sleep(2.5)
+            await ws.send('{"type":"ping","request_id":"alive"}')
+            await recv_until(ws, lambda m: m.get("request_id") == "alive", what="pong")
+
+    await asyncio.gather(silent(), expiring(), extended())
+    check("token of 'viewer-user' expired, closing" in env.hub_log(), "expiry not logged")
 
 
 async def other_dialects(env, viewer, expired):
