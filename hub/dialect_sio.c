@@ -341,28 +341,51 @@ static void schedule_ping(struct sio_client *s)
                          (lws_usec_t)hub.opt.sio_ping_ms * LWS_US_PER_MS);
 }
 
-/* The snapshot: PyAutomation's seven keys (tags from the tag records). */
-static json_object *on_connection_payload(void)
+/* The snapshot: PyAutomation's seven keys, its tags joined from the latest on.tag
+ * texts (no parse, no second encoding). Malloc'd; NULL on ENOMEM. */
+static char *on_connection_text(size_t *ret_len)
 {
-        json_object *o = json_object_new_object();
-        if (!o)
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
                 return NULL;
-        json_object *tl = json_object_new_array();
+        fputs("{\"tags\":[", f);
         pthread_mutex_lock(&tags_lock);
+        bool first = true;
         for (size_t i = 0; i < n_tags; i++)
                 if (tags[i].json) {
-                        json_object *t = json_tokener_parse(tags[i].json);
-                        if (t)
-                                json_object_array_add(tl, t);
+                        if (!first)
+                                fputc(',', f);
+                        fwrite(tags[i].json, 1, tags[i].json_len, f);
+                        first = false;
                 }
         pthread_mutex_unlock(&tags_lock);
-        json_object_object_add(o, "tags", tl);
-        static const char *const empty[] = { "alarms",      "machines",
-                                             "last_alarms", "last_active_alarms",
-                                             "last_events", "last_logs" };
-        for (size_t i = 0; i < ELEMENTSOF(empty); i++)
-                json_object_object_add(o, empty[i], json_object_new_array());
-        return o;
+        fputs("],\"alarms\":[],\"machines\":[],\"last_alarms\":[],\"last_active_alarms\":[],"
+              "\"last_events\":[],\"last_logs\":[]}",
+              f);
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        *ret_len = len;
+        return buf;
+}
+
+/* head + the snapshot + tail as one frame. */
+static void send_snapshot(struct sio_client *s, const char *head, const char *tail)
+{
+        size_t len;
+        _cleanup_free_ char *snap = on_connection_text(&len);
+        if (!snap)
+                return;
+        const char *parts[] = { head, snap, tail };
+        const size_t lens[] = { strlen(head), len, strlen(tail) };
+        struct hub_msg *m = hub_msg_new(0, 0, parts, lens, ELEMENTSOF(parts));
+        if (m) {
+                hub_client_send(s->c, m);
+                hub_msg_unref(m);
+        }
 }
 
 static void emit_json(struct sio_client *s, const char *prefix, json_object *payload)
@@ -420,10 +443,7 @@ static void do_connect(struct sio_client *s, const struct sio_packet *p)
         json_object *ok = json_object_new_object();
         json_object_object_add(ok, "sid", json_object_new_string(s->sid));
         emit_json(s, "40", ok);
-        json_object *snap = json_object_new_array();
-        json_object_array_add(snap, json_object_new_string("on_connection"));
-        json_object_array_add(snap, on_connection_payload());
-        emit_json(s, "42", snap);
+        send_snapshot(s, "42[\"on_connection\",", "]");
         /* Then the NAS state, one event per topic. */
         for (size_t i = 0; i < ELEMENTSOF(sio_topics); i++) {
                 struct hub_msg *m = hub_client_latest(s->c, sio_topics[i].topic);
@@ -454,7 +474,13 @@ static void do_event(struct sio_client *s, const struct sio_packet *p)
                 if (pyauto_time(ts, sizeof(ts), real_ns()))
                         json_object_object_add(result, "timestamp", json_object_new_string(ts));
         } else if (strcmp(ev, "on_connection") == 0 || strcmp(ev, "get_snapshot") == 0) {
-                result = on_connection_payload();
+                if (p->ack_id >= 0) {
+                        char head[40];
+                        snprintf(head, sizeof(head), "43%" PRId64 "[", p->ack_id);
+                        send_snapshot(s, head, "]");
+                }
+                json_object_put(a);
+                return;
         } else if (strcmp(ev, "sync") == 0 || strcmp(ev, "send_command") == 0) {
                 result = json_object_new_object();
                 if (!clients_may(s->h, AUTH_ROLE_OPERATOR)) {

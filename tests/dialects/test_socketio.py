@@ -129,13 +129,17 @@ def main(env):
     env.inject("ups", "connected=true", "battery_charge_percent=100.0", "model=Back-UPS")
     env.inject("tag", "name=Pressure_01", "value=45.1", "data_type=Double", "unit=bar",
                "endpoint=opc.tcp://localhost:4840", "node_id=ns=2;i=12", "quality=Good")
+    env.inject("tag", "name=Level_02", "value_bool=true", "data_type=Boolean")
     time.sleep(0.3)
     before = clients(env)
     sio, q = python_client(env)
     snap = wait_for(q, "on_connection")
     check(set(snap) == KEYS, f"on_connection keys {sorted(snap)}")
     check(all(snap[k] == [] for k in KEYS - {"tags"}), "empty lists")
-    check([t["name"] for t in snap["tags"]] == ["Pressure_01"], f"tags {snap['tags']}")
+    check(sorted(t["name"] for t in snap["tags"]) == ["Level_02", "Pressure_01"],
+          f"tags {snap['tags']}")
+    check([t["value"] for t in snap["tags"] if t["name"] == "Level_02"] == [True],
+          "a Boolean tag's value is a boolean")
     ups = wait_for(q, "ups_status_update")
     check(ups["connected"] is True and ups["battery_charge_percent"] == 100.0, f"ups {ups}")
     check(len(clients(env)) == len(before) + 1, "the client is listed in /api/clients")
