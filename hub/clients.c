@@ -572,7 +572,8 @@ static const char *event_name(unsigned topic)
 void clients_event(unsigned topic, const char *uuid, const char *ip, bool local)
 {
         const char *name = event_name(topic);
-        if (!name)
+        /* Not while the lws context is being torn down (hub.lws is cleared first). */
+        if (!name || (local && !hub.lws))
                 return;
         json_object *o = json_object_new_object();
         if (!o)
