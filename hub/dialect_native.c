@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "clients.h"
+#include "hubconf.h"
 #include "config.h"
 #include "dialect.h"
 #include "log.h"
@@ -53,6 +54,7 @@ static const struct ntopic ntopics[] = {
         { HUB_T_CLIENT_DISCONNECTED, "client.disconnected", false },
         { HUB_T_CLIENT_SYNC, "client.sync", false },
         { HUB_T_ESTOP, "safety.estop", false },
+        { HUB_T_CONFIG, "config.updated", false },
 };
 #define N_NTOPICS ELEMENTSOF(ntopics)
 
@@ -905,3 +907,16 @@ const struct dialect dialect_native = {
         .on_close = native_close,
         .deliver = native_deliver,
 };
+
+/* The hub's configuration was reloaded: one config.updated to every native client. */
+void native_config_updated(json_object *data)
+{
+        size_t len;
+        const char *s = clients_json_text(data, &len);
+        struct hub_event ev = { .topic = HUB_T_CONFIG, .name = "config.updated", .ts_ns = real_ns() };
+        struct hub_msg *m = s ? frame(&ev, "config.updated", 0, s, len) : NULL;
+        if (m) {
+                hub_broadcast(native_index(), m);
+                hub_msg_unref(m);
+        }
+}

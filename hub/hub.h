@@ -29,6 +29,7 @@ enum {
         HUB_T_CLIENT_DISCONNECTED,
         HUB_T_CLIENT_SYNC,
         HUB_T_ESTOP,
+        HUB_T_CONFIG, /* the configuration was reloaded (SIGHUP) */
         HUB_T_MAX,
 };
 
@@ -55,6 +56,7 @@ struct hub_options {
         unsigned max_events;         /* outbound events per second per client */
         unsigned sio_ping_ms;        /* Socket.IO pingInterval */
         unsigned sio_timeout_ms;     /* Socket.IO pingTimeout */
+        unsigned diag_interval_ms;   /* self-diagnostics period */
 };
 
 /* Counters shared by every thread (relaxed atomics; /metrics and diagnostics read them). */

@@ -24,6 +24,7 @@
 #include "clients.h"
 #include "config.h"
 #include "hub.h"
+#include "hubconf.h"
 #include "log.h"
 #include "macros.h"
 #include "state.h"
@@ -55,6 +56,8 @@ static void help(void)
                "  --max-events N          outbound events/s per client (default 1000)\n"
                "  --sio-ping-interval MS  Socket.IO pingInterval (default 25000)\n"
                "  --sio-ping-timeout MS   Socket.IO pingTimeout (default 20000)\n"
+               "  --config FILE           configuration file (default /etc/ringhub/ringhub.conf,\n"
+               "                          $RINGHUB_CONFIG); flags override it; SIGHUP re-reads it\n"
                "  -v, --verbose           debug logging\n"
                "  -h, --help              this help\n"
                "      --version           print the version\n");
@@ -92,6 +95,7 @@ static int parse_args(int argc, char **argv)
                 ARG_SIO_PING,
                 ARG_SIO_TIMEOUT,
                 ARG_VERSION,
+                ARG_CONFIG,
         };
         static const struct option opts[] = {
                 { "ring", required_argument, NULL, ARG_RING },
@@ -116,6 +120,7 @@ static int parse_args(int argc, char **argv)
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
+                { "config", required_argument, NULL, ARG_CONFIG },
                 {},
         };
         struct hub_options *o = &hub.opt;
@@ -135,7 +140,11 @@ static int parse_args(int argc, char **argv)
                 .max_events = 1000,
                 .sio_ping_ms = 25000,
                 .sio_timeout_ms = 20000,
+                .diag_interval_ms = 1000,
         };
+        /* The configuration file first; the flags below override it. */
+        if (hubconf_load(argc, argv) < 0)
+                return -EINVAL;
         int c;
         while ((c = getopt_long(argc, argv, "vh", opts, NULL)) >= 0) {
                 int r = 0;
@@ -207,6 +216,8 @@ static int parse_args(int argc, char **argv)
                 case ARG_VERSION:
                         puts("ringhub " RINGHUB_VERSION);
                         return 0;
+                case ARG_CONFIG:
+                        break; /* read before the flags */
                 default:
                         return -EINVAL;
                 }
@@ -214,6 +225,29 @@ static int parse_args(int argc, char **argv)
                         log_error("invalid value '%s' for --%s", optarg, opts[c - ARG_RING].name);
                         return -EINVAL;
                 }
+                /* The file's [hub] key of the same meaning must not undo this flag on reload. */
+                static const struct {
+                        int arg;
+                        const char *key;
+                } keys[] = {
+                        { ARG_LISTEN, "listen" },
+                        { ARG_MAX_CLIENTS, "max_clients" },
+                        { ARG_MAX_MESSAGE, "max_message" },
+                        { ARG_PING, "ping_interval" },
+                        { ARG_READ_TIMEOUT, "read_deadline" },
+                        { ARG_QUEUE, "queue" },
+                        { ARG_SLOW, "slow_timeout" },
+                        { ARG_HEAD, "head_timeout" },
+                        { ARG_PENDING, "max_pending" },
+                        { ARG_HTTP, "http_connections" },
+                        { ARG_AUTH, "auth" },
+                        { ARG_TOKEN_FILE, "token_file" },
+                        { ARG_JWT_SECRET_FILE, "jwt_secret_file" },
+                        { ARG_RATE_LIMIT, "rate_limit" },
+                };
+                for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                        if (keys[i].arg == c)
+                                hubconf_flag(keys[i].key);
         }
         if (optind < argc) {
                 log_error("unexpected argument '%s' (try --help)", argv[optind]);
@@ -295,7 +329,7 @@ static int take_listen_fd(void)
         return listen_on(hub.opt.listen ? hub.opt.listen : DEFAULT_LISTEN);
 }
 
-int main(int argc, char **argv)
+static int hub_main(int argc, char **argv)
 {
         log_set_ident("ringhub");
         int r = parse_args(argc, argv);
@@ -317,9 +351,12 @@ int main(int argc, char **argv)
         if (state_init() < 0)
                 return 1;
 
-        const char *name = ring_default_name(hub.opt.ring);
+        /* Ring: --ring, else $RINGHUB_RING, else the config file's [ring] name. */
+        const char *name = hub.opt.ring || getenv("RINGHUB_RING") ? ring_default_name(hub.opt.ring)
+                                                                  : hubconf_ring_name();
         struct ring_abi_info abi = { 0 };
         struct ring_open_opts ro = { .create = true, .gid = (gid_t)-1 };
+        hubconf_ring_opts(&ro);
         r = ring_open(name, &ro, &hub.ring, &abi);
         if (r == -EPROTONOSUPPORT) {
                 log_error("ring %s has ABI %u (slot %u, header %u); this hub speaks ABI %u "
@@ -367,4 +404,11 @@ out:
         clients_free();
         log_info("stopped");
         return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+        int r = hub_main(argc, argv);
+        hubconf_free(); /* every exit path, early ones included */
+        return r;
 }

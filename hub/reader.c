@@ -428,6 +428,7 @@ static void *reader_main(void *arg)
 {
         static struct ring_record rec;
         uint64_t last_tick = mono_ns(), next_tick = last_tick + NSEC_PER_SEC;
+#define DIAG_NS ((uint64_t)(hub.opt.diag_interval_ms ? hub.opt.diag_interval_ms : 1000) * NSEC_PER_MSEC)
 
         while (!atomic_load(&hub.stop)) {
                 unsigned n = 0;
@@ -447,7 +448,7 @@ static void *reader_main(void *arg)
                         tick(now - last_tick);
                         out_flush();
                         last_tick = now;
-                        next_tick = now + NSEC_PER_SEC;
+                        next_tick = now + DIAG_NS;
                 }
                 if (k == 1)
                         continue;

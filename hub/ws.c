@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "clients.h"
+#include "hubconf.h"
 #include "dialect.h"
 #include "hub.h"
 #include "log.h"
@@ -683,7 +684,7 @@ static void signal_read(void)
         while (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
                 log_info("received signal %u", si.ssi_signo);
                 if (si.ssi_signo == SIGHUP) {
-                        (void)clients_reload(); /* auth: token file, JWT secret */
+                        hubconf_reload(); /* the config file, tokens, JWT secret */
                         continue;
                 }
                 begin_shutdown();

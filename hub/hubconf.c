@@ -1,0 +1,217 @@
+/*
+ * hubconf.c — configuration file for the hub (see hubconf.h).
+ *
+ * Strings taken from the file are copied: the table they came from is freed on reload
+ * while hub.opt still points at them. Only the lws thread applies a reload, and every
+ * reloadable field is read by that thread (or, for auth, under clients.c's lock).
+ */
+#include "hubconf.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clients.h"
+#include "log.h"
+#include "macros.h"
+#include "util.h"
+
+static struct conf *cfg;
+/* [hub] keys a command-line flag set: a reload never overrides them. */
+static char flagged[24][24];
+static unsigned n_flagged;
+
+void hubconf_flag(const char *key)
+{
+        if (n_flagged < ELEMENTSOF(flagged))
+                strscpy(flagged[n_flagged++], sizeof(flagged[0]), key);
+}
+
+static bool from_file(const char *key)
+{
+        for (unsigned i = 0; i < n_flagged; i++)
+                if (strcmp(flagged[i], key) == 0)
+                        return false;
+        return true;
+}
+static unsigned version = 1;
+static char *owned[8]; /* copies of strings hub.opt points at */
+
+static const char *keep(unsigned slot, const char *s)
+{
+        free(owned[slot]);
+        owned[slot] = s ? strdup(s) : NULL;
+        return owned[slot];
+}
+
+static int log_level_of(const char *s)
+{
+        if (!s)
+                return LOG_INFO;
+        if (!strcmp(s, "debug"))
+                return LOG_DEBUG;
+        if (!strcmp(s, "notice"))
+                return LOG_NOTICE;
+        if (!strcmp(s, "warning"))
+                return LOG_WARNING;
+        if (!strcmp(s, "error"))
+                return LOG_ERR;
+        return LOG_INFO;
+}
+
+static unsigned secs_of_ms(uint64_t ms)
+{
+        return (unsigned)MAX((uint64_t)1, (ms + 999) / 1000);
+}
+
+/* Apply every [hub] key (reloadable or not: at start all apply). */
+static void apply(struct hub_options *o, bool at_start)
+{
+        if (at_start) {
+                /* Without a config file the hub listens on loopback only; a file that says
+                 * where to listen (the shipped one: every interface) is followed. */
+                if (conf_is_set(cfg, "hub", "listen") && from_file("listen"))
+                        o->listen = keep(0, conf_get_string(cfg, "hub", "listen"));
+                if (from_file("head_timeout"))
+                        o->head_timeout_ms = (unsigned)conf_get_uint(cfg, "hub", "head_timeout");
+                if (from_file("max_pending"))
+                        o->max_pending = (unsigned)conf_get_uint(cfg, "hub", "max_pending");
+                if (from_file("http_connections"))
+                        o->http_connections =
+                            (unsigned)conf_get_uint(cfg, "hub", "http_connections");
+        }
+#define SET(key, field, expr)              \
+        do {                               \
+                if (from_file(key))        \
+                        o->field = (expr); \
+        } while (0)
+        SET("max_clients", max_clients, (unsigned)conf_get_uint(cfg, "hub", "max_clients"));
+        SET("max_message", max_message, (unsigned)conf_get_uint(cfg, "hub", "max_message"));
+        SET("ping_interval", ping_secs, secs_of_ms(conf_get_uint(cfg, "hub", "ping_interval")));
+        SET("read_deadline", read_timeout_secs,
+            secs_of_ms(conf_get_uint(cfg, "hub", "read_deadline")));
+        SET("queue", queue_len, (unsigned)conf_get_uint(cfg, "hub", "queue"));
+        SET("slow_timeout", slow_timeout_ms, (unsigned)conf_get_uint(cfg, "hub", "slow_timeout"));
+        SET("rate_limit", rate_limit, (unsigned)conf_get_uint(cfg, "hub", "rate_limit"));
+        SET("diagnostics_interval", diag_interval_ms,
+            (unsigned)conf_get_uint(cfg, "hub", "diagnostics_interval"));
+        SET("auth", auth, keep(1, conf_get_string(cfg, "hub", "auth")));
+        /* Key files only when the file names them: a missing default file is no error. */
+        SET("token_file", token_file,
+            conf_is_set(cfg, "hub", "token_file")
+                ? keep(2, conf_get_string(cfg, "hub", "token_file"))
+                : NULL);
+        SET("jwt_secret_file", jwt_secret_file,
+            conf_is_set(cfg, "hub", "jwt_secret_file")
+                ? keep(3, conf_get_string(cfg, "hub", "jwt_secret_file"))
+                : NULL);
+        if (o->token_file && !*o->token_file)
+                o->token_file = NULL;
+        if (o->jwt_secret_file && !*o->jwt_secret_file)
+                o->jwt_secret_file = NULL;
+#undef SET
+        if (o->ping_secs >= o->read_timeout_secs)
+                o->ping_secs = MAX(1u, o->read_timeout_secs / 2);
+        log_set_max_level(log_level_of(conf_get_string(cfg, "log", "level")));
+}
+
+int hubconf_load(int argc, char **argv)
+{
+        int r = conf_load_from_args(argc, argv, &cfg);
+        if (r < 0)
+                return -EINVAL;
+        apply(&hub.opt, true);
+        if (conf_source(cfg))
+                log_debug("configuration from %s", conf_source(cfg));
+        return 0;
+}
+
+const char *hubconf_ring_name(void)
+{
+        return keep(4, conf_get_string(cfg, "ring", "name"));
+}
+
+void hubconf_ring_opts(struct ring_open_opts *ro)
+{
+        ro->capacity = (uint32_t)conf_get_uint(cfg, "ring", "capacity");
+        ro->mode = (mode_t)conf_get_uint(cfg, "ring", "mode");
+        ro->gid = conf_is_set(cfg, "ring", "group") ? conf_ring_gid(cfg) : (gid_t)-1;
+}
+
+struct diff_ctx {
+        json_object *changes;
+        unsigned applied, restart;
+};
+
+static void on_change(const struct conf_key *k, const char *old_value, const char *new_value,
+                      void *userdata)
+{
+        struct diff_ctx *d = userdata;
+        bool ours =
+            !strcmp(k->section, "hub") || !strcmp(k->section, "log") || !strcmp(k->section, "ring");
+        /* A collector's section is applied by that collector (it gets its own SIGHUP). */
+        bool applied = ours && k->reload;
+        char key[96];
+        snprintf(key, sizeof(key), "%s.%s", k->section, k->key);
+        json_object *c = json_object_new_object();
+        json_object_object_add(c, "old", old_value ? json_object_new_string(old_value) : NULL);
+        json_object_object_add(c, "new", new_value ? json_object_new_string(new_value) : NULL);
+        json_object_object_add(c, "applied", json_object_new_boolean(applied));
+        if (ours && !k->reload)
+                json_object_object_add(c, "needs_restart", json_object_new_boolean(1));
+        json_object_object_add(d->changes, key, c);
+        if (!ours)
+                return;
+        if (applied) {
+                d->applied++;
+                log_info("config: %s = %s (was %s), applied", key, new_value ? new_value : "",
+                         old_value ? old_value : "");
+        } else {
+                d->restart++;
+                log_notice("config: %s = %s (was %s) takes effect after a restart", key,
+                           new_value ? new_value : "", old_value ? old_value : "");
+        }
+}
+
+void hubconf_reload(void)
+{
+        struct conf *old = NULL;
+        struct diff_ctx d = { .changes = json_object_new_object() };
+        const char *status;
+
+        if (conf_reload(&cfg, &old) < 0) {
+                log_warning("configuration not reloaded (errors above); keeping the running one");
+                status = "rejected";
+        } else {
+                conf_diff(old, cfg, on_change, &d);
+                conf_free(old);
+                apply(&hub.opt, false);
+                status = d.restart ? "partially_applied" : "applied";
+                version++;
+                log_info("configuration reloaded from %s: %u change(s) applied, %u need a restart",
+                         conf_source(cfg) ? conf_source(cfg) : "defaults", d.applied, d.restart);
+        }
+        /* Tokens and the JWT secret are files of their own: re-read them as well. */
+        (void)clients_reload();
+
+        json_object *o = json_object_new_object();
+        json_object_object_add(
+            o, "config_id",
+            json_object_new_string(conf_source(cfg) ? conf_source(cfg) : "defaults"));
+        json_object_object_add(o, "version", json_object_new_int64(version));
+        json_object_object_add(o, "updated_by", json_object_new_string("SIGHUP"));
+        json_object_object_add(o, "changes", d.changes);
+        json_object_object_add(o, "status", json_object_new_string(status));
+        native_config_updated(o);
+        json_object_put(o);
+}
+
+void hubconf_free(void)
+{
+        cfg = conf_free(cfg);
+        for (size_t i = 0; i < ELEMENTSOF(owned); i++) {
+                free(owned[i]);
+                owned[i] = NULL;
+        }
+}

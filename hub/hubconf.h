@@ -1,0 +1,30 @@
+/*
+ * hubconf.h — the hub's side of /etc/ringhub/ringhub.conf.
+ *
+ * Process: ringhub. The file supplies defaults for hub_options and the ring ([ring],
+ * [hub], [log]); command-line flags override them. SIGHUP re-reads it (lws thread):
+ * keys marked reloadable are applied at once, the others are reported as needing a
+ * restart, and native /ws clients get one `config.updated` event listing the changes.
+ */
+#pragma once
+
+#include <json-c/json.h>
+
+#include "conf.h"
+#include "hub.h"
+
+/* Load the file named by --config/$RINGHUB_CONFIG/default (before flag parsing) and set
+ * hub.opt's defaults from it. Returns 0 or -EINVAL (errors logged with file:line). */
+int hubconf_load(int argc, char **argv);
+/* A flag set this [hub] key: reloads keep the flag's value. */
+void hubconf_flag(const char *key);
+/* Ring open options from [ring] (capacity, mode, group). */
+void hubconf_ring_opts(struct ring_open_opts *ro);
+/* The ring name from [ring] when neither --ring nor $RINGHUB_RING named one. */
+const char *hubconf_ring_name(void);
+/* SIGHUP, lws thread. */
+void hubconf_reload(void);
+void hubconf_free(void);
+
+/* dialect_native.c: broadcast a config.updated event (lws thread). */
+void native_config_updated(json_object *data);
