@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "collector.h"
+#include "conf.h"
 #include "log.h"
 #include "macros.h"
 #include "util.h"
@@ -660,11 +661,11 @@ static void smart_parse(const char *dev, const char *out, int status, struct sma
 }
 
 /* Run smartctl on one device with a deadline. Returns exit status, or -errno. */
-static int smart_run_one(struct smart_ctl *sc, const char *dev, char *out, size_t size)
+static int smart_run_one(struct smart_ctl *sc, char *bin, const char *dev, char *out, size_t size)
 {
         char devpath[64];
         snprintf(devpath, sizeof(devpath), "/dev/%s", dev);
-        char *argv[] = { sc->smartctl, (char *)"-j", (char *)"-n", (char *)"standby",
+        char *argv[] = { bin,          (char *)"-j", (char *)"-n", (char *)"standby",
                          (char *)"-a", devpath,      NULL };
         int pfd[2];
         if (pipe2(pfd, O_CLOEXEC) < 0)
@@ -684,9 +685,8 @@ static int smart_run_one(struct smart_ctl *sc, const char *dev, char *out, size_
         posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
                                           POSIX_SPAWN_SETPGROUP);
         pid_t pid;
-        int r = strchr(sc->smartctl, '/')
-                    ? posix_spawn(&pid, sc->smartctl, &fa, &at, argv, environ)
-                    : posix_spawnp(&pid, sc->smartctl, &fa, &at, argv, environ);
+        int r = strchr(bin, '/') ? posix_spawn(&pid, bin, &fa, &at, argv, environ)
+                                 : posix_spawnp(&pid, bin, &fa, &at, argv, environ);
         posix_spawn_file_actions_destroy(&fa);
         posix_spawnattr_destroy(&at);
         close(pfd[1]);
@@ -754,16 +754,17 @@ static void *smart_thread(void *arg)
                 sc->requested = false;
                 sc->busy = true;
                 for (unsigned i = 0; i < sc->n && !sc->stop; i++) {
-                        char dev[32];
+                        char dev[32], bin[PATH_MAX];
                         struct smart_info prev = sc->e[i].info, next;
                         strscpy(dev, sizeof(dev), sc->e[i].dev);
+                        strscpy(bin, sizeof(bin), sc->smartctl); /* SIGHUP may change it */
                         if (sc->e[i].skip) {
                                 strscpy(sc->e[i].info.spin, sizeof(sc->e[i].info.spin), "standby");
                                 sc->e[i].info.temp = NAN;
                                 continue;
                         }
                         pthread_mutex_unlock(&sc->lock);
-                        int st = out ? smart_run_one(sc, dev, out, SMART_OUTPUT_MAX) : -ENOMEM;
+                        int st = out ? smart_run_one(sc, bin, dev, out, SMART_OUTPUT_MAX) : -ENOMEM;
                         if (st == -ETIME) {
                                 smart_reset(&next);
                                 snprintf(next.problem, sizeof(next.problem),
@@ -772,8 +773,7 @@ static void *smart_thread(void *arg)
                         } else if (st < 0) {
                                 smart_reset(&next);
                                 snprintf(next.problem, sizeof(next.problem),
-                                         "cannot run %.60s for %s: %s", sc->smartctl, dev,
-                                         strerror(-st));
+                                         "cannot run %.60s for %s: %s", bin, dev, strerror(-st));
                         } else
                                 smart_parse(dev, out, st, &next, &prev);
                         pthread_mutex_lock(&sc->lock);
@@ -818,8 +818,9 @@ struct share_cfg {
 };
 
 struct disks_state {
-        /* options */
+        /* options; the *_flag ones say a flag set it, so the config file must not */
         bool include_loop, no_smart;
+        bool smartctl_flag, timeout_flag, shares_flag;
         bool republish; /* --once: publish again after SMART, same I/O sample */
         uint64_t statvfs_timeout_ms;
         struct share_cfg shares[MAX_SHARES];
@@ -1085,7 +1086,7 @@ static void smart_sync_devices(struct disks_state *s, struct disk_row *rows, uns
 
 static void smart_fetch(struct disks_state *s, struct disk_row *r)
 {
-        if (!s->smart)
+        if (!s->smart || s->no_smart)
                 return;
         pthread_mutex_lock(&s->smart->lock);
         for (unsigned k = 0; k < s->smart->n; k++)
@@ -1949,7 +1950,7 @@ static int on_smart_done(sd_event_source *es, int fd, uint32_t revents, void *us
 static int smart_run(struct collector *c)
 {
         struct disks_state *s = collector_state(c);
-        if (!s->smart)
+        if (!s->smart || s->no_smart)
                 return 0;
         if (!collector_event(c)) {
                 /* --once: run the round here, then publish the disks again. */
@@ -2080,6 +2081,7 @@ static int disks_parse_option(struct collector *c, int opt, const char *arg)
                         log_error("--smartctl: invalid path");
                         return -EINVAL;
                 }
+                s->smartctl_flag = true;
                 return 0;
         case OPT_SMART_TIMEOUT:
         case OPT_STATVFS_TIMEOUT:
@@ -2091,10 +2093,13 @@ static int disks_parse_option(struct collector *c, int opt, const char *arg)
                 }
                 if (opt == OPT_SMART_TIMEOUT)
                         s->smart_timeout_ms = v;
-                else
+                else {
                         s->statvfs_timeout_ms = v;
+                        s->timeout_flag = true;
+                }
                 return 0;
         case OPT_SHARE: {
+                s->shares_flag = true;
                 if (s->n_shares >= MAX_SHARES) {
                         log_error("--share: at most %d shares", MAX_SHARES);
                         return -EINVAL;
@@ -2127,31 +2132,74 @@ static int disks_parse_option(struct collector *c, int opt, const char *arg)
                 return 0;
         case OPT_NO_SMART:
                 s->no_smart = true;
+                s->smartctl_flag = true;
                 return 0;
         }
         return -EINVAL;
 }
 
-static int disks_init(struct collector *c)
+/*
+ * [collector.disks] smartctl, mounts and mount_timeout, each unless a flag set it (at
+ * start and on SIGHUP). A key the file leaves out keeps the compiled default: smartctl
+ * from PATH, no extra shares, 500 ms. Validates everything before changing anything.
+ */
+static int disks_conf(struct collector *c, bool *smart_changed)
 {
         struct disks_state *s = collector_state(c);
-        s->inotify_fd = -EBADF;
-        if (!s->smartctl[0])
-                strscpy(s->smartctl, sizeof(s->smartctl), "smartctl");
-        if (!s->smart_timeout_ms)
-                s->smart_timeout_ms = 10000;
-        if (!s->statvfs_timeout_ms)
-                s->statvfs_timeout_ms = 500;
+        const struct conf *cfg = collector_conf(c);
+        const char *sec = "collector.disks";
+        *smart_changed = false;
 
-        s->vfs = calloc(1, sizeof(*s->vfs));
-        if (!s->vfs)
-                return -ENOMEM;
-        pthread_mutex_init(&s->vfs->lock, NULL);
-        pthread_cond_init(&s->vfs->work, NULL);
-        pthread_cond_init(&s->vfs->done, NULL);
+        struct share_cfg sh[MAX_SHARES];
+        unsigned n_sh = 0;
+        if (!s->shares_flag) {
+                const char *list = conf_get_string(cfg, sec, "mounts");
+                char buf[2048];
+                if (strscpy(buf, sizeof(buf), list ? list : "")) {
+                        log_error("[collector.disks] mounts: list too long");
+                        return -EINVAL;
+                }
+                for (char *save = NULL, *w = strtok_r(buf, " \t", &save); w;
+                     w = strtok_r(NULL, " \t", &save)) {
+                        if (n_sh >= MAX_SHARES || w[0] != '/' ||
+                            strscpy(sh[n_sh].path, sizeof(sh[n_sh].path), w)) {
+                                log_error("[collector.disks] mounts: '%.60s' is not an absolute "
+                                          "path (at most %d of them)",
+                                          w, MAX_SHARES);
+                                return -EINVAL;
+                        }
+                        const char *base = strrchr(w, '/');
+                        strscpy(sh[n_sh].name, sizeof(sh[n_sh].name), base[1] ? base + 1 : w);
+                        n_sh++;
+                }
+        }
+        if (!s->smartctl_flag) {
+                const char *v = conf_is_set(cfg, sec, "smartctl")
+                                    ? conf_get_string(cfg, sec, "smartctl")
+                                    : "smartctl";
+                bool off = !v || !*v;
+                if (!off && strcmp(v, s->smartctl) != 0) {
+                        strscpy(s->smartctl, sizeof(s->smartctl), v);
+                        *smart_changed = true;
+                }
+                if (off != s->no_smart)
+                        *smart_changed = true;
+                s->no_smart = off;
+        }
+        if (!s->timeout_flag)
+                s->statvfs_timeout_ms = conf_is_set(cfg, sec, "mount_timeout")
+                                            ? conf_get_uint(cfg, sec, "mount_timeout")
+                                            : 500;
+        if (!s->shares_flag) {
+                memcpy(s->shares, sh, n_sh * sizeof(sh[0]));
+                s->n_shares = n_sh;
+        }
+        return 0;
+}
 
-        if (s->no_smart)
-                return 0;
+static int smart_start(struct collector *c)
+{
+        struct disks_state *s = collector_state(c);
         struct smart_ctl *sc = calloc(1, sizeof(*sc));
         if (!sc)
                 return -ENOMEM;
@@ -2175,6 +2223,61 @@ static int disks_init(struct collector *c)
         sc->started = true;
         s->smart = sc;
         return 0;
+}
+
+static int disks_init(struct collector *c)
+{
+        struct disks_state *s = collector_state(c);
+        bool changed;
+        s->inotify_fd = -EBADF;
+        if (!s->smart_timeout_ms)
+                s->smart_timeout_ms = 10000;
+        int r = disks_conf(c, &changed);
+        if (r < 0)
+                return r;
+        if (!s->smartctl[0])
+                strscpy(s->smartctl, sizeof(s->smartctl), "smartctl");
+
+        s->vfs = calloc(1, sizeof(*s->vfs));
+        if (!s->vfs)
+                return -ENOMEM;
+        pthread_mutex_init(&s->vfs->lock, NULL);
+        pthread_cond_init(&s->vfs->work, NULL);
+        pthread_cond_init(&s->vfs->done, NULL);
+
+        if (s->no_smart)
+                return 0;
+        return smart_start(c);
+}
+
+/* SIGHUP: mounts, mount_timeout and smartctl apply at once (the SMART thread starts late
+ * when the file turns SMART on). A bad value keeps the running settings. */
+static void disks_reload(struct collector *c)
+{
+        struct disks_state *s = collector_state(c);
+        bool smart_changed;
+        if (disks_conf(c, &smart_changed) < 0) {
+                log_warning("[collector.disks] not applied: keeping the running settings");
+                return;
+        }
+        if (smart_changed && !s->no_smart) {
+                if (!s->smart) {
+                        (void)smart_start(c);
+                        sd_event *e = collector_event(c);
+                        if (s->smart && e && s->wired && s->smart->efd >= 0 &&
+                            sd_event_add_io(e, &s->smart_src, s->smart->efd, EPOLLIN, on_smart_done,
+                                            c) < 0)
+                                log_warning("cannot watch the SMART thread");
+                } else {
+                        pthread_mutex_lock(&s->smart->lock);
+                        strscpy(s->smart->smartctl, sizeof(s->smart->smartctl), s->smartctl);
+                        pthread_mutex_unlock(&s->smart->lock);
+                }
+                collector_trigger(c, TASK_SMART, 0);
+        }
+        if (smart_changed)
+                log_info("SMART: %s", s->no_smart ? "off" : s->smartctl);
+        collector_trigger(c, TASK_SHARES, 0);
 }
 
 static void disks_done(struct collector *c)
@@ -2221,15 +2324,19 @@ static const struct collector_ops disks_ops = {
                    { "smart", 300000, smart_run } },
         .state_size = sizeof(struct disks_state),
         .options = disks_options,
-        .options_help = "  --smartctl PATH      smartctl binary (default: smartctl from PATH)\n"
-                        "  --smart-timeout MS   kill smartctl after MS (default 10000)\n"
-                        "  --no-smart           never run smartctl\n"
-                        "  --statvfs-timeout MS a mount slower than MS is unavailable (500)\n"
-                        "  --share [NAME=]PATH  report PATH as a share (repeatable; not Unraid)\n"
-                        "  --include-loop       report loop devices as disks\n",
+        .options_help =
+            "  --smartctl PATH      smartctl binary (default: the config file's smartctl\n"
+            "                       if it sets one, else smartctl from PATH)\n"
+            "  --smart-timeout MS   kill smartctl after MS (default 10000)\n"
+            "  --no-smart           never run smartctl\n"
+            "  --statvfs-timeout MS a mount slower than MS is unavailable (500)\n"
+            "  --share [NAME=]PATH  report PATH as a share (repeatable; not Unraid;\n"
+            "                       replaces the config file's mounts)\n"
+            "  --include-loop       report loop devices as disks\n",
         .parse_option = disks_parse_option,
         .init = disks_init,
         .done = disks_done,
+        .reload = disks_reload,
 };
 
 int main(int argc, char **argv)

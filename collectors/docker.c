@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "collector.h"
+#include "conf.h"
 #include "http_unix.h"
 #include "log.h"
 #include "macros.h"
@@ -37,7 +38,7 @@
 #define DOCKER_MAX_CONTAINERS 400
 #define BACKOFF_MAX_MS        60000u
 
-enum { OPT_SOCKET = 0x200, OPT_TIMEOUT };
+enum { OPT_SOCKET = 0x200, OPT_TIMEOUT, OPT_NO_STATS };
 
 struct sample {
         char id[72];
@@ -49,6 +50,8 @@ struct sample {
 struct docker_state {
         const char *socket;
         uint32_t timeout_ms;
+        bool stats, stats_from_flag; /* --no-stats, else [collector.docker] stats */
+        char socket_buf[108];        /* the file's socket (the table is freed on SIGHUP) */
         struct http_unix http;
         struct sample *prev, *cur;
         size_t n_prev, n_cur;
@@ -425,7 +428,7 @@ static void add_container(struct collector *c, struct docker_state *s, json_obje
                         rec->uptime_seconds = (now - started) / NSEC_PER_SEC;
         }
 
-        if (!*timed_out && state && strcmp(state, "running") == 0) {
+        if (s->stats && !*timed_out && state && strcmp(state, "running") == 0) {
                 _cleanup_json_ json_object *st = NULL;
                 snprintf(path, sizeof(path), "/containers/%.64s/stats?stream=false&one-shot=true",
                          id);
@@ -542,17 +545,53 @@ static int docker_parse_option(struct collector *c, int opt, const char *arg)
                 }
                 s->timeout_ms = (uint32_t)v;
                 return 0;
+        case OPT_NO_STATS:
+                s->stats_from_flag = true;
+                return 0;
         }
         return -EINVAL;
+}
+
+/* [collector.docker] stats, unless --no-stats: at start and on SIGHUP. */
+static void apply_conf_stats(struct collector *c)
+{
+        struct docker_state *s = collector_state(c);
+        s->stats =
+            !s->stats_from_flag && conf_get_bool(collector_conf(c), "collector.docker", "stats");
+}
+
+static void docker_reload(struct collector *c)
+{
+        struct docker_state *s = collector_state(c);
+        bool before = s->stats;
+        apply_conf_stats(c);
+        if (s->stats != before)
+                log_info("per-container stats %s", s->stats ? "on" : "off");
 }
 
 static int docker_init(struct collector *c)
 {
         struct docker_state *s = collector_state(c);
+        const struct conf *cfg = collector_conf(c);
+        /* --socket, else $RINGHUB_DOCKER_SOCKET, else the file's socket, else the default. */
+        if (!s->socket && getenv("RINGHUB_DOCKER_SOCKET") && *getenv("RINGHUB_DOCKER_SOCKET"))
+                s->socket = getenv("RINGHUB_DOCKER_SOCKET");
+        if (!s->socket && conf_is_set(cfg, "collector.docker", "socket")) {
+                const char *v = conf_get_string(cfg, "collector.docker", "socket");
+                if (!v || !*v) {
+                        log_error("[collector.docker] socket is empty: no engine to ask");
+                        return -ENODEV;
+                }
+                if (strscpy(s->socket_buf, sizeof(s->socket_buf), v)) {
+                        log_error("[collector.docker] socket: '%s' is too long for a unix socket",
+                                  v);
+                        return -EINVAL;
+                }
+                s->socket = s->socket_buf;
+        }
         if (!s->socket)
-                s->socket = getenv("RINGHUB_DOCKER_SOCKET") && *getenv("RINGHUB_DOCKER_SOCKET")
-                                ? getenv("RINGHUB_DOCKER_SOCKET")
-                                : DOCKER_DEFAULT_SOCKET;
+                s->socket = DOCKER_DEFAULT_SOCKET;
+        apply_conf_stats(c);
         if (!s->timeout_ms)
                 s->timeout_ms = MIN(5000u, MAX(collector_interval_ms(c, 0) * 3 / 4, 10u));
         http_unix_init(&s->http, s->socket, "ringhub-collect-docker", DOCKER_BODY_MAX);
@@ -560,7 +599,8 @@ static int docker_init(struct collector *c)
         s->cur = calloc(DOCKER_MAX_CONTAINERS, sizeof(*s->cur));
         if (!s->prev || !s->cur)
                 return log_error_errno(-ENOMEM, "out of memory");
-        log_info("engine at %s, timeout %u ms", s->socket, s->timeout_ms);
+        log_info("engine at %s, timeout %u ms%s", s->socket, s->timeout_ms,
+                 s->stats ? "" : ", no per-container stats");
         return 0;
 }
 
@@ -576,6 +616,7 @@ static void docker_done(struct collector *c)
 static const struct option docker_options[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "no-stats", no_argument, NULL, OPT_NO_STATS },
         {},
 };
 
@@ -588,10 +629,12 @@ static const struct collector_ops docker_ops = {
         .options_help = "  --socket PATH        engine socket (default " DOCKER_DEFAULT_SOCKET
                         ", $RINGHUB_DOCKER_SOCKET)\n"
                         "  --timeout MS         budget for one cycle's requests (default min(5000, "
-                        "3/4 interval))\n",
+                        "3/4 interval))\n"
+                        "  --no-stats           skip per-container CPU/memory/network stats\n",
         .parse_option = docker_parse_option,
         .init = docker_init,
         .done = docker_done,
+        .reload = docker_reload,
 };
 
 int main(int argc, char **argv)

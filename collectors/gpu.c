@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "collector.h"
+#include "conf.h"
 #include "log.h"
 #include "macros.h"
 #include "util.h"
@@ -65,7 +66,10 @@ struct nvml {
         bool ready;
 };
 
+enum { OPT_NO_NVML = 0x200 };
+
 struct gpu_state {
+        bool no_nvml; /* --no-nvml (else [collector.gpu] nvml) */
         struct nvml nvml;
         char last_problem[160];
 };
@@ -404,9 +408,28 @@ static int gpu_run(struct collector *c)
 static int gpu_init(struct collector *c)
 {
         struct gpu_state *s = collector_state(c);
+        if (s->no_nvml || !conf_get_bool(collector_conf(c), "collector.gpu", "nvml")) {
+                log_info("NVML off (%s): sysfs GPUs only",
+                         s->no_nvml ? "--no-nvml" : "[collector.gpu] nvml = no");
+                return 0;
+        }
         nvml_load(c, &s->nvml);
         return 0;
 }
+
+static int gpu_parse_option(struct collector *c, int opt, const char *arg)
+{
+        struct gpu_state *s = collector_state(c);
+        if (opt != OPT_NO_NVML)
+                return -EINVAL;
+        s->no_nvml = true;
+        return 0;
+}
+
+static const struct option gpu_options[] = {
+        { "no-nvml", no_argument, NULL, OPT_NO_NVML },
+        {},
+};
 
 static void gpu_done(struct collector *c)
 {
@@ -422,8 +445,11 @@ static const struct collector_ops gpu_ops = {
         .description = "GPUs from NVML (NVIDIA) and sysfs (AMD, Intel)",
         .tasks = { { "gpu", 10000, gpu_run } },
         .state_size = sizeof(struct gpu_state),
+        .options = gpu_options,
         .options_help =
+            "  --no-nvml            do not try NVML ([collector.gpu] nvml = no)\n"
             "  (GPUs are read below --sysfs; NVML from " NVML_LIB ", or $RINGHUB_NVML_LIBRARY)\n",
+        .parse_option = gpu_parse_option,
         .init = gpu_init,
         .done = gpu_done,
 };

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "collector.h"
+#include "conf.h"
 #include "log.h"
 #include "macros.h"
 #include "util.h"
@@ -44,8 +46,16 @@ struct if_prev {
 };
 
 #define STATIC_REFRESH 20
+#define MAX_FILTER     64
+
+enum { OPT_INTERFACES = 0x200 };
 
 struct network_state {
+        /* --interfaces, else [collector.network] interfaces: names or globs; none = all */
+        bool filter_from_flag;
+        char filter_buf[1024];
+        char *filter[MAX_FILTER];
+        unsigned n_filter;
         struct if_prev prev[MAX_IFS];
         unsigned n_prev;
         char last_problem[160];
@@ -189,6 +199,43 @@ static const char *if_kind(const char *base, const char *name, const char *type)
         return "other";
 }
 
+/* Split a space- or comma-separated list of names/globs into s->filter. */
+static int set_filter(struct network_state *s, const char *list, const char *what)
+{
+        char buf[sizeof(s->filter_buf)];
+        unsigned n = 0;
+        if (strscpy(buf, sizeof(buf), list)) {
+                log_error("%s: list too long", what);
+                return -EINVAL;
+        }
+        for (char *save = NULL, *w = strtok_r(buf, " ,\t", &save); w;
+             w = strtok_r(NULL, " ,\t", &save)) {
+                if (strlen(w) > IFNAMSIZ * 2 || n >= MAX_FILTER) {
+                        log_error("%s: '%.40s' is not an interface name or glob (at most %d)", what,
+                                  w, MAX_FILTER);
+                        return -EINVAL;
+                }
+                n++;
+        }
+        /* Valid: take it (the pointers index into filter_buf). */
+        strscpy(s->filter_buf, sizeof(s->filter_buf), list);
+        s->n_filter = 0;
+        for (char *save = NULL, *w = strtok_r(s->filter_buf, " ,\t", &save); w;
+             w = strtok_r(NULL, " ,\t", &save))
+                s->filter[s->n_filter++] = w;
+        return 0;
+}
+
+static bool filter_match(const struct network_state *s, const char *name)
+{
+        if (s->n_filter == 0)
+                return true;
+        for (unsigned i = 0; i < s->n_filter; i++)
+                if (fnmatch(s->filter[i], name, 0) == 0)
+                        return true;
+        return false;
+}
+
 static int network_run(struct collector *c)
 {
         struct network_state *s = collector_state(c);
@@ -215,7 +262,8 @@ static int network_run(struct collector *c)
                 problem(c, "cannot list %s: %m", base);
         struct dirent *de;
         while (d && (de = readdir(d)) && n < MAX_IFS)
-                if (de->d_name[0] != '.' && strlen(de->d_name) <= IFNAMSIZ)
+                if (de->d_name[0] != '.' && strlen(de->d_name) <= IFNAMSIZ &&
+                    filter_match(s, de->d_name))
                         names[n++] = strdup(de->d_name);
         qsort(names, n, sizeof(names[0]), cmp_name);
         for (unsigned i = 0; i < s->n_prev; i++)
@@ -317,11 +365,59 @@ static int network_run(struct collector *c)
         return collector_batch_commit(c);
 }
 
+static int network_parse_option(struct collector *c, int opt, const char *arg)
+{
+        struct network_state *s = collector_state(c);
+        if (opt != OPT_INTERFACES)
+                return -EINVAL;
+        s->filter_from_flag = true;
+        return set_filter(s, arg, "--interfaces");
+}
+
+/* The file's filter, unless --interfaces named one. At start and on SIGHUP. */
+static int apply_conf(struct collector *c)
+{
+        struct network_state *s = collector_state(c);
+        if (s->filter_from_flag)
+                return 0;
+        const char *v = conf_get_string(collector_conf(c), "collector.network", "interfaces");
+        int r = set_filter(s, v ? v : "", "[collector.network] interfaces");
+        if (r < 0)
+                return r;
+        if (s->n_filter)
+                log_info("interfaces: %s", v);
+        return 0;
+}
+
+static int network_init(struct collector *c)
+{
+        return apply_conf(c);
+}
+
+static void network_reload(struct collector *c)
+{
+        if (apply_conf(c) < 0)
+                log_warning("keeping the previous interface filter");
+        collector_trigger(c, 0, 0);
+}
+
+static const struct option network_options[] = {
+        { "interfaces", required_argument, NULL, OPT_INTERFACES },
+        {},
+};
+
 static const struct collector_ops network_ops = {
         .name = "network",
         .description = "network interfaces: link, addresses, counters and rates",
         .tasks = { { "network", 15000, network_run } },
         .state_size = sizeof(struct network_state),
+        .options = network_options,
+        .options_help = "  --interfaces LIST    only these interfaces: names or globs, space- or\n"
+                        "                       comma-separated (default: all; config file key\n"
+                        "                       [collector.network] interfaces)\n",
+        .parse_option = network_parse_option,
+        .init = network_init,
+        .reload = network_reload,
 };
 
 int main(int argc, char **argv)

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "collector.h"
+#include "conf.h"
 #include "log.h"
 #include "macros.h"
 #include "util.h"
@@ -616,10 +617,52 @@ static int ups_parse_option(struct collector *c, int opt, const char *arg)
         return -EINVAL;
 }
 
+/*
+ * No --nut/--apcupsd flag: [collector.ups] driver, server and name. A file that leaves
+ * them all out keeps the local NUT server; apcupsd without a server is the local NIS.
+ */
+static int ups_from_conf(struct collector *c)
+{
+        struct ups_state *s = collector_state(c);
+        const struct conf *cfg = collector_conf(c);
+        const char *sec = "collector.ups";
+        if (!conf_is_set(cfg, sec, "driver") && !conf_is_set(cfg, sec, "server") &&
+            !conf_is_set(cfg, sec, "name"))
+                return 0;
+        const char *driver = conf_get_string(cfg, sec, "driver");
+        bool nut = !driver || strcmp(driver, "apcupsd") != 0;
+        const char *server = conf_is_set(cfg, sec, "server") ? conf_get_string(cfg, sec, "server")
+                             : nut                           ? NUT_DEFAULT
+                                                             : "127.0.0.1:3551";
+        const char *name = conf_get_string(cfg, sec, "name");
+        struct ups_server *srv = &s->servers[0];
+        *srv = (struct ups_server){ .kind = nut ? UPS_NUT : UPS_APCUPSD };
+        if (!server || startswith(server, "*:") ||
+            parse_hostport(server, nut ? "3493" : "3551", srv) < 0 || srv->ups[0]) {
+                log_error("[collector.ups] server: '%s' is not HOST:PORT", server ? server : "");
+                return -EINVAL;
+        }
+        if (name && *name) {
+                if (!nut)
+                        log_warning("[collector.ups] name is for NUT; apcupsd ignores it");
+                else if (strscpy(srv->ups, sizeof(srv->ups), name)) {
+                        log_error("[collector.ups] name: '%s' is too long", name);
+                        return -EINVAL;
+                }
+        }
+        s->n_servers = 1;
+        return 0;
+}
+
 static int ups_init(struct collector *c)
 {
         struct ups_state *s = collector_state(c);
         bool have_nut = false;
+        if (s->n_servers == 0 && !s->nut_off) {
+                int r = ups_from_conf(c);
+                if (r < 0)
+                        return r;
+        }
         for (unsigned i = 0; i < s->n_servers; i++)
                 have_nut |= s->servers[i].kind == UPS_NUT;
         if (s->nut_off && have_nut) {

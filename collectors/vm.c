@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 
 #include "collector.h"
+#include "conf.h"
 #include "log.h"
 #include "macros.h"
 #include "util.h"
@@ -85,6 +86,7 @@ static const struct virt_api *virt; /* NULL until libvirt is loaded */
 
 struct vm_state {
         const char *uri;
+        char uri_buf[96]; /* the file's uri (the table is freed on SIGHUP) */
         bool virt_broken; /* loaded, but virInitialize() failed: nothing to retry */
         virConnectPtr conn;
         bool reconnect_each_cycle;
@@ -534,10 +536,21 @@ static int vm_parse_option(struct collector *c, int opt, const char *arg)
 static int vm_init(struct collector *c)
 {
         struct vm_state *s = collector_state(c);
+        const struct conf *cfg = collector_conf(c);
+        /* --uri, else $RINGHUB_LIBVIRT_URI, else [collector.vm] uri, else the default. */
+        if (!s->uri && getenv("RINGHUB_LIBVIRT_URI") && *getenv("RINGHUB_LIBVIRT_URI"))
+                s->uri = getenv("RINGHUB_LIBVIRT_URI");
+        if (!s->uri && conf_is_set(cfg, "collector.vm", "uri")) {
+                const char *v = conf_get_string(cfg, "collector.vm", "uri");
+                if (!v || strscpy(s->uri_buf, sizeof(s->uri_buf), v)) {
+                        log_error("[collector.vm] uri: too long (at most %zu characters)",
+                                  sizeof(s->uri_buf) - 1);
+                        return -EINVAL;
+                }
+                s->uri = s->uri_buf;
+        }
         if (!s->uri)
-                s->uri = getenv("RINGHUB_LIBVIRT_URI") && *getenv("RINGHUB_LIBVIRT_URI")
-                             ? getenv("RINGHUB_LIBVIRT_URI")
-                             : VM_DEFAULT_URI;
+                s->uri = VM_DEFAULT_URI;
         s->reconnect_each_cycle = startswith(s->uri, "test:");
         s->prev = calloc(VM_MAX_DOMAINS, sizeof(*s->prev));
         s->cur = calloc(VM_MAX_DOMAINS, sizeof(*s->cur));

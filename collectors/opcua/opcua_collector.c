@@ -21,6 +21,7 @@
 #include <sys/epoll.h>
 
 #include "collector.h"
+#include "conf.h"
 #include "log.h"
 #include "macros.h"
 #include "ua_client.h"
@@ -66,6 +67,7 @@ struct opcua_state {
         const char *username, *password;
         uint32_t reconnect_max_ms;
         double publish_ms;
+        bool tags_flag, reconnect_flag, publish_flag; /* flags win over the config file */
         bool started;
         sd_event *event;
         uint64_t values;
@@ -232,8 +234,10 @@ static int opcua_parse_option(struct collector *c, int opt, const char *arg)
                 return 0;
         }
         case OPT_TAG:
+                s->tags_flag = true;
                 return parse_tag(s, arg);
         case OPT_TAGS:
+                s->tags_flag = true;
                 return parse_tags_file(s, arg);
         case OPT_USER:
                 s->username = arg;
@@ -246,12 +250,14 @@ static int opcua_parse_option(struct collector *c, int opt, const char *arg)
                         return log_error_errno(-EINVAL,
                                                "--reconnect-max: '%s' is not 500..3600000 ms", arg);
                 s->reconnect_max_ms = (uint32_t)v;
+                s->reconnect_flag = true;
                 return 0;
         case OPT_PUBLISH:
                 if (safe_atou64(arg, &v) < 0 || v < 10 || v > 3600000)
                         return log_error_errno(
                             -EINVAL, "--publish-interval: '%s' is not 10..3600000 ms", arg);
                 s->publish_ms = (double)v;
+                s->publish_flag = true;
                 return 0;
         }
         return -EINVAL;
@@ -675,11 +681,90 @@ static void schedule(struct endpoint *ep)
         (void)sd_event_source_set_enabled(ep->timer, SD_EVENT_ONESHOT);
 }
 
+/*
+ * [collector.opcua] reconnect_max and interval (the publishing interval), unless a flag
+ * set them: at start and on SIGHUP (a new publishing interval applies to the next
+ * subscription, i.e. after a reconnect). Keys the file leaves out keep the defaults.
+ */
+static void opcua_conf_timing(struct collector *c)
+{
+        struct opcua_state *s = collector_state(c);
+        const struct conf *cfg = collector_conf(c);
+        if (!s->reconnect_flag)
+                s->reconnect_max_ms =
+                    conf_is_set(cfg, "collector.opcua", "reconnect_max")
+                        ? (uint32_t)conf_get_uint(cfg, "collector.opcua", "reconnect_max")
+                        : 0;
+        if (!s->publish_flag)
+                s->publish_ms = conf_is_set(cfg, "collector.opcua", "interval")
+                                    ? (double)conf_get_uint(cfg, "collector.opcua", "interval")
+                                    : 0;
+}
+
+/*
+ * No --endpoint: [collector.opcua] endpoint. No --tag/--tags: [collector.opcua] tags, each
+ * a NodeId (named after its string identifier, or the NodeId itself with '=' as ':') or a
+ * full NAME=NODEID[,options] spec.
+ */
+static int opcua_conf_start(struct collector *c)
+{
+        struct opcua_state *s = collector_state(c);
+        const struct conf *cfg = collector_conf(c);
+        if (s->n_eps == 0 && conf_is_set(cfg, "collector.opcua", "endpoint")) {
+                int r = opcua_parse_option(c, OPT_ENDPOINT,
+                                           conf_get_string(cfg, "collector.opcua", "endpoint"));
+                if (r < 0)
+                        return r;
+        }
+        if (s->tags_flag)
+                return 0;
+        const char *list = conf_get_string(cfg, "collector.opcua", "tags");
+        _cleanup_free_ char *buf = strdup(list ? list : "");
+        if (!buf)
+                return log_error_errno(-ENOMEM, "out of memory");
+        for (char *save = NULL, *w = strtok_r(buf, " \t", &save); w;
+             w = strtok_r(NULL, " \t", &save)) {
+                static const char *const bare[] = { "ns=", "nsu=", "i=", "s=", "g=", "b=" };
+                bool is_node = false;
+                for (size_t i = 0; i < ELEMENTSOF(bare); i++)
+                        is_node |= startswith(w, bare[i]);
+                char spec[512], name[48];
+                if (is_node) {
+                        const char *sid = strstr(w, ";s=");
+                        sid = sid ? sid + 3 : startswith(w, "s=") ? w + 2 : NULL;
+                        strscpy(name, sizeof(name), sid && *sid ? sid : w);
+                        for (char *p = name; *p; p++)
+                                if (*p == '=' || *p == ',')
+                                        *p = ':';
+                        snprintf(spec, sizeof(spec), "%s=%s", name, w);
+                } else
+                        strscpy(spec, sizeof(spec), w);
+                int r = parse_tag(s, spec);
+                if (r < 0)
+                        return log_error_errno(r, "[collector.opcua] tags: bad tag '%.60s'", w);
+        }
+        return 0;
+}
+
+static void opcua_reload(struct collector *c)
+{
+        struct opcua_state *s = collector_state(c);
+        opcua_conf_timing(c);
+        log_info("reconnect back-off at most %u ms, publishing interval %s",
+                 s->reconnect_max_ms ? s->reconnect_max_ms : 10000,
+                 s->publish_ms > 0 ? "from the config" : "auto");
+}
+
 static int opcua_init(struct collector *c)
 {
         struct opcua_state *s = collector_state(c);
+        int rc = opcua_conf_start(c);
+        if (rc < 0)
+                return rc;
+        opcua_conf_timing(c);
         if (s->n_eps == 0)
-                return log_error_errno(-EINVAL, "no --endpoint given (see --help)");
+                return log_error_errno(-EINVAL, "no --endpoint given and no [collector.opcua] "
+                                                "endpoint in the config file (see --help)");
         if (s->n_tags == 0)
                 log_warning("no tags configured: connections are watched, no values collected");
         for (unsigned i = 0; i < s->n_eps; i++) {
@@ -756,6 +841,8 @@ static const struct collector_ops ops = {
         .state_size = sizeof(struct opcua_state),
         .options = options,
         .options_help =
+            "  (flags replace the config file's [collector.opcua] endpoint, tags, reconnect_max\n"
+            "   and interval, the publishing interval)\n"
             "      --endpoint URL        OPC UA server, opc.tcp://host:port[/path] (repeatable);\n"
             "                            tags given after it belong to it\n"
             "      --tag NAME=NODEID[,interval=MS][,deadband=X][,unit=U][,desc=TEXT]\n"
@@ -773,6 +860,7 @@ static const struct collector_ops ops = {
         .parse_option = opcua_parse_option,
         .init = opcua_init,
         .done = opcua_done,
+        .reload = opcua_reload,
 };
 
 int main(int argc, char **argv)
