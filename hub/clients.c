@@ -503,7 +503,7 @@ void clients_deliver(struct hubc *h, struct hub_msg *m)
         if (!h || h->gone)
                 return;
         unsigned t = m->topic;
-        uint64_t now = mono_ns();
+        uint64_t now = hub_fanout_now_ns();
         if (t < HUB_T_MAX && h->topic_rl[t].rate > 0) {
                 /* At most `rate` per second of this topic; the latest one waits. */
                 if (h->held[t] || !rate_limit_take(&h->topic_rl[t], now)) {

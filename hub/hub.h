@@ -165,6 +165,9 @@ struct hub_handoff {
 
 extern struct hub hub;
 
+/* lws thread: monotonic now, read once per fan-out pass (per-client limits use it). */
+uint64_t hub_fanout_now_ns(void);
+
 /* Count one json-c serialization pass that took ns. */
 void hub_count_serialization(uint64_t ns);
 

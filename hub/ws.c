@@ -171,7 +171,7 @@ void hub_client_send(struct hub_client *c, struct hub_msg *m)
                                         *slot = hub_msg_ref(m);
                                         atomic_fetch_add_explicit(&hub.stats.conflated, 1,
                                                                   memory_order_relaxed);
-                                        uint64_t now = mono_ns();
+                                        uint64_t now = hub_fanout_now_ns();
                                         if (!c->stalled_since)
                                                 c->stalled_since = now;
                                         else if (now - c->stalled_since >=
@@ -221,8 +221,17 @@ void hub_client_snapshot(struct hub_client *c)
         }
 }
 
+/* One clock reading per fan-out pass: per-client rate limits then cost no syscall each. */
+static uint64_t fan_now;
+
+uint64_t hub_fanout_now_ns(void)
+{
+        return fan_now ? fan_now : mono_ns();
+}
+
 static void fan_out(void)
 {
+        fan_now = mono_ns();
         size_t n;
         struct hub_handoff *a = hub_handoff_take(&n);
         for (size_t i = 0; i < n; i++) {
@@ -238,6 +247,7 @@ static void fan_out(void)
                 hub_msg_unref(m);
         }
         free(a);
+        fan_now = 0;
 }
 
 static int client_write(struct hub_client *c)
