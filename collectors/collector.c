@@ -360,7 +360,7 @@ static void apply_conf_intervals(struct collector *c)
 {
         for (unsigned i = 0; i < c->n_tasks; i++) {
                 uint64_t ms;
-                if (c->interval_from_flag[i])
+                if (c->interval_from_flag[i] || (i == 0 && c->ops->interval_key_is_own))
                         continue;
                 if (conf_collector_interval_ms(c->conf, c->ops->name,
                                                i ? c->ops->tasks[i].name : NULL, &ms) > 0 &&

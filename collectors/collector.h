@@ -50,6 +50,9 @@ struct collector_ops {
         int (*parse_option)(struct collector *c, int opt, const char *arg);
         int (*init)(struct collector *c);  /* after registering; <0 → exit */
         void (*done)(struct collector *c); /* before unregistering */
+        /* [collector.NAME] interval means something else to this collector (OPC UA: its
+         * publishing interval): the skeleton leaves tasks[0] at its compiled default. */
+        bool interval_key_is_own;
         /* After SIGHUP reloaded the config (intervals are already applied). */
         void (*reload)(struct collector *c);
 };

@@ -182,19 +182,19 @@ static const struct conf_key schema[] = {
           "smartctl binary (empty: no SMART)"),
         K("collector.disks", "mounts", CONF_STRING, "", 0, 0, true,
           "space-separated mount points reported as shares when Unraid's shares.ini is absent"),
-        K("collector.disks", "mount_timeout", CONF_DURATION_MS, "2s", 100, MS_MIN, true,
+        K("collector.disks", "mount_timeout", CONF_DURATION_MS, "500ms", 100, MS_MIN, true,
           "statvfs() deadline; a dead mount is reported, never waited for"),
 
         /* [collector.network] */
         ENABLED("collector.network", "yes"),
         IV("collector.network", "interval", "15s", "interfaces and counters"),
         K("collector.network", "interfaces", CONF_STRING, "", 0, 0, true,
-          "space-separated interface names or globs (empty: all but lo)"),
+          "space-separated interface names or globs (empty: all)"),
 
         /* [collector.docker] */
         ENABLED("collector.docker", "auto"),
         IV("collector.docker", "interval", "10s", "containers, state and stats"),
-        K("collector.docker", "socket", CONF_PATH, "/run/docker.sock", 0, 0, false,
+        K("collector.docker", "socket", CONF_PATH, "/var/run/docker.sock", 0, 0, false,
           "Docker Engine API socket"),
         K("collector.docker", "stats", CONF_BOOL, "yes", 0, 0, true,
           "read per-container CPU/memory/network stats"),
@@ -237,7 +237,7 @@ static const struct conf_key schema[] = {
            check_opcua_url, "OPC UA server endpoint URL"),
         K("collector.opcua", "tags", CONF_STRING, "", 0, 0, false,
           "space-separated node ids to monitor, e.g. ns=1;s=Plant.Temperature"),
-        K("collector.opcua", "reconnect_max", CONF_DURATION_MS, "30s", 1 * MS_SEC, MS_HOUR, true,
+        K("collector.opcua", "reconnect_max", CONF_DURATION_MS, "10s", 1 * MS_SEC, MS_HOUR, true,
           "longest back-off between reconnects"),
 };
 

@@ -838,6 +838,7 @@ static const struct collector_ops ops = {
         .name = "opcua",
         .description = "OPC UA tags (SecurityPolicy None) into the ring",
         .tasks = { { .name = "housekeeping", .interval_ms = 5000, .run = opcua_task } },
+        .interval_key_is_own = true, /* [collector.opcua] interval = publishing interval */
         .state_size = sizeof(struct opcua_state),
         .options = options,
         .options_help =
