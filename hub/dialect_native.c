@@ -913,7 +913,9 @@ void native_config_updated(json_object *data)
 {
         size_t len;
         const char *s = clients_json_text(data, &len);
-        struct hub_event ev = { .topic = HUB_T_CONFIG, .name = "config.updated", .ts_ns = real_ns() };
+        struct hub_event ev = { .topic = HUB_T_CONFIG,
+                                .name = "config.updated",
+                                .ts_ns = real_ns() };
         struct hub_msg *m = s ? frame(&ev, "config.updated", 0, s, len) : NULL;
         if (m) {
                 hub_broadcast(native_index(), m);

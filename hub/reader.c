@@ -428,7 +428,8 @@ static void *reader_main(void *arg)
 {
         static struct ring_record rec;
         uint64_t last_tick = mono_ns(), next_tick = last_tick + NSEC_PER_SEC;
-#define DIAG_NS ((uint64_t)(hub.opt.diag_interval_ms ? hub.opt.diag_interval_ms : 1000) * NSEC_PER_MSEC)
+#define DIAG_NS \
+        ((uint64_t)(hub.opt.diag_interval_ms ? hub.opt.diag_interval_ms : 1000) * NSEC_PER_MSEC)
 
         while (!atomic_load(&hub.stop)) {
                 unsigned n = 0;
