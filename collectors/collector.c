@@ -23,6 +23,14 @@
 #include "macros.h"
 #include "util.h"
 
+#define COLLECTOR_MAX_PROBLEMS 16
+
+/* Problems of one task: hashes seen in its current run and in its previous run. */
+struct problem_set {
+        uint64_t h[2][COLLECTOR_MAX_PROBLEMS];
+        unsigned n[2];
+};
+
 struct task_state {
         sd_event_source *timer;
         uint32_t interval_ms;
@@ -65,6 +73,9 @@ struct collector {
         uint64_t written, dropped;
         struct conf *conf;
         bool interval_from_flag[COLLECTOR_MAX_TASKS];
+        /* per task, plus one for problems met outside a task run (init, callbacks) */
+        struct problem_set problems[COLLECTOR_MAX_TASKS + 1];
+        unsigned current_task;
 };
 
 void *collector_state(struct collector *c)
@@ -264,6 +275,55 @@ void collector_source_status(struct collector *c, const char *source, bool up, c
                 c->written++;
 }
 
+/* ---- problems: log on appearance only ---- */
+
+static uint64_t hash_text(const char *s)
+{
+        uint64_t h = 1469598103934665603ULL;
+        for (; *s; s++)
+                h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+        return h;
+}
+
+void collector_problem(struct collector *c, const char *fmt, ...)
+{
+        char buf[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        struct problem_set *p = &c->problems[MIN(c->current_task, (unsigned)COLLECTOR_MAX_TASKS)];
+        uint64_t h = hash_text(buf);
+        for (unsigned i = 0; i < p->n[0]; i++)
+                if (p->h[0][i] == h)
+                        return; /* already met in this run */
+        bool known = false;
+        for (unsigned i = 0; i < p->n[1]; i++)
+                known |= p->h[1][i] == h;
+        if (!known)
+                log_warning("%s", buf);
+        if (p->n[0] < COLLECTOR_MAX_PROBLEMS)
+                p->h[0][p->n[0]++] = h;
+}
+
+/* After a task run: this run's problems become the "previous" ones. */
+static void problems_rotate(struct collector *c, unsigned task)
+{
+        struct problem_set *p = &c->problems[task];
+        memcpy(p->h[1], p->h[0], sizeof(p->h[0]));
+        p->n[1] = p->n[0];
+        p->n[0] = 0;
+}
+
+static int run_task(struct collector *c, unsigned i)
+{
+        c->current_task = i;
+        int r = c->ops->tasks[i].run(c);
+        problems_rotate(c, i);
+        c->current_task = COLLECTOR_MAX_TASKS;
+        return r;
+}
+
 /* ---- loop ---- */
 
 static void notify_status(struct collector *c)
@@ -301,7 +361,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
         struct task_state *t = &c->tasks[i];
         uint64_t start = mono_ns();
         t->running = true;
-        int r = c->ops->tasks[i].run(c);
+        int r = run_task(c, (unsigned)i);
         t->running = false;
         t->runs++;
         c->cycles++;
@@ -638,7 +698,7 @@ static int collector_run(struct collector *c, int argc, char **argv)
 
         if (once) {
                 for (unsigned i = 0; i < c->n_tasks; i++)
-                        ops->tasks[i].run(c);
+                        run_task(c, i);
                 ring_producer_heartbeat(c->ring, c->producer);
                 goto out;
         }
@@ -700,7 +760,7 @@ out:
 
 int collector_main(const struct collector_ops *ops, int argc, char **argv)
 {
-        struct collector c = { .ops = ops, .producer = -1 };
+        struct collector c = { .ops = ops, .producer = -1, .current_task = COLLECTOR_MAX_TASKS };
         /* Every exit path of the run, early ones included, ends here. */
         int r = collector_run(&c, argc, argv);
         free(c.batch);

@@ -103,5 +103,13 @@ int collector_emit(struct collector *c, unsigned type, const void *payload);
 void collector_source_status(struct collector *c, const char *source, bool up, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/*
+ * A problem with a source file or device ("cannot read /proc/stat", "garbage in
+ * disks.ini"): logged as a warning when it appears, not again while it persists from
+ * one run of the same task to the next, and again if it comes back after going away.
+ */
+void collector_problem(struct collector *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* For tests: how many cycles have run (all tasks). */
 uint64_t collector_cycles(const struct collector *c);

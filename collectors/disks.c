@@ -843,23 +843,7 @@ struct disks_state {
         sd_event_source *inotify_src, *smart_src;
         struct rec_pool *pools[MAX_POOLS * 2]; /* this array cycle's pools, in the batch */
         unsigned n_pools;
-        char last_problem[160];
 };
-
-static void problem(struct collector *c, const char *fmt, ...) _printf_(2, 3);
-static void problem(struct collector *c, const char *fmt, ...)
-{
-        struct disks_state *s = collector_state(c);
-        char buf[160];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        if (strcmp(buf, s->last_problem) != 0) {
-                log_warning("%s", buf);
-                strscpy(s->last_problem, sizeof(s->last_problem), buf);
-        }
-}
 
 /* Octal escapes in /proc/mounts (\040 for a space). */
 static void unescape_mount(char *s)
@@ -885,7 +869,7 @@ static void load_mounts(struct collector *c)
                 return;
         _cleanup_fclose_ FILE *f = fopen(p, "re");
         if (!f) {
-                problem(c, "cannot read %s: %m", p);
+                collector_problem(c, "cannot read %s: %m", p);
                 return;
         }
         while (fgets(line, sizeof(line), f) && s->n_mounts < MAX_MOUNTS) {
@@ -1039,7 +1023,7 @@ static unsigned load_diskstats(struct collector *c, struct diskstat *out, unsign
                 return 0;
         _cleanup_fclose_ FILE *f = fopen(p, "re");
         if (!f) {
-                problem(c, "cannot read %s: %m", p);
+                collector_problem(c, "cannot read %s: %m", p);
                 return 0;
         }
         while (fgets(line, sizeof(line), f) && n < max) {
@@ -1116,7 +1100,7 @@ static int disks_run(struct collector *c)
                 return -ENAMETOOLONG;
         _cleanup_(closedirp_) DIR *d = opendir(dir);
         if (!d)
-                problem(c, "cannot list %s: %m", dir);
+                collector_problem(c, "cannot list %s: %m", dir);
         char *names[MAX_DISKS];
         unsigned n_names = 0;
         struct dirent *de;

@@ -71,23 +71,7 @@ enum { OPT_NO_NVML = 0x200 };
 struct gpu_state {
         bool no_nvml; /* --no-nvml (else [collector.gpu] nvml) */
         struct nvml nvml;
-        char last_problem[160];
 };
-
-static void problem(struct collector *c, const char *fmt, ...) _printf_(2, 3);
-static void problem(struct collector *c, const char *fmt, ...)
-{
-        struct gpu_state *s = collector_state(c);
-        char buf[160];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        if (strcmp(buf, s->last_problem) != 0) {
-                log_warning("%s", buf);
-                strscpy(s->last_problem, sizeof(s->last_problem), buf);
-        }
-}
 
 static void nvml_load(struct collector *c, struct nvml *n)
 {
@@ -399,9 +383,8 @@ static int gpu_run(struct collector *c)
                 struct rec_gpu *g = collector_batch_add(c, RT_gpu);
                 if (g)
                         g->available = 0;
-                problem(c, "no GPU found");
-        } else
-                s->last_problem[0] = 0;
+                collector_problem(c, "no GPU found");
+        }
         return collector_batch_commit(c);
 }
 

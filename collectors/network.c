@@ -58,28 +58,12 @@ struct network_state {
         unsigned n_filter;
         struct if_prev prev[MAX_IFS];
         unsigned n_prev;
-        char last_problem[160];
 };
 
 struct if_counters {
         char name[IFNAMSIZ + 1];
         uint64_t v[16];
 };
-
-static void problem(struct collector *c, const char *fmt, ...) _printf_(2, 3);
-static void problem(struct collector *c, const char *fmt, ...)
-{
-        struct network_state *s = collector_state(c);
-        char buf[160];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        if (strcmp(buf, s->last_problem) != 0) {
-                log_warning("%s", buf);
-                strscpy(s->last_problem, sizeof(s->last_problem), buf);
-        }
-}
 
 static int cmp_name(const void *a, const void *b)
 {
@@ -117,7 +101,7 @@ static unsigned load_counters(struct collector *c, struct if_counters *out, unsi
                 return 0;
         _cleanup_fclose_ FILE *f = fopen(p, "re");
         if (!f) {
-                problem(c, "cannot read %s: %m", p);
+                collector_problem(c, "cannot read %s: %m", p);
                 return 0;
         }
         unsigned bad = 0;
@@ -148,7 +132,8 @@ static unsigned load_counters(struct collector *c, struct if_counters *out, unsi
                 n++;
         }
         if (bad)
-                problem(c, "%s: %u unparseable line(s), those interfaces have no counters", p, bad);
+                collector_problem(
+                    c, "%s: %u unparseable line(s), those interfaces have no counters", p, bad);
         return n;
 }
 
@@ -253,13 +238,13 @@ static int network_run(struct collector *c)
         uint64_t now = mono_ns();
         bool live = strcmp(collector_sysfs(c), "/sys") == 0;
         if (live && getifaddrs(&ifa) < 0) {
-                problem(c, "getifaddrs: %m");
+                collector_problem(c, "getifaddrs: %m");
                 ifa = NULL;
         }
 
         _cleanup_(closedirp_) DIR *d = opendir(base);
         if (!d)
-                problem(c, "cannot list %s: %m", base);
+                collector_problem(c, "cannot list %s: %m", base);
         struct dirent *de;
         while (d && (de = readdir(d)) && n < MAX_IFS)
                 if (de->d_name[0] != '.' && strlen(de->d_name) <= IFNAMSIZ &&

@@ -31,44 +31,10 @@ struct cpu_times {
         bool valid;
 };
 
-#define MAX_PROBLEMS 16
-
 struct system_state {
         struct cpu_times all, *cores;
         unsigned n_cores;
-        /* Problems seen this cycle and the previous one: a problem is logged when it
-         * appears, not again while it persists. */
-        uint64_t problems[2][MAX_PROBLEMS];
-        unsigned n_problems[2];
 };
-
-static uint64_t hash_str(const char *s)
-{
-        uint64_t h = 1469598103934665603ULL;
-        for (; *s; s++)
-                h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-        return h;
-}
-
-static void problem(struct collector *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void problem(struct collector *c, const char *fmt, ...)
-{
-        struct system_state *s = collector_state(c);
-        char buf[128];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        uint64_t h = hash_str(buf);
-        bool known = false;
-        for (unsigned i = 0; i < s->n_problems[1]; i++)
-                known |= s->problems[1][i] == h;
-        if (!known)
-                log_warning("%s", buf);
-        if (s->n_problems[0] < MAX_PROBLEMS)
-                s->problems[0][s->n_problems[0]++] = h;
-}
 
 static FILE *open_under(struct collector *c, bool sys, const char *path)
 {
@@ -133,7 +99,7 @@ static void collect_stat(struct collector *c, struct rec_system *sys)
         unsigned seen = 0;
 
         if (!f) {
-                problem(c, "cannot read /proc/stat: %m");
+                collector_problem(c, "cannot read /proc/stat: %m");
                 return;
         }
         while (fgets(line, sizeof(line), f)) {
@@ -141,7 +107,7 @@ static void collect_stat(struct collector *c, struct rec_system *sys)
                         break;
                 if (line[3] == ' ') {
                         if (!parse_cpu_line(line, &all))
-                                problem(c, "garbage in /proc/stat cpu line");
+                                collector_problem(c, "garbage in /proc/stat cpu line");
                         continue;
                 }
                 char *end;
@@ -191,7 +157,7 @@ static void collect_cpuinfo(struct collector *c, struct rec_system *sys)
         uint64_t packages = 0;
 
         if (!f) {
-                problem(c, "cannot read /proc/cpuinfo: %m");
+                collector_problem(c, "cannot read /proc/cpuinfo: %m");
                 return;
         }
         while (fgets(line, sizeof(line), f)) {
@@ -249,7 +215,7 @@ static void collect_meminfo(struct collector *c, struct rec_system *sys)
         bool have_cached = false;
 
         if (!f) {
-                problem(c, "cannot read /proc/meminfo: %m");
+                collector_problem(c, "cannot read /proc/meminfo: %m");
                 return;
         }
         while (fgets(line, sizeof(line), f)) {
@@ -277,7 +243,7 @@ static void collect_meminfo(struct collector *c, struct rec_system *sys)
                         swap_free = b;
         }
         if (total == MISSING_U64 || total == 0) {
-                problem(c, "/proc/meminfo has no MemTotal");
+                collector_problem(c, "/proc/meminfo has no MemTotal");
                 return;
         }
         sys->ram_total_bytes = total;
@@ -446,7 +412,6 @@ static void collect_hwmon(struct collector *c, struct rec_system *sys)
 
 static int system_run(struct collector *c)
 {
-        struct system_state *s = collector_state(c);
         int r;
 
         collector_batch_begin(c);
@@ -458,9 +423,6 @@ static int system_run(struct collector *c)
         collect_meminfo(c, sys);
         collect_hwmon(c, sys);
         r = collector_batch_commit(c);
-        memcpy(s->problems[1], s->problems[0], sizeof(s->problems[0]));
-        s->n_problems[1] = s->n_problems[0];
-        s->n_problems[0] = 0;
         return r;
 }
 
