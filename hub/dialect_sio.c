@@ -214,12 +214,19 @@ static struct hub_msg *render_tag(const struct hub_event *ev)
         json_object_object_add(o, "display_unit", json_object_new_string(unit));
         json_object_object_add(o, "data_type", json_object_new_string(str_of(d, "data_type")));
         json_object_object_add(o, "variable", json_object_new_string(""));
-        json_object_object_add(o, "description", json_object_new_string(""));
+        json_object_object_add(o, "description", json_object_new_string(str_of(d, "description")));
         json_object_object_add(o, "display_name", json_object_new_string(name));
         json_object_object_add(o, "opcua_address", json_object_new_string(str_of(d, "endpoint")));
         json_object_object_add(o, "node_namespace", json_object_new_string(str_of(d, "node_id")));
-        json_object_object_add(o, "scan_time", json_object_new_int(0));
-        json_object_object_add(o, "dead_band", json_double(0.0));
+        json_object *sv;
+        json_object_object_add(
+            o, "scan_time",
+            json_object_new_int64(
+                json_object_object_get_ex(d, "scan_time_ms", &sv) ? json_object_get_int64(sv) : 0));
+        json_object_object_add(o, "dead_band",
+                               json_double(json_object_object_get_ex(d, "dead_band", &sv)
+                                               ? json_object_get_double(sv)
+                                               : 0.0));
         json_object_object_add(o, "segment", json_object_new_string(""));
         json_object_object_add(o, "manufacturer", json_object_new_string(""));
         static const char *const flags[] = { "process_filter", "gaussian_filter",

@@ -296,6 +296,10 @@ static void fill_tag(struct rec_tag *rec, const struct tag *t, const struct endp
         strscpy(rec->endpoint, sizeof(rec->endpoint), ep->url);
         strscpy(rec->node_id, sizeof(rec->node_id), t->node_text);
         strscpy(rec->unit, sizeof(rec->unit), t->unit);
+        strscpy(rec->description, sizeof(rec->description), t->description);
+        if (t->interval_ms >= 0 && t->interval_ms < 4e9)
+                rec->scan_time_ms = (uint32_t)t->interval_ms;
+        rec->dead_band = t->deadband;
 }
 
 static void emit_tag_status(struct endpoint *ep, struct tag *t, uint32_t status, const char *why)

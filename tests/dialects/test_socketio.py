@@ -148,9 +148,12 @@ def main(env):
     s = wait_for(q, "system_update")
     check(s["hostname"] == "Tower", f"system_update {s}")
     env.inject("tag", "name=Pressure_01", "value=45.2", "data_type=Double", "unit=bar",
-               "endpoint=opc.tcp://localhost:4840", "node_id=ns=2;i=12", "quality=Good")
+               "endpoint=opc.tcp://localhost:4840", "node_id=ns=2;i=12", "quality=Good",
+               "description=Main Line Pressure", "scan_time_ms=1000", "dead_band=0.1")
     t = wait_for(q, "on.tag")
     check(t["name"] == "Pressure_01" and t["value"] == 45.2 and t["unit"] == "bar", f"tag {t}")
+    check(t["description"] == "Main Line Pressure" and t["scan_time"] == 1000 and
+          t["dead_band"] == 0.1, f"tag configuration fields {t}")
     check(t["values"][:2] == [45.2, 45.1], f"values newest first {t['values']}")
     check(len(t["timestamps"]) == len(t["values"]) and PYTIME.match(t["timestamp"]),
           f"timestamps {t['timestamp']!r}")

@@ -94,7 +94,7 @@ try:
     # ---- the collector ----
     ring = Ring(f"test-opcua-{os.getpid()}")
     coll = subprocess.Popen([collector, "--ring", ring.name, "--endpoint", srv.url, "--reconnect-max", "1000",
-                             "--tag", "temp=ns=1;s=Plant.Temperature,interval=100,unit=°C",
+                             "--tag", "temp=ns=1;s=Plant.Temperature,interval=100,unit=°C,desc=Plant temperature",
                              "--tag", "running=ns=1;s=Plant.Running",
                              "--tag", "label=ns=1;s=Plant.Label",
                              "--tag", "setpoint=ns=1;i=1001",
@@ -118,6 +118,8 @@ try:
         fail(f"bool/string values: {seen['running']} {seen['label']}")
     if seen["setpoint"].get("value_int") != 4242 or seen["pressure"]["value"] != 3.25:
         fail(f"int/ns-uri values: {seen['setpoint']} {seen['pressure']}")
+    if seen["temp"].get("description") != "Plant temperature" or seen["temp"].get("scan_time_ms") != 100:
+        fail("tag configuration in the record: %r" % seen["temp"])
     if seen["temp"]["unit"] != "°C" or not seen["temp"].get("source_time"):
         fail(f"temp record {seen['temp']}")
     m = seen.get("missing")
