@@ -75,7 +75,7 @@ struct hub_msg *hub_client_latest(struct hub_client *c, unsigned topic);
 /* lws thread: fan one frame out to every client of dialect d now (wants/deliver apply). */
 void hub_broadcast(unsigned d, struct hub_msg *m);
 
-/* Frame a JSON text built per client (a reply); counts as one serialization. */
+/* Frame a JSON text built per client (a reply); counted as a reply, not an event. */
 struct hub_msg *hub_msg_from_json(uint16_t topic, json_object *o);
 
 extern const struct dialect dialect_unraid;

@@ -66,7 +66,8 @@ struct hub_stats {
         _Atomic uint64_t batches;         /* complete batches applied */
         _Atomic uint64_t batches_dropped; /* incomplete batches superseded */
         _Atomic uint64_t events;          /* events produced (state changes) */
-        _Atomic uint64_t serializations;  /* json-c serialization passes (all dialects) */
+        _Atomic uint64_t serializations;  /* json-c passes for events (all dialects) */
+        _Atomic uint64_t replies;         /* json-c passes for per-client replies */
         _Atomic uint64_t serialize_ns;    /* total time in them */
         _Atomic uint64_t frames;          /* frames rendered by dialects */
         _Atomic uint64_t clients;         /* WebSocket clients now */

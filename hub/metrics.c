@@ -202,7 +202,8 @@ static void emit_hub(FILE *o)
         C(conflated, "conflated_messages_total", "queued state messages replaced by newer ones");
         C(bad_frames, "bad_frames_total", "inbound frames that closed their client");
         C(events, "events_total", "state-change events produced");
-        C(serializations, "serializations_total", "JSON serialization passes");
+        C(serializations, "serializations_total", "JSON serialization passes for events");
+        C(replies, "replies_total", "JSON replies built for one client (requests, errors)");
         fprintf(o,
                 "# HELP ringhub_serialize_seconds_total time spent serializing JSON\n"
                 "# TYPE ringhub_serialize_seconds_total counter\n"

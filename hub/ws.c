@@ -59,6 +59,10 @@ struct hub_client {
         struct hub_client *prev, *next;
         struct hub_msg **q;
         unsigned q_head, q_len, q_cap;
+        /* Absolute position (messages ever queued) of the queue head, and per topic 1 + the
+         * absolute position of its newest queued state message: conflation is O(1). */
+        uint64_t q_head_abs;
+        uint64_t state_pos[HUB_T_MAX];
         bool write_pending, closing;
         uint16_t close_code;
         char close_reason[64];
@@ -122,6 +126,7 @@ static void queue_drop_all(struct hub_client *c)
 {
         for (unsigned i = 0; i < c->q_len; i++)
                 hub_msg_unref(c->q[(c->q_head + i) % c->q_cap]);
+        c->q_head_abs += c->q_len;
         c->q_len = 0;
         c->q_head = 0;
 }
@@ -162,28 +167,31 @@ void hub_client_send(struct hub_client *c, struct hub_msg *m)
                 return;
         if (c->q_len == c->q_cap) {
                 /* Full: the newest state of a topic replaces the queued older one. */
-                if (m->flags & HUB_MSG_STATE) {
-                        for (unsigned i = 0; i < c->q_len; i++) {
-                                struct hub_msg **slot = &c->q[(c->q_head + i) % c->q_cap];
-                                if ((*slot)->topic == m->topic &&
-                                    ((*slot)->flags & HUB_MSG_STATE)) {
-                                        hub_msg_unref(*slot);
-                                        *slot = hub_msg_ref(m);
-                                        atomic_fetch_add_explicit(&hub.stats.conflated, 1,
-                                                                  memory_order_relaxed);
-                                        uint64_t now = hub_fanout_now_ns();
-                                        if (!c->stalled_since)
-                                                c->stalled_since = now;
-                                        else if (now - c->stalled_since >=
-                                                 (uint64_t)hub.opt.slow_timeout_ms * NSEC_PER_MSEC)
-                                                close_slow(c, "no progress while conflating");
-                                        return;
-                                }
+                uint64_t pos =
+                    (m->flags & HUB_MSG_STATE) && m->topic < HUB_T_MAX ? c->state_pos[m->topic] : 0;
+                if (pos && pos - 1 >= c->q_head_abs) {
+                        /* The newest queued state of this topic is replaced in place. */
+                        unsigned i = (unsigned)(pos - 1 - c->q_head_abs);
+                        struct hub_msg **slot = &c->q[(c->q_head + i) % c->q_cap];
+                        if ((*slot)->topic == m->topic && ((*slot)->flags & HUB_MSG_STATE)) {
+                                hub_msg_unref(*slot);
+                                *slot = hub_msg_ref(m);
+                                atomic_fetch_add_explicit(&hub.stats.conflated, 1,
+                                                          memory_order_relaxed);
+                                uint64_t now = hub_fanout_now_ns();
+                                if (!c->stalled_since)
+                                        c->stalled_since = now;
+                                else if (now - c->stalled_since >=
+                                         (uint64_t)hub.opt.slow_timeout_ms * NSEC_PER_MSEC)
+                                        close_slow(c, "no progress while conflating");
+                                return;
                         }
                 }
                 close_slow(c, "queue full");
                 return;
         }
+        if ((m->flags & HUB_MSG_STATE) && m->topic < HUB_T_MAX)
+                c->state_pos[m->topic] = c->q_head_abs + c->q_len + 1;
         c->q[(c->q_head + c->q_len++) % c->q_cap] = hub_msg_ref(m);
         want_write(c);
 }
@@ -289,6 +297,7 @@ static int client_write(struct hub_client *c)
                 c->q_head = (c->q_head + 1) % c->q_cap;
         }
         c->q_len -= n;
+        c->q_head_abs += n;
         c->stalled_since = 0;
         atomic_fetch_add_explicit(&hub.stats.ws_writes, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&hub.stats.ws_messages, n, memory_order_relaxed);

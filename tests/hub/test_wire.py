@@ -261,9 +261,10 @@ async def main(env):
         m = await recv_json(ws)
         check(m["event"] == "system_update" and m["data"]["hostname"] == "Third", "unsubscribe")
     # Serialized once per event: serializations never exceed events (+ diag, collectors).
-    ev = env.metric("ringhub_events_total")
-    ser = env.metric("ringhub_serializations_total")
-    check(ev and ser and ser <= ev, f"serializations {ser} > events {ev}")
+    # One page, one moment; the once-a-second diagnostics event may still fall between the
+    # two counters' reads (serialized, not yet counted as an event): at most one apart.
+    ev, ser = env.metrics("ringhub_events_total", "ringhub_serializations_total")
+    check(ev and ser and ser <= ev + 1, f"serializations {ser} > events {ev}")
 
 
 if __name__ == "__main__":
