@@ -34,8 +34,6 @@ struct problem_set {
 struct task_state {
         sd_event_source *timer;
         uint32_t interval_ms;
-        uint64_t runs;
-        bool running;
 };
 
 struct source_entry {
@@ -360,10 +358,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
                 return 0;
         struct task_state *t = &c->tasks[i];
         uint64_t start = mono_ns();
-        t->running = true;
         int r = run_task(c, (unsigned)i);
-        t->running = false;
-        t->runs++;
         c->cycles++;
         if (r < 0)
                 log_debug_errno(r, "task %s failed: %m", c->ops->tasks[i].name);

@@ -124,6 +124,40 @@ void hub_body_unref(struct hub_body *b)
 
 static _Atomic uint64_t ser_min = UINT64_MAX, ser_max;
 
+static const char *const topic_event_names[HUB_T_MAX] = {
+        [RT_system] = "system_update",
+        [RT_array] = "array_status_update",
+        [RT_disk] = "disk_list_update",
+        [RT_share] = "share_list_update",
+        [RT_pool] = "pool_list_update",
+        [RT_container] = "container_list_update",
+        [RT_vm] = "vm_list_update",
+        [RT_ups] = "ups_status_update",
+        [RT_gpu] = "gpu_metrics_update",
+        [RT_netif] = "network_list_update",
+        [RT_source_status] = "source_status_changed",
+        [RT_tag] = "tag_update",
+        [RT_opcua_conn] = "opcua_connection",
+        [HUB_T_COLLECTOR] = "collector_state_change",
+        [HUB_T_DIAG] = "hub_diag",
+        [HUB_T_CLIENT_CONNECTED] = "client_connected",
+        [HUB_T_CLIENT_DISCONNECTED] = "client_disconnected",
+        [HUB_T_CLIENT_SYNC] = "client_sync",
+};
+
+const char *hub_topic_event_name(unsigned topic)
+{
+        return topic < HUB_T_MAX ? topic_event_names[topic] : NULL;
+}
+
+int hub_topic_by_event_name(const char *name)
+{
+        for (unsigned t = 0; name && t < HUB_T_MAX; t++)
+                if (topic_event_names[t] && strcmp(topic_event_names[t], name) == 0)
+                        return (int)t;
+        return -1;
+}
+
 void hub_count_serialization(uint64_t ns)
 {
         atomic_fetch_add_explicit(&hub.stats.serializations, 1, memory_order_relaxed);

@@ -25,32 +25,6 @@
 #define SUBS_MAX       32
 #define EVENT_TYPE_MAX 48
 
-struct lf_topic {
-        unsigned topic;
-        const char *event;
-};
-
-static const struct lf_topic lf_topics[] = {
-        { RT_system, "system_update" },
-        { RT_array, "array_status_update" },
-        { RT_disk, "disk_list_update" },
-        { RT_share, "share_list_update" },
-        { RT_pool, "pool_list_update" },
-        { RT_container, "container_list_update" },
-        { RT_vm, "vm_list_update" },
-        { RT_ups, "ups_status_update" },
-        { RT_gpu, "gpu_metrics_update" },
-        { RT_netif, "network_list_update" },
-        { RT_source_status, "source_status_changed" },
-        { RT_tag, "tag_update" },
-        { RT_opcua_conn, "opcua_connection" },
-        { HUB_T_COLLECTOR, "collector_state_change" },
-        { HUB_T_DIAG, "hub_diag" },
-        { HUB_T_CLIENT_CONNECTED, "client_connected" },
-        { HUB_T_CLIENT_DISCONNECTED, "client_disconnected" },
-        { HUB_T_CLIENT_SYNC, "client_sync" },
-};
-
 struct lf_sub {
         int64_t id;
         unsigned topic;
@@ -67,22 +41,6 @@ struct lf_client {
 /* One parse of the event being fanned out, shared by every filtered subscription. */
 static struct hub_msg *parsed_msg;
 static json_object *parsed;
-
-static const struct lf_topic *lf_topic_of(unsigned topic)
-{
-        for (size_t i = 0; i < ELEMENTSOF(lf_topics); i++)
-                if (lf_topics[i].topic == topic)
-                        return &lf_topics[i];
-        return NULL;
-}
-
-static const struct lf_topic *lf_topic_by_name(const char *name)
-{
-        for (size_t i = 0; i < ELEMENTSOF(lf_topics); i++)
-                if (strcmp(lf_topics[i].event, name) == 0)
-                        return &lf_topics[i];
-        return NULL;
-}
 
 /* ---- reader thread ---- */
 
@@ -140,8 +98,9 @@ static struct hub_msg *ledfx_render(const struct hub_event *ev)
 {
         if (ev->topic == HUB_T_DIAG)
                 return render_diag(ev);
-        const struct lf_topic *t = lf_topic_of(ev->topic);
-        return t ? lf_frame(ev, t->event, ev->json, ev->json_len) : NULL;
+        /* LedFx carries every topic that has an event name. */
+        const char *name = hub_topic_event_name(ev->topic);
+        return name ? lf_frame(ev, name, ev->json, ev->json_len) : NULL;
 }
 
 /* ---- lws thread ---- */
@@ -238,8 +197,8 @@ static void do_subscribe(struct lf_client *l, json_object *o, json_object *id)
         if (filter &&
             (json_object_is_type(filter, json_type_null) || json_object_object_length(filter) == 0))
                 filter = NULL;
-        const struct lf_topic *t = lf_topic_by_name(json_object_get_string(et));
-        if (!t) {
+        int topic = hub_topic_by_event_name(json_object_get_string(et));
+        if (topic < 0) {
                 reply(l->c, id, false, "Unknown event type.");
                 return;
         }
@@ -256,10 +215,12 @@ static void do_subscribe(struct lf_client *l, json_object *o, json_object *id)
                 s = &l->subs[l->n_subs++];
         } else
                 json_object_put(s->filter);
-        *s = (struct lf_sub){ .id = sid, .topic = t->topic, .filter = json_object_get(filter) };
+        *s = (struct lf_sub){ .id = sid,
+                              .topic = (unsigned)topic,
+                              .filter = json_object_get(filter) };
         reply(l->c, id, true, NULL);
         /* Current state at once, like a snapshot. */
-        struct hub_msg *m = hub_client_latest(l->c, t->topic);
+        struct hub_msg *m = hub_client_latest(l->c, (unsigned)topic);
         if (m && filter_ok(s, m))
                 send_wrapped(l, s, m);
 }

@@ -33,27 +33,24 @@
 #define TAG_HISTORY 10
 #define TAGS_MAX    4096
 
-struct sio_topic {
-        unsigned topic;
-        const char *event;
-};
-
-static const struct sio_topic sio_topics[] = {
-        { RT_system, "system_update" },
-        { RT_array, "array_status_update" },
-        { RT_disk, "disk_list_update" },
-        { RT_share, "share_list_update" },
-        { RT_pool, "pool_list_update" },
-        { RT_container, "container_list_update" },
-        { RT_vm, "vm_list_update" },
-        { RT_ups, "ups_status_update" },
-        { RT_gpu, "gpu_metrics_update" },
-        { RT_netif, "network_list_update" },
-        { HUB_T_COLLECTOR, "collector_state_change" },
-        { RT_source_status, "source_status_changed" },
-        { HUB_T_CLIENT_CONNECTED, "client_connected" },
-        { HUB_T_CLIENT_DISCONNECTED, "client_disconnected" },
-        { HUB_T_CLIENT_SYNC, "client_sync" },
+/* The topics carried as plain Socket.IO events (named as in the Unraid dialect); tags and
+ * OPC UA connections have PyAutomation's own events. */
+static const unsigned sio_topics[] = {
+        RT_system,
+        RT_array,
+        RT_disk,
+        RT_share,
+        RT_pool,
+        RT_container,
+        RT_vm,
+        RT_ups,
+        RT_gpu,
+        RT_netif,
+        HUB_T_COLLECTOR,
+        RT_source_status,
+        HUB_T_CLIENT_CONNECTED,
+        HUB_T_CLIENT_DISCONNECTED,
+        HUB_T_CLIENT_SYNC,
 };
 
 struct sio_client {
@@ -288,9 +285,9 @@ static struct hub_msg *sio_render(const struct hub_event *ev)
         if (ev->topic == RT_opcua_conn)
                 return render_opcua(ev);
         for (size_t i = 0; i < ELEMENTSOF(sio_topics); i++)
-                if (sio_topics[i].topic == ev->topic)
-                        return msg_event(ev, sio_topics[i].event, ev->state ? HUB_MSG_STATE : 0,
-                                         ev->json, ev->json_len);
+                if (sio_topics[i] == ev->topic)
+                        return msg_event(ev, hub_topic_event_name(ev->topic),
+                                         ev->state ? HUB_MSG_STATE : 0, ev->json, ev->json_len);
         return NULL;
 }
 
@@ -453,7 +450,7 @@ static void do_connect(struct sio_client *s, const struct sio_packet *p)
         send_snapshot(s, "42[\"on_connection\",", "]");
         /* Then the NAS state, one event per topic. */
         for (size_t i = 0; i < ELEMENTSOF(sio_topics); i++) {
-                struct hub_msg *m = hub_client_latest(s->c, sio_topics[i].topic);
+                struct hub_msg *m = hub_client_latest(s->c, sio_topics[i]);
                 if (m)
                         clients_deliver(s->h, m);
         }

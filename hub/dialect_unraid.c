@@ -16,24 +16,17 @@
 #include "macros.h"
 #include "util.h"
 
+/* The agent's nine topics and its two status events; names from hub_topic_event_name(). */
 struct unraid_topic {
         unsigned topic;
-        const char *event;
-        const char *alias; /* another name accepted in subscribe */
+        const char *alias; /* another name accepted in subscribe (the seed's) */
 };
 
 static const struct unraid_topic topics[] = {
-        { RT_system, "system_update", NULL },
-        { RT_array, "array_status_update", NULL },
-        { RT_disk, "disk_list_update", NULL },
-        { RT_share, "share_list_update", NULL },
-        { RT_container, "container_list_update", NULL },
-        { RT_vm, "vm_list_update", NULL },
-        { RT_ups, "ups_status_update", NULL },
-        { RT_gpu, "gpu_metrics_update", "gpu_update" },
-        { RT_netif, "network_list_update", NULL },
-        { HUB_T_COLLECTOR, "collector_state_change", NULL },
-        { RT_source_status, "source_status_changed", NULL },
+        { RT_system, NULL },       { RT_array, NULL },         { RT_disk, NULL },
+        { RT_share, NULL },        { RT_container, NULL },     { RT_vm, NULL },
+        { RT_ups, NULL },          { RT_gpu, "gpu_update" },   { RT_netif, NULL },
+        { HUB_T_COLLECTOR, NULL }, { RT_source_status, NULL },
 };
 
 struct unraid_client {
@@ -55,13 +48,13 @@ static struct hub_msg *unraid_render(const struct hub_event *ev)
         if (!t)
                 return NULL;
         char ts[64];
+        const char *name = hub_topic_event_name(t->topic);
         size_t tl = format_rfc3339_ns(ts, sizeof(ts), ev->ts_ns, false);
         if (!tl)
                 return NULL;
-        const char *parts[] = {
-                "{\"event\":\"", t->event, "\",\"timestamp\":\"", ts, "\",\"data\":", ev->json, "}"
-        };
-        const size_t lens[] = { 10, strlen(t->event), 15, tl, 9, ev->json_len, 1 };
+        const char *parts[] = { "{\"event\":\"", name, "\",\"timestamp\":\"", ts, "\",\"data\":",
+                                ev->json,        "}" };
+        const size_t lens[] = { 10, strlen(name), 15, tl, 9, ev->json_len, 1 };
         static_assert(sizeof("{\"event\":\"") - 1 == 10, "part 0");
         static_assert(sizeof("\",\"timestamp\":\"") - 1 == 15, "part 2");
         static_assert(sizeof("\",\"data\":") - 1 == 9, "part 4");
@@ -103,7 +96,7 @@ static int unraid_text(struct hub_client *c, const char *msg, size_t len)
                             json_object_get_string(json_object_array_get_idx(sub, i));
                         bool known = false;
                         for (size_t k = 0; name && k < ELEMENTSOF(topics); k++)
-                                if (strcmp(name, topics[k].event) == 0 ||
+                                if (strcmp(name, hub_topic_event_name(topics[k].topic)) == 0 ||
                                     (topics[k].alias && strcmp(name, topics[k].alias) == 0)) {
                                         u->want[topics[k].topic] = true;
                                         known = true;

@@ -169,6 +169,15 @@ extern struct hub hub;
 /* lws thread: monotonic now, read once per fan-out pass (per-client limits use it). */
 uint64_t hub_fanout_now_ns(void);
 
+/*
+ * The snake_case event name of a topic ("system_update", "client_sync"), shared by the
+ * dialects that name events that way (Unraid, Socket.IO, LedFx); NULL when it has none.
+ * Each dialect still decides which topics it carries.
+ */
+const char *hub_topic_event_name(unsigned topic);
+/* The topic of such a name, or -1. */
+int hub_topic_by_event_name(const char *name);
+
 /* Count one json-c serialization pass that took ns. */
 void hub_count_serialization(uint64_t ns);
 

@@ -175,7 +175,6 @@ struct ring_open_opts {
         uint32_t capacity; /* for a new ring; 0 = default */
         mode_t mode;       /* for a new ring; 0 = 0660 */
         gid_t gid;         /* for a new ring; (gid_t)-1 = leave */
-        unsigned wait_ms;  /* how long to wait for another creator; 0 = 2000 */
 };
 
 /* ABI mismatch details for a clear error: set when ring_open fails with -EPROTONOSUPPORT. */

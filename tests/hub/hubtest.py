@@ -184,3 +184,29 @@ async def snapshot(ws, n=9, timeout=5):
         m = await recv_json(ws, timeout)
         got[m["event"]] = m
     return got
+
+
+def classify_shape(data):
+    """The seed's identification rules, in the seed's order."""
+    if isinstance(data, list):
+        data = data[0] if data else {}
+    k = data.keys()
+    if "hostname" in k and "cpu_usage_percent" in k:
+        return "system_update"
+    if "state" in k and "parity_check_status" in k and "num_disks" in k:
+        return "array_status_update"
+    if "device" in k and "mount_point" in k:
+        return "disk_list_update"
+    if "image" in k and "ports" in k and ("id" in k or "container_id" in k):
+        return "container_list_update"
+    if "state" in k and "vcpus" in k:
+        return "vm_list_update"
+    if "connected" in k and "battery_charge_percent" in k:
+        return "ups_status_update"
+    if "available" in k and "driver_version" in k and "utilization_gpu_percent" in k:
+        return "gpu_metrics_update"
+    if "mac_address" in k and "bytes_received" in k:
+        return "network_list_update"
+    if "name" in k and "path" in k and "size_bytes" in k:
+        return "share_list_update"
+    return "unknown"

@@ -19,6 +19,8 @@ import time
 
 BUILD, SRC = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.join(SRC, "tests", "docker"))
+sys.path.insert(0, os.path.join(SRC, "tests", "hub"))
+from hubtest import classify_shape  # noqa: E402
 
 try:
     import websockets
@@ -29,31 +31,6 @@ except ImportError:
 TOPICS = ["system_update", "array_status_update", "disk_list_update", "container_list_update",
           "vm_list_update", "ups_status_update", "gpu_metrics_update", "network_list_update",
           "share_list_update"]
-
-
-def seed_shape(data):
-    """The seed's identification by keys (first element for lists)."""
-    if isinstance(data, list):
-        data = data[0] if data else {}
-    if "hostname" in data and "cpu_usage_percent" in data:
-        return "system_update"
-    if "state" in data and "parity_check_status" in data and "num_disks" in data:
-        return "array_status_update"
-    if "device" in data and "mount_point" in data:
-        return "disk_list_update"
-    if "image" in data and "ports" in data and ("id" in data or "container_id" in data):
-        return "container_list_update"
-    if "state" in data and "vcpus" in data:
-        return "vm_list_update"
-    if "connected" in data and "battery_charge_percent" in data:
-        return "ups_status_update"
-    if "available" in data and "driver_version" in data and "utilization_gpu_percent" in data:
-        return "gpu_metrics_update"
-    if "mac_address" in data and "bytes_received" in data:
-        return "network_list_update"
-    if "name" in data and "path" in data and "size_bytes" in data:
-        return "share_list_update"
-    return "unknown"
 
 
 def fail(msg):
@@ -83,7 +60,7 @@ async def classify(port, need_nonempty):
                 continue
             if isinstance(data, list) and not data:
                 continue  # an empty list cannot be classified by shape; wait for data
-            shape = seed_shape(data)
+            shape = classify_shape(data)
             if shape != name:
                 fail("event %s classified by shape as %s: %s" % (name, shape,
                                                                   json.dumps(data)[:400]))

@@ -14,7 +14,7 @@ import sys
 
 import websockets
 
-from hubtest import check, recv_json, run, snapshot
+from hubtest import check, classify_shape, recv_json, run, snapshot
 
 # The seed's examples (field -> JSON type), from the Unraid agent's event documentation.
 S, I, F, B, L = str, int, float, bool, list
@@ -67,32 +67,6 @@ REST = {"system_update": "system", "array_status_update": "array", "disk_list_up
         "share_list_update": "shares", "container_list_update": "docker",
         "vm_list_update": "vm", "ups_status_update": "ups", "gpu_metrics_update": "gpu",
         "network_list_update": "network"}
-
-
-def classify_shape(data):
-    """The seed's identification rules, in the seed's order."""
-    if isinstance(data, list):
-        data = data[0] if data else {}
-    k = data.keys()
-    if "hostname" in k and "cpu_usage_percent" in k:
-        return "system_update"
-    if "state" in k and "parity_check_status" in k and "num_disks" in k:
-        return "array_status_update"
-    if "device" in k and "mount_point" in k:
-        return "disk_list_update"
-    if "image" in k and "ports" in k and ("id" in k or "container_id" in k):
-        return "container_list_update"
-    if "state" in k and "vcpus" in k:
-        return "vm_list_update"
-    if "connected" in k and "battery_charge_percent" in k:
-        return "ups_status_update"
-    if "available" in k and "driver_version" in k and "utilization_gpu_percent" in k:
-        return "gpu_metrics_update"
-    if "mac_address" in k and "bytes_received" in k:
-        return "network_list_update"
-    if "name" in k and "path" in k and "size_bytes" in k:
-        return "share_list_update"
-    return "unknown"
 
 
 def type_ok(v, t):
