@@ -7,6 +7,7 @@
  * that must not block on a source (statvfs on a dead mount) makes its own.
  */
 #include "collector.h"
+#include "collector_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +22,8 @@
 #include "config.h"
 #include "log.h"
 #include "macros.h"
+#include "mailbox.h"
+#include "registry.h"
 #include "util.h"
 
 #define COLLECTOR_MAX_PROBLEMS 16
@@ -71,6 +74,7 @@ struct collector {
         uint64_t written, dropped;
         struct conf *conf;
         bool interval_from_flag[COLLECTOR_MAX_TASKS];
+        struct collector_cmds *cmds;
         /* per task, plus one for problems met outside a task run (init, callbacks) */
         struct problem_set problems[COLLECTOR_MAX_TASKS + 1];
         unsigned current_task;
@@ -116,6 +120,16 @@ const struct conf *collector_conf(const struct collector *c)
 uint64_t collector_cycles(const struct collector *c)
 {
         return c->cycles;
+}
+
+const struct collector_ops *collector_ops_of(const struct collector *c)
+{
+        return c->ops;
+}
+
+int collector_producer(const struct collector *c)
+{
+        return c->producer;
 }
 
 int collector_proc_path(const struct collector *c, const char *path, char *out, size_t size)
@@ -199,18 +213,15 @@ int collector_batch_commit(struct collector *c)
                         payloads[i] = b->payload;
                         lens[i] = d->size;
                 }
-                uint64_t before = atomic_load_explicit(&c->ring->producers[c->producer].dropped,
-                                                       memory_order_relaxed);
+                uint64_t before = ring_producer_dropped(c->ring, c->producer);
                 int k = ring_write_batch(c->ring, c->producer, m, payloads, lens, n);
-                uint64_t lost = atomic_load_explicit(&c->ring->producers[c->producer].dropped,
-                                                     memory_order_relaxed) -
-                                before;
+                uint64_t lost = ring_producer_dropped(c->ring, c->producer) - before;
                 c->dropped += lost;
                 c->written += n - lost;
                 if (k < 0)
                         r = k;
         }
-        atomic_store_explicit(&c->ring->producers[c->producer].batches, id, memory_order_relaxed);
+        (void)ring_producer_next_batch(c->ring, c->producer);
         c->batch_n = 0;
         return r;
 }
@@ -373,6 +384,17 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
+void collector_run_tasks_now(struct collector *c)
+{
+        for (unsigned i = 0; i < c->n_tasks; i++) {
+                int r = run_task(c, i);
+                if (r < 0)
+                        log_debug_errno(r, "task %s failed: %m", c->ops->tasks[i].name);
+        }
+        c->cycles++;
+        ring_producer_heartbeat(c->ring, c->producer);
+}
+
 void collector_trigger(struct collector *c, unsigned task, uint64_t delay_ms)
 {
         if (task >= c->n_tasks)
@@ -469,8 +491,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         for (unsigned i = 0; i < c->n_tasks; i++)
                 if (c->tasks[i].interval_ms != before[i]) {
                         if (i == 0)
-                                atomic_store(&c->ring->producers[c->producer].interval_ms,
-                                             c->tasks[0].interval_ms);
+                                ring_producer_set_interval(c->ring, c->producer,
+                                                           c->tasks[0].interval_ms);
                         /* Run on the new schedule from now. */
                         collector_trigger(c, i, MIN(c->tasks[i].interval_ms, before[i]));
                 }
@@ -679,6 +701,8 @@ static int collector_run(struct collector *c, int argc, char **argv)
                 ring_close(c->ring);
                 return COLLECTOR_EXIT_RING;
         }
+        /* Nothing posted to an earlier run is executed by this one. */
+        mailbox_reset(c->ring, (unsigned)c->producer);
 
         if (ops->init) {
                 r = ops->init(c);
@@ -732,6 +756,13 @@ static int collector_run(struct collector *c, int argc, char **argv)
                 }
         }
 
+        r = collector_commands_start(c, &c->cmds);
+        if (r < 0) {
+                log_error_errno(r, "cannot watch the command mailbox: %m");
+                exit_code = COLLECTOR_EXIT_FAILURE;
+                goto out;
+        }
+
         sd_notifyf(false, "READY=1\nSTATUS=collecting every %u ms into ring %s",
                    c->tasks[0].interval_ms, rname);
         log_info("collecting every %u ms into ring '%s' as producer %d", c->tasks[0].interval_ms,
@@ -743,6 +774,8 @@ static int collector_run(struct collector *c, int argc, char **argv)
         }
 
 out:
+        collector_commands_stop(c->cmds);
+        c->cmds = NULL;
         if (ops->done)
                 ops->done(c);
         ring_producer_unregister(c->ring, c->producer, exit_code);

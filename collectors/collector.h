@@ -40,6 +40,37 @@ struct collector_task {
         int (*run)(struct collector *c);
 };
 
+/*
+ * Commands (hub → collector). The skeleton takes each command from this collector's
+ * mailbox in the ring segment (shm/mailbox.h), checks it (record_validate, addressed to
+ * this generation, deadline not passed) and calls ops->command on the event loop. The
+ * collector answers exactly once with collector_command_reply(), at once or later (a
+ * slow action keeps a copy of the command and replies from a timer or I/O handler); the
+ * skeleton writes the command_result record into the ring. The skeleton itself answers
+ * `refresh` (run every task now) unless ops->command handles it, answers
+ * INVALID_COMMAND for a collector without ops->command, and TIMEOUT for a command still
+ * unanswered at its deadline (a later reply is then dropped and logged).
+ */
+struct collector_command {
+        uint64_t request_id;
+        uint64_t deadline_ns; /* CLOCK_REALTIME */
+        uint64_t taken_ns;    /* CLOCK_REALTIME when the skeleton took it */
+        char action[32];
+        char target[96];
+        char args[224]; /* a JSON object's text, or "" */
+        char origin[48];
+};
+
+/* Result status words, as the command_result record and every dialect carry them. */
+#define CMD_OK               "OK"
+#define CMD_BUSY             "BUSY"             /* mailbox full, or the target is busy */
+#define CMD_INVALID          "INVALID_COMMAND"  /* unknown action, bad or missing argument */
+#define CMD_NOT_FOUND        "NOT_FOUND"        /* no such target */
+#define CMD_CONFLICT         "CONFLICT"         /* already in the requested state */
+#define CMD_CONNECTION_ERROR "CONNECTION_ERROR" /* collector or its source unreachable */
+#define CMD_TIMEOUT          "TIMEOUT"          /* no answer by the deadline */
+#define CMD_FAILED           "FAILED"           /* the source refused or failed */
+
 struct collector_ops {
         const char *name; /* "system": the binary is ringhub-collect-<name> */
         const char *description;
@@ -55,6 +86,10 @@ struct collector_ops {
         bool interval_key_is_own;
         /* After SIGHUP reloaded the config (intervals are already applied). */
         void (*reload)(struct collector *c);
+        /* A command from the mailbox (see above): return 0 after replying or arranging to
+         * reply later, or a negative errno to have the skeleton answer FAILED with it.
+         * Return 1 to leave an action to the skeleton (e.g. `refresh`). */
+        int (*command)(struct collector *c, const struct collector_command *cmd);
 };
 
 int collector_main(const struct collector_ops *ops, int argc, char **argv);
@@ -110,6 +145,15 @@ void collector_source_status(struct collector *c, const char *source, bool up, c
  */
 void collector_problem(struct collector *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * Answer a command: status is one of the CMD_* words; data is a JSON object's text or
+ * NULL; the message is for a human (printf format). Exactly one reply per command; a
+ * second one, or one after the deadline, is dropped with a log line. Returns 0 or -errno.
+ */
+int collector_command_reply(struct collector *c, const struct collector_command *cmd,
+                            const char *status, const char *data, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* For tests: how many cycles have run (all tasks). */
 uint64_t collector_cycles(const struct collector *c);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "registry.h"
 #include "ring.h"
 #include "schema.h"
 

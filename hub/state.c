@@ -377,6 +377,8 @@ int state_apply_batch(const struct ring_record *const *recs, size_t n, struct st
                                     !(recs[i]->flags & RING_REC_EMPTY_LIST))
                                         r = apply_keyed(t, recs[i], ch);
                         continue;
+                case SK_EVENT:
+                        continue;
                 case SK_CHILD:
                         if (!present[t->d->parent])
                                 r = apply_orphan_kids(type, recs, n, ch->topic);

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "futex.h"
 #include "macros.h"
 #include "util.h"
 
@@ -31,8 +32,10 @@ static_assert(RING_HEADER_SIZE % 64 == 0, "header alignment");
 static_assert(RING_PAYLOAD_MAX <= UINT16_MAX, "len fits u16");
 
 #define RING_PRODUCERS_OFFSET RING_HEADER_SIZE
-#define RING_SLOTS_OFFSET \
+#define RING_MAILBOXES_OFFSET \
         ALIGN_TO((uint64_t)RING_PRODUCERS_OFFSET + RING_MAX_PRODUCERS * RING_PRODUCER_SIZE, 4096u)
+#define RING_SLOTS_OFFSET \
+        ALIGN_TO((uint64_t)RING_MAILBOXES_OFFSET + RING_MAX_PRODUCERS * RING_MAILBOX_SIZE, 4096u)
 
 static size_t ring_total_size(uint32_t capacity)
 {
@@ -57,11 +60,6 @@ int ring_name_valid(const char *name)
                 if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
                         return 0;
         return name[0] != '.';
-}
-
-static int futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
-{
-        return (int)syscall(SYS_futex, (uint32_t *)addr, op, val, ts, NULL, 0);
 }
 
 /*
@@ -164,6 +162,8 @@ static int ring_check_header(const struct ring_header *h, size_t file_size,
         if (h->capacity < RING_MIN_CAPACITY || h->capacity > RING_MAX_CAPACITY ||
             (h->capacity & (h->capacity - 1)) || h->slots_offset != RING_SLOTS_OFFSET ||
             h->producers_offset != RING_PRODUCERS_OFFSET ||
+            h->mailboxes_offset != RING_MAILBOXES_OFFSET || h->mailbox_size != RING_MAILBOX_SIZE ||
+            h->mailbox_slots != RING_MAILBOX_SLOTS ||
             h->total_size != ring_total_size(h->capacity) || h->total_size > file_size)
                 return -EBADMSG;
         return 0;
@@ -180,6 +180,9 @@ static void ring_init_header(struct ring_header *h, uint32_t capacity)
         h->max_producers = RING_MAX_PRODUCERS;
         h->producers_offset = RING_PRODUCERS_OFFSET;
         h->slots_offset = RING_SLOTS_OFFSET;
+        h->mailboxes_offset = RING_MAILBOXES_OFFSET;
+        h->mailbox_size = RING_MAILBOX_SIZE;
+        h->mailbox_slots = RING_MAILBOX_SLOTS;
         h->total_size = ring_total_size(capacity);
         h->created_ns = real_ns();
         atomic_store_explicit(&h->head, 0, memory_order_relaxed);
@@ -313,6 +316,7 @@ int ring_open(const char *name, const struct ring_open_opts *opts, struct ring *
         rg->map_size = size;
         rg->hdr = h;
         rg->producers = (struct ring_producer *)((uint8_t *)map + h->producers_offset);
+        rg->mailboxes = (struct ring_mailbox *)((uint8_t *)map + h->mailboxes_offset);
         rg->slots = (struct ring_slot *)((uint8_t *)map + h->slots_offset);
         rg->mask = h->capacity - 1;
         strscpy(rg->name, sizeof(rg->name), name);
@@ -342,122 +346,6 @@ int ring_unlink(const char *name)
                 return -EINVAL;
         snprintf(path, sizeof(path), "/%s", name);
         return shm_unlink(path) < 0 ? -errno : 0;
-}
-
-/* ---- producer registry ---- */
-
-static uint64_t proc_starttime(pid_t pid)
-{
-        char path[64], buf[1024];
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        if (read_file_bounded(path, buf, sizeof(buf)) <= 0)
-                return 0;
-        /* Field 22, counted after the ")" that closes comm (comm may hold spaces). */
-        char *p = strrchr(buf, ')');
-        if (!p)
-                return 0;
-        unsigned field = 2;
-        for (p++; *p && field < 22; p++)
-                if (*p == ' ')
-                        field++;
-        return strtoull(p, NULL, 10);
-}
-
-bool ring_producer_alive(const struct ring *r, unsigned idx)
-{
-        if (!r || idx >= RING_MAX_PRODUCERS)
-                return false;
-        const struct ring_producer *p = &r->producers[idx];
-        if (atomic_load_explicit(&p->state, memory_order_acquire) != RING_PRODUCER_ACTIVE)
-                return false;
-        pid_t pid = (pid_t)atomic_load_explicit(&p->pid, memory_order_relaxed);
-        if (pid <= 0)
-                return false;
-        if (kill(pid, 0) < 0 && errno == ESRCH)
-                return false;
-        uint64_t st = atomic_load_explicit(&p->proc_start, memory_order_relaxed);
-        uint64_t now_st = proc_starttime(pid);
-        /* Unknown (other pid namespace, no /proc): trust kill(). */
-        return !st || !now_st || st == now_st;
-}
-
-static void producer_fill(struct ring_producer *p, const char *name, uint32_t interval_ms)
-{
-        pid_t pid = getpid();
-        atomic_store_explicit(&p->pid, (uint32_t)pid, memory_order_relaxed);
-        strscpy(p->name, sizeof(p->name), name);
-        atomic_store_explicit(&p->proc_start, proc_starttime(pid), memory_order_relaxed);
-        uint64_t now = real_ns();
-        atomic_store_explicit(&p->start_ns, now, memory_order_relaxed);
-        atomic_store_explicit(&p->heartbeat_ns, now, memory_order_relaxed);
-        atomic_store_explicit(&p->interval_ms, interval_ms, memory_order_relaxed);
-        atomic_store_explicit(&p->exit_code, 0, memory_order_relaxed);
-        atomic_fetch_add_explicit(&p->generation, 1, memory_order_relaxed);
-        /* written/dropped survive a restart: they are the producer name's totals. */
-        atomic_store_explicit(&p->state, RING_PRODUCER_ACTIVE, memory_order_release);
-}
-
-int ring_producer_register(struct ring *r, const char *name, uint32_t interval_ms)
-{
-        if (!r || !r->writable || !name || !*name || strlen(name) >= RING_NAME_MAX)
-                return -EINVAL;
-
-        /*
-         * Claiming an entry is a CAS on its state: FREE/EXITED → ACTIVE is done by one
-         * process only. A name's own entry is preferred (its counters carry on and the
-         * hub sees the restart as a new generation of the same producer).
-         */
-        for (int pass = 0; pass < 3; pass++) {
-                for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++) {
-                        struct ring_producer *p = &r->producers[i];
-                        uint32_t st = atomic_load_explicit(&p->state, memory_order_acquire);
-                        bool same = strncmp(p->name, name, sizeof(p->name)) == 0;
-                        if (pass == 0 && !same)
-                                continue;
-                        if (pass == 1 && st != RING_PRODUCER_FREE)
-                                continue;
-                        if (pass == 0 && st == RING_PRODUCER_ACTIVE) {
-                                if (ring_producer_alive(r, i))
-                                        return -EEXIST;
-                        }
-                        if (pass == 2) {
-                                /* Registry full: reclaim an entry of a dead or exited process. */
-                                if (st == RING_PRODUCER_ACTIVE && ring_producer_alive(r, i))
-                                        continue;
-                        }
-                        if (!atomic_compare_exchange_strong_explicit(
-                                &p->state, &st, RING_PRODUCER_ACTIVE + 16u, memory_order_acq_rel,
-                                memory_order_relaxed))
-                                continue; /* someone else got it */
-                        if (pass == 2 && !same) {
-                                atomic_store_explicit(&p->written, 0, memory_order_relaxed);
-                                atomic_store_explicit(&p->dropped, 0, memory_order_relaxed);
-                                atomic_store_explicit(&p->batches, 0, memory_order_relaxed);
-                        }
-                        producer_fill(p, name, interval_ms);
-                        return (int)i;
-                }
-        }
-        return -ENOSPC;
-}
-
-void ring_producer_heartbeat(struct ring *r, int idx)
-{
-        if (!r || !r->writable || idx < 0 || (unsigned)idx >= RING_MAX_PRODUCERS)
-                return;
-        atomic_store_explicit(&r->producers[idx].heartbeat_ns, real_ns(), memory_order_release);
-}
-
-void ring_producer_unregister(struct ring *r, int idx, int exit_code)
-{
-        if (!r || !r->writable || idx < 0 || (unsigned)idx >= RING_MAX_PRODUCERS)
-                return;
-        struct ring_producer *p = &r->producers[idx];
-        if (atomic_load_explicit(&p->pid, memory_order_relaxed) != (uint32_t)getpid())
-                return;
-        atomic_store_explicit(&p->exit_code, (uint32_t)exit_code, memory_order_relaxed);
-        atomic_store_explicit(&p->heartbeat_ns, real_ns(), memory_order_relaxed);
-        atomic_store_explicit(&p->state, RING_PRODUCER_EXITED, memory_order_release);
 }
 
 /* ---- write ---- */
@@ -523,7 +411,7 @@ static void ring_doorbell(struct ring_header *h)
         if (atomic_compare_exchange_strong_explicit(&h->sleeping, &one, 0, memory_order_seq_cst,
                                                     memory_order_relaxed)) {
                 atomic_fetch_add_explicit(&h->wakes, 1, memory_order_relaxed);
-                futex(&h->sleeping, FUTEX_WAKE, 1, NULL);
+                ring_futex(&h->sleeping, FUTEX_WAKE, 1, NULL);
         }
 }
 
@@ -724,7 +612,7 @@ int ring_wait(struct ring *r, const struct ring_cursor *c, uint64_t timeout_ns)
         }
         struct timespec ts = { .tv_sec = (time_t)(timeout_ns / NSEC_PER_SEC),
                                .tv_nsec = (long)(timeout_ns % NSEC_PER_SEC) };
-        int k = futex(&h->sleeping, FUTEX_WAIT, 1, &ts);
+        int k = ring_futex(&h->sleeping, FUTEX_WAIT, 1, &ts);
         int e = errno;
         atomic_store_explicit(&h->sleeping, 0, memory_order_relaxed);
         if (k < 0 && e == EINTR)
@@ -737,7 +625,7 @@ void ring_wake(struct ring *r)
         if (!r || !r->writable)
                 return;
         atomic_store_explicit(&r->hdr->sleeping, 0, memory_order_seq_cst);
-        futex(&r->hdr->sleeping, FUTEX_WAKE, INT_MAX, NULL);
+        ring_futex(&r->hdr->sleeping, FUTEX_WAKE, INT_MAX, NULL);
 }
 
 void ring_consumer_publish(struct ring *r, const struct ring_cursor *c, uint64_t invalid)

@@ -2,7 +2,7 @@
  * ring.h — the shared-memory ring: many collector producers, one hub consumer.
  *
  * One POSIX shm segment per ring name (/dev/shm/<name>) holding
- *   [ header page | producer registry | capacity × slot ]
+ *   [ header page | producer registry | command mailboxes | capacity × slot ]
  * Every field's offset is fixed by static_assert; the header names its own sizes so a
  * reader can check the layout before trusting it (ABI version, header, slot, capacity).
  *
@@ -57,7 +57,7 @@
 #include <sys/types.h>
 
 #define RING_MAGIC              UINT64_C(0x31425548474e4952) /* "RINGHUB1" little-endian */
-#define RING_ABI_VERSION        2u
+#define RING_ABI_VERSION        3u
 #define RING_HEADER_SIZE        4096u
 #define RING_SLOT_SIZE          512u
 #define RING_SLOT_HDR_SIZE      48u
@@ -69,6 +69,10 @@
 #define RING_MIN_CAPACITY       64u
 #define RING_MAX_CAPACITY       (1u << 22)
 #define RING_DEFAULT_ABANDON_NS (50ull * 1000 * 1000)
+#define RING_MAILBOX_SLOTS      8u   /* commands in flight per producer */
+#define RING_MAILBOX_SLOT_SIZE  512u /* 48-byte header + a command record */
+#define RING_MAILBOX_HDR_SIZE   128u
+#define RING_MAILBOX_SIZE       (RING_MAILBOX_HDR_SIZE + RING_MAILBOX_SLOTS * RING_MAILBOX_SLOT_SIZE)
 
 enum ring_slot_state { RING_SLOT_EMPTY = 0, RING_SLOT_WRITING = 1, RING_SLOT_COMMITTED = 2 };
 #define RING_CTL(seq, state) (((uint64_t)(seq) << 2) | (uint64_t)(state))
@@ -117,9 +121,56 @@ struct ring_producer {
         _Atomic uint32_t interval_ms; /* collector's main interval, for liveness */
         _Atomic uint32_t exit_code;
         uint32_t pad0;
-        uint8_t mailbox[152]; /* reserved: hub → collector commands */
+        uint8_t reserved[152];
 };
 static_assert(sizeof(struct ring_producer) == RING_PRODUCER_SIZE, "producer entry size");
+
+/*
+ * A producer's command mailbox (hub or ringhubctl → collector): see mailbox.h for the
+ * protocol and its ordering contract. One per registry entry, at mailboxes_offset.
+ */
+enum ring_mailbox_state {
+        RING_MB_FREE = 0,    /* a poster may claim it */
+        RING_MB_CLAIMED = 1, /* a poster is writing it (claim_ns says since when) */
+        RING_MB_POSTED = 2,  /* complete: the collector may take it */
+        RING_MB_TAKEN = 3,   /* the collector is copying it out */
+};
+
+struct ring_mailbox_slot {
+        _Atomic uint32_t state; /* enum ring_mailbox_state */
+        uint16_t type;          /* RT_command */
+        uint8_t version;
+        uint8_t pad0;
+        uint32_t len;              /* payload bytes */
+        uint32_t sum;              /* checksum of type, version, len, ticket, payload */
+        _Atomic uint64_t ticket;   /* posting order (mailbox next_ticket) */
+        _Atomic uint64_t claim_ns; /* realtime of the claim: a dead poster's claim expires */
+        uint32_t poster_pid;
+        uint32_t pad1;
+        uint64_t reserved;
+        uint8_t payload[RING_MAILBOX_SLOT_SIZE - 48];
+};
+static_assert(offsetof(struct ring_mailbox_slot, payload) == 48, "mailbox slot header");
+static_assert(sizeof(struct ring_mailbox_slot) == RING_MAILBOX_SLOT_SIZE, "mailbox slot size");
+
+struct ring_mailbox {
+        _Atomic uint32_t doorbell; /* futex word: +1 after every post (and to stop a waiter) */
+        uint32_t pad0;
+        _Atomic uint64_t next_id;     /* request ids: fetch_add by posters */
+        _Atomic uint64_t next_ticket; /* posting order */
+        /* counters (monotonic; posters and the collector add to them) */
+        _Atomic uint64_t posted;    /* commands posted */
+        _Atomic uint64_t busy;      /* posts refused: every slot in use */
+        _Atomic uint64_t taken;     /* taken by the collector */
+        _Atomic uint64_t answered;  /* results written by the collector */
+        _Atomic uint64_t rejected;  /* garbage entries refused by the collector */
+        _Atomic uint64_t timed_out; /* posters that gave up waiting, or taken past deadline */
+        _Atomic uint64_t expired;   /* claims of dead posters reclaimed */
+        uint8_t pad1[RING_MAILBOX_HDR_SIZE - 80];
+        struct ring_mailbox_slot slot[RING_MAILBOX_SLOTS];
+};
+static_assert(offsetof(struct ring_mailbox, slot) == RING_MAILBOX_HDR_SIZE, "mailbox header");
+static_assert(sizeof(struct ring_mailbox) == RING_MAILBOX_SIZE, "mailbox size");
 
 struct ring_header {
         /* Line 0: constant once magic is set. */
@@ -152,10 +203,16 @@ struct ring_header {
         _Atomic uint32_t hub_pid;
         _Atomic uint32_t hub_generation;
         uint8_t pad4[8];
+        /* Line 4: constant once magic is set (ABI 3). */
+        _Alignas(64) uint64_t mailboxes_offset;
+        uint32_t mailbox_size;
+        uint32_t mailbox_slots;
+        uint8_t pad5[48];
 };
 static_assert(offsetof(struct ring_header, head) == 64, "head line");
 static_assert(offsetof(struct ring_header, sleeping) == 128, "doorbell line");
 static_assert(offsetof(struct ring_header, consumer_seq) == 192, "consumer line");
+static_assert(offsetof(struct ring_header, mailboxes_offset) == 256, "mailbox line");
 static_assert(sizeof(struct ring_header) <= RING_HEADER_SIZE, "header fits its page");
 
 struct ring {
@@ -164,6 +221,7 @@ struct ring {
         size_t map_size;
         struct ring_header *hdr;
         struct ring_producer *producers;
+        struct ring_mailbox *mailboxes;
         struct ring_slot *slots;
         uint64_t mask;
         char name[64];
@@ -191,18 +249,8 @@ int ring_open(const char *name, const struct ring_open_opts *opts, struct ring *
 void ring_close(struct ring *r);
 int ring_unlink(const char *name);
 
-/* ---- producers ---- */
-
-/*
- * Take (or take back) the registry entry named `name`: an entry with that name whose
- * process is gone is reused, its generation bumped. -EEXIST when a live process holds
- * the name, -ENOSPC when the registry is full. Returns the entry index.
- */
-int ring_producer_register(struct ring *r, const char *name, uint32_t interval_ms);
-void ring_producer_heartbeat(struct ring *r, int idx);
-void ring_producer_unregister(struct ring *r, int idx, int exit_code);
-/* Is the registered process still there (pid present and not reused)? */
-bool ring_producer_alive(const struct ring *r, unsigned idx);
+/* The producer registry and the command mailboxes have their own API: registry.h and
+ * mailbox.h. */
 
 struct ring_write_meta {
         uint16_t type;

@@ -2,8 +2,8 @@
  * ringhubctl — inspect a ringhub ring: header and producers, tail/dump records, list the
  * schema, inject records by hand.
  *
- * Reads with its own cursor on a read-only mapping (only `inject`, `create` and `rm`
- * change anything), so running it never disturbs the hub or the collectors. Text by
+ * Reads with its own cursor on a read-only mapping (only `inject`, `send`, `create` and
+ * `rm` change anything), so running it never disturbs the hub or the collectors. Text by
  * default; --json prints the same record keys the hub puts on the wire, through the
  * same serializer (record_json.c).
  */
@@ -20,7 +20,9 @@
 
 #include "config.h"
 #include "log.h"
+#include "command.h"
 #include "record_json.h"
+#include "registry.h"
 #include "ring.h"
 #include "schema.h"
 #include "util.h"
@@ -34,6 +36,8 @@ static const char *arg_producer;
 static uint64_t arg_from = UINT64_MAX;
 static uint64_t arg_count = UINT64_MAX;
 static uint32_t arg_capacity;
+static uint64_t arg_timeout_ms = 5000;
+static const char *arg_origin;
 static const char *arg_group;
 static volatile sig_atomic_t stop;
 
@@ -89,16 +93,6 @@ static double age_s(uint64_t ns)
         return now > ns ? (double)(now - ns) / 1e9 : 0.0;
 }
 
-static const char *producer_state(const struct ring *r, unsigned i)
-{
-        uint32_t st = atomic_load(&r->producers[i].state);
-        if (st == RING_PRODUCER_EXITED)
-                return "exited";
-        if (st == RING_PRODUCER_ACTIVE)
-                return ring_producer_alive(r, i) ? "alive" : "dead";
-        return "free";
-}
-
 static int cmd_stat(void)
 {
         struct ring *r;
@@ -112,6 +106,8 @@ static int cmd_stat(void)
         bool hub_alive = hub && !(kill((pid_t)hub, 0) < 0 && errno == ESRCH);
         char created[64];
         format_rfc3339_ns(created, sizeof(created), h->created_ns, false);
+        struct registry_entry pe[RING_MAX_PRODUCERS];
+        size_t n = registry_snapshot(r, pe, ELEMENTSOF(pe));
 
         if (arg_json) {
                 json_object *o = json_object_new_object();
@@ -139,34 +135,9 @@ static int cmd_stat(void)
                     o, "hub_heartbeat_age_s",
                     json_object_new_double(age_s(atomic_load(&h->hub_heartbeat_ns))));
                 json_object *ps = json_object_new_array();
-                for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++) {
-                        const struct ring_producer *p = &r->producers[i];
-                        if (atomic_load(&p->state) == RING_PRODUCER_FREE)
-                                continue;
-                        json_object *po = json_object_new_object();
-                        json_object_object_add(po, "index", json_object_new_int(i));
-                        json_object_object_add(
-                            po, "name",
-                            json_object_new_string_len(p->name, strnlen(p->name, sizeof(p->name))));
-                        json_object_object_add(po, "pid",
-                                               json_object_new_int64(atomic_load(&p->pid)));
-                        json_object_object_add(po, "state",
-                                               json_object_new_string(producer_state(r, i)));
-                        json_object_object_add(po, "alive",
-                                               json_object_new_boolean(ring_producer_alive(r, i)));
-                        json_object_object_add(po, "generation",
-                                               json_object_new_int64(atomic_load(&p->generation)));
-                        json_object_object_add(
-                            po, "heartbeat_age_s",
-                            json_object_new_double(age_s(atomic_load(&p->heartbeat_ns))));
-                        json_object_object_add(po, "written",
-                                               json_object_new_uint64(atomic_load(&p->written)));
-                        json_object_object_add(po, "dropped",
-                                               json_object_new_uint64(atomic_load(&p->dropped)));
-                        json_object_object_add(po, "interval_ms",
-                                               json_object_new_int64(atomic_load(&p->interval_ms)));
-                        json_object_array_add(ps, po);
-                }
+                uint64_t now = real_ns();
+                for (size_t i = 0; i < n; i++)
+                        json_object_array_add(ps, registry_entry_json(&pe[i], now));
                 json_object_object_add(o, "producers", ps);
                 puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
                 json_object_put(o);
@@ -190,21 +161,27 @@ static int cmd_stat(void)
                        atomic_load(&h->consumer_lost), atomic_load(&h->consumer_abandoned),
                        atomic_load(&h->consumer_corrupt), atomic_load(&h->consumer_invalid),
                        atomic_load(&h->wakes));
-                printf("\n%-3s %-16s %-8s %-7s %4s %10s %12s %10s\n", "#", "PRODUCER", "PID",
-                       "STATE", "GEN", "HEARTBEAT", "WRITTEN", "DROPPED");
-                for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++) {
-                        const struct ring_producer *p = &r->producers[i];
-                        if (atomic_load(&p->state) == RING_PRODUCER_FREE)
-                                continue;
-                        printf("%-3u %-16.*s %-8u %-7s %4u %9.1fs %12" PRIu64 " %10" PRIu64 "\n", i,
-                               (int)sizeof(p->name), p->name, atomic_load(&p->pid),
-                               producer_state(r, i), atomic_load(&p->generation),
-                               age_s(atomic_load(&p->heartbeat_ns)), atomic_load(&p->written),
-                               atomic_load(&p->dropped));
+                printf("\n%-3s %-16s %-8s %-7s %4s %10s %12s %10s  %s\n", "#", "PRODUCER", "PID",
+                       "STATE", "GEN", "HEARTBEAT", "WRITTEN", "DROPPED",
+                       "MAILBOX queued/served/timed-out/busy/rejected");
+                for (size_t i = 0; i < n; i++) {
+                        const struct registry_entry *e = &pe[i];
+                        const struct mailbox_stats *m = &e->mailbox;
+                        printf("%-3u %-16s %-8u %-7s %4u %9.1fs %12" PRIu64 " %10" PRIu64
+                               "  %u/%" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64 "\n",
+                               e->index, e->name, e->pid, registry_state_name(e->state),
+                               e->generation, age_s(e->heartbeat_ns), e->written, e->dropped,
+                               m->queued, m->answered, m->timed_out, m->busy, m->rejected);
                 }
         }
         ring_close(r);
         return 0;
+}
+
+static const char *producer_name(const struct ring *r, unsigned index)
+{
+        static struct registry_entry e;
+        return registry_get(r, index, real_ns(), &e) ? e.name : "?";
 }
 
 static void print_record(const struct ring *r, const struct ring_record *rec)
@@ -214,8 +191,7 @@ static void print_record(const struct ring *r, const struct ring_record *rec)
         int valid = record_validate(rec->type, rec->version, rec->payload, rec->len, &why);
         char pname[RING_NAME_MAX + 1] = "?";
         if (rec->producer < RING_MAX_PRODUCERS)
-                snprintf(pname, sizeof(pname), "%.*s", (int)RING_NAME_MAX,
-                         r->producers[rec->producer].name);
+                snprintf(pname, sizeof(pname), "%s", producer_name(r, rec->producer));
         char ts[64];
         format_rfc3339_ns(ts, sizeof(ts), rec->ts_ns, !arg_json ? false : true);
 
@@ -270,9 +246,8 @@ static bool record_matches(const struct ring *r, const struct ring_record *rec, 
 {
         if (type_id > 0 && rec->type != type_id)
                 return false;
-        if (arg_producer &&
-            (rec->producer >= RING_MAX_PRODUCERS ||
-             strncmp(r->producers[rec->producer].name, arg_producer, RING_NAME_MAX) != 0))
+        if (arg_producer && (rec->producer >= RING_MAX_PRODUCERS ||
+                             strcmp(producer_name(r, rec->producer), arg_producer) != 0))
                 return false;
         return true;
 }
@@ -524,7 +499,7 @@ static int cmd_inject(int argc, char **argv, const char *as, bool empty)
                 ring_close(r);
                 return log_error_errno(p, "cannot register producer '%s': %m", as);
         }
-        uint32_t batch = (uint32_t)(atomic_fetch_add(&r->producers[p].batches, 1) + 1);
+        uint32_t batch = ring_producer_next_batch(r, p);
         for (unsigned i = 0; i < n; i++) {
                 const struct record_desc *d = schema_record(recs[i].type);
                 struct ring_write_meta m = { .type = recs[i].type,
@@ -542,6 +517,102 @@ static int cmd_inject(int argc, char **argv, const char *as, bool empty)
         ring_producer_unregister(r, p, 0);
         ring_close(r);
         return k < 0 ? k : 0;
+}
+
+/* ---- send: a command to a collector, and its answer ---- */
+
+enum {
+        SEND_EXIT_OK = 0,
+        SEND_EXIT_FAILED = 1, /* the collector answered with an error status */
+        SEND_EXIT_USAGE = 2,
+        SEND_EXIT_CONNECTION = 3, /* no such collector, not running, or died first */
+        SEND_EXIT_BUSY = 4,
+        SEND_EXIT_TIMEOUT = 5,
+};
+
+static int cmd_send(int argc, char **argv, const char *origin, uint64_t timeout_ms)
+{
+        if (argc < 2 || argc > 4) {
+                log_error("send: usage: send PRODUCER ACTION [TARGET] [ARGS_JSON]");
+                return -SEND_EXIT_USAGE;
+        }
+        const char *producer = argv[0];
+        char who[48];
+        if (!origin) {
+                snprintf(who, sizeof(who), "ringhubctl pid %d uid %u", (int)getpid(),
+                         (unsigned)getuid());
+                origin = who;
+        }
+        struct mailbox_command cmd = {
+                .action = argv[1],
+                .target = argc > 2 ? argv[2] : "",
+                .args = argc > 3 ? argv[3] : "",
+                .origin = origin,
+                .deadline_ns = real_ns() + timeout_ms * NSEC_PER_MSEC,
+        };
+        if (argc > 3 && *argv[3]) {
+                json_object *a = json_tokener_parse(argv[3]);
+                bool ok = a && json_object_is_type(a, json_type_object);
+                json_object_put(a);
+                if (!ok) {
+                        log_error("send: ARGS_JSON must be a JSON object, e.g. '{\"argument\":3}'");
+                        return -SEND_EXIT_USAGE;
+                }
+        }
+
+        struct ring *r;
+        int k = open_ring(true, false, &r);
+        if (k < 0)
+                return -SEND_EXIT_CONNECTION;
+        struct rec_command_result res;
+        uint64_t id = 0, start = mono_ns();
+        k = command_call(r, producer, &cmd, &res, &id);
+        uint64_t rtt_us = (mono_ns() - start) / 1000;
+        ring_close(r);
+
+        if (k < 0) {
+                const char *status = command_error_status(k);
+                const char *why = k == -ENOENT      ? "no such collector in the ring"
+                                  : k == -ESRCH     ? "the collector is not running (or died "
+                                                      "before answering)"
+                                  : k == -EBUSY     ? "its command mailbox is full"
+                                  : k == -ETIMEDOUT ? "no answer before the deadline"
+                                                    : strerror(-k);
+                if (arg_json) {
+                        json_object *o = json_object_new_object();
+                        json_object_object_add(o, "producer", json_object_new_string(producer));
+                        json_object_object_add(o, "request_id", json_object_new_uint64(id));
+                        json_object_object_add(o, "action", json_object_new_string(cmd.action));
+                        json_object_object_add(o, "target", json_object_new_string(cmd.target));
+                        json_object_object_add(o, "status", json_object_new_string(status));
+                        json_object_object_add(o, "message", json_object_new_string(why));
+                        json_object_object_add(o, "round_trip_us", json_object_new_uint64(rtt_us));
+                        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+                        json_object_put(o);
+                }
+                log_error("%s %s: %s: %s", producer, cmd.action, status, why);
+                return k == -EBUSY                          ? -SEND_EXIT_BUSY
+                       : k == -ETIMEDOUT                    ? -SEND_EXIT_TIMEOUT
+                       : k == -EINVAL || k == -ENAMETOOLONG ? -SEND_EXIT_USAGE
+                                                            : -SEND_EXIT_CONNECTION;
+        }
+        bool ok = strcmp(res.status, "OK") == 0;
+        if (arg_json) {
+                json_object *o = record_json_new(RT_command_result, &res, 0);
+                json_object_object_add(o, "producer", json_object_new_string(producer));
+                json_object_object_add(o, "round_trip_us", json_object_new_uint64(rtt_us));
+                puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+                json_object_put(o);
+        } else {
+                printf("%s: %s (%s %s%s%s, request %" PRIu64 ", %.3f ms round trip, %.3f ms in "
+                       "the collector)\n",
+                       res.status, *res.message ? res.message : "-", producer, res.action,
+                       *res.target ? " " : "", res.target, res.request_id, (double)rtt_us / 1e3,
+                       (double)res.duration_us / 1e3);
+                if (*res.data)
+                        printf("%s\n", res.data);
+        }
+        return ok ? 0 : -SEND_EXIT_FAILED;
 }
 
 static int cmd_create(void)
@@ -569,6 +640,11 @@ static void help(void)
                "docs/records.md)\n"
                "  inject [--as NAME] [--empty] TYPE field=value… [+ TYPE field=value…]\n"
                "                            write records by hand, as one batch\n"
+               "  send [--timeout MS] [--origin WHO] PRODUCER ACTION [TARGET] [ARGS_JSON]\n"
+               "                            post a command to a collector, print its answer\n"
+               "                            (refresh, ping, and each collector's own); exit\n"
+               "                            0 OK, 1 error answer, 3 not running, 4 busy,\n"
+               "                            5 timeout (default 5000 ms)\n"
                "  create [--capacity N] [--group G]\n"
                "                            create the ring now (normally the first process does)\n"
                "  rm                        remove the ring's name (mapped processes keep it)\n\n"
@@ -589,7 +665,9 @@ enum {
         OPT_EMPTY,
         OPT_CAPACITY,
         OPT_GROUP,
-        OPT_MARKDOWN
+        OPT_MARKDOWN,
+        OPT_TIMEOUT,
+        OPT_ORIGIN,
 };
 
 static const struct option options[] = {
@@ -603,6 +681,8 @@ static const struct option options[] = {
         { "capacity", required_argument, NULL, OPT_CAPACITY },
         { "group", required_argument, NULL, OPT_GROUP },
         { "markdown", no_argument, NULL, OPT_MARKDOWN },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "origin", required_argument, NULL, OPT_ORIGIN },
         { "help", no_argument, NULL, 'h' },
         {},
 };
@@ -636,16 +716,22 @@ static int parse_options(int argc, char **argv)
                 case OPT_MARKDOWN:
                         arg_markdown = true;
                         break;
+                case OPT_ORIGIN:
+                        arg_origin = optarg;
+                        break;
                 case OPT_FROM:
                 case OPT_COUNT:
                 case 'n':
                 case OPT_CAPACITY:
+                case OPT_TIMEOUT:
                         if (safe_atou64(optarg, &v) < 0) {
                                 log_error("invalid number '%s'", optarg);
                                 return -1;
                         }
                         if (c == OPT_FROM)
                                 arg_from = v;
+                        else if (c == OPT_TIMEOUT)
+                                arg_timeout_ms = v;
                         else if (c == OPT_CAPACITY)
                                 arg_capacity = (uint32_t)v;
                         else
@@ -676,7 +762,23 @@ int main(int argc, char **argv)
                 return 2;
         }
         const char *cmd = argv[optind++];
-        if (strcmp(cmd, "inject") != 0) {
+        char *words[8];
+        int n_words = 0;
+        if (strcmp(cmd, "send") == 0) {
+                /* Options anywhere; the rest are PRODUCER ACTION [TARGET] [ARGS_JSON]. */
+                while (optind < argc) {
+                        k = parse_options(argc, argv);
+                        if (k != 0)
+                                return k > 0 ? 0 : 2;
+                        if (optind < argc) {
+                                if (n_words == (int)ELEMENTSOF(words)) {
+                                        log_error("send: too many arguments");
+                                        return 2;
+                                }
+                                words[n_words++] = argv[optind++];
+                        }
+                }
+        } else if (strcmp(cmd, "inject") != 0) {
                 /* Options may also follow the command word (ringhubctl tail -f --json). */
                 k = parse_options(argc, argv);
                 if (k != 0)
@@ -714,6 +816,8 @@ int main(int argc, char **argv)
                 r = cmd_types();
         else if (strcmp(cmd, "inject") == 0)
                 r = cmd_inject(argc - optind, argv + optind, as, empty);
+        else if (strcmp(cmd, "send") == 0)
+                return -cmd_send(n_words, words, arg_origin, arg_timeout_ms);
         else if (strcmp(cmd, "create") == 0)
                 r = cmd_create();
         else if (strcmp(cmd, "rm") == 0) {

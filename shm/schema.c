@@ -16,6 +16,7 @@
 #define KIND_LIST   SK_LIST
 #define KIND_CHILD  SK_CHILD
 #define KIND_KEYED  SK_KEYED
+#define KIND_EVENT  SK_EVENT
 #define FKIND_STR   FK_STR
 #define FKIND_U32   FK_U32
 #define FKIND_U64   FK_U64
@@ -150,7 +151,8 @@ const char *schema_kind_name(unsigned kind)
         static const char *const names[] = { [SK_SINGLE] = "single",
                                              [SK_LIST] = "list",
                                              [SK_CHILD] = "child",
-                                             [SK_KEYED] = "keyed" };
+                                             [SK_KEYED] = "keyed",
+                                             [SK_EVENT] = "event" };
         return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
 

@@ -17,7 +17,7 @@
 /* Largest payload a record may have; the ring's slot is this plus its header. */
 #define SCHEMA_PAYLOAD_MAX 464
 
-enum schema_kind { SK_SINGLE, SK_LIST, SK_CHILD, SK_KEYED };
+enum schema_kind { SK_SINGLE, SK_LIST, SK_CHILD, SK_KEYED, SK_EVENT };
 enum field_kind { FK_STR, FK_U32, FK_U64, FK_I64, FK_F64, FK_BOOL, FK_TIME };
 
 #define R_SCALAR   0x1u

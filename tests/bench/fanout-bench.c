@@ -36,6 +36,7 @@
 
 #include "log.h"
 #include "macros.h"
+#include "registry.h"
 #include "ring.h"
 #include "schema.h"
 #include "util.h"

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "macros.h"
+#include "registry.h"
 #include "ring.h"
 #include "util.h"
 

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "macros.h"
+#include "registry.h"
 #include "ring.h"
 #include "util.h"
 
