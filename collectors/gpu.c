@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "collector.h"
+#include "collector_attr.h"
 #include "conf.h"
 #include "log.h"
 #include "macros.h"
@@ -170,31 +171,6 @@ static unsigned nvml_collect(struct collector *c, struct nvml *n, unsigned index
 
 /* ---- sysfs ---- */
 
-static int read_str(const char *dir, const char *file, char *buf, size_t size)
-{
-        char p[600];
-        int r = path_join(p, sizeof(p), dir, file);
-        if (r < 0)
-                return r;
-        ssize_t n = read_file_bounded(p, buf, size);
-        if (n < 0)
-                return (int)n;
-        strscpy(buf, size, strstrip(buf));
-        return 0;
-}
-
-static bool read_u64(const char *dir, const char *file, uint64_t *ret)
-{
-        char buf[64];
-        return read_str(dir, file, buf, sizeof(buf)) == 0 && safe_atou64(buf, ret) == 0;
-}
-
-static bool read_i64(const char *dir, const char *file, int64_t *ret)
-{
-        char buf[64];
-        return read_str(dir, file, buf, sizeof(buf)) == 0 && safe_atoi64(buf, ret) == 0;
-}
-
 /* First hwmonN directory under dir/hwmon. */
 static bool first_hwmon(const char *dir, char *out, size_t size)
 {
@@ -229,11 +205,12 @@ static void cpu_package_temp(struct collector *c, struct rec_gpu *g)
                         continue;
                 if (path_join(p, sizeof(p), dir, de->d_name) < 0)
                         continue;
-                if (read_str(p, "name", buf, sizeof(buf)) < 0 ||
+                if (collector_read_attr(p, "name", buf, sizeof(buf)) < 0 ||
                     (strcmp(buf, "coretemp") != 0 && strcmp(buf, "k10temp") != 0))
                         continue;
                 int64_t v;
-                if (read_i64(p, "temp1_input", &v) && v > -50000 && v < 150000) {
+                if (collector_read_attr_i64(p, "temp1_input", &v) == 0 && v > -50000 &&
+                    v < 150000) {
                         g->cpu_temperature_celsius = (double)v / 1000.0;
                         return;
                 }
@@ -245,12 +222,12 @@ static void driver_version(struct collector *c, const char *driver, char *out, s
         char p[512], buf[64];
         snprintf(buf, sizeof(buf), "module/%.40s", driver);
         if (collector_sys_path(c, buf, p, sizeof(p)) == 0 &&
-            read_str(p, "version", buf, sizeof(buf)) == 0 && buf[0]) {
+            collector_read_attr(p, "version", buf, sizeof(buf)) > 0) {
                 strscpy(out, size, buf);
                 return;
         }
         if (collector_proc_path(c, "sys/kernel", p, sizeof(p)) == 0 &&
-            read_str(p, "osrelease", buf, sizeof(buf)) == 0)
+            collector_read_attr(p, "osrelease", buf, sizeof(buf)) >= 0)
                 strscpy(out, size, buf);
 }
 
@@ -270,7 +247,7 @@ static void sysfs_card(struct collector *c, const char *card_dir, const char *ca
         if (path_join(cd, sizeof(cd), card_dir, card) < 0 ||
             path_join(dev, sizeof(dev), cd, "device") < 0)
                 return;
-        if (read_str(dev, "uevent", uevent, sizeof(uevent)) < 0)
+        if (collector_read_attr(dev, "uevent", uevent, sizeof(uevent)) < 0)
                 return;
         for (char *line = strtok(uevent, "\n"); line; line = strtok(NULL, "\n")) {
                 if (startswith(line, "DRIVER="))
@@ -297,7 +274,7 @@ static void sysfs_card(struct collector *c, const char *card_dir, const char *ca
         strscpy(g->vendor, sizeof(g->vendor), vendor);
         strscpy(g->pci_address, sizeof(g->pci_address), slot);
         driver_version(c, driver, g->driver_version, sizeof(g->driver_version));
-        if (read_str(dev, "product_name", buf, sizeof(buf)) == 0 && buf[0])
+        if (collector_read_attr(dev, "product_name", buf, sizeof(buf)) > 0)
                 strscpy(g->name, sizeof(g->name), buf);
         else
                 snprintf(g->name, sizeof(g->name), "%s GPU %.10s",
@@ -305,37 +282,41 @@ static void sysfs_card(struct collector *c, const char *card_dir, const char *ca
                          : !strcmp(vendor, "intel") ? "Intel"
                                                     : "NVIDIA",
                          pci_id);
-        if (read_str(dev, "unique_id", buf, sizeof(buf)) == 0 && buf[0])
+        if (collector_read_attr(dev, "unique_id", buf, sizeof(buf)) > 0)
                 strscpy(g->uuid, sizeof(g->uuid), buf);
 
-        if (read_u64(dev, "gpu_busy_percent", &u) && u <= 100)
+        if (collector_read_attr_u64(dev, "gpu_busy_percent", &u) == 0 && u <= 100)
                 g->utilization_gpu_percent = (double)u;
-        if (read_u64(dev, "mem_busy_percent", &u) && u <= 100)
+        if (collector_read_attr_u64(dev, "mem_busy_percent", &u) == 0 && u <= 100)
                 g->utilization_memory_percent = (double)u;
-        if (read_u64(dev, "mem_info_vram_total", &u))
+        if (collector_read_attr_u64(dev, "mem_info_vram_total", &u) == 0)
                 g->memory_total_bytes = u;
-        if (read_u64(dev, "mem_info_vram_used", &u))
+        if (collector_read_attr_u64(dev, "mem_info_vram_used", &u) == 0)
                 g->memory_used_bytes = u;
 
         char hw[700];
         if (first_hwmon(dev, hw, sizeof(hw))) {
-                if (read_i64(hw, "temp1_input", &i64) && i64 > -50000 && i64 < 200000)
+                if (collector_read_attr_i64(hw, "temp1_input", &i64) == 0 && i64 > -50000 &&
+                    i64 < 200000)
                         g->temperature_celsius = (double)i64 / 1000.0;
-                if ((read_u64(hw, "power1_average", &u) || read_u64(hw, "power1_input", &u)) &&
+                if ((collector_read_attr_u64(hw, "power1_average", &u) == 0 ||
+                     collector_read_attr_u64(hw, "power1_input", &u) == 0) &&
                     u < UINT64_C(10000000000))
                         g->power_draw_watts = (double)u / 1e6; /* µW */
                 uint64_t rpm, max;
-                if (read_u64(hw, "fan1_input", &rpm) && read_u64(hw, "fan1_max", &max) && max > 0)
+                if (collector_read_attr_u64(hw, "fan1_input", &rpm) == 0 &&
+                    collector_read_attr_u64(hw, "fan1_max", &max) == 0 && max > 0)
                         g->fan_speed_percent = MIN((double)rpm / (double)max * 100.0, 100.0);
-                else if (read_u64(hw, "pwm1", &u) && u <= 255)
+                else if (collector_read_attr_u64(hw, "pwm1", &u) == 0 && u <= 255)
                         g->fan_speed_percent = (double)u / 255.0 * 100.0;
-                if (read_u64(hw, "freq1_input", &u))
+                if (collector_read_attr_u64(hw, "freq1_input", &u) == 0)
                         g->clock_mhz = (double)u / 1e6; /* Hz */
         }
 
         if (!strcmp(vendor, "intel")) {
-                if (read_u64(cd, "gt_act_freq_mhz", &u) || read_u64(cd, "gt_cur_freq_mhz", &u) ||
-                    read_u64(cd, "gt/gt0/rps_act_freq_mhz", &u))
+                if (collector_read_attr_u64(cd, "gt_act_freq_mhz", &u) == 0 ||
+                    collector_read_attr_u64(cd, "gt_cur_freq_mhz", &u) == 0 ||
+                    collector_read_attr_u64(cd, "gt/gt0/rps_act_freq_mhz", &u) == 0)
                         g->clock_mhz = (double)u;
                 /* An iGPU shares the CPU package: report its temperature like the seed. */
                 cpu_package_temp(c, g);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "collector.h"
+#include "collector_attr.h"
 #include "conf.h"
 #include "log.h"
 #include "macros.h"
@@ -70,19 +71,14 @@ static int cmp_name(const void *a, const void *b)
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* base/ifname/attr, trimmed (collector_read_attr()): its length, or -errno. */
 static int read_attr(const char *base, const char *ifname, const char *attr, char *buf, size_t size)
 {
-        char p[PATH_MAX];
-        int n = snprintf(p, sizeof(p), "%s/%s/%s", base, ifname, attr);
-        if (n < 0 || (size_t)n >= sizeof(p))
+        char rel[IFNAMSIZ + 32];
+        int n = snprintf(rel, sizeof(rel), "%s/%s", ifname, attr);
+        if (n < 0 || (size_t)n >= sizeof(rel))
                 return -ENAMETOOLONG;
-        ssize_t r = read_file_bounded(p, buf, size);
-        if (r < 0)
-                return (int)r;
-        char *t = strstrip(buf);
-        if (t != buf)
-                memmove(buf, t, strlen(t) + 1);
-        return 0;
+        return collector_read_attr(base, rel, buf, size);
 }
 
 static bool has_attr(const char *base, const char *ifname, const char *attr)
@@ -275,14 +271,14 @@ static int network_run(struct collector *c)
                         st->static_age = 0;
                         st->mac[0] = st->duplex[0] = 0;
                         st->mtu = MISSING_U32;
-                        if (read_attr(base, name, "address", buf, sizeof(buf)) == 0)
+                        if (read_attr(base, name, "address", buf, sizeof(buf)) >= 0)
                                 strscpy(st->mac, sizeof(st->mac), buf);
-                        if (read_attr(base, name, "mtu", buf, sizeof(buf)) == 0 &&
+                        if (read_attr(base, name, "mtu", buf, sizeof(buf)) >= 0 &&
                             safe_atou64(buf, &v) == 0 && v < UINT32_MAX)
                                 st->mtu = (uint32_t)v;
-                        if (read_attr(base, name, "duplex", buf, sizeof(buf)) == 0 && buf[0])
+                        if (read_attr(base, name, "duplex", buf, sizeof(buf)) > 0)
                                 strscpy(st->duplex, sizeof(st->duplex), buf);
-                        if (read_attr(base, name, "type", buf, sizeof(buf)) == 0)
+                        if (read_attr(base, name, "type", buf, sizeof(buf)) >= 0)
                                 strscpy(type, sizeof(type), buf);
                         strscpy(st->kind, sizeof(st->kind), if_kind(base, name, type));
                 }
@@ -293,14 +289,14 @@ static int network_run(struct collector *c)
                         strscpy(r->kind, sizeof(r->kind), st->kind);
                         r->mtu = st->mtu;
                 }
-                if (read_attr(base, name, "operstate", buf, sizeof(buf)) == 0 && buf[0])
+                if (read_attr(base, name, "operstate", buf, sizeof(buf)) > 0)
                         strscpy(r->state, sizeof(r->state), buf);
                 else
                         strscpy(r->state, sizeof(r->state), "unknown");
                 /* speed: -1 or EINVAL when the link is down or virtual → missing */
                 if (strcmp(r->state, "down") != 0 && strcmp(r->kind, "loopback") != 0 &&
                     strcmp(r->kind, "virtual") != 0 && strcmp(r->kind, "bridge") != 0 &&
-                    read_attr(base, name, "speed", buf, sizeof(buf)) == 0 &&
+                    read_attr(base, name, "speed", buf, sizeof(buf)) >= 0 &&
                     safe_atou64(buf, &v) == 0 && v > 0 && v < 10000000)
                         r->speed_mbps = v;
 

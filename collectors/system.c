@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "collector.h"
+#include "collector_attr.h"
 #include "config.h"
 #include "log.h"
 #include "macros.h"
@@ -43,20 +44,6 @@ static FILE *open_under(struct collector *c, bool sys, const char *path)
                  : collector_proc_path(c, path, p, sizeof(p))) < 0)
                 return NULL;
         return fopen(p, "re");
-}
-
-static int read_small(struct collector *c, bool sys, const char *path, char *buf, size_t size)
-{
-        char p[512];
-        int r = sys ? collector_sys_path(c, path, p, sizeof(p))
-                    : collector_proc_path(c, path, p, sizeof(p));
-        if (r < 0)
-                return r;
-        ssize_t n = read_file_bounded(p, buf, size);
-        if (n < 0)
-                return (int)n;
-        strscpy(buf, size, strstrip(buf));
-        return 0;
 }
 
 /* ---- /proc/stat ---- */
@@ -270,25 +257,26 @@ static void collect_meminfo(struct collector *c, struct rec_system *sys)
 
 static void collect_misc(struct collector *c, struct rec_system *sys)
 {
+        const char *proc = collector_procfs(c), *sysfs = collector_sysfs(c);
         char buf[256];
         double up, l1, l5, l15;
 
-        if (read_small(c, false, "sys/kernel/hostname", buf, sizeof(buf)) == 0 && buf[0])
+        if (collector_read_attr(proc, "sys/kernel/hostname", buf, sizeof(buf)) > 0)
                 strscpy(sys->hostname, sizeof(sys->hostname), buf);
-        if (read_small(c, false, "uptime", buf, sizeof(buf)) == 0 && sscanf(buf, "%lf", &up) == 1 &&
-            up >= 0 && up < 1e12)
+        if (collector_read_attr(proc, "uptime", buf, sizeof(buf)) >= 0 &&
+            sscanf(buf, "%lf", &up) == 1 && up >= 0 && up < 1e12)
                 sys->uptime_seconds = (uint64_t)up;
-        if (read_small(c, false, "loadavg", buf, sizeof(buf)) == 0 &&
+        if (collector_read_attr(proc, "loadavg", buf, sizeof(buf)) >= 0 &&
             sscanf(buf, "%lf %lf %lf", &l1, &l5, &l15) == 3) {
                 sys->load_average_1m = l1;
                 sys->load_average_5m = l5;
                 sys->load_average_15m = l15;
         }
-        if (read_small(c, true, "class/dmi/id/product_name", buf, sizeof(buf)) == 0)
+        if (collector_read_attr(sysfs, "class/dmi/id/product_name", buf, sizeof(buf)) >= 0)
                 strscpy(sys->server_model, sizeof(sys->server_model), buf);
-        if (read_small(c, true, "class/dmi/id/bios_version", buf, sizeof(buf)) == 0)
+        if (collector_read_attr(sysfs, "class/dmi/id/bios_version", buf, sizeof(buf)) >= 0)
                 strscpy(sys->bios_version, sizeof(sys->bios_version), buf);
-        if (read_small(c, true, "class/dmi/id/bios_date", buf, sizeof(buf)) == 0)
+        if (collector_read_attr(sysfs, "class/dmi/id/bios_date", buf, sizeof(buf)) >= 0)
                 strscpy(sys->bios_date, sizeof(sys->bios_date), buf);
 }
 
@@ -322,7 +310,7 @@ static bool is_board_label(const char *label)
 
 static void collect_hwmon(struct collector *c, struct rec_system *sys)
 {
-        char dir[512], path[700], chip[64], label[64], buf[64];
+        char dir[512], path[700], chip[64], label[64];
         _cleanup_(closedirp_) DIR *d = NULL;
         char *names[64];
         unsigned n = 0, temps = 0, fans = 0;
@@ -342,24 +330,20 @@ static void collect_hwmon(struct collector *c, struct rec_system *sys)
         for (unsigned i = 0; i < n; i++) {
                 if (!names[i])
                         continue;
-                snprintf(path, sizeof(path), "%s/%s/name", dir, names[i]);
-                if (read_file_bounded(path, chip, sizeof(chip)) <= 0)
+                snprintf(path, sizeof(path), "%s/name", names[i]);
+                if (collector_read_attr(dir, path, chip, sizeof(chip)) <= 0)
                         strscpy(chip, sizeof(chip), names[i]);
-                strscpy(chip, sizeof(chip), strstrip(chip));
                 bool cpu = is_cpu_chip(chip);
 
                 for (unsigned k = 1; k <= 32; k++) {
                         int64_t v;
-                        snprintf(path, sizeof(path), "%s/%s/temp%u_input", dir, names[i], k);
-                        if (read_file_bounded(path, buf, sizeof(buf)) <= 0)
-                                continue;
-                        if (safe_atoi64(strstrip(buf), &v) < 0 || v < -100000 || v > 250000)
-                                continue; /* garbage or an impossible reading */
+                        snprintf(path, sizeof(path), "%s/temp%u_input", names[i], k);
+                        if (collector_read_attr_i64(dir, path, &v) < 0 || v < -100000 || v > 250000)
+                                continue; /* missing, garbage or an impossible reading */
                         double cel = (double)v / 1000.0;
-                        snprintf(path, sizeof(path), "%s/%s/temp%u_label", dir, names[i], k);
-                        if (read_file_bounded(path, label, sizeof(label)) <= 0)
+                        snprintf(path, sizeof(path), "%s/temp%u_label", names[i], k);
+                        if (collector_read_attr(dir, path, label, sizeof(label)) <= 0)
                                 snprintf(label, sizeof(label), "temp%u", k);
-                        strscpy(label, sizeof(label), strstrip(label));
                         if (cpu) {
                                 if (isnan(cpu_any))
                                         cpu_any = cel;
@@ -389,17 +373,15 @@ static void collect_hwmon(struct collector *c, struct rec_system *sys)
                 }
                 for (unsigned k = 1; k <= 16 && fans < MAX_SENSORS; k++) {
                         uint64_t rpm;
-                        snprintf(path, sizeof(path), "%s/%s/fan%u_input", dir, names[i], k);
-                        if (read_file_bounded(path, buf, sizeof(buf)) <= 0)
+                        snprintf(path, sizeof(path), "%s/fan%u_input", names[i], k);
+                        if (collector_read_attr_u64(dir, path, &rpm) < 0 || rpm > 100000)
                                 continue;
-                        if (safe_atou64(strstrip(buf), &rpm) < 0 || rpm > 100000)
-                                continue;
-                        snprintf(path, sizeof(path), "%s/%s/fan%u_label", dir, names[i], k);
-                        if (read_file_bounded(path, label, sizeof(label)) <= 0)
+                        snprintf(path, sizeof(path), "%s/fan%u_label", names[i], k);
+                        if (collector_read_attr(dir, path, label, sizeof(label)) <= 0)
                                 snprintf(label, sizeof(label), "%.40s fan%u", chip, k);
                         struct rec_system_fan *fan = collector_batch_add(c, RT_system_fan);
                         if (fan) {
-                                strscpy(fan->name, sizeof(fan->name), strstrip(label));
+                                strscpy(fan->name, sizeof(fan->name), label);
                                 fan->rpm = rpm;
                                 fans++;
                         }

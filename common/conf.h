@@ -2,12 +2,17 @@
  * conf.h — the ringhub configuration file (/etc/ringhub/ringhub.conf), read by the hub,
  * every collector and the unit generator.
  *
- * One schema in conf.c lists every known (section, key) with its type, default, range
- * and whether a SIGHUP may apply it. conf_load() parses an INI file with libinih into a
- * new immutable table and rejects unknown sections, unknown keys, duplicates and bad
- * values with "file:line: …" messages. Lookups never fail: a key that the file leaves
- * out reads as its schema default, and a NULL table reads as all defaults. Reload =
- * load a new table, diff it against the old one, swap the pointer.
+ * Two halves. The loader (conf.c, conf_load.c, conf_value.c, conf_check.c, conf_apply.c)
+ * is a generic INI layer: it parses a file with libinih into a new immutable table,
+ * rejects unknown sections, unknown keys, duplicates and bad values with "FILE:LINE: …"
+ * messages, diffs and dumps tables and runs reload hooks. It knows no key by name. The
+ * key table (conf_keys.def, turned into the schema by conf_keys.c) declares every
+ * (section, key) once with its type, default, range, generic validator and whether a
+ * SIGHUP may apply it; conf_keys.c also holds the few helpers below that name keys.
+ *
+ * Lookups never fail: a key that the file leaves out reads as its schema default, and a
+ * NULL table reads as all defaults. Reload = load a new table, diff it against the old
+ * one (or let conf_apply_changes() call the hooks each module registered), swap.
  *
  * Use (hub or collector skeleton), before parsing the flags that override the file:
  *
@@ -44,16 +49,42 @@ enum conf_type {
         CONF_ENDPOINT,    /* HOST:PORT, [V6ADDR]:PORT, or *:PORT */
 };
 
+/*
+ * A validator beyond the type, parameterised by the key table (conf_keys.def). fn gets
+ * the value as written and, for the numeric types, as parsed; on rejection it returns
+ * -EINVAL with the reason in err ("bad value 'x' for 'k' in [s]: " is prefixed). The
+ * generic ones (conf_check.c) are all the loader offers; nothing in it is product code.
+ */
+struct conf_check;
+typedef int (*conf_check_fn)(const struct conf_check *ck, const char *value, uint64_t number,
+                             char *err, size_t errlen);
+struct conf_check {
+        conf_check_fn fn; /* NULL: no check */
+        const char *what; /* what a good value is, for the message */
+        const char *arg;  /* the validator's parameter (schemes, forbidden first characters) */
+        uint64_t lo, hi;  /* the validator's bounds (e.g. length) */
+};
+
+/* [A-Za-z0-9._-]{lo,hi}, not starting with a character of arg: names, groups. */
+int conf_check_name(const struct conf_check *ck, const char *value, uint64_t number, char *err,
+                    size_t errlen);
+/* A number that is a power of two. */
+int conf_check_pow2(const struct conf_check *ck, const char *value, uint64_t number, char *err,
+                    size_t errlen);
+/* SCHEME://REST, REST at least lo characters; arg: the '|'-separated schemes, NULL = any. */
+int conf_check_url(const struct conf_check *ck, const char *value, uint64_t number, char *err,
+                   size_t errlen);
+
 struct conf_key {
         const char *section; /* "ring", "hub", "log", "collector.<name>" */
         const char *key;
         enum conf_type type;
-        const char *def;     /* default as it would be written in the file */
-        uint64_t min, max;   /* UINT, DURATION_MS, SIZE: inclusive range */
-        const char *choices; /* ENUM: "off|token|jwt" */
-        bool reload;         /* SIGHUP applies it without a restart */
-        int (*check)(const char *value, char *err, size_t errlen); /* extra validation */
-        const char *doc;                                           /* one line */
+        const char *def;         /* default as it would be written in the file */
+        uint64_t min, max;       /* UINT, DURATION_MS, SIZE, MODE: inclusive range */
+        const char *choices;     /* ENUM: "off|token|jwt" */
+        bool reload;             /* SIGHUP applies it without a restart */
+        struct conf_check check; /* extra validation */
+        const char *doc;         /* one line */
 };
 
 struct conf;
@@ -114,7 +145,8 @@ bool conf_get_bool(const struct conf *c, const char *section, const char *key);
 bool conf_is_set(const struct conf *c, const char *section, const char *key);
 
 /*
- * Collector helpers. Section is "collector.<name>".
+ * Helpers that name keys, so they live beside the table (conf_keys.c), not in the loader.
+ * Collector helpers: section is "collector.<name>".
  * conf_collector_interval_ms: task NULL (or index 0) → key "interval", else
  *   "<task>_interval". Returns 1 and sets *ret when the file sets it, 0 when the file
  *   leaves it out (keep the compiled default), -ENOENT when the schema has no such key.
@@ -132,7 +164,7 @@ const char *conf_collector_enabled(const struct conf *c, const char *collector);
  */
 gid_t conf_ring_gid(const struct conf *c);
 
-/* The schema: every known key, in file order. */
+/* The schema: every known key, in file order (conf_keys.def). */
 const struct conf_key *conf_schema(size_t *ret_n);
 const struct conf_key *conf_schema_find(const char *section, const char *key);
 
@@ -147,3 +179,64 @@ unsigned conf_diff(const struct conf *a, const struct conf *b, conf_change_fn fn
 
 /* Print the effective configuration as an INI file, each line marked with its origin. */
 void conf_dump(const struct conf *c, FILE *f);
+
+/*
+ * Reload hooks (conf_apply.c). A module that owns keys registers, once at start, a hook
+ * per key (key set) or per section (key NULL); after conf_reload() the process calls
+ * conf_apply_changes(old, new) instead of knowing every module it configures.
+ *
+ * For every key whose effective value changed:
+ *  - no hook registered for it: CONF_NOT_OURS (another process's key), nothing called;
+ *  - registered, but the key is not reloadable: CONF_NEEDS_RESTART, nothing called;
+ *  - registered and reloadable: each matching hook is called in registration order
+ *    (key hooks and section hooks alike): CONF_APPLIED, or CONF_APPLY_FAILED when one
+ *    returned < 0 (the others still run). A NULL fn registers ownership only: the
+ *    module re-reads the value itself after the swap.
+ * Hooks run before the caller frees the old table; both tables are readable with
+ * conf_get_*() from a hook. They are per process, for its main thread only, and only
+ * for reload: at start a module reads its values directly.
+ */
+struct conf_change {
+        const struct conf_key *key;
+        const struct conf *old_conf, *new_conf;
+        const char *old_value, *new_value; /* as written (or the default); NULL = unset */
+};
+typedef int (*conf_apply_fn)(const struct conf_change *ch, void *userdata);
+
+enum conf_apply_result {
+        CONF_APPLIED,
+        CONF_NEEDS_RESTART,
+        CONF_APPLY_FAILED,
+        CONF_NOT_OURS,
+};
+/* Per changed key, after its hooks ran; error is the first hook's error (FAILED) or 0. */
+typedef void (*conf_report_fn)(const struct conf_change *ch, enum conf_apply_result result,
+                               int error, void *userdata);
+
+struct conf_apply_stats {
+        unsigned changed; /* every key that differs, ours or not */
+        unsigned applied, needs_restart, failed;
+};
+
+/*
+ * Register fn for [section] key (key NULL: every key of section). Returns 0, -EINVAL
+ * (no section), -ENOENT (no such section or key in the schema), -EEXIST (the same
+ * section, key, fn and userdata again) or -ENOSPC (CONF_MAX_HOOKS reached).
+ */
+#define CONF_MAX_HOOKS 128
+int conf_on_change(const char *section, const char *key, conf_apply_fn fn, void *userdata);
+
+/*
+ * Call the hooks for what changed from old_conf to new_conf (either may be NULL =
+ * defaults). report (optional) hears every changed key with its result; ret_stats
+ * (optional) gets the counts. Returns 0, or the first error a hook returned.
+ */
+int conf_apply_changes(const struct conf *old_conf, const struct conf *new_conf,
+                       conf_report_fn report, void *userdata, struct conf_apply_stats *ret_stats);
+
+/* A conf_report_fn that logs like the hub and the collectors do ("config: [s] k = …"). */
+void conf_report_log(const struct conf_change *ch, enum conf_apply_result result, int error,
+                     void *userdata);
+
+/* Forget every hook (tests; a process that re-initialises its modules). */
+void conf_apply_reset(void);

@@ -1,11 +1,14 @@
 /*
- * conf_test.c — tests of the config layer (common/conf.c) against real files.
+ * conf_test.c — tests of the config layer (common/conf*.c, keys in conf_keys.def) against
+ * real files.
  *
  * A test process only: writes INI files into a private temp directory and loads them.
  * Checks that every schema key parses (its default and a non-default value), that the
  * shipped units/ringhub.conf (argv[1]) sets every key to its default and nothing else,
- * that each kind of bad input is rejected with "FILE:LINE: …", that reload swaps only
- * on success and reports what changed, and that random garbage never crashes it.
+ * that each kind of bad input is rejected with "FILE:LINE: …", that the generic
+ * validators take their parameters from the table, that reload swaps only on success
+ * and reports what changed, that reload hooks run for what changed and sort the rest
+ * (needs a restart, failed, not ours), and that random garbage never crashes it.
  */
 #include <assert.h>
 #include <errno.h>
@@ -314,11 +317,16 @@ static void test_errors(void)
         expect_error("[ring]\nmode = 01777\n", 2, "out of range 0..0777");
         expect_error("[ring]\nname = ../etc/passwd\n", 2, "a ring name");
         expect_error("[ring]\ncapacity = 1000\n", 2, "power of two");
-        expect_error("[ring]\ngroup = wheel;rm\n", 2, "not a valid group name");
+        expect_error("[ring]\ngroup = wheel;rm\n", 2, "expected a group name");
+        expect_error("[ring]\ngroup = -wheel\n", 2, "not starting with '-'");
+        expect_error("[ring]\nname = .hidden\n", 2, "a ring name: 1..48");
+        expect_error("[ring]\nname =\n", 2, "a ring name");
         expect_error("[collector.docker]\nsocket = run/docker.sock\n", 2,
                      "expected an absolute path");
         expect_error("[collector.vm]\nuri = qemu\n", 2, "expected a libvirt URI");
         expect_error("[collector.opcua]\nendpoint = http://x\n", 2, "expected opc.tcp://");
+        expect_error("[collector.opcua]\nendpoint = opc.tcp://\n", 2, "expected opc.tcp://");
+        expect_error("[collector.vm]\nuri = 1x://y\n", 2, "expected a libvirt URI");
         expect_error("[hub]\nqueue = 10\n\nqueue = 20\n", 4,
                      "duplicate key 'queue' in [hub] (first set on line 2)");
         expect_error("queue = 10\n[hub]\n", 1, "key 'queue' outside a section");
@@ -326,6 +334,9 @@ static void test_errors(void)
         expect_error("[hub\nqueue = 10\n", 1, "syntax error: expected '[section]'");
         expect_error("[hub] junk\n", 1, "syntax error: expected '[section]'");
         expect_error("[hub]\nauth = token\ntoken_file =\n", 2, "auth = token needs token_file");
+        expect_error("[hub]\ntoken_file =\nauth = TOKEN\n", 3, "auth = TOKEN needs token_file");
+        expect_error("[hub]\njwt_secret_file =\n\nauth = jwt\n", 4,
+                     "auth = jwt needs jwt_secret_file in [hub]");
         expect_error("[hub]\nqueue = 1\x01\n", 2, "control character");
         memset(big, 'a', sizeof(big));
         memcpy(big, "[hub]\nx = ", 10);
@@ -388,6 +399,177 @@ static void test_reload(void)
         CHECK(conf_reload(&c, &old) == -EINVAL, "bad reload accepted");
         CHECK(c == before && old == NULL, "table replaced on failure");
         CHECK(conf_get_uint(c, "collector.system", "interval") == 2000, "value kept");
+}
+
+/* The generic validators take everything product-specific from their parameters. */
+static void test_validators(void)
+{
+        const struct conf_check web = {
+                .fn = conf_check_url, .arg = "http|https", .lo = 1, .what = "a web URL"
+        };
+        const struct conf_check id = {
+                .fn = conf_check_name, .what = "tag id", .lo = 2, .hi = 4, .arg = "_."
+        };
+        char err[200];
+        CHECK(conf_check_url(&web, "https://x", 0, err, sizeof(err)) == 0, "https");
+        CHECK(conf_check_url(&web, "ftp://x", 0, err, sizeof(err)) == -EINVAL &&
+                  strcmp(err, "expected a web URL") == 0,
+              "ftp: %s", err);
+        CHECK(conf_check_url(&web, "http://", 0, err, sizeof(err)) == -EINVAL, "empty rest");
+        CHECK(conf_check_url(&web, "httpx://a", 0, err, sizeof(err)) == -EINVAL, "prefix only");
+        CHECK(conf_check_name(&id, "ab-1", 0, err, sizeof(err)) == 0, "id");
+        CHECK(conf_check_name(&id, "abcde", 0, err, sizeof(err)) == -EINVAL && strstr(err, "2..4"),
+              "long: %s", err);
+        CHECK(conf_check_name(&id, "_ab", 0, err, sizeof(err)) == -EINVAL, "first");
+        CHECK(conf_check_pow2(NULL, "", 4096, err, sizeof(err)) == 0, "4096");
+        CHECK(conf_check_pow2(NULL, "", 0, err, sizeof(err)) == -EINVAL, "0");
+
+        snprintf(path, sizeof(path), "%s/valid.conf", tmpdir);
+        static const char *const ok[] = {
+                "[collector.vm]\nuri = qemu+ssh://root@host/system\n",
+                "[collector.vm]\nuri = xen://\n",
+                "[collector.opcua]\nendpoint = opc.tcp://[::1]:4840/ua\n",
+                "[ring]\nname = a.b_c-9\ngroup = wheel\ncapacity = 4194304\n",
+                "[hub]\nauth = token\n", /* token_file keeps its default */
+                "[hub]\nauth = off\ntoken_file =\njwt_secret_file =\n",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++)
+                conf_free(load_ok(ok[i]));
+}
+
+/* ---- reload hooks ---- */
+
+struct hook_rec {
+        int ret;        /* what the hook returns */
+        unsigned calls; /* how often it ran */
+        unsigned order; /* seq at its last call */
+        char last[96];  /* "section.key old->new" */
+        uint64_t old_u, new_u;
+};
+static unsigned hook_seq;
+
+static int hook_record(const struct conf_change *ch, void *userdata)
+{
+        struct hook_rec *h = userdata;
+        const struct conf_key *k = ch->key;
+        h->calls++;
+        h->order = ++hook_seq;
+        snprintf(h->last, sizeof(h->last), "%s.%s %s->%s", k->section, k->key,
+                 ch->old_value ? ch->old_value : "", ch->new_value ? ch->new_value : "");
+        if (k->type == CONF_UINT || k->type == CONF_DURATION_MS) {
+                /* both tables are readable while the hook runs */
+                h->old_u = conf_get_uint(ch->old_conf, k->section, k->key);
+                h->new_u = conf_get_uint(ch->new_conf, k->section, k->key);
+        }
+        return h->ret;
+}
+
+struct report_rec {
+        unsigned n[4];
+        int error;
+        char restart[64], failed[64], not_ours[64];
+};
+
+static void report_record(const struct conf_change *ch, enum conf_apply_result result, int error,
+                          void *userdata)
+{
+        struct report_rec *r = userdata;
+        char key[64];
+        snprintf(key, sizeof(key), "%s.%s", ch->key->section, ch->key->key);
+        r->n[result]++;
+        if (result == CONF_NEEDS_RESTART)
+                strscpy(r->restart, sizeof(r->restart), key);
+        if (result == CONF_APPLY_FAILED) {
+                strscpy(r->failed, sizeof(r->failed), key);
+                r->error = error;
+        }
+        if (result == CONF_NOT_OURS)
+                strscpy(r->not_ours, sizeof(r->not_ours), key);
+        conf_report_log(ch, result, error, NULL); /* the ready-made logger must cope too */
+}
+
+static void test_hooks(void)
+{
+        struct hook_rec iv = { 0 }, hub = { 0 }, queue = { 0 }, ring = { 0 };
+        struct hook_rec failing = { .ret = -EIO };
+        struct report_rec rep = { 0 };
+        struct conf_apply_stats st = { 0 };
+
+        conf_apply_reset();
+        CHECK(conf_on_change("collector.system", "interval", hook_record, &iv) == 0, "key hook");
+        CHECK(conf_on_change("collector.system", "interval", hook_record, &iv) == -EEXIST, "dup");
+        CHECK(conf_on_change("hub", NULL, hook_record, &hub) == 0, "section hook");
+        CHECK(conf_on_change("hub", "queue", hook_record, &queue) == 0, "second hook, one key");
+        CHECK(conf_on_change("ring", NULL, hook_record, &ring) == 0, "restart-only section");
+        CHECK(conf_on_change("log", "level", NULL, NULL) == 0, "ownership only");
+        CHECK(conf_on_change("collector.disks", "interval", hook_record, &failing) == 0, "fail");
+        CHECK(conf_on_change("hub", "nosuch", hook_record, &hub) == -ENOENT, "unknown key");
+        CHECK(conf_on_change("nosuch", NULL, hook_record, &hub) == -ENOENT, "unknown section");
+        CHECK(conf_on_change(NULL, "queue", hook_record, &hub) == -EINVAL, "no section");
+
+        snprintf(path, sizeof(path), "%s/hooks.conf", tmpdir);
+        _cleanup_conf_ struct conf *c = load_ok("[collector.system]\ninterval = 5s\n"
+                                                "[hub]\nqueue = 100\n");
+        struct conf *old = NULL;
+        if (!c)
+                return;
+        write_text("[collector.system]\ninterval = 2s\n"
+                   "[hub]\nqueue = 200\nmax_clients = 7\n"
+                   "[ring]\ncapacity = 8192\n"
+                   "[log]\nlevel = debug\n"
+                   "[collector.disks]\ninterval = 1s\n"
+                   "[collector.docker]\nstats = no\n");
+        CHECK(conf_reload(&c, &old) == 0 && old, "reload");
+        fprintf(stderr, "(config: lines and one about [collector.disks] interval are expected)\n");
+        int r = conf_apply_changes(old, c, report_record, &rep, &st);
+        CHECK(r == -EIO, "first hook error returned: %d", r);
+        CHECK(st.changed == 7 && st.applied == 4 && st.needs_restart == 1 && st.failed == 1,
+              "stats: %u changed %u applied %u restart %u failed", st.changed, st.applied,
+              st.needs_restart, st.failed);
+
+        CHECK(iv.calls == 1 && strcmp(iv.last, "collector.system.interval 5s->2s") == 0 &&
+                  iv.old_u == 5000 && iv.new_u == 2000,
+              "interval hook: %u '%s' %" PRIu64 "->%" PRIu64, iv.calls, iv.last, iv.old_u,
+              iv.new_u);
+        /* the section hook hears max_clients then queue (schema order); queue's own hook,
+         * registered later, runs right after the section hook for queue */
+        CHECK(hub.calls == 2 && strcmp(hub.last, "hub.queue 100->200") == 0, "hub: %u '%s'",
+              hub.calls, hub.last);
+        CHECK(queue.calls == 1 && strcmp(queue.last, "hub.queue 100->200") == 0 &&
+                  queue.old_u == 100 && queue.new_u == 200 && queue.order == hub.order + 1,
+              "queue: %u '%s' order %u/%u", queue.calls, queue.last, queue.order, hub.order);
+        CHECK(ring.calls == 0, "a hook ran for a key that needs a restart");
+        CHECK(failing.calls == 1, "failing hook: %u", failing.calls);
+
+        CHECK(rep.n[CONF_APPLIED] == 4 && rep.n[CONF_NEEDS_RESTART] == 1 &&
+                  rep.n[CONF_APPLY_FAILED] == 1 && rep.n[CONF_NOT_OURS] == 1,
+              "report counts");
+        CHECK(strcmp(rep.restart, "ring.capacity") == 0, "restart: %s", rep.restart);
+        CHECK(strcmp(rep.failed, "collector.disks.interval") == 0 && rep.error == -EIO,
+              "failed: %s %d", rep.failed, rep.error);
+        CHECK(strcmp(rep.not_ours, "collector.docker.stats") == 0, "not ours: %s", rep.not_ours);
+
+        /* nothing changed: nothing runs; reports and stats are optional */
+        iv.calls = 0;
+        CHECK(conf_apply_changes(c, c, NULL, NULL, NULL) == 0 && iv.calls == 0, "no change");
+
+        /* after a reset every change is someone else's */
+        conf_apply_reset();
+        memset(&rep, 0, sizeof(rep));
+        CHECK(conf_apply_changes(old, c, report_record, &rep, &st) == 0 && st.changed == 7 &&
+                  st.applied == 0 && rep.n[CONF_NOT_OURS] == 7 && iv.calls == 0,
+              "after reset");
+        conf_free(old);
+
+        /* the registry is bounded, and says so */
+        static struct hook_rec many[CONF_MAX_HOOKS + 1];
+        unsigned n_ok = 0;
+        for (size_t i = 0; i < ELEMENTSOF(many); i++)
+                if (conf_on_change("hub", NULL, hook_record, &many[i]) == 0)
+                        n_ok++;
+        CHECK(n_ok == CONF_MAX_HOOKS && conf_on_change("hub", "queue", NULL, NULL) == -ENOSPC,
+              "bounded: %u", n_ok);
+        conf_apply_reset();
 }
 
 static void test_args(void)
@@ -466,7 +648,9 @@ int main(int argc, char **argv)
                 test_docs(argv[2]);
         test_every_key();
         test_errors();
+        test_validators();
         test_reload();
+        test_hooks();
         test_args();
         test_garbage();
 
