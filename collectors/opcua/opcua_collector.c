@@ -1,7 +1,7 @@
 /*
  * opcua_collector.c — ringhub-collect-opcua: OPC UA subscriptions → tag records in the ring.
  *
- * One process, one sd-event loop, one client (ua_client.c) per configured endpoint. On
+ * One process, one sd-event loop, one client (ua_client.h) per configured endpoint. On
  * each session: resolve namespace URIs through the server's NamespaceArray (2255),
  * create one subscription and its monitored items (with an absolute-deadband
  * DataChangeFilter where configured), then write one `tag` record per value change and

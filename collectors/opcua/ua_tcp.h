@@ -2,7 +2,7 @@
  * ua_tcp.h — OPC UA TCP transport: endpoint URLs, HEL/ACK/ERR, chunk framing, reassembly.
  *
  * Part of the OPC UA client library (no ring). Pure functions over buffers plus a
- * non-blocking connect; the client (ua_client.c) owns the socket. Reassembly enforces
+ * non-blocking connect; the client (ua_channel.c) owns the socket. Reassembly enforces
  * the limits we announce in HEL: chunk size, message size and chunk count, so a peer
  * that sends endless 'C' chunks or a huge size field is refused, never buffered.
  */

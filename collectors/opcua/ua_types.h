@@ -9,6 +9,8 @@
  * loop, and nesting (Variant in Variant, DiagnosticInfo) is depth-limited, so a hostile
  * peer can never make a decoder read out of bounds, allocate, or loop without end.
  * Encoding appends to a `struct ua_enc` buffer that grows up to a fixed maximum.
+ * One file per section below: ua_types.c (strings, decoding), ua_enc.c (encoding),
+ * ua_text.c (text forms) and ua_status.c (status codes).
  */
 #pragma once
 

@@ -1,19 +1,24 @@
 #!/bin/bash
 # test_fuzz.sh — build the libFuzzer target over the client's message path and run it.
 #
-# Usage: test_fuzz.sh SRCDIR SEEDDIR [SECONDS]   (FUZZ_SECONDS overrides; default 20)
-# Compiles collectors/opcua/ua_fuzz.c + the library with clang -fsanitize=fuzzer,address,
-# undefined into a temp dir, seeds the corpus with streams captured from node-opcua
+# Usage: test_fuzz.sh SRCDIR SEEDDIR SECONDS SOURCE…   (FUZZ_SECONDS overrides SECONDS)
+# Compiles the SOURCEs (ua_fuzz_sources in collectors/opcua/meson.build: ua_fuzz.c, the
+# scenario and the library) with clang -fsanitize=fuzzer,address,undefined and headers
+# from SRCDIR into a temp dir, seeds the corpus with streams captured from node-opcua
 # (tests/opcua/fuzz-seeds, made by `ua-tool capture`), and fails on any crash, leak,
 # timeout or out-of-memory. Skips (77) when clang or its fuzzer runtime is missing.
 set -euo pipefail
-src=$1 seeds=$2 secs=${FUZZ_SECONDS:-${3:-20}}
+if [ $# -lt 4 ]; then
+        echo "usage: $0 SRCDIR SEEDDIR SECONDS SOURCE..." >&2
+        exit 2
+fi
+src=$1 seeds=$2 secs=${FUZZ_SECONDS:-$3}
+shift 3
 command -v clang >/dev/null || { echo "SKIP: clang not installed" >&2; exit 77; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 if ! clang -g -O1 -std=gnu17 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=undefined -I"$src" \
-        "$src"/ua_fuzz.c "$src"/ua_scenario.c "$src"/ua_types.c "$src"/ua_tcp.c "$src"/ua_client.c \
+        -fno-sanitize-recover=undefined -I"$src" "$@" \
         -lm -o "$work/ua_fuzz" 2>"$work/cc.log"; then
         if grep -q "libclang_rt.fuzzer\|cannot find -l\|fuzzer.*No such file" "$work/cc.log"; then
                 echo "SKIP: clang fuzzer runtime missing (libclang-rt-dev)" >&2
