@@ -7,16 +7,19 @@
  * anything else gets LedFx's error shape. Events are rendered once on the reader thread
  * as {"event_type":…,<fields>} (lists under "data"); each subscription adds only its
  * own {"id":N,"type":"event", prefix by joining bytes, and a filter is checked against
- * one parse of the event shared by all clients. hub_diag carries the hub's timings in
- * seconds. See docs/wire-ledfx.md. Never encodes an event per client.
+ * one parse of the event shared by all clients. Every topic with an event name in
+ * topics.def is carried (safety_estop and config_updated among them); hub_diag carries the
+ * hub's timings in seconds. See docs/wire-ledfx.md. Never encodes an event per client.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
-#include "clients.h"
+#include "client.h"
 #include "dialect.h"
+#include "fanout.h"
+#include "jsonfmt.h"
 #include "log.h"
 #include "macros.h"
 #include "record_json.h"
@@ -32,7 +35,6 @@ struct lf_sub {
 };
 
 struct lf_client {
-        struct hubc *h;
         struct hub_client *c;
         struct lf_sub subs[SUBS_MAX];
         unsigned n_subs;
@@ -76,7 +78,7 @@ static struct hub_msg *render_diag(const struct hub_event *ev)
                                 ? json_object_get_double(v)
                                 : NAN;
                 char num[40];
-                clients_fmt_double(num, sizeof(num), us / 1e6);
+                jsonfmt_double(num, sizeof(num), us / 1e6);
                 int n = snprintf(extra + el, sizeof(extra) - el, ",\"serialize_%s\":%s,\"r_%s\":%s",
                                  keys[i][1], num, keys[i][1], num);
                 if (n <= 0 || (size_t)n >= sizeof(extra) - el)
@@ -99,7 +101,7 @@ static struct hub_msg *ledfx_render(const struct hub_event *ev)
         if (ev->topic == HUB_T_DIAG)
                 return render_diag(ev);
         /* LedFx carries every topic that has an event name. */
-        const char *name = hub_topic_event_name(ev->topic);
+        const char *name = topics_event_name(ev->topic);
         return name ? lf_frame(ev, name, ev->json, ev->json_len) : NULL;
 }
 
@@ -119,7 +121,7 @@ static void reply(struct hub_client *c, json_object *id, bool ok, const char *er
                 json_object_object_add(e, "message", json_object_new_string(error));
                 json_object_object_add(o, "error", e);
         }
-        clients_reply(c, o);
+        fanout_reply(c, o);
 }
 
 static bool filter_ok(const struct lf_sub *s, struct hub_msg *m)
@@ -131,7 +133,7 @@ static bool filter_ok(const struct lf_sub *s, struct hub_msg *m)
                 hub_msg_unref(parsed_msg);
                 size_t len;
                 const char *p = hub_msg_payload(m, &len);
-                parsed = clients_parse_json(p, len);
+                parsed = jsonfmt_parse(p, len);
                 parsed_msg = hub_msg_ref(m); /* held: its address stays unique */
         }
         if (!parsed)
@@ -157,14 +159,14 @@ static void send_wrapped(struct lf_client *l, const struct lf_sub *s, struct hub
         if (!w)
                 return;
         w->ts_ns = m->ts_ns;
-        clients_deliver(l->h, w);
+        fanout_deliver(l->c, w);
         hub_msg_unref(w);
 }
 
 static void ledfx_deliver(struct hub_client *c, struct hub_msg *m)
 {
-        struct lf_client *l = hub_client_priv(c);
-        if (!l->h || l->h->gone)
+        struct lf_client *l = client_priv(c);
+        if (client_closing(c))
                 return;
         for (unsigned i = 0; i < l->n_subs; i++)
                 if (l->subs[i].topic == m->topic && filter_ok(&l->subs[i], m))
@@ -173,7 +175,7 @@ static void ledfx_deliver(struct hub_client *c, struct hub_msg *m)
 
 static bool ledfx_wants(struct hub_client *c, unsigned topic)
 {
-        struct lf_client *l = hub_client_priv(c);
+        struct lf_client *l = client_priv(c);
         for (unsigned i = 0; i < l->n_subs; i++)
                 if (l->subs[i].topic == topic)
                         return true;
@@ -197,7 +199,7 @@ static void do_subscribe(struct lf_client *l, json_object *o, json_object *id)
         if (filter &&
             (json_object_is_type(filter, json_type_null) || json_object_object_length(filter) == 0))
                 filter = NULL;
-        int topic = hub_topic_by_event_name(json_object_get_string(et));
+        int topic = topics_by_event_name(json_object_get_string(et));
         if (topic < 0) {
                 reply(l->c, id, false, "Unknown event type.");
                 return;
@@ -220,7 +222,7 @@ static void do_subscribe(struct lf_client *l, json_object *o, json_object *id)
                               .filter = json_object_get(filter) };
         reply(l->c, id, true, NULL);
         /* Current state at once, like a snapshot. */
-        struct hub_msg *m = hub_client_latest(l->c, (unsigned)topic);
+        struct hub_msg *m = fanout_latest(l->c, (unsigned)topic);
         if (m && filter_ok(s, m))
                 send_wrapped(l, s, m);
 }
@@ -246,21 +248,8 @@ static void do_unsubscribe(struct lf_client *l, json_object *o, json_object *id)
 
 static int ledfx_text(struct hub_client *c, const char *msg, size_t len)
 {
-        struct lf_client *l = hub_client_priv(c);
-        if (!l->h)
-                return 1011;
-        bool notify;
-        int k = clients_inbound(l->h, &notify);
-        if (k < 0) {
-                hub_client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded");
-                return 0;
-        }
-        if (k > 0) {
-                if (notify)
-                        reply(c, NULL, false, "Rate limit exceeded (WS-003).");
-                return 0;
-        }
-        json_object *o = clients_parse_json(msg, len), *id = NULL, *type = NULL;
+        struct lf_client *l = client_priv(c);
+        json_object *o = jsonfmt_parse(msg, len), *id = NULL, *type = NULL;
         if (!o || !json_object_is_type(o, json_type_object)) {
                 reply(c, NULL, false, "Invalid JSON message.");
                 json_object_put(o);
@@ -290,21 +279,23 @@ static int ledfx_text(struct hub_client *c, const char *msg, size_t len)
 
 static int ledfx_open(struct hub_client *c)
 {
-        struct lf_client *l = hub_client_priv(c);
+        struct lf_client *l = client_priv(c);
         l->c = c;
-        l->h = clients_get(c);
-        if (!l->h)
-                return 1011;
         json_object *o = json_object_new_object();
         json_object_object_add(o, "event_type", json_object_new_string("client_id"));
-        json_object_object_add(o, "client_id", json_object_new_string(l->h->uuid));
-        clients_reply(c, o);
+        json_object_object_add(o, "client_id", json_object_new_string(client_uuid(c)));
+        fanout_reply(c, o);
         return 0;
+}
+
+static void ledfx_rate_limited(struct hub_client *c)
+{
+        reply(c, NULL, false, "Rate limit exceeded (WS-003).");
 }
 
 static void ledfx_close(struct hub_client *c)
 {
-        struct lf_client *l = hub_client_priv(c);
+        struct lf_client *l = client_priv(c);
         for (unsigned i = 0; i < l->n_subs; i++)
                 json_object_put(l->subs[i].filter);
         l->n_subs = 0;
@@ -325,4 +316,5 @@ const struct dialect dialect_ledfx = {
         .wants = ledfx_wants,
         .on_close = ledfx_close,
         .deliver = ledfx_deliver,
+        .rate_limited = ledfx_rate_limited,
 };

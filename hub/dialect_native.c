@@ -5,67 +5,59 @@
  * rendered once per event on the reader thread around the canonical data JSON (only
  * system.status and the module.* events build a data object of their own, once). The
  * lws side keeps per-client subscriptions (patterns with "*", a rate in Hz per topic
- * applied by clients_deliver's holds), answers requests (auth, subscribe, get_*,
+ * applied by the fan-out's holds), answers requests (auth, subscribe, get_*,
  * send_command, emergency_stop, ping) with the request's request_id, and reports every
  * bad message with an error in the PROTOCOLS.md codes while keeping the connection open.
- * See docs/wire-native.md. Never blocks; never encodes an event per client.
+ * Topic names come from topics.def (native, native_alt); an emergency stop is published
+ * through the one publish path (events.c) like every other event. Authenticates in band
+ * ({"type":"auth"}). See docs/wire-native.md. Never blocks; never encodes an event per
+ * client.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
-#include "clients.h"
-#include "hubconf.h"
+#include "client.h"
 #include "config.h"
+#include "control.h"
 #include "dialect.h"
+#include "events.h"
+#include "fanout.h"
+#include "jsonfmt.h"
 #include "log.h"
 #include "macros.h"
 #include "record_json.h"
+#include "registry.h"
+#include "session.h"
+#include "tokens.h"
 #include "util.h"
 
 #define MSG_VARIANT 0x100u /* module.status_change rather than module.discovered */
 #define RATE_MAX    1000.0
 
-struct ntopic {
-        unsigned topic;
-        const char *name;
-        bool variant;
-};
+/* A /ws name is index i: the topic of row i / 2 of topics.def, its native name when i is
+ * even and its native_alt (a variant: module.status_change) when odd; NULL when none. */
+#define N_NTOPICS (2 * (size_t)TOPICS_N)
 
-static const struct ntopic ntopics[] = {
-        { RT_system, "system.status", false },
-        { RT_array, "array.status", false },
-        { RT_disk, "disk.list", false },
-        { RT_share, "share.list", false },
-        { RT_pool, "pool.list", false },
-        { RT_container, "container.list", false },
-        { RT_vm, "vm.list", false },
-        { RT_ups, "ups.status", false },
-        { RT_gpu, "gpu.list", false },
-        { RT_netif, "network.list", false },
-        { RT_source_status, "source.status", false },
-        { RT_tag, "tag.update", false },
-        { RT_opcua_conn, "opcua.connection", false },
-        { HUB_T_COLLECTOR, "module.discovered", false },
-        { HUB_T_COLLECTOR, "module.status_change", true },
-        { HUB_T_DIAG, "hub.diag", false },
-        { HUB_T_CLIENT_CONNECTED, "client.connected", false },
-        { HUB_T_CLIENT_DISCONNECTED, "client.disconnected", false },
-        { HUB_T_CLIENT_SYNC, "client.sync", false },
-        { HUB_T_ESTOP, "safety.estop", false },
-        { HUB_T_CONFIG, "config.updated", false },
-};
-#define N_NTOPICS ELEMENTSOF(ntopics)
+static const char *nname(size_t i)
+{
+        const struct topic_info *t = topics_row(i / 2);
+        return i % 2 ? t->native_alt : t->native;
+}
+
+static unsigned ntopic(size_t i)
+{
+        return topics_row(i / 2)->id;
+}
 
 /* Names a client may subscribe to that no collector produces yet (no error for them). */
 static const char *const reserved[] = {
-        "telemetry.status", "system.error",    "config.updated", "machine.status",
-        "command.result",   "alarm.triggered", "alarm.update",   "alarm.cleared",
+        "telemetry.status", "system.error", "machine.status", "command.result",
+        "alarm.triggered",  "alarm.update", "alarm.cleared",
 };
 
 struct native_client {
-        struct hubc *h;
         struct hub_client *c;
         bool explicit_subs; /* until the first subscribe: everything, unlimited */
         bool snapshot_sent;
@@ -81,12 +73,12 @@ static unsigned estop_seq;
 
 static double last_disk_usage = NAN; /* health.disk: fullest filesystem of the disk list */
 
-static const struct ntopic *ntopic_of(unsigned topic, bool variant)
+/* The index of a topic's /ws name (or its variant's), or -1 when /ws does not carry it. */
+static ssize_t ntopic_of(unsigned topic, bool variant)
 {
-        for (size_t i = 0; i < N_NTOPICS; i++)
-                if (ntopics[i].topic == topic && ntopics[i].variant == variant)
-                        return &ntopics[i];
-        return NULL;
+        int row = topics_index(topic);
+        size_t i = (size_t)row * 2 + variant;
+        return row >= 0 && nname(i) ? (ssize_t)i : -1;
 }
 
 static double num(json_object *o, const char *k)
@@ -102,7 +94,7 @@ static struct hub_msg *frame(const struct hub_event *ev, const char *name, uint1
                              const char *data, size_t data_len)
 {
         char ts[40];
-        size_t tl = clients_iso8601(ts, sizeof(ts), ev->ts_ns);
+        size_t tl = jsonfmt_iso8601(ts, sizeof(ts), ev->ts_ns);
         const char *parts[] = { "{\"type\":\"", name, "\",\"timestamp\":\"", ts, "\",\"data\":",
                                 data,           "}" };
         const size_t lens[] = { 9, strlen(name), 15, tl, 9, data_len, 1 };
@@ -119,10 +111,10 @@ static struct hub_msg *render_system(const struct hub_event *ev)
         if (json_object_object_get_ex(d, "uptime_seconds", &up) &&
             json_object_is_type(up, json_type_int))
                 snprintf(uptime, sizeof(uptime), "%" PRId64, json_object_get_int64(up));
-        clients_fmt_double(cpu, sizeof(cpu), num(d, "cpu_usage_percent"));
-        clients_fmt_double(mem, sizeof(mem), num(d, "ram_usage_percent"));
-        clients_fmt_double(disk, sizeof(disk), last_disk_usage);
-        clients_fmt_double(temp, sizeof(temp), num(d, "cpu_temp_celsius"));
+        jsonfmt_double(cpu, sizeof(cpu), num(d, "cpu_usage_percent"));
+        jsonfmt_double(mem, sizeof(mem), num(d, "ram_usage_percent"));
+        jsonfmt_double(disk, sizeof(disk), last_disk_usage);
+        jsonfmt_double(temp, sizeof(temp), num(d, "cpu_temp_celsius"));
         char pre[384];
         int pl = snprintf(pre, sizeof(pre),
                           "{\"status\":\"idle\",\"state\":\"ready\",\"uptime\":%s,"
@@ -134,7 +126,7 @@ static struct hub_msg *render_system(const struct hub_event *ev)
         /* prefix + "," + "…record…}" (the record never has these keys) */
         bool empty = ev->json_len == 2;
         char ts[40];
-        size_t tl = clients_iso8601(ts, sizeof(ts), ev->ts_ns);
+        size_t tl = jsonfmt_iso8601(ts, sizeof(ts), ev->ts_ns);
         const char *parts[] = { "{\"type\":\"system.status\",\"timestamp\":\"",
                                 ts,
                                 "\",\"data\":",
@@ -226,11 +218,11 @@ static struct hub_msg *render_collector(const struct hub_event *ev)
         }
         uint64_t t0 = mono_ns();
         size_t len;
-        const char *s = clients_json_text(o, &len);
+        const char *s = jsonfmt_text(o, &len);
         hub_count_serialization(mono_ns() - t0);
         struct hub_msg *m = NULL;
         if (s)
-                m = frame(ev, discovered ? "module.discovered" : "module.status_change",
+                m = frame(ev, nname((size_t)topics_index(HUB_T_COLLECTOR) * 2 + !discovered),
                           discovered ? 0 : MSG_VARIANT, s, len);
         json_object_put(o);
         return m;
@@ -244,10 +236,10 @@ static struct hub_msg *native_render(const struct hub_event *ev)
                 return render_collector(ev);
         if (ev->topic == RT_disk)
                 note_disks(ev->data);
-        const struct ntopic *t = ntopic_of(ev->topic, false);
-        if (!t)
+        ssize_t i = ntopic_of(ev->topic, false);
+        if (i < 0)
                 return NULL;
-        return frame(ev, t->name, ev->state ? HUB_MSG_STATE : 0, ev->json, ev->json_len);
+        return frame(ev, nname((size_t)i), ev->state ? HUB_MSG_STATE : 0, ev->json, ev->json_len);
 }
 
 /* ---- lws thread: replies ---- */
@@ -259,7 +251,7 @@ static json_object *reply_new(const char *type, json_object *req_id)
         if (!o)
                 return NULL;
         json_object_object_add(o, "type", json_object_new_string(type));
-        if (clients_iso8601(ts, sizeof(ts), real_ns()))
+        if (jsonfmt_iso8601(ts, sizeof(ts), real_ns()))
                 json_object_object_add(o, "timestamp", json_object_new_string(ts));
         if (req_id)
                 json_object_object_add(o, "request_id", json_object_get(req_id));
@@ -299,22 +291,14 @@ static void send_error(struct hub_client *c, const char *code, const char *text,
         if (machine_id)
                 json_object_object_add(o, "machine_id",
                                        json_string_utf8(machine_id, strlen(machine_id)));
-        clients_reply(c, o);
-}
-
-static unsigned native_index(void)
-{
-        for (unsigned i = 0; i < hub_n_dialects; i++)
-                if (hub_dialects[i] == &dialect_native)
-                        return i;
-        return 0;
+        fanout_reply(c, o);
 }
 
 /* ---- subscriptions ---- */
 
 static bool wants_index(const struct native_client *n, size_t i)
 {
-        return !n->explicit_subs || n->want[i];
+        return nname(i) && (!n->explicit_subs || n->want[i]);
 }
 
 static void apply_rates(struct native_client *n)
@@ -324,7 +308,7 @@ static void apply_rates(struct native_client *n)
         for (size_t i = 0; i < N_NTOPICS; i++) {
                 if (!wants_index(n, i))
                         continue;
-                unsigned t = ntopics[i].topic;
+                unsigned t = ntopic(i);
                 double ri = n->explicit_subs ? n->rate[i] : n->default_rate;
                 /* Two names on one topic: the slower nonzero rate wins. */
                 if (!any[t] || (ri > 0 && (r[t] == 0 || ri < r[t])))
@@ -333,31 +317,29 @@ static void apply_rates(struct native_client *n)
         }
         for (unsigned t = 0; t < HUB_T_MAX; t++) {
                 if (!any[t])
-                        clients_drop_held(n->h, t);
-                clients_set_topic_rate(n->h, t, any[t] ? r[t] : 0);
+                        fanout_drop_held(n->c, t);
+                fanout_set_topic_rate(n->c, t, any[t] ? r[t] : 0);
         }
 }
 
 static bool native_wants(struct hub_client *c, unsigned topic)
 {
-        struct native_client *n = hub_client_priv(c);
-        if (!n->h || !n->h->authed)
+        struct native_client *n = client_priv(c);
+        if (!client_authed(c))
                 return false;
-        for (size_t i = 0; i < N_NTOPICS; i++)
-                if (ntopics[i].topic == topic && wants_index(n, i))
-                        return true;
-        return false;
+        int row = topics_index(topic);
+        return row >= 0 && (wants_index(n, (size_t)row * 2) || wants_index(n, (size_t)row * 2 + 1));
 }
 
 static void native_deliver(struct hub_client *c, struct hub_msg *m)
 {
-        struct native_client *n = hub_client_priv(c);
-        if (!n->h || n->h->gone)
+        struct native_client *n = client_priv(c);
+        if (client_closing(c))
                 return;
-        const struct ntopic *t = ntopic_of(m->topic, (m->flags & MSG_VARIANT) != 0);
-        if (!t || !wants_index(n, (size_t)(t - ntopics)))
+        ssize_t i = ntopic_of(m->topic, (m->flags & MSG_VARIANT) != 0);
+        if (i < 0 || !wants_index(n, (size_t)i))
                 return;
-        clients_deliver(n->h, m);
+        fanout_deliver(c, m);
 }
 
 /* The latest state of each newly wanted topic (a subscribe or auth is a fresh start). */
@@ -366,16 +348,16 @@ static void send_state(struct native_client *n, const bool *before)
         for (size_t i = 0; i < N_NTOPICS; i++) {
                 if (!wants_index(n, i) || (before && before[i]))
                         continue;
-                struct hub_msg *m = hub_client_latest(n->c, ntopics[i].topic);
-                if (m && !ntopics[i].variant)
-                        clients_deliver(n->h, m);
+                struct hub_msg *m = fanout_latest(n->c, ntopic(i));
+                if (m && i % 2 == 0)
+                        fanout_deliver(n->c, m);
         }
 }
 
 static bool pattern_known(const char *p)
 {
         for (size_t i = 0; i < N_NTOPICS; i++)
-                if (topic_match(p, ntopics[i].name))
+                if (nname(i) && topic_match(p, nname(i)))
                         return true;
         for (size_t i = 0; i < ELEMENTSOF(reserved); i++)
                 if (topic_match(p, reserved[i]))
@@ -484,7 +466,7 @@ static void do_subscribe(struct native_client *n, json_object *o, json_object *r
                 if (!pattern_known(p))
                         continue;
                 for (size_t i = 0; i < N_NTOPICS; i++)
-                        if (topic_match(p, ntopics[i].name)) {
+                        if (nname(i) && topic_match(p, nname(i))) {
                                 n->want[i] = sub;
                                 n->rate[i] = sub ? rate : 0;
                         }
@@ -500,7 +482,7 @@ static void do_subscribe(struct native_client *n, json_object *o, json_object *r
                         json_object_object_add(r, "rate", json_double(rate));
                 if (st)
                         json_object_object_add(r, "subscription_type", json_object_get(st));
-                clients_reply(c, r);
+                fanout_reply(c, r);
         }
         json_object_put(accepted);
         if (first_unknown) {
@@ -526,24 +508,24 @@ static void send_telemetry_status(struct native_client *n, json_object *req_id)
             json_object_new_uint64(atomic_load_explicit(&hub.stats.clients, memory_order_relaxed)));
         json_object_object_add(
             d, "last_update",
-            clients_iso8601(ts, sizeof(ts), real_ns()) ? json_object_new_string(ts) : NULL);
+            jsonfmt_iso8601(ts, sizeof(ts), real_ns()) ? json_object_new_string(ts) : NULL);
         json_object_object_add(r, "data", d);
-        clients_reply(n->c, r);
+        fanout_reply(n->c, r);
 }
 
 /* get_system_status: the latest system.status data, spliced from its shared frame. */
 static void send_system_status(struct native_client *n, json_object *req_id)
 {
-        struct hub_msg *m = hub_client_latest(n->c, RT_system);
+        struct hub_msg *m = fanout_latest(n->c, RT_system);
         size_t len = 0;
         const char *p = m ? hub_msg_payload(m, &len) : NULL;
         const char *d = p ? memmem(p, len, ",\"data\":", 8) : NULL;
         char ts[40];
-        size_t tl = clients_iso8601(ts, sizeof(ts), real_ns());
+        size_t tl = jsonfmt_iso8601(ts, sizeof(ts), real_ns());
         const char *rid = "null";
         size_t rl = 4;
         if (req_id)
-                rid = clients_json_text(req_id, &rl);
+                rid = jsonfmt_text(req_id, &rl);
         const char *data = "{\"status\":\"starting\",\"state\":\"busy\"}";
         size_t dl = strlen(data);
         if (d) {
@@ -561,7 +543,7 @@ static void send_system_status(struct native_client *n, json_object *req_id)
         static_assert(sizeof("{\"type\":\"system.status\",\"request_id\":") - 1 == 37, "p0");
         struct hub_msg *r = hub_msg_new(0, 0, parts, lens, ELEMENTSOF(parts));
         if (r) {
-                hub_client_send(n->c, r);
+                fanout_send(n->c, r);
                 hub_msg_unref(r);
         }
 }
@@ -612,6 +594,94 @@ static void do_send_command(struct native_client *n, json_object *o, json_object
         send_error(n->c, "MACHINE_NOT_FOUND", "Machine not found", req_id, machine);
 }
 
+/* A command's answer, on whichever thread it arrives: to the asking client only (the
+ * command.executed event reaches every subscriber through the publish path). */
+struct native_cmd {
+        uint64_t client;
+        unsigned di;
+        json_object *req_id;
+};
+
+static void native_cmd_done(const struct command_outcome *o, void *userdata)
+{
+        struct native_cmd *nc = userdata;
+        json_object *r = reply_new("command.result", nc->req_id);
+        if (r) {
+                bool ok = strcmp(o->status, "OK") == 0;
+                json_object_object_add(r, "success", json_object_new_boolean(ok));
+                json_object *d = json_object_new_object();
+                json_object_object_add(d, "request_id", json_object_new_uint64(o->request_id));
+                json_object_object_add(d, "collector", json_object_new_string(o->collector));
+                json_object_object_add(d, "action", json_object_new_string(o->action));
+                json_object_object_add(d, "target", json_string_utf8(o->target, strlen(o->target)));
+                json_object_object_add(d, "status", json_object_new_string(o->status));
+                json_object_object_add(d, "message",
+                                       json_string_utf8(o->message, strlen(o->message)));
+                json_object *res = *o->data ? json_tokener_parse(o->data) : NULL;
+                if (res)
+                        json_object_object_add(d, "result", res);
+                json_object_object_add(d, "duration_ms", json_double((double)o->duration_us / 1e3));
+                json_object_object_add(r, "data", d);
+                struct hub_msg *m = hub_msg_from_json(HUB_T_COMMAND, r);
+                if (m)
+                        hub_handoff_push_to(nc->di, nc->client, m);
+        }
+        json_object_put(nc->req_id);
+        free(nc);
+}
+
+/* {"type":"command","target":"docker","action":"stop","id":"web1","args":{…}} */
+static void do_command(struct native_client *n, json_object *o, json_object *req_id)
+{
+        json_object *tv, *av, *iv = NULL, *args = NULL, *cf;
+        if (!json_object_object_get_ex(o, "target", &tv) ||
+            !json_object_is_type(tv, json_type_string) ||
+            !json_object_object_get_ex(o, "action", &av) ||
+            !json_object_is_type(av, json_type_string)) {
+                send_error(n->c, "INVALID_MESSAGE_FORMAT",
+                           "a command needs string fields target and action", req_id, NULL);
+                return;
+        }
+        if (json_object_object_get_ex(o, "id", &iv) && !json_object_is_type(iv, json_type_null) &&
+            !json_object_is_type(iv, json_type_string)) {
+                send_error(n->c, "INVALID_MESSAGE_FORMAT", "id must be a string", req_id, NULL);
+                return;
+        }
+        json_object_object_get_ex(o, "args", &args);
+        if (args && !json_object_is_type(args, json_type_object)) {
+                send_error(n->c, "INVALID_MESSAGE_FORMAT", "args must be an object", req_id, NULL);
+                return;
+        }
+        /* {"confirm":true} may also stand beside the other fields. */
+        json_object *own = NULL;
+        if (json_object_object_get_ex(o, "confirm", &cf)) {
+                own = args ? json_object_get(args) : json_object_new_object();
+                json_object_object_add(own, "confirm", json_object_get(cf));
+                args = own;
+        }
+        struct native_cmd *nc = calloc(1, sizeof(*nc));
+        if (!nc) {
+                json_object_put(own);
+                return;
+        }
+        nc->client = client_id(n->c);
+        client_dialect(n->c, &nc->di);
+        nc->req_id = req_id ? json_object_get(req_id) : NULL;
+        char who_name[96];
+        snprintf(who_name, sizeof(who_name), "%s@%s", client_sub(n->c)[0] ? client_sub(n->c) : "ws",
+                 client_ip(n->c));
+        struct control_who who = { .role = client_role(n->c), .name = who_name };
+        struct control_request req = {
+                .area = json_object_get_string(tv),
+                .action = json_object_get_string(av),
+                .id = iv && json_object_is_type(iv, json_type_string) ? json_object_get_string(iv)
+                                                                      : NULL,
+                .args = args,
+        };
+        control_submit(&req, &who, native_cmd_done, nc);
+        json_object_put(own);
+}
+
 static void do_estop(struct native_client *n, json_object *o, json_object *req_id)
 {
         json_object *reason = NULL;
@@ -623,8 +693,8 @@ static void do_estop(struct native_client *n, json_object *o, json_object *req_i
         char id[32];
         snprintf(id, sizeof(id), "estop-%03u", ++estop_seq);
         const char *why = reason ? json_object_get_string(reason) : "remote";
-        log_warning("emergency stop %s requested by client %s (%s): %.80s", id, n->h->uuid,
-                    n->h->sub[0] ? n->h->sub : "anonymous", why);
+        log_warning("emergency stop %s requested by client %s (%s): %.80s", id, client_uuid(n->c),
+                    client_sub(n->c)[0] ? client_sub(n->c) : "anonymous", why);
         json_object *d = json_object_new_object();
         json_object_object_add(d, "estop_id", json_object_new_string(id));
         json_object_object_add(d, "trigger_type", json_object_new_string("remote"));
@@ -632,17 +702,11 @@ static void do_estop(struct native_client *n, json_object *o, json_object *req_i
         json_object_object_add(d, "emergency_level", json_object_new_string("critical"));
         json_object_object_add(d, "auto_recovery", json_object_new_boolean(false));
         json_object_object_add(d, "reason", json_object_new_string(why));
-        json_object_object_add(d, "client_id", json_object_new_string(n->h->uuid));
+        json_object_object_add(d, "client_id", json_object_new_string(client_uuid(n->c)));
         json_object_object_add(d, "machines_affected", json_object_new_array());
-        size_t len;
-        const char *s = clients_json_text(d, &len);
-        struct hub_event ev = { .topic = HUB_T_ESTOP, .name = "safety.estop", .ts_ns = real_ns() };
-        struct hub_msg *m = s ? frame(&ev, "safety.estop", 0, s, len) : NULL;
+        /* To every dialect that carries it, through the one publish path. */
+        (void)events_publish_json(HUB_T_ESTOP, false, d, 0);
         json_object_put(d);
-        if (m) {
-                hub_broadcast(native_index(), m);
-                hub_msg_unref(m);
-        }
         json_object *r = reply_new("command_result", req_id);
         if (!r)
                 return;
@@ -652,45 +716,39 @@ static void do_estop(struct native_client *n, json_object *o, json_object *req_i
         json_object_object_add(rd, "estop_id", json_object_new_string(id));
         json_object_object_add(rd, "machines_stopped", json_object_new_int(0));
         json_object_object_add(r, "data", rd);
-        clients_reply(n->c, r);
+        fanout_reply(n->c, r);
 }
 
 /* The collectors already registered when the client arrives, as module.discovered
- * (the core only announces producers that appear later). Read from the ring's registry
- * (atomics), built for this client alone. */
+ * (the core only announces producers that appear later), from the ring's registry, built
+ * for this client alone. */
 static void send_modules(struct native_client *n)
 {
-        const struct ntopic *t = ntopic_of(HUB_T_COLLECTOR, false);
-        if (!t || !wants_index(n, (size_t)(t - ntopics)) || !hub.ring)
+        ssize_t t = ntopic_of(HUB_T_COLLECTOR, false);
+        if (t < 0 || !wants_index(n, (size_t)t) || !hub.ring)
                 return;
-        struct ring *r = hub.ring;
-        unsigned max = MIN(r->hdr->max_producers, RING_MAX_PRODUCERS);
-        for (unsigned i = 0; i < max; i++) {
-                struct ring_producer *p = &r->producers[i];
-                uint32_t st = atomic_load_explicit(&p->state, memory_order_acquire);
-                if (st == RING_PRODUCER_FREE ||
-                    atomic_load_explicit(&p->interval_ms, memory_order_relaxed) == 0)
+        uint64_t now = real_ns();
+        for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++) {
+                struct registry_entry e;
+                if (!registry_get(hub.ring, i, now, &e) || e.interval_ms == 0)
                         continue;
-                char name[RING_NAME_MAX + 1], addr[32];
-                memcpy(name, p->name, RING_NAME_MAX);
-                name[RING_NAME_MAX] = 0;
-                bool alive = st == RING_PRODUCER_ACTIVE && ring_producer_alive(r, i);
-                snprintf(addr, sizeof(addr), "pid:%u", (unsigned)atomic_load(&p->pid));
-                json_object *m = reply_new(t->name, NULL), *d = json_object_new_object();
+                char addr[32];
+                snprintf(addr, sizeof(addr), "pid:%u", (unsigned)e.pid);
+                json_object *m = reply_new(nname((size_t)t), NULL), *d = json_object_new_object();
                 if (!m || !d) {
                         json_object_put(m);
                         json_object_put(d);
                         return;
                 }
-                json_object_object_add(d, "module_id", json_string_utf8(name, strlen(name)));
+                json_object_object_add(d, "module_id", json_string_utf8(e.name, strlen(e.name)));
                 json_object_object_add(d, "module_type", json_object_new_string("collector"));
                 json_object_object_add(d, "address", json_object_new_string(addr));
                 json_object_object_add(d, "firmware_version",
                                        json_object_new_string(RINGHUB_VERSION));
                 json_object_object_add(d, "status",
-                                       json_object_new_string(alive ? "online" : "offline"));
+                                       json_object_new_string(e.alive ? "online" : "offline"));
                 json_object_object_add(m, "data", d);
-                clients_reply(n->c, m);
+                fanout_reply(n->c, m);
         }
 }
 
@@ -706,10 +764,10 @@ static void send_snapshot_once(struct native_client *n)
 static void auth_timeout(lws_sorted_usec_list_t *sul)
 {
         struct native_client *n = lws_container_of(sul, struct native_client, auth_sul);
-        if (n->h && !n->h->authed && !n->h->gone) {
-                log_notice("client %s (%s): no auth within %u s, closing", n->h->uuid, n->h->ip,
-                           hub.opt.auth_timeout_secs);
-                hub_client_close(n->c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication timeout");
+        if (!client_authed(n->c) && !client_closing(n->c)) {
+                log_notice("client %s (%s): no auth within %u s, closing", client_uuid(n->c),
+                           client_ip(n->c), hub.opt.auth_timeout_secs);
+                client_close(n->c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication timeout");
         }
 }
 
@@ -721,50 +779,33 @@ static void do_auth(struct native_client *n, json_object *o, json_object *req_id
                 send_error(n->c, "INVALID_MESSAGE_FORMAT", "missing field: token", req_id, NULL);
                 return;
         }
-        if (!clients_auth_on()) {
-                /* Nothing to check: say so and carry on. */
-                n->h->authed = true;
-        } else {
-                const char *why = NULL;
-                if (clients_authenticate(n->h, json_object_get_string(t), &why) < 0) {
-                        char text[128];
-                        snprintf(text, sizeof(text), "Invalid or expired token (%s)",
-                                 why ? why : "refused");
-                        send_error(n->c, "WS-001", text, req_id, NULL);
-                        return;
-                }
-                lws_sul_cancel(&n->auth_sul);
+        /* With auth off there is nothing to check: the session says so and carries on. */
+        const char *why = NULL;
+        if (session_authenticate(n->c, json_object_get_string(t), &why) < 0) {
+                char text[128];
+                snprintf(text, sizeof(text), "Invalid or expired token (%s)",
+                         why ? why : "refused");
+                send_error(n->c, "WS-001", text, req_id, NULL);
+                return;
         }
+        lws_sul_cancel(&n->auth_sul);
         json_object *r = reply_new("auth_success", req_id);
         if (r) {
                 json_object *d = json_object_new_object();
-                json_object_object_add(d, "client_id", json_object_new_string(n->h->uuid));
-                json_object_object_add(d, "sub", json_object_new_string(n->h->sub));
+                json_object_object_add(d, "client_id", json_object_new_string(client_uuid(n->c)));
+                json_object_object_add(d, "sub", json_object_new_string(client_sub(n->c)));
                 json_object_object_add(d, "role",
-                                       json_object_new_string(auth_role_name(n->h->role)));
+                                       json_object_new_string(auth_role_name(client_role(n->c))));
                 json_object_object_add(r, "data", d);
-                clients_reply(n->c, r);
+                fanout_reply(n->c, r);
         }
         send_snapshot_once(n);
 }
 
 static int native_text(struct hub_client *c, const char *msg, size_t len)
 {
-        struct native_client *n = hub_client_priv(c);
-        if (!n->h)
-                return 1011;
-        bool notify;
-        int k = clients_inbound(n->h, &notify);
-        if (k < 0) {
-                hub_client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded");
-                return 0;
-        }
-        if (k > 0) {
-                if (notify)
-                        send_error(c, "WS-003", "Too many messages per second", NULL, NULL);
-                return 0;
-        }
-        json_object *o = clients_parse_json(msg, len);
+        struct native_client *n = client_priv(c);
+        json_object *o = jsonfmt_parse(msg, len);
         if (!o) {
                 send_error(c, "INVALID_MESSAGE_FORMAT", "malformed JSON", NULL, NULL);
                 return 0;
@@ -789,8 +830,8 @@ static int native_text(struct hub_client *c, const char *msg, size_t len)
         if (strcmp(type, "auth") == 0)
                 do_auth(n, o, req_id);
         else if (strcmp(type, "ping") == 0)
-                clients_reply(c, reply_new("pong", req_id));
-        else if (!n->h->authed)
+                fanout_reply(c, reply_new("pong", req_id));
+        else if (!client_authed(c))
                 send_error(c, "WS-001", "Authentication required: send {\"type\":\"auth\"} first",
                            req_id, NULL);
         else if (strcmp(type, "subscribe") == 0)
@@ -828,15 +869,22 @@ static int native_text(struct hub_client *c, const char *msg, size_t len)
                         if (r) {
                                 json_object_object_add(r, "status", json_object_new_object());
                                 json_object_object_add(r, "machines", json_object_new_array());
-                                clients_reply(c, r);
+                                fanout_reply(c, r);
                         }
                 }
-        } else if (strcmp(type, "send_command") == 0 || strcmp(type, "emergency_stop") == 0) {
-                if (!clients_may(n->h, AUTH_ROLE_OPERATOR)) {
-                        log_notice("client %s (%s): %s refused, role %s", n->h->uuid, n->h->ip,
-                                   type, auth_role_name(n->h->role));
-                        send_error(c, "WS-001", "Forbidden: the operator role is required", req_id,
-                                   NULL);
+        } else if (strcmp(type, "command") == 0)
+                do_command(n, o, req_id); /* roles and [hub] control: control.c */
+        else if (strcmp(type, "send_command") == 0 || strcmp(type, "emergency_stop") == 0) {
+                if (!control_allowed(client_role(c), AUTH_ROLE_OPERATOR)) {
+                        log_notice("client %s (%s): %s refused, role %s%s", client_uuid(c),
+                                   client_ip(c), type, auth_role_name(client_role(c)),
+                                   tokens_auth_on() ? "" : ", control off");
+                        send_error(c, "WS-001",
+                                   tokens_auth_on()
+                                       ? "Forbidden: the operator role is required"
+                                       : "Forbidden: control is off ([hub] control = on allows "
+                                         "commands)",
+                                   req_id, NULL);
                 } else if (type[0] == 's')
                         do_send_command(n, o, req_id);
                 else
@@ -852,11 +900,8 @@ static int native_text(struct hub_client *c, const char *msg, size_t len)
 
 static int native_open(struct hub_client *c)
 {
-        struct native_client *n = hub_client_priv(c);
+        struct native_client *n = client_priv(c);
         n->c = c;
-        n->h = clients_get(c);
-        if (!n->h)
-                return 1011;
         json_object *w = reply_new("welcome", NULL);
         if (!w)
                 return 1011;
@@ -873,26 +918,31 @@ static int native_open(struct hub_client *c)
         json_object_object_add(w, "mode", json_object_new_string("hub"));
         json_object_object_add(w, "server_info", si);
         json_object_object_add(w, "machines", json_object_new_array());
-        json_object_object_add(w, "client_id", json_object_new_string(n->h->uuid));
-        json_object_object_add(w, "auth_required", json_object_new_boolean(!n->h->authed));
-        clients_reply(c, w);
-        if (n->h->authed) {
+        json_object_object_add(w, "client_id", json_object_new_string(client_uuid(c)));
+        json_object_object_add(w, "auth_required", json_object_new_boolean(!client_authed(c)));
+        fanout_reply(c, w);
+        if (client_authed(c)) {
                 send_snapshot_once(n);
                 return 0;
         }
-        if (n->h->auth_why) {
+        if (client_auth_why(c)) {
                 char text[128];
-                snprintf(text, sizeof(text), "Invalid or expired token (%s)", n->h->auth_why);
+                snprintf(text, sizeof(text), "Invalid or expired token (%s)", client_auth_why(c));
                 send_error(c, "WS-001", text, NULL, NULL);
         }
-        lws_sul_schedule(lws_get_context(hub_client_wsi(c)), 0, &n->auth_sul, auth_timeout,
+        lws_sul_schedule(lws_get_context(client_wsi(c)), 0, &n->auth_sul, auth_timeout,
                          (lws_usec_t)hub.opt.auth_timeout_secs * LWS_US_PER_SEC);
         return 0;
 }
 
+static void native_rate_limited(struct hub_client *c)
+{
+        send_error(c, "WS-003", "Too many messages per second", NULL, NULL);
+}
+
 static void native_close(struct hub_client *c)
 {
-        struct native_client *n = hub_client_priv(c);
+        struct native_client *n = client_priv(c);
         lws_sul_cancel(&n->auth_sul);
 }
 
@@ -900,25 +950,12 @@ const struct dialect dialect_native = {
         .name = "native",
         .path = "/ws",
         .priv_size = sizeof(struct native_client),
+        .flags = DIALECT_AUTH_IN_BAND,
         .render = native_render,
         .on_open = native_open,
         .on_text = native_text,
         .wants = native_wants,
         .on_close = native_close,
         .deliver = native_deliver,
+        .rate_limited = native_rate_limited,
 };
-
-/* The hub's configuration was reloaded: one config.updated to every native client. */
-void native_config_updated(json_object *data)
-{
-        size_t len;
-        const char *s = clients_json_text(data, &len);
-        struct hub_event ev = { .topic = HUB_T_CONFIG,
-                                .name = "config.updated",
-                                .ts_ns = real_ns() };
-        struct hub_msg *m = s ? frame(&ev, "config.updated", 0, s, len) : NULL;
-        if (m) {
-                hub_broadcast(native_index(), m);
-                hub_msg_unref(m);
-        }
-}

@@ -9,9 +9,11 @@
  * without a pong; client emits with an ack id get 43<id>[…]. Events are rendered once
  * on the reader thread as 42["name",data] around the canonical JSON: the NAS topics
  * under their Unraid names, on.tag (PyAutomation's tag shape, rolling buffers of 10,
- * timestamps "%m/%d/%Y, %H:%M:%S.%f" local), on.opcua.connected/disconnected, client
- * events. Packet parsing is sio.c's. See docs/wire-socketio.md. No per-client encoding
- * of events.
+ * timestamps "%m/%d/%Y, %H:%M:%S.%f" local), on.opcua.connected/disconnected, and every
+ * topic marked TC_SIO in topics.def under its event name (client events, safety_estop,
+ * config_updated). Authenticates in band (the connect packet's auth) and keeps tag history
+ * for on_connection (DIALECT_RENDER_ALWAYS). Packet parsing is sio.c's. See
+ * docs/wire-socketio.md. No per-client encoding of events.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,39 +24,30 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "clients.h"
+#include "client.h"
 #include "dialect.h"
+#include "fanout.h"
+#include "jsonfmt.h"
 #include "log.h"
 #include "macros.h"
 #include "record_json.h"
+#include "session.h"
 #include "sio.h"
+#include "tokens.h"
 #include "util.h"
 
 #define TAG_HISTORY 10
 #define TAGS_MAX    4096
 
-/* The topics carried as plain Socket.IO events (named as in the Unraid dialect); tags and
- * OPC UA connections have PyAutomation's own events. */
-static const unsigned sio_topics[] = {
-        RT_system,
-        RT_array,
-        RT_disk,
-        RT_share,
-        RT_pool,
-        RT_container,
-        RT_vm,
-        RT_ups,
-        RT_gpu,
-        RT_netif,
-        HUB_T_COLLECTOR,
-        RT_source_status,
-        HUB_T_CLIENT_CONNECTED,
-        HUB_T_CLIENT_DISCONNECTED,
-        HUB_T_CLIENT_SYNC,
-};
+/* A topic carried as a plain Socket.IO event (tags and OPC UA connections have
+ * PyAutomation's own events): its row, or NULL. */
+static const struct topic_info *plain_topic(unsigned topic)
+{
+        const struct topic_info *t = topics_get(topic);
+        return t && (t->carry & TC_SIO) && t->event ? t : NULL;
+}
 
 struct sio_client {
-        struct hubc *h;
         struct hub_client *c;
         bool connected; /* namespace "/" joined */
         bool awaiting_pong;
@@ -234,7 +227,7 @@ static struct hub_msg *render_tag(const struct hub_event *ev)
         json_object_object_add(o, "quality", json_object_new_string(str_of(d, "quality")));
         uint64_t t0 = mono_ns();
         size_t len;
-        const char *s = clients_json_text(o, &len);
+        const char *s = jsonfmt_text(o, &len);
         hub_count_serialization(mono_ns() - t0);
         if (s) {
                 m = msg_event(ev, "on.tag", 0, s, len);
@@ -270,7 +263,7 @@ static struct hub_msg *render_opcua(const struct hub_event *ev)
                         json_object_object_add(o, k, json_object_get(val));
         }
         size_t len;
-        const char *s = clients_json_text(o, &len);
+        const char *s = jsonfmt_text(o, &len);
         struct hub_msg *m =
             s ? msg_event(ev, up ? "on.opcua.connected" : "on.opcua.disconnected", 0, s, len)
               : NULL;
@@ -284,11 +277,9 @@ static struct hub_msg *sio_render(const struct hub_event *ev)
                 return render_tag(ev);
         if (ev->topic == RT_opcua_conn)
                 return render_opcua(ev);
-        for (size_t i = 0; i < ELEMENTSOF(sio_topics); i++)
-                if (sio_topics[i] == ev->topic)
-                        return msg_event(ev, hub_topic_event_name(ev->topic),
-                                         ev->state ? HUB_MSG_STATE : 0, ev->json, ev->json_len);
-        return NULL;
+        const struct topic_info *t = plain_topic(ev->topic);
+        return t ? msg_event(ev, t->event, ev->state ? HUB_MSG_STATE : 0, ev->json, ev->json_len)
+                 : NULL;
 }
 
 /* ---- lws thread ---- */
@@ -299,7 +290,7 @@ static void send_text(struct sio_client *s, const char *a, size_t al, const char
         const size_t lens[] = { al, b ? bl : 0 };
         struct hub_msg *m = hub_msg_new(0, 0, parts, lens, 2);
         if (m) {
-                hub_client_send(s->c, m);
+                fanout_send(s->c, m);
                 hub_msg_unref(m);
         }
 }
@@ -325,23 +316,23 @@ static void random_id(char *out, size_t size)
 static void ping_timer(lws_sorted_usec_list_t *sul)
 {
         struct sio_client *s = lws_container_of(sul, struct sio_client, ping_sul);
-        if (!s->h || s->h->gone)
+        if (client_closing(s->c))
                 return;
         if (s->awaiting_pong) {
-                log_info("client %s (%s): no pong within %u ms, closing", s->h->uuid, s->h->ip,
-                         hub.opt.sio_timeout_ms);
-                hub_client_close(s->c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "ping timeout");
+                log_info("client %s (%s): no pong within %u ms, closing", client_uuid(s->c),
+                         client_ip(s->c), hub.opt.sio_timeout_ms);
+                client_close(s->c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "ping timeout");
                 return;
         }
         send_str(s, "2");
         s->awaiting_pong = true;
-        lws_sul_schedule(lws_get_context(hub_client_wsi(s->c)), 0, &s->ping_sul, ping_timer,
+        lws_sul_schedule(lws_get_context(client_wsi(s->c)), 0, &s->ping_sul, ping_timer,
                          (lws_usec_t)hub.opt.sio_timeout_ms * LWS_US_PER_MS);
 }
 
 static void schedule_ping(struct sio_client *s)
 {
-        lws_sul_schedule(lws_get_context(hub_client_wsi(s->c)), 0, &s->ping_sul, ping_timer,
+        lws_sul_schedule(lws_get_context(client_wsi(s->c)), 0, &s->ping_sul, ping_timer,
                          (lws_usec_t)hub.opt.sio_ping_ms * LWS_US_PER_MS);
 }
 
@@ -387,7 +378,7 @@ static void send_snapshot(struct sio_client *s, const char *head, const char *ta
         const size_t lens[] = { strlen(head), len, strlen(tail) };
         struct hub_msg *m = hub_msg_new(0, 0, parts, lens, ELEMENTSOF(parts));
         if (m) {
-                hub_client_send(s->c, m);
+                fanout_send(s->c, m);
                 hub_msg_unref(m);
         }
 }
@@ -395,7 +386,7 @@ static void send_snapshot(struct sio_client *s, const char *head, const char *ta
 static void emit_json(struct sio_client *s, const char *prefix, json_object *payload)
 {
         size_t len;
-        const char *t = payload ? clients_json_text(payload, &len) : NULL;
+        const char *t = payload ? jsonfmt_text(payload, &len) : NULL;
         if (t)
                 send_text(s, prefix, strlen(prefix), t, len);
         json_object_put(payload);
@@ -422,17 +413,18 @@ static void do_connect(struct sio_client *s, const struct sio_packet *p)
         }
         if (s->connected)
                 return;
-        if (clients_auth_on() && !s->h->authed) {
-                json_object *a = p->data_len ? clients_parse_json(p->data, p->data_len) : NULL, *t;
-                const char *why = s->h->auth_why ? s->h->auth_why : "no token";
+        if (tokens_auth_on() && !client_authed(s->c)) {
+                json_object *a = p->data_len ? jsonfmt_parse(p->data, p->data_len) : NULL, *t;
+                const char *why = client_auth_why(s->c) ? client_auth_why(s->c) : "no token";
                 if (a && json_object_is_type(a, json_type_object) &&
                     json_object_object_get_ex(a, "token", &t) &&
                     json_object_is_type(t, json_type_string))
-                        (void)clients_authenticate(s->h, json_object_get_string(t), &why);
-                else if (!s->h->auth_why)
-                        log_notice("client %s (%s, socketio): no token", s->h->uuid, s->h->ip);
+                        (void)session_authenticate(s->c, json_object_get_string(t), &why);
+                else if (!client_auth_why(s->c))
+                        log_notice("client %s (%s, socketio): no token", client_uuid(s->c),
+                                   client_ip(s->c));
                 json_object_put(a);
-                if (!s->h->authed) {
+                if (!client_authed(s->c)) {
                         char msg[128];
                         snprintf(msg, sizeof(msg), "Authentication failed: %s",
                                  why ? why : "refused");
@@ -449,10 +441,11 @@ static void do_connect(struct sio_client *s, const struct sio_packet *p)
         emit_json(s, "40", ok);
         send_snapshot(s, "42[\"on_connection\",", "]");
         /* Then the NAS state, one event per topic. */
-        for (size_t i = 0; i < ELEMENTSOF(sio_topics); i++) {
-                struct hub_msg *m = hub_client_latest(s->c, sio_topics[i]);
+        for (size_t i = 0; i < TOPICS_N; i++) {
+                const struct topic_info *t = plain_topic(topics_row(i)->id);
+                struct hub_msg *m = t ? fanout_latest(s->c, t->id) : NULL;
                 if (m)
-                        clients_deliver(s->h, m);
+                        fanout_deliver(s->c, m);
         }
 }
 
@@ -460,11 +453,11 @@ static void do_event(struct sio_client *s, const struct sio_packet *p)
 {
         if (!s->connected || strcmp(p->nsp, "/") != 0)
                 return;
-        json_object *a = clients_parse_json(p->data, p->data_len);
+        json_object *a = jsonfmt_parse(p->data, p->data_len);
         json_object *name =
             a && json_object_is_type(a, json_type_array) ? json_object_array_get_idx(a, 0) : NULL;
         if (!name || !json_object_is_type(name, json_type_string)) {
-                log_debug("client %s: event without a name, ignoring", s->h->uuid);
+                log_debug("client %s: event without a name, ignoring", client_uuid(s->c));
                 json_object_put(a);
                 return;
         }
@@ -487,9 +480,9 @@ static void do_event(struct sio_client *s, const struct sio_packet *p)
                 return;
         } else if (strcmp(ev, "sync") == 0 || strcmp(ev, "send_command") == 0) {
                 result = json_object_new_object();
-                if (!clients_may(s->h, AUTH_ROLE_OPERATOR)) {
-                        log_notice("client %s (%s): %s refused, role %s", s->h->uuid, s->h->ip, ev,
-                                   auth_role_name(s->h->role));
+                if (!session_may(s->c, AUTH_ROLE_OPERATOR)) {
+                        log_notice("client %s (%s): %s refused, role %s", client_uuid(s->c),
+                                   client_ip(s->c), ev, auth_role_name(client_role(s->c)));
                         json_object_object_add(result, "success", json_object_new_boolean(false));
                         json_object_object_add(result, "error",
                                                json_object_new_string("forbidden: operator role "
@@ -498,12 +491,12 @@ static void do_event(struct sio_client *s, const struct sio_packet *p)
                         json_object *cid = NULL;
                         if (arg && json_object_is_type(arg, json_type_object))
                                 json_object_object_get_ex(arg, "client_id", &cid);
-                        clients_event(HUB_T_CLIENT_SYNC,
-                                      cid && json_object_is_type(cid, json_type_string) &&
-                                              json_object_get_string_len(cid) <= 64
-                                          ? json_object_get_string(cid)
-                                          : s->h->uuid,
-                                      NULL, true);
+                        session_client_event(HUB_T_CLIENT_SYNC,
+                                             cid && json_object_is_type(cid, json_type_string) &&
+                                                     json_object_get_string_len(cid) <= 64
+                                                 ? json_object_get_string(cid)
+                                                 : client_uuid(s->c),
+                                             NULL);
                         json_object_object_add(result, "status", json_object_new_string("success"));
                         json_object_object_add(result, "action", json_object_new_string("sync"));
                 } else {
@@ -525,25 +518,11 @@ static void do_event(struct sio_client *s, const struct sio_packet *p)
 
 static int sio_text(struct hub_client *c, const char *msg, size_t len)
 {
-        struct sio_client *s = hub_client_priv(c);
-        if (!s->h)
-                return 1011;
-        bool notify;
-        int k = clients_inbound(s->h, &notify);
-        if (k < 0) {
-                hub_client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded");
-                return 0;
-        }
-        if (k > 0) {
-                if (notify)
-                        send_str(s, "42[\"error\",{\"code\":\"WS-003\",\"message\":\"Rate limit "
-                                    "exceeded\"}]");
-                return 0;
-        }
+        struct sio_client *s = client_priv(c);
         struct sio_packet p;
         int r = sio_parse(msg, len, &p);
         if (r < 0) {
-                log_debug("client %s: %s Socket.IO packet, ignoring", s->h->uuid,
+                log_debug("client %s: %s Socket.IO packet, ignoring", client_uuid(c),
                           r == -EPROTONOSUPPORT ? "binary" : "malformed");
                 return 0;
         }
@@ -558,7 +537,7 @@ static int sio_text(struct hub_client *c, const char *msg, size_t len)
                 }
                 break;
         case EIO_CLOSE:
-                hub_client_close(c, LWS_CLOSE_STATUS_NORMAL, "");
+                client_close(c, LWS_CLOSE_STATUS_NORMAL, "");
                 break;
         case EIO_MESSAGE:
                 if (p.sio == SIO_CONNECT)
@@ -566,7 +545,7 @@ static int sio_text(struct hub_client *c, const char *msg, size_t len)
                 else if (p.sio == SIO_DISCONNECT) {
                         if (strcmp(p.nsp, "/") == 0) {
                                 s->connected = false;
-                                hub_client_close(c, LWS_CLOSE_STATUS_NORMAL, "");
+                                client_close(c, LWS_CLOSE_STATUS_NORMAL, "");
                         }
                 } else if (p.sio == SIO_EVENT)
                         do_event(s, &p);
@@ -580,16 +559,13 @@ static int sio_text(struct hub_client *c, const char *msg, size_t len)
 
 static int sio_open(struct hub_client *c)
 {
-        struct sio_client *s = hub_client_priv(c);
+        struct sio_client *s = client_priv(c);
         s->c = c;
-        s->h = clients_get(c);
-        if (!s->h)
-                return 1011;
         /* lws keeps each "k=v" argument as a fragment: join them back with '&'. */
         char q[512] = "", frag[256];
         size_t ql = 0;
         for (int i = 0; i < 16; i++) {
-                int n = lws_hdr_copy_fragment(hub_client_wsi(c), frag, sizeof(frag),
+                int n = lws_hdr_copy_fragment(client_wsi(c), frag, sizeof(frag),
                                               WSI_TOKEN_HTTP_URI_ARGS, i);
                 if (n <= 0)
                         break;
@@ -602,10 +578,10 @@ static int sio_open(struct hub_client *c)
                 q[ql] = 0;
         }
         if (!sio_query_ok(q)) {
-                log_info("client %s (%s): Socket.IO needs EIO=4&transport=websocket", s->h->uuid,
-                         s->h->ip);
-                hub_client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-                                 "need EIO=4&transport=websocket");
+                log_info("client %s (%s): Socket.IO needs EIO=4&transport=websocket",
+                         client_uuid(c), client_ip(c));
+                client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                             "need EIO=4&transport=websocket");
                 return -1;
         }
         char eio_sid[24];
@@ -623,19 +599,19 @@ static int sio_open(struct hub_client *c)
 
 static bool sio_wants(struct hub_client *c, unsigned topic)
 {
-        struct sio_client *s = hub_client_priv(c);
-        return s->connected && topic != HUB_T_DIAG && topic != HUB_T_ESTOP;
+        struct sio_client *s = client_priv(c);
+        return s->connected;
 }
 
-static void sio_deliver(struct hub_client *c, struct hub_msg *m)
+static void sio_rate_limited(struct hub_client *c)
 {
-        struct sio_client *s = hub_client_priv(c);
-        clients_deliver(s->h, m);
+        send_str(client_priv(c),
+                 "42[\"error\",{\"code\":\"WS-003\",\"message\":\"Rate limit exceeded\"}]");
 }
 
 static void sio_close(struct hub_client *c)
 {
-        struct sio_client *s = hub_client_priv(c);
+        struct sio_client *s = client_priv(c);
         lws_sul_cancel(&s->ping_sul);
 }
 
@@ -643,10 +619,12 @@ const struct dialect dialect_sio = {
         .name = "socketio",
         .path = "/socket.io/",
         .priv_size = sizeof(struct sio_client),
+        .flags = DIALECT_AUTH_IN_BAND | DIALECT_RENDER_ALWAYS,
         .render = sio_render,
         .on_open = sio_open,
         .on_text = sio_text,
         .wants = sio_wants,
         .on_close = sio_close,
-        .deliver = sio_deliver,
+        .deliver = fanout_deliver,
+        .rate_limited = sio_rate_limited,
 };

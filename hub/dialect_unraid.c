@@ -4,51 +4,41 @@
  * Process: ringhub. Envelope {"event":<topic>,"timestamp":<RFC 3339 ns, local offset>,
  * "data":…} around the canonical data JSON, which the core serialized once with
  * RJ_SEED_TYPED|RJ_ALIASES (every seed field with its seed type, both field
- * generations); this file only joins bytes, it never encodes data again. Clients may
- * send {"subscribe":[…]} ([] or null = everything); the snapshot on connect is the
- * latest frame of each topic. See docs/wire-unraid.md. No per-client encoding.
+ * generations); this file only joins bytes, it never encodes data again. It carries the
+ * topics marked TC_UNRAID in topics.def, under their event names. Clients may send
+ * {"subscribe":[…]} ([] or null = everything; a topic's alias is accepted too); the
+ * snapshot on connect is the latest frame of each topic. No rate_limited hook: excess
+ * messages are dropped silently. See docs/wire-unraid.md. No per-client encoding.
  */
 #include <errno.h>
 #include <string.h>
 
+#include "client.h"
 #include "dialect.h"
+#include "fanout.h"
 #include "log.h"
 #include "macros.h"
 #include "util.h"
-
-/* The agent's nine topics and its two status events; names from hub_topic_event_name(). */
-struct unraid_topic {
-        unsigned topic;
-        const char *alias; /* another name accepted in subscribe (the seed's) */
-};
-
-static const struct unraid_topic topics[] = {
-        { RT_system, NULL },       { RT_array, NULL },         { RT_disk, NULL },
-        { RT_share, NULL },        { RT_container, NULL },     { RT_vm, NULL },
-        { RT_ups, NULL },          { RT_gpu, "gpu_update" },   { RT_netif, NULL },
-        { HUB_T_COLLECTOR, NULL }, { RT_source_status, NULL },
-};
 
 struct unraid_client {
         bool filtered;
         bool want[HUB_T_MAX];
 };
 
-static const struct unraid_topic *topic_of(unsigned topic)
+/* The row of a topic this dialect carries, or NULL. */
+static const struct topic_info *topic_of(unsigned topic)
 {
-        for (size_t i = 0; i < ELEMENTSOF(topics); i++)
-                if (topics[i].topic == topic)
-                        return &topics[i];
-        return NULL;
+        const struct topic_info *t = topics_get(topic);
+        return t && (t->carry & TC_UNRAID) && t->event ? t : NULL;
 }
 
 static struct hub_msg *unraid_render(const struct hub_event *ev)
 {
-        const struct unraid_topic *t = topic_of(ev->topic);
+        const struct topic_info *t = topic_of(ev->topic);
         if (!t)
                 return NULL;
         char ts[64];
-        const char *name = hub_topic_event_name(t->topic);
+        const char *name = t->event;
         size_t tl = format_rfc3339_ns(ts, sizeof(ts), ev->ts_ns, false);
         if (!tl)
                 return NULL;
@@ -64,13 +54,14 @@ static struct hub_msg *unraid_render(const struct hub_event *ev)
 
 static int unraid_open(struct hub_client *c)
 {
-        hub_client_snapshot(c);
+        fanout_snapshot(c);
         return 0;
 }
 
 static int unraid_text(struct hub_client *c, const char *msg, size_t len)
 {
-        struct unraid_client *u = hub_client_priv(c);
+        struct unraid_client *u = client_priv(c);
+        /* Strict, as the agent: depth 16 and not even trailing whitespace. */
         json_tokener *tok = json_tokener_new_ex(16);
         if (!tok)
                 return 1011;
@@ -81,7 +72,7 @@ static int unraid_text(struct hub_client *c, const char *msg, size_t len)
         if (bad) {
                 json_object_put(o);
                 log_debug("client %llu: malformed JSON message, closing",
-                          (unsigned long long)hub_client_id(c));
+                          (unsigned long long)client_id(c));
                 return 1007;
         }
         json_object *sub;
@@ -95,15 +86,17 @@ static int unraid_text(struct hub_client *c, const char *msg, size_t len)
                         const char *name =
                             json_object_get_string(json_object_array_get_idx(sub, i));
                         bool known = false;
-                        for (size_t k = 0; name && k < ELEMENTSOF(topics); k++)
-                                if (strcmp(name, hub_topic_event_name(topics[k].topic)) == 0 ||
-                                    (topics[k].alias && strcmp(name, topics[k].alias) == 0)) {
-                                        u->want[topics[k].topic] = true;
+                        for (size_t k = 0; name && k < TOPICS_N; k++) {
+                                const struct topic_info *t = topic_of(topics_row(k)->id);
+                                if (t && (strcmp(name, t->event) == 0 ||
+                                          (t->alias && strcmp(name, t->alias) == 0))) {
+                                        u->want[t->id] = true;
                                         known = true;
                                 }
+                        }
                         if (!known)
                                 log_debug("client %llu: unknown topic '%s' in subscribe, ignoring",
-                                          (unsigned long long)hub_client_id(c), name ? name : "?");
+                                          (unsigned long long)client_id(c), name ? name : "?");
                 }
         }
         /* Anything else is ignored, as the agent does. */
@@ -113,7 +106,7 @@ static int unraid_text(struct hub_client *c, const char *msg, size_t len)
 
 static bool unraid_wants(struct hub_client *c, unsigned topic)
 {
-        struct unraid_client *u = hub_client_priv(c);
+        struct unraid_client *u = client_priv(c);
         return !u->filtered || (topic < HUB_T_MAX && u->want[topic]);
 }
 
@@ -121,6 +114,7 @@ const struct dialect dialect_unraid = {
         .name = "unraid",
         .path = "/api/v1/ws",
         .priv_size = sizeof(struct unraid_client),
+        .flags = 0,
         .render = unraid_render,
         .on_open = unraid_open,
         .on_text = unraid_text,

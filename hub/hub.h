@@ -1,12 +1,14 @@
 /*
- * hub.h — the hub daemon's core: options, counters, messages and the threads' hand-off.
+ * hub.h — the hub daemon's core (hub.c): options, counters, events, pre-framed
+ * messages, REST bodies and the hand-off of frames to the lws thread.
  *
  * Process: ringhub only. Three threads share what is declared here:
- *   reader (reader.c)  ring → state cache (state.c) → events rendered once per dialect
- *   lws    (ws.c)      the port gate, WebSocket clients, fan-out; owns every client
+ *   reader (reader.c)  ring → state cache (state.c) → events (events.c)
+ *   lws    (loop.c)    the port gate, WebSocket sessions, fan-out; owns every client
  *   mhd    (rest.c)    libmicrohttpd's own epoll thread answering REST and /metrics
- * Counters are atomics; the state cache has one mutex; events travel reader → lws through
- * hub_handoff_*(). Nothing here talks to collectors except through the ring.
+ * Counters are atomics; the state cache has one mutex; frames travel to the lws thread
+ * through hub_handoff_*(). Nothing here talks to collectors except through the ring, and
+ * nothing here calls into another hub module: this is the bottom of the hub.
  */
 #pragma once
 
@@ -19,20 +21,7 @@
 #include "registry.h"
 #include "ring.h"
 #include "schema.h"
-
-/* Topic ids: record type ids (< RT_MAX) plus the hub's own pseudo topics. */
-enum {
-        HUB_T_COLLECTOR = RT_MAX, /* a producer appeared, died, recovered or stopped */
-        HUB_T_DIAG,               /* hub self-diagnostics, once a second */
-        /* clients.c: a WebSocket client of any dialect connected, went away; a sync
-         * (POST /api/clients); an emergency stop requested by a client */
-        HUB_T_CLIENT_CONNECTED,
-        HUB_T_CLIENT_DISCONNECTED,
-        HUB_T_CLIENT_SYNC,
-        HUB_T_ESTOP,
-        HUB_T_CONFIG, /* the configuration was reloaded (SIGHUP) */
-        HUB_T_MAX,
-};
+#include "topics.h"
 
 #define HUB_MAX_DIALECTS 8
 
@@ -48,7 +37,7 @@ struct hub_options {
         unsigned head_timeout_ms;   /* a request head must arrive within this */
         unsigned max_pending;       /* connections whose head has not arrived yet */
         unsigned http_connections;  /* libmicrohttpd connection limit */
-        /* clients.c: auth, inbound limits and the dialects' timers */
+        /* tokens.c, session.c and the dialects: auth, inbound limits, timers */
         const char *auth;            /* "off", "token", "jwt" */
         const char *token_file;      /* lines "TOKEN ROLE [NAME]" */
         const char *jwt_secret_file; /* HS256 secret */
@@ -58,34 +47,16 @@ struct hub_options {
         unsigned sio_ping_ms;        /* Socket.IO pingInterval */
         unsigned sio_timeout_ms;     /* Socket.IO pingTimeout */
         unsigned diag_interval_ms;   /* self-diagnostics period */
+        /* control.c: with auth off, commands are accepted only when this is on */
+        atomic_bool control;
 };
 
-/* Counters shared by every thread (relaxed atomics; /metrics and diagnostics read them). */
+/* Counters shared by every thread (relaxed atomics; /metrics and diagnostics read them),
+ * declared with their metric names and help in stats.def. */
 struct hub_stats {
-        _Atomic uint64_t records;         /* valid records applied */
-        _Atomic uint64_t invalid;         /* records failing record_validate() */
-        _Atomic uint64_t batches;         /* complete batches applied */
-        _Atomic uint64_t batches_dropped; /* incomplete batches superseded */
-        _Atomic uint64_t events;          /* events produced (state changes) */
-        _Atomic uint64_t serializations;  /* json-c passes for events (all dialects) */
-        _Atomic uint64_t replies;         /* json-c passes for per-client replies */
-        _Atomic uint64_t serialize_ns;    /* total time in them */
-        _Atomic uint64_t frames;          /* frames rendered by dialects */
-        _Atomic uint64_t clients;         /* WebSocket clients now */
-        _Atomic uint64_t clients_total;   /* accepted since start */
-        _Atomic uint64_t clients_refused; /* over the limit */
-        _Atomic uint64_t clients_slow;    /* closed because they could not keep up */
-        _Atomic uint64_t conflated;       /* queued messages replaced by a newer one */
-        _Atomic uint64_t bad_frames;      /* inbound frames that closed their client */
-        _Atomic uint64_t ws_messages;     /* messages handed to the kernel */
-        _Atomic uint64_t ws_bytes;        /* bytes handed to the kernel */
-        _Atomic uint64_t ws_writes;       /* write calls for them */
-        _Atomic uint64_t http_requests;   /* REST and /metrics requests */
-        _Atomic uint64_t http_conns;      /* connections handed to libmicrohttpd */
-        _Atomic uint64_t heads_timed_out; /* connections closed before a full request head */
-        _Atomic uint64_t handoff_waits;   /* times the reader waited for the lws thread */
-        _Atomic uint64_t ring_lag;        /* records behind the head (last look) */
-        _Atomic uint64_t ring_lost, ring_abandoned, ring_corrupt;
+#define STAT(field, kind, metric, help) _Atomic uint64_t field;
+#include "stats.def"
+#undef STAT
 };
 
 /* Once-a-second self-diagnostics (the hub_diag topic). */
@@ -136,18 +107,32 @@ struct hub_body *hub_body_new(const char *s, size_t len);
 struct hub_body *hub_body_ref(struct hub_body *b);
 void hub_body_unref(struct hub_body *b);
 
+/* One event, as the publish path (events.c) hands it to every dialect's render() and
+ * to every sink. */
+struct hub_event {
+        unsigned topic;           /* topic id (topics.h) */
+        const char *name;         /* core topic name: record name, "collector", "hub_diag", … */
+        bool state;               /* data is the topic's full state (snapshot-able) */
+        uint64_t ts_ns;           /* realtime of the event */
+        uint64_t rec_ts_ns;       /* realtime of the newest record behind it (latency) */
+        struct json_object *data; /* object (SINGLE, KEYED, pseudo topics) or array (LIST) */
+        const char *json; /* data serialized once, Unraid-typed (RJ_SEED_TYPED|RJ_ALIASES) */
+        size_t json_len;
+};
+
 struct hub {
         struct hub_options opt;
         struct hub_stats stats;
         struct ring *ring;
         uint64_t start_ns;
 
-        /* reader → lws hand-off */
+        /* frames → lws hand-off */
         pthread_mutex_t handoff_lock;
         pthread_cond_t handoff_space;
         struct hub_handoff *handoff;
         size_t handoff_n, handoff_cap;
-        struct lws_context *lws; /* for lws_cancel_service() */
+        struct lws_context *lws; /* for lws_cancel_service(); NULL outside the loop */
+        bool shutting_down;      /* lws thread: SIGTERM seen, no new clients */
 
         /* reader status */
         pthread_mutex_t prime_lock;
@@ -163,53 +148,37 @@ struct hub {
 struct hub_handoff {
         struct hub_msg *msg;
         uint8_t dialect;
+        uint64_t client; /* 0: every client of the dialect; else this client's id only */
 };
 
 extern struct hub hub;
 
-/* lws thread: monotonic now, read once per fan-out pass (per-client limits use it). */
-uint64_t hub_fanout_now_ns(void);
+/* The lws thread marks itself once; anyone may ask whether it runs there. */
+void hub_mark_loop_thread(void);
+bool hub_on_loop_thread(void);
 
-/*
- * The snake_case event name of a topic ("system_update", "client_sync"), shared by the
- * dialects that name events that way (Unraid, Socket.IO, LedFx); NULL when it has none.
- * Each dialect still decides which topics it carries.
- */
-const char *hub_topic_event_name(unsigned topic);
-/* The topic of such a name, or -1. */
-int hub_topic_by_event_name(const char *name);
+/* Frame a JSON text built per client (a reply); counted as a reply, not an event. */
+struct hub_msg *hub_msg_from_json(uint16_t topic, struct json_object *o);
 
 /* Count one json-c serialization pass that took ns. */
 void hub_count_serialization(uint64_t ns);
 
-/* Reader thread → lws thread: queue a rendered message for dialect d (takes the ref). */
-void hub_handoff_push(unsigned d, struct hub_msg *m);
+/* Any thread → lws thread: queue a rendered message for dialect d (takes the ref). With
+ * may_wait the caller waits while the queue is full (backpressure on the reader); the
+ * lws thread itself never waits. */
+void hub_handoff_push(unsigned d, struct hub_msg *m, bool may_wait);
+/* Any thread → one client (by id) of dialect d: a reply that is ready off the lws thread
+ * (a command's answer). Dropped at delivery when the client has gone. Kicks the thread. */
+void hub_handoff_push_to(unsigned d, uint64_t client_id, struct hub_msg *m);
 /* Wake the lws thread after one or more pushes. */
 void hub_handoff_kick(void);
 /* lws thread: take everything queued (caller frees the array). */
 struct hub_handoff *hub_handoff_take(size_t *ret_n);
+/* Drop whatever is still queued (at exit, after every thread has stopped). */
+void hub_handoff_clear(void);
 
 void hub_diag_get(struct hub_diag *ret);
 /* The diagnostics as a JSON object (new ref). */
 struct json_object *hub_diag_json(const struct hub_diag *d);
 /* Min and max serialization time since the last call (ns; 0 when none). */
 void hub_serialize_minmax_take(uint64_t *ret_min, uint64_t *ret_max);
-
-/* reader.c */
-int reader_start(void);
-void reader_stop(void);
-/* Block until the reader has rebuilt state from the ring (or stop). */
-void reader_wait_primed(void);
-
-/* rest.c */
-struct MHD_Daemon;
-int rest_start(struct MHD_Daemon **ret);
-void rest_stop(struct MHD_Daemon *d);
-/* Hand an accepted connection to libmicrohttpd (it owns fd afterwards). */
-int rest_add_connection(struct MHD_Daemon *d, int fd);
-
-/* metrics.c: Prometheus text of the state cache and counters (malloc'd). */
-char *metrics_render(size_t *ret_len);
-
-/* ws.c */
-int ws_run(int listen_fd, struct MHD_Daemon *mhd);

@@ -3,7 +3,8 @@
  *
  * Strings taken from the file are copied: the table they came from is freed on reload
  * while hub.opt still points at them. Only the lws thread applies a reload, and every
- * reloadable field is read by that thread (or, for auth, under clients.c's lock).
+ * reloadable field is read by that thread (or, for auth, under tokens.c's lock). What
+ * else must follow a reload registers a hook; the result is published as config.updated.
  */
 #include "hubconf.h"
 
@@ -12,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clients.h"
+#include "events.h"
 #include "log.h"
 #include "macros.h"
 #include "util.h"
@@ -37,6 +38,21 @@ static bool from_file(const char *key)
 }
 static unsigned version = 1;
 static char *owned[8]; /* copies of strings hub.opt points at */
+
+struct reload_hook {
+        void (*fn)(void *userdata);
+        void *userdata;
+};
+static struct reload_hook hooks[4];
+static unsigned n_hooks;
+
+int hubconf_add_reload_hook(void (*fn)(void *userdata), void *userdata)
+{
+        if (n_hooks >= ELEMENTSOF(hooks))
+                return -ENOSPC;
+        hooks[n_hooks++] = (struct reload_hook){ .fn = fn, .userdata = userdata };
+        return 0;
+}
 
 static const char *keep(unsigned slot, const char *s)
 {
@@ -97,6 +113,8 @@ static void apply(struct hub_options *o, bool at_start)
         SET("diagnostics_interval", diag_interval_ms,
             (unsigned)conf_get_uint(cfg, "hub", "diagnostics_interval"));
         SET("auth", auth, keep(1, conf_get_string(cfg, "hub", "auth")));
+        if (from_file("control"))
+                atomic_store(&o->control, conf_get_bool(cfg, "hub", "control"));
         /* Key files only when the file names them: a missing default file is no error. */
         SET("token_file", token_file,
             conf_is_set(cfg, "hub", "token_file")
@@ -192,8 +210,9 @@ void hubconf_reload(void)
                 log_info("configuration reloaded from %s: %u change(s) applied, %u need a restart",
                          conf_source(cfg) ? conf_source(cfg) : "defaults", d.applied, d.restart);
         }
-        /* Tokens and the JWT secret are files of their own: re-read them as well. */
-        (void)clients_reload();
+        /* Files of their own (tokens, the JWT secret) are re-read by their modules. */
+        for (unsigned i = 0; i < n_hooks; i++)
+                hooks[i].fn(hooks[i].userdata);
 
         json_object *o = json_object_new_object();
         json_object_object_add(
@@ -203,7 +222,7 @@ void hubconf_reload(void)
         json_object_object_add(o, "updated_by", json_object_new_string("SIGHUP"));
         json_object_object_add(o, "changes", d.changes);
         json_object_object_add(o, "status", json_object_new_string(status));
-        native_config_updated(o);
+        (void)events_publish_json(HUB_T_CONFIG, false, o, 0);
         json_object_put(o);
 }
 

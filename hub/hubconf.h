@@ -4,7 +4,9 @@
  * Process: ringhub. The file supplies defaults for hub_options and the ring ([ring],
  * [hub], [log]); command-line flags override them. SIGHUP re-reads it (lws thread):
  * keys marked reloadable are applied at once, the others are reported as needing a
- * restart, and native /ws clients get one `config.updated` event listing the changes.
+ * restart, the reload hooks run (modules that read files of their own: tokens), and one
+ * config.updated event listing the changes goes through the publish path (events.c) to
+ * every dialect that carries it. The loader never calls into a dialect or a client.
  */
 #pragma once
 
@@ -22,9 +24,9 @@ void hubconf_flag(const char *key);
 void hubconf_ring_opts(struct ring_open_opts *ro);
 /* The ring name from [ring] when neither --ring nor $RINGHUB_RING named one. */
 const char *hubconf_ring_name(void);
+/* Call fn(userdata) on every reload, after hub.opt has the new values and before
+ * config.updated is published (register at start-up). 0, or -ENOSPC. */
+int hubconf_add_reload_hook(void (*fn)(void *userdata), void *userdata);
 /* SIGHUP, lws thread. */
 void hubconf_reload(void);
 void hubconf_free(void);
-
-/* dialect_native.c: broadcast a config.updated event (lws thread). */
-void native_config_updated(json_object *data);

@@ -4,7 +4,8 @@
  * Process: ringhub. Order: attach to the ring as its single consumer, start the reader
  * thread (it rebuilds state from what the ring still holds), start libmicrohttpd, take
  * the listening socket (systemd's fd 3 or --listen), wait until state is rebuilt, then
- * run the lws loop (which sends READY=1) until SIGTERM. Nothing here serves requests.
+ * run the lws loop (loop.c, which sends READY=1) until SIGTERM. It also wires what
+ * follows a reload (tokens re-read on SIGHUP). Nothing here serves requests.
  *
  * Exit codes: 0 clean stop, 1 runtime failure, 2 usage, 3 ring incompatible or busy.
  */
@@ -21,13 +22,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clients.h"
+#include "commands.h"
 #include "config.h"
 #include "hub.h"
 #include "hubconf.h"
 #include "log.h"
+#include "loop.h"
 #include "macros.h"
+#include "reader.h"
+#include "rest.h"
 #include "state.h"
+#include "tokens.h"
 #include "util.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8043"
@@ -51,6 +56,7 @@ static void help(void)
                "  --auth MODE             off, token or jwt (default off)\n"
                "  --token-file PATH       API tokens, lines 'TOKEN ROLE [NAME]'\n"
                "  --jwt-secret-file PATH  HS256 secret for --auth jwt\n"
+               "  --control on|off        with --auth off: accept commands (default off)\n"
                "  --auth-timeout SECS     /ws clients must authenticate within (default 10)\n"
                "  --rate-limit N          inbound messages/s per client (default 20)\n"
                "  --max-events N          outbound events/s per client (default 1000)\n"
@@ -96,6 +102,7 @@ static int parse_args(int argc, char **argv)
                 ARG_SIO_TIMEOUT,
                 ARG_VERSION,
                 ARG_CONFIG,
+                ARG_CONTROL,
         };
         static const struct option opts[] = {
                 { "ring", required_argument, NULL, ARG_RING },
@@ -121,6 +128,7 @@ static int parse_args(int argc, char **argv)
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "config", required_argument, NULL, ARG_CONFIG },
+                { "control", required_argument, NULL, ARG_CONTROL },
                 {},
         };
         struct hub_options *o = &hub.opt;
@@ -184,7 +192,7 @@ static int parse_args(int argc, char **argv)
                         break;
                 case ARG_AUTH:
                         o->auth = optarg;
-                        r = clients_auth_mode_valid(optarg) ? 0 : -EINVAL;
+                        r = tokens_mode_valid(optarg) ? 0 : -EINVAL;
                         break;
                 case ARG_TOKEN_FILE:
                         o->token_file = optarg;
@@ -218,11 +226,22 @@ static int parse_args(int argc, char **argv)
                         return 0;
                 case ARG_CONFIG:
                         break; /* read before the flags */
+                case ARG_CONTROL:
+                        r = strcmp(optarg, "on") == 0    ? 1
+                            : strcmp(optarg, "off") == 0 ? 0
+                                                         : -EINVAL;
+                        if (r >= 0)
+                                atomic_store(&o->control, r == 1);
+                        break;
                 default:
                         return -EINVAL;
                 }
                 if (r < 0) {
-                        log_error("invalid value '%s' for --%s", optarg, opts[c - ARG_RING].name);
+                        const char *name = "?";
+                        for (size_t i = 0; opts[i].name; i++)
+                                if (opts[i].val == c)
+                                        name = opts[i].name;
+                        log_error("invalid value '%s' for --%s", optarg, name);
                         return -EINVAL;
                 }
                 /* The file's [hub] key of the same meaning must not undo this flag on reload. */
@@ -244,6 +263,7 @@ static int parse_args(int argc, char **argv)
                         { ARG_TOKEN_FILE, "token_file" },
                         { ARG_JWT_SECRET_FILE, "jwt_secret_file" },
                         { ARG_RATE_LIMIT, "rate_limit" },
+                        { ARG_CONTROL, "control" },
                 };
                 for (size_t i = 0; i < ELEMENTSOF(keys); i++)
                         if (keys[i].arg == c)
@@ -329,6 +349,12 @@ static int take_listen_fd(void)
         return listen_on(hub.opt.listen ? hub.opt.listen : DEFAULT_LISTEN);
 }
 
+static void reload_tokens(void *userdata)
+{
+        /* The token file and JWT secret are files of their own: re-read them as well. */
+        (void)tokens_reload();
+}
+
 static int hub_main(int argc, char **argv)
 {
         log_set_ident("ringhub");
@@ -346,8 +372,9 @@ static int hub_main(int argc, char **argv)
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
         hub.start_ns = real_ns();
-        if (clients_init() < 0)
+        if (tokens_init() < 0)
                 return 2;
+        (void)hubconf_add_reload_hook(reload_tokens, NULL);
         if (state_init() < 0)
                 return 1;
 
@@ -380,6 +407,8 @@ static int hub_main(int argc, char **argv)
         int exit_code = 1;
         struct MHD_Daemon *mhd = NULL;
         int lfd = -EBADF;
+        if (commands_start() < 0)
+                goto out;
         if (reader_start() < 0)
                 goto out;
         if (rest_start(&mhd) < 0)
@@ -389,11 +418,13 @@ static int hub_main(int argc, char **argv)
                 goto out;
         reader_wait_primed();
         log_info("attached to ring %s (capacity %u)", name, hub.ring->hdr->capacity);
-        if (ws_run(lfd, mhd) >= 0)
+        if (loop_run(lfd, mhd) >= 0)
                 exit_code = 0;
 out:
+        commands_stop(); /* what is still in flight is answered before REST goes away */
         reader_stop();
         rest_stop(mhd);
+        hub_handoff_clear(); /* what the reader rendered after the loop left */
         if (lfd >= 0)
                 close(lfd);
         pthread_mutex_lock(&state_lock);
@@ -401,7 +432,7 @@ out:
         pthread_mutex_unlock(&state_lock);
         ring_consumer_detach(hub.ring);
         ring_close(hub.ring);
-        clients_free();
+        tokens_free();
         log_info("stopped");
         return exit_code;
 }

@@ -3,10 +3,11 @@
  *
  * Process: ringhub, mhd thread, under state_lock while it walks the cache. Every
  * numeric field of every cached entity becomes a sample: F_COUNTER fields are counters
- * (`_total`), the rest gauges; names are ringhub_<record>_<field> (units are already in
- * the field names), HELP carries the field doc and unit; labels come from the entity key
- * and, for children, the parent key and the child's identifying fields. Then the hub's
- * own counters. Never writes to the cache.
+ * (`_total`), the rest gauges; names are ringhub_<stem>_<field> with the record's metric
+ * stem from the topics table (topics.def; units are already in the field names), HELP
+ * carries the field doc and unit; labels come from the entity key and, for children, the
+ * parent key and the child's identifying fields. Then the hub's own counters, every one
+ * declared in stats.def. Never writes to the cache.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "metrics.h"
 
 #include "hub.h"
 #include "macros.h"
@@ -160,8 +163,8 @@ static void emit_state(FILE *o)
                                 continue;
                         char metric[160];
                         bool counter = f->flags & F_COUNTER;
-                        snprintf(metric, sizeof(metric), "ringhub_%s_%s%s", d->name, f->name,
-                                 counter ? "_total" : "");
+                        snprintf(metric, sizeof(metric), "ringhub_%s_%s%s", topics_prom_name(d->id),
+                                 f->name, counter ? "_total" : "");
                         struct sample_ctx sc = {
                                 .o = o, .d = d, .f = f, .metric = metric, .counter = counter
                         };
@@ -179,11 +182,17 @@ static void emit_state(FILE *o)
         }
 }
 
-static void counter(FILE *o, const char *name, const char *help, uint64_t v)
-{
-        fprintf(o, "# HELP ringhub_%s %s\n# TYPE ringhub_%s counter\nringhub_%s %" PRIu64 "\n",
-                name, help, name, name, v);
-}
+enum stat_kind { COUNTER, GAUGE, SECONDS };
+
+static const struct stat_row {
+        const char *metric, *help;
+        enum stat_kind kind;
+        size_t offset;
+} stat_rows[] = {
+#define STAT(field, kind, metric, help) { metric, help, kind, offsetof(struct hub_stats, field) },
+#include "stats.def"
+#undef STAT
+};
 
 static void gauge(FILE *o, const char *name, const char *help, double v)
 {
@@ -193,41 +202,20 @@ static void gauge(FILE *o, const char *name, const char *help, double v)
 
 static void emit_hub(FILE *o)
 {
-        struct hub_stats *s = &hub.stats;
-#define C(field, name, help) counter(o, name, help, atomic_load(&s->field))
-        gauge(o, "clients", "WebSocket clients connected", (double)atomic_load(&s->clients));
-        C(clients_total, "clients_accepted_total", "WebSocket clients accepted");
-        C(clients_refused, "clients_refused_total", "WebSocket clients refused over the limit");
-        C(clients_slow, "clients_slow_closed_total", "clients closed for not keeping up");
-        C(conflated, "conflated_messages_total", "queued state messages replaced by newer ones");
-        C(bad_frames, "bad_frames_total", "inbound frames that closed their client");
-        C(events, "events_total", "state-change events produced");
-        C(serializations, "serializations_total", "JSON serialization passes for events");
-        C(replies, "replies_total", "JSON replies built for one client (requests, errors)");
-        fprintf(o,
-                "# HELP ringhub_serialize_seconds_total time spent serializing JSON\n"
-                "# TYPE ringhub_serialize_seconds_total counter\n"
-                "ringhub_serialize_seconds_total %.9f\n",
-                (double)atomic_load(&s->serialize_ns) / 1e9);
-        C(frames, "frames_rendered_total", "frames rendered by dialects");
-        C(ws_messages, "sent_messages_total", "WebSocket messages handed to the kernel");
-        C(ws_bytes, "sent_bytes_total", "WebSocket bytes handed to the kernel");
-        C(ws_writes, "sent_writes_total", "write calls for WebSocket messages");
-        C(http_requests, "http_requests_total", "REST and metrics requests");
-        C(http_conns, "http_connections_total", "connections handed to the REST server");
-        C(heads_timed_out, "request_heads_timed_out_total",
-          "connections closed before a full request head");
-        C(records, "ring_records_total", "valid records applied");
-        C(invalid, "ring_invalid_records_total", "records failing validation");
-        C(batches, "ring_batches_total", "complete batches applied");
-        C(batches_dropped, "ring_batches_dropped_total", "incomplete batches superseded");
-        C(ring_lost, "ring_lost_records_total", "records overwritten before the hub read them");
-        C(ring_abandoned, "ring_abandoned_records_total", "records claimed but never committed");
-        C(ring_corrupt, "ring_corrupt_records_total", "records failing their checksum");
-        C(handoff_waits, "handoff_waits_total", "times the reader waited for the WebSocket thread");
-#undef C
-        gauge(o, "ring_lag_records", "records written but not yet read",
-              (double)atomic_load(&s->ring_lag));
+        for (size_t i = 0; i < ELEMENTSOF(stat_rows); i++) {
+                const struct stat_row *s = &stat_rows[i];
+                uint64_t v = atomic_load((_Atomic uint64_t *)((uint8_t *)&hub.stats + s->offset));
+                if (s->kind == GAUGE) {
+                        gauge(o, s->metric, s->help, (double)v);
+                        continue;
+                }
+                fprintf(o, "# HELP ringhub_%s %s\n# TYPE ringhub_%s counter\nringhub_%s ",
+                        s->metric, s->help, s->metric, s->metric);
+                if (s->kind == SECONDS)
+                        fprintf(o, "%.9f\n", (double)v / 1e9);
+                else
+                        fprintf(o, "%" PRIu64 "\n", v);
+        }
         struct hub_diag d;
         hub_diag_get(&d);
         gauge(o, "events_per_second", "events in the last second", d.events_per_sec);

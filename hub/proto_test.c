@@ -92,7 +92,7 @@ int main(void)
         for (int i = 0; i < 100; i++)
                 CHECK(rate_limit_take(&r, t));
         /* As the dialects use them: a zeroed bucket is unlimited and never waits (holds in
-         * clients.c); the inbound limit allows its burst at once, then refuses. */
+         * fanout.c); the inbound limit allows its burst at once, then refuses. */
         struct rate_limit z = { 0 };
         CHECK(rate_limit_wait_ns(&z, t) == 0 && rate_limit_take(&z, t));
         rate_limit_init(&r, 50, 100);

@@ -3,9 +3,10 @@
  *
  * Process: ringhub, its own thread (ring_wait() sleeps in FUTEX_WAIT, which must not
  * block the lws loop). Validates every record, assembles batches per producer, applies
- * complete ones to the state cache, and renders each change once per dialect; the
- * frames go to the lws thread through the hand-off queue. Once a second it checks
- * producers' liveness, publishes its progress in the ring header, computes the hub
+ * complete ones to the state cache, and publishes each change through the one publish
+ * path (events.c), a drain at a time (events_batch_*: the frames are handed off after
+ * state_lock is let go). Once a second it checks producers' liveness in the registry
+ * (shm/registry.h), publishes its progress in the ring header, computes the hub
  * diagnostics and updates sd_notify STATUS=. Never busy-polls; never touches sockets.
  */
 #include <errno.h>
@@ -18,11 +19,14 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
-#include "dialect.h"
+#include "commands.h"
+#include "events.h"
 #include "hub.h"
 #include "log.h"
 #include "macros.h"
+#include "reader.h"
 #include "record_json.h"
+#include "registry.h"
 #include "state.h"
 #include "util.h"
 
@@ -45,58 +49,13 @@ struct ptrack {
         const char *state;
 };
 
-struct out {
-        struct hub_handoff *a;
-        size_t n, cap;
-};
-
 static pthread_t reader_thread;
 static bool reader_running;
 static struct ring_cursor cur;
 static struct pbatch batches[RING_MAX_PRODUCERS];
 static struct ptrack ptracks[RING_MAX_PRODUCERS];
-static struct out out;
 static uint64_t invalid_logged;
 static char last_status[160];
-
-static void out_add(unsigned d, struct hub_msg *m)
-{
-        if (out.n == out.cap) {
-                size_t cap = out.cap ? out.cap * 2 : 64;
-                struct hub_handoff *a = realloc(out.a, cap * sizeof(*a));
-                if (!a) {
-                        hub_msg_unref(m);
-                        return;
-                }
-                out.a = a;
-                out.cap = cap;
-        }
-        out.a[out.n++] = (struct hub_handoff){ .msg = m, .dialect = (uint8_t)d };
-}
-
-static void out_flush(void)
-{
-        if (out.n == 0)
-                return;
-        for (size_t i = 0; i < out.n; i++)
-                hub_handoff_push(out.a[i].dialect, out.a[i].msg);
-        out.n = 0;
-        hub_handoff_kick();
-}
-
-/* Render one event in every dialect (serialization happened once, in ev->json). */
-static void emit(const struct hub_event *ev)
-{
-        atomic_fetch_add_explicit(&hub.stats.events, 1, memory_order_relaxed);
-        for (unsigned d = 0; d < hub_n_dialects; d++) {
-                struct hub_msg *m = hub_dialects[d]->render(ev);
-                if (!m)
-                        continue;
-                m->ts_ns = ev->rec_ts_ns;
-                atomic_fetch_add_explicit(&hub.stats.frames, 1, memory_order_relaxed);
-                out_add(d, m);
-        }
-}
 
 static void publish_topic(struct state_topic *t)
 {
@@ -116,33 +75,9 @@ static void publish_topic(struct state_topic *t)
                 .json = body->s,
                 .json_len = body->len,
         };
-        emit(&ev);
+        events_publish(&ev);
         json_object_put(data);
         hub_body_unref(body);
-}
-
-/* A JSON-only event (keyed entity, collector change, diagnostics). */
-static void publish_object(unsigned topic, const char *name, bool state, json_object *data,
-                           uint64_t rec_ts)
-{
-        uint64_t t0 = mono_ns();
-        size_t len;
-        const char *s = json_object_to_json_string_length(
-            data, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-        if (!s)
-                return;
-        hub_count_serialization(mono_ns() - t0);
-        struct hub_event ev = {
-                .topic = topic,
-                .name = name,
-                .state = state,
-                .ts_ns = real_ns(),
-                .rec_ts_ns = rec_ts,
-                .data = data,
-                .json = s,
-                .json_len = len,
-        };
-        emit(&ev);
 }
 
 static void apply_batch(const struct ring_record *const *recs, size_t n)
@@ -169,7 +104,7 @@ static void apply_batch(const struct ring_record *const *recs, size_t n)
                         const struct record_desc *d = schema_record(e->type);
                         json_object *o = state_entity_json(d, e);
                         if (o) {
-                                publish_object(d->id, d->name, false, o, e->ts_ns);
+                                (void)events_publish_json(d->id, false, o, e->ts_ns);
                                 json_object_put(o);
                         }
                 }
@@ -202,6 +137,13 @@ static void handle_record(const struct ring_record *rec)
         const char *why = "invalid";
         if (record_validate(rec->type, rec->version, rec->payload, rec->len, &why) < 0) {
                 count_invalid(rec, why);
+                return;
+        }
+        if (rec->type == RT_command_result) {
+                /* Not state: the answer to a command (commands.c). Answers older than this
+                 * hub are history nobody waits for. */
+                if (rec->ts_ns >= hub.start_ns)
+                        commands_on_result(rec);
                 return;
         }
         if (rec->batch_id == 0 || rec->batch_cnt == 0) {
@@ -262,41 +204,28 @@ static void handle_record(const struct ring_record *rec)
 
 /* ---- producers' liveness ---- */
 
-static const char *producer_state(unsigned i, uint64_t now)
+/* The reader's word for a registry state (events say "stopped" for "exited"). */
+static const char *state_word(enum registry_state s)
 {
-        struct ring_producer *p = &hub.ring->producers[i];
-        uint32_t st = atomic_load_explicit(&p->state, memory_order_acquire);
-        if (st == RING_PRODUCER_EXITED)
-                return "stopped";
-        if (!ring_producer_alive(hub.ring, i))
-                return "dead";
-        uint64_t iv = atomic_load_explicit(&p->interval_ms, memory_order_relaxed);
-        uint64_t hb = atomic_load_explicit(&p->heartbeat_ns, memory_order_relaxed);
-        if (iv > 0 && now > hb && now - hb > 3 * iv * NSEC_PER_MSEC + NSEC_PER_SEC)
-                return "stale";
-        return "running";
+        return s == REGISTRY_EXITED ? "stopped" : registry_state_name(s);
 }
 
 static void check_producers(bool emit_events)
 {
         uint64_t now = real_ns();
-        unsigned max = MIN(hub.ring->hdr->max_producers, RING_MAX_PRODUCERS);
-        for (unsigned i = 0; i < max; i++) {
-                struct ring_producer *p = &hub.ring->producers[i];
+        for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++) {
                 struct ptrack *tr = &ptracks[i];
-                uint32_t st = atomic_load_explicit(&p->state, memory_order_acquire);
+                struct registry_entry e;
                 /* Ad-hoc writers (ringhubctl inject) declare no interval: no events. */
-                if (st == RING_PRODUCER_FREE ||
-                    atomic_load_explicit(&p->interval_ms, memory_order_relaxed) == 0) {
+                if (!registry_get(hub.ring, i, now, &e) || e.interval_ms == 0) {
                         tr->known = false;
                         continue;
                 }
-                uint32_t gen = atomic_load_explicit(&p->generation, memory_order_relaxed);
-                const char *s = producer_state(i, now);
+                const char *s = state_word(e.state);
                 const char *what = NULL;
                 if (!tr->known)
                         what = "appeared";
-                else if (tr->gen != gen)
+                else if (tr->gen != e.generation)
                         what = "restarted";
                 else if (strcmp(tr->state, s) != 0)
                         what = strcmp(s, "running") == 0   ? "recovered"
@@ -305,32 +234,29 @@ static void check_producers(bool emit_events)
                                                            : "stalled";
                 const char *prev = tr->known ? tr->state : NULL;
                 tr->known = true;
-                tr->gen = gen;
+                tr->gen = e.generation;
                 tr->state = s;
                 if (!what)
                         continue;
-                char name[RING_NAME_MAX + 1];
-                memcpy(name, p->name, RING_NAME_MAX);
-                name[RING_NAME_MAX] = 0;
                 if (strcmp(what, "appeared") != 0 || emit_events)
-                        log_info("collector %s (pid %u): %s, now %s", name,
-                                 (unsigned)atomic_load(&p->pid), what, s);
+                        log_info("collector %s (pid %u): %s, now %s", e.name, (unsigned)e.pid, what,
+                                 s);
                 if (!emit_events)
                         continue;
                 char ts[64];
                 format_rfc3339_ns(ts, sizeof(ts), now, false);
                 json_object *o = json_object_new_object();
-                json_object_object_add(o, "collector", json_object_new_string(name));
+                json_object_object_add(o, "collector", json_object_new_string(e.name));
                 json_object_object_add(o, "event", json_object_new_string(what));
                 json_object_object_add(o, "state", json_object_new_string(s));
                 json_object_object_add(o, "previous_state",
                                        prev ? json_object_new_string(prev) : NULL);
                 json_object_object_add(o, "alive",
                                        json_object_new_boolean(strcmp(s, "running") == 0));
-                json_object_object_add(o, "pid", json_object_new_int64(atomic_load(&p->pid)));
-                json_object_object_add(o, "generation", json_object_new_int64(gen));
+                json_object_object_add(o, "pid", json_object_new_int64(e.pid));
+                json_object_object_add(o, "generation", json_object_new_int64(e.generation));
                 json_object_object_add(o, "timestamp", json_object_new_string(ts));
-                publish_object(HUB_T_COLLECTOR, "collector", false, o, now);
+                (void)events_publish_json(HUB_T_COLLECTOR, false, o, now);
                 json_object_put(o);
         }
 }
@@ -390,7 +316,7 @@ static void tick(uint64_t dt_ns)
         /* The hub_diag topic, for dialects that carry it (the Unraid one does not). */
         json_object *o = hub_diag_json(&d);
         if (o) {
-                publish_object(HUB_T_DIAG, "hub_diag", true, o, d.ts_ns);
+                (void)events_publish_json(HUB_T_DIAG, true, o, d.ts_ns);
                 json_object_put(o);
         }
 
@@ -416,7 +342,6 @@ static void prime(void)
         }
         pthread_mutex_unlock(&state_lock);
         check_producers(false);
-        out_flush();
         pthread_mutex_lock(&hub.prime_lock);
         pthread_cond_broadcast(&hub.prime_cond);
         pthread_mutex_unlock(&hub.prime_lock);
@@ -434,6 +359,7 @@ static void *reader_main(void *arg)
         while (!atomic_load(&hub.stop)) {
                 unsigned n = 0;
                 int k;
+                events_batch_begin();
                 while ((k = ring_read(hub.ring, &cur, &rec)) == 1) {
                         handle_record(&rec);
                         if (++n >= DRAIN_MAX)
@@ -441,13 +367,14 @@ static void *reader_main(void *arg)
                 }
                 if (!hub.primed && k != 1 && k != -EINPROGRESS)
                         prime();
-                out_flush();
+                events_batch_end();
 
                 uint64_t now = mono_ns();
                 atomic_store_explicit(&hub.reader_alive_ns, now, memory_order_relaxed);
                 if (now >= next_tick && hub.primed) {
+                        events_batch_begin();
                         tick(now - last_tick);
-                        out_flush();
+                        events_batch_end();
                         last_tick = now;
                         next_tick = now + DIAG_NS;
                 }
@@ -505,8 +432,4 @@ void reader_stop(void)
                 free(batches[i].recs);
                 free(batches[i].have);
         }
-        for (size_t i = 0; i < out.n; i++)
-                hub_msg_unref(out.a[i].msg);
-        free(out.a);
-        out = (struct out){ 0 };
 }

@@ -2,11 +2,14 @@
  * rest.c — REST and /metrics on libmicrohttpd, fed connections by the port gate.
  *
  * Process: ringhub, libmicrohttpd's own epoll thread (MHD_USE_NO_LISTEN_SOCKET: the
- * gate in ws.c owns the port and calls rest_add_connection()). Bodies are the state
- * cache's JSON, serialized once per state change by the reader; a request only takes a
- * reference under state_lock and copies it out. Unknown path → 404 JSON, other methods
- * than GET/HEAD → 405. Must not block on anything but state_lock, never touch the ring
- * cursor or lws.
+ * gate (gate.c) owns the port and calls rest_add_connection()). Paths come from the
+ * topics table (topics.def); bodies are the state cache's JSON, serialized once per state
+ * change by the reader; a request only takes a reference under state_lock and copies it
+ * out. Collectors come from the ring's registry (shm/registry.h). GET/POST /api/clients
+ * lists WebSocket clients (client.c) and publishes a client_sync (session.c). With auth
+ * on every path but /api/v1/health needs a bearer token (tokens.c). Unknown path → 404
+ * JSON, other methods than GET/HEAD → 405. Must not block on anything but state_lock and
+ * the client registry, never touch the ring cursor or lws.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -18,29 +21,32 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "clients.h"
-#include "dialect.h"
+#include "rest.h"
+
+#include "client.h"
+#include "control_rest.h"
+#include "dialects.h"
 #include "hub.h"
+#include "jsonfmt.h"
 #include "log.h"
 #include "macros.h"
+#include "metrics.h"
 #include "record_json.h"
+#include "registry.h"
+#include "session.h"
 #include "state.h"
+#include "tokens.h"
 #include "util.h"
 
-struct route {
-        const char *path; /* under /api/v1/ */
-        unsigned type;    /* record type of the topic */
-        const char *alt;  /* field also accepted as {id} */
-        bool has_id;
-};
+#define REST_BODY_MAX 4096
 
-static const struct route routes[] = {
-        { "system", RT_system, NULL, false }, { "array", RT_array, NULL, false },
-        { "disks", RT_disk, "name", true },   { "shares", RT_share, NULL, true },
-        { "pools", RT_pool, NULL, true },     { "docker", RT_container, "name", true },
-        { "vm", RT_vm, "id", true },          { "ups", RT_ups, NULL, false },
-        { "gpu", RT_gpu, NULL, true },        { "network", RT_netif, NULL, true },
+/* A request to /api/clients (its body), or REQ_PLAIN for every other request. */
+struct rest_req {
+        size_t len;
+        bool too_big;
+        char body[REST_BODY_MAX + 1];
 };
+#define REQ_PLAIN ((void *)1)
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
                                const char *body, size_t len, bool close_conn)
@@ -73,8 +79,7 @@ static enum MHD_Result respond_error(struct MHD_Connection *conn, unsigned statu
         if (path)
                 json_object_object_add(o, "path", json_object_new_string(path));
         size_t len;
-        const char *s = json_object_to_json_string_length(
-            o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        const char *s = jsonfmt_text(o, &len);
         enum MHD_Result r = respond(conn, status, "application/json", s, len, close_conn);
         json_object_put(o);
         return r;
@@ -90,52 +95,18 @@ static enum MHD_Result respond_body(struct MHD_Connection *conn, struct hub_body
 /* Collectors from the registry (live heartbeats, so built per request). */
 static enum MHD_Result collectors_status(struct MHD_Connection *conn)
 {
-        struct ring *r = hub.ring;
+        struct registry_entry *ents = calloc(RING_MAX_PRODUCERS, sizeof(*ents));
+        if (!ents)
+                return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL,
+                                     false);
+        size_t n = registry_snapshot(hub.ring, ents, RING_MAX_PRODUCERS);
         uint64_t now = real_ns();
         json_object *a = json_object_new_array();
-        unsigned max = MIN(r->hdr->max_producers, RING_MAX_PRODUCERS);
-        for (unsigned i = 0; i < max; i++) {
-                struct ring_producer *p = &r->producers[i];
-                uint32_t st = atomic_load_explicit(&p->state, memory_order_acquire);
-                if (st == RING_PRODUCER_FREE)
-                        continue;
-                char name[RING_NAME_MAX + 1], ts[64];
-                memcpy(name, p->name, RING_NAME_MAX);
-                name[RING_NAME_MAX] = 0;
-                uint64_t hb = atomic_load(&p->heartbeat_ns);
-                uint32_t iv = atomic_load(&p->interval_ms);
-                bool alive =
-                    st == RING_PRODUCER_ACTIVE && ring_producer_alive(r, i) &&
-                    (iv == 0 || now < hb || now - hb <= 3ull * iv * NSEC_PER_MSEC + NSEC_PER_SEC);
-                json_object *o = json_object_new_object();
-                json_object_object_add(o, "name", json_object_new_string(name));
-                json_object_object_add(o, "pid", json_object_new_int64(atomic_load(&p->pid)));
-                json_object_object_add(o, "alive", json_object_new_boolean(alive));
-                json_object_object_add(o, "state",
-                                       json_object_new_string(st == RING_PRODUCER_EXITED ? "exited"
-                                                              : alive                    ? "running"
-                                                                                         : "dead"));
-                json_object_object_add(o, "generation",
-                                       json_object_new_int64(atomic_load(&p->generation)));
-                json_object_object_add(o, "interval_ms", json_object_new_int64(iv));
-                json_object_object_add(o, "last_heartbeat",
-                                       hb && format_rfc3339_ns(ts, sizeof(ts), hb, false)
-                                           ? json_object_new_string(ts)
-                                           : NULL);
-                json_object_object_add(o, "records_written",
-                                       json_object_new_uint64(atomic_load(&p->written)));
-                json_object_object_add(o, "records_dropped",
-                                       json_object_new_uint64(atomic_load(&p->dropped)));
-                json_object_object_add(o, "batches",
-                                       json_object_new_uint64(atomic_load(&p->batches)));
-                if (st == RING_PRODUCER_EXITED)
-                        json_object_object_add(o, "exit_code",
-                                               json_object_new_int64(atomic_load(&p->exit_code)));
-                json_object_array_add(a, o);
-        }
+        for (size_t i = 0; i < n; i++)
+                json_object_array_add(a, registry_entry_json(&ents[i], now));
+        free(ents);
         size_t len;
-        const char *s = json_object_to_json_string_length(
-            a, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        const char *s = jsonfmt_text(a, &len);
         enum MHD_Result ret = respond(conn, MHD_HTTP_OK, "application/json", s, len, false);
         json_object_put(a);
         return ret;
@@ -147,65 +118,221 @@ static enum MHD_Result diag(struct MHD_Connection *conn)
         hub_diag_get(&d);
         json_object *o = hub_diag_json(&d);
         size_t len;
-        const char *s = json_object_to_json_string_length(
-            o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        const char *s = jsonfmt_text(o, &len);
         enum MHD_Result ret = respond(conn, MHD_HTTP_OK, "application/json", s, len, false);
         json_object_put(o);
         return ret;
 }
 
+/* GET /api/v1/<sub>: a topic's state, one of its entities, or a live view. */
 static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const char *sub)
 {
         if (strcmp(sub, "health") == 0)
                 return respond_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
-        if (strcmp(sub, "collectors/status") == 0)
-                return collectors_status(conn);
-        if (strcmp(sub, "hub/diag") == 0)
-                return diag(conn);
-        for (size_t i = 0; i < ELEMENTSOF(routes); i++) {
-                const struct route *rt = &routes[i];
-                size_t pl = strlen(rt->path);
-                if (strncmp(sub, rt->path, pl) != 0 || (sub[pl] != 0 && sub[pl] != '/'))
-                        continue;
-                const char *id = sub[pl] == '/' ? sub + pl + 1 : NULL;
-                if (id && (!rt->has_id || !*id || strchr(id, '/')))
-                        break;
-                struct hub_body *b = NULL;
-                pthread_mutex_lock(&state_lock);
-                struct state_topic *t = state_topic(rt->type);
-                if (!id)
-                        b = hub_body_ref(t ? t->body : NULL);
-                else {
-                        struct state_entity *e = state_find(t, id, rt->alt);
-                        b = e ? hub_body_ref(e->body) : NULL;
-                }
-                pthread_mutex_unlock(&state_lock);
-                if (b)
-                        return respond_body(conn, b);
-                if (id)
-                        return respond_error(conn, MHD_HTTP_NOT_FOUND, "no such entity", url,
-                                             false);
-                /* Not published yet (the hub is still starting). */
-                const struct record_desc *d = schema_record(rt->type);
-                return respond_json(conn, MHD_HTTP_OK,
-                                    d && d->kind == SK_SINGLE
-                                        ? (rt->type == RT_ups ? "{\"connected\":false}" : "{}")
-                                        : "[]");
+        /* The longest route first: "collectors/status" before a one-segment path + id. */
+        const struct topic_info *rt = topics_by_rest(sub, strlen(sub));
+        const char *id = NULL;
+        if (!rt) {
+                const char *slash = strchr(sub, '/');
+                rt = slash ? topics_by_rest(sub, (size_t)(slash - sub)) : NULL;
+                id = slash ? slash + 1 : NULL;
         }
-        return respond_error(conn, MHD_HTTP_NOT_FOUND, "not found", url, false);
+        if (!rt)
+                return respond_error(conn, MHD_HTTP_NOT_FOUND, "not found", url, false);
+        if (rt->id == HUB_T_COLLECTOR && !id)
+                return collectors_status(conn);
+        if (rt->id == HUB_T_DIAG && !id)
+                return diag(conn);
+        const struct record_desc *d = schema_record(rt->id);
+        if (!d || (id && (d->kind != SK_LIST || !*id || strchr(id, '/'))))
+                return respond_error(conn, MHD_HTTP_NOT_FOUND, "not found", url, false);
+        struct hub_body *b = NULL;
+        pthread_mutex_lock(&state_lock);
+        struct state_topic *t = state_topic(rt->id);
+        if (!id)
+                b = hub_body_ref(t ? t->body : NULL);
+        else {
+                struct state_entity *e = state_find(t, id, rt->rest_alt);
+                b = e ? hub_body_ref(e->body) : NULL;
+        }
+        pthread_mutex_unlock(&state_lock);
+        if (b)
+                return respond_body(conn, b);
+        if (id)
+                return respond_error(conn, MHD_HTTP_NOT_FOUND, "no such entity", url, false);
+        /* Not published yet (the hub is still starting). */
+        return respond_json(
+            conn, MHD_HTTP_OK,
+            d->kind == SK_SINGLE ? (rt->id == RT_ups ? "{\"connected\":false}" : "{}") : "[]");
 }
+
+/* ---- /api/clients and the Authorization check ---- */
+
+static enum MHD_Result rest_respond(struct MHD_Connection *conn, unsigned status, const char *body,
+                                    bool auth_header)
+{
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+        if (!r)
+                return MHD_NO;
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        if (auth_header)
+                MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                        "Bearer realm=\"ringhub\"");
+        if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+                MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, POST");
+        enum MHD_Result ret = MHD_queue_response(conn, status, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
+static enum MHD_Result rest_error(struct MHD_Connection *conn, unsigned status, const char *msg)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "error", json_object_new_string(msg));
+        json_object_object_add(o, "code", json_object_new_int((int)status));
+        enum MHD_Result r =
+            rest_respond(conn, status, jsonfmt_text(o, NULL), status == MHD_HTTP_UNAUTHORIZED);
+        json_object_put(o);
+        return r;
+}
+
+/* false when the request may go on; else the refusal was queued into *ret. */
+static bool rest_refused(struct MHD_Connection *conn, const char *method, const char *url,
+                         enum auth_role need, enum MHD_Result *ret)
+{
+        if (!tokens_auth_on())
+                return false;
+        const char *hv = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+        const char *tok = hv ? auth_bearer(hv) : NULL;
+        struct auth_identity id;
+        const char *why = "no bearer token";
+        if (tok && tokens_verify(tok, &id, &why) == 0) {
+                if (id.role >= need)
+                        return false;
+                log_notice("REST %s %s by '%s' (%s): needs role %s", method, url, id.sub,
+                           auth_role_name(id.role), auth_role_name(need));
+                *ret = rest_error(conn, MHD_HTTP_FORBIDDEN, "forbidden: role too low");
+                return true;
+        }
+        log_notice("REST %s %s: authentication failed: %s", method, url, why ? why : "refused");
+        *ret = rest_error(conn, MHD_HTTP_UNAUTHORIZED, "authentication required");
+        return true;
+}
+
+static enum MHD_Result api_clients_list(struct MHD_Connection *conn)
+{
+        json_object *o = client_list_json();
+        if (!o)
+                return rest_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        enum MHD_Result r = rest_respond(conn, MHD_HTTP_OK, jsonfmt_text(o, NULL), false);
+        json_object_put(o);
+        return r;
+}
+
+static enum MHD_Result api_clients_post(struct MHD_Connection *conn, struct rest_req *q)
+{
+        if (q->too_big)
+                return rest_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+        json_object *o = jsonfmt_parse(q->body, q->len);
+        json_object *a, *id;
+        if (!o || !json_object_is_type(o, json_type_object)) {
+                json_object_put(o);
+                return rest_error(conn, MHD_HTTP_BAD_REQUEST, "invalid JSON body");
+        }
+        if (!json_object_object_get_ex(o, "action", &a) ||
+            !json_object_is_type(a, json_type_string)) {
+                json_object_put(o);
+                return rest_error(conn, MHD_HTTP_BAD_REQUEST, "missing action");
+        }
+        if (strcmp(json_object_get_string(a), "sync") != 0) {
+                json_object_put(o);
+                return rest_error(conn, MHD_HTTP_BAD_REQUEST, "unknown action");
+        }
+        const char *cid = "unknown";
+        if (json_object_object_get_ex(o, "client_id", &id) &&
+            json_object_is_type(id, json_type_string) && json_object_get_string_len(id) > 0 &&
+            json_object_get_string_len(id) <= 64)
+                cid = json_object_get_string(id);
+        session_client_event(HUB_T_CLIENT_SYNC, cid, NULL);
+        json_object_put(o);
+        return rest_respond(conn, MHD_HTTP_OK, "{\"status\":\"success\",\"action\":\"sync\"}",
+                            false);
+}
+
+/* /api/clients and the Authorization check: true when it answered (*ret is the result). */
+static bool api_clients(struct MHD_Connection *conn, const char *url, const char *method,
+                        const char *upload, size_t *upload_size, void **req_cls,
+                        enum MHD_Result *ret)
+{
+        if (strcmp(url, "/api/clients") != 0) {
+                /* Other paths: only the Authorization check, on the request's last call. */
+                if (!tokens_auth_on() || !*req_cls || *upload_size ||
+                    strcmp(url, "/api/v1/health") == 0)
+                        return false;
+                return rest_refused(conn, method, url, AUTH_ROLE_VIEWER, ret);
+        }
+        struct rest_req *q = *req_cls;
+        if (!q) {
+                q = calloc(1, sizeof(*q));
+                if (!q) {
+                        *ret = MHD_NO;
+                        return true;
+                }
+                *req_cls = q;
+                *ret = MHD_YES;
+                return true;
+        }
+        if (*upload_size) {
+                if (q->len + *upload_size > REST_BODY_MAX)
+                        q->too_big = true;
+                else {
+                        memcpy(q->body + q->len, upload, *upload_size);
+                        q->len += *upload_size;
+                        q->body[q->len] = 0;
+                }
+                *upload_size = 0;
+                *ret = MHD_YES;
+                return true;
+        }
+        atomic_fetch_add_explicit(&hub.stats.http_requests, 1, memory_order_relaxed);
+        bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+        bool post = strcmp(method, "POST") == 0;
+        if (!get && !post) {
+                *ret = rest_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+                return true;
+        }
+        if (rest_refused(conn, method, url, get ? AUTH_ROLE_VIEWER : AUTH_ROLE_OPERATOR, ret))
+                return true;
+        *ret = get ? api_clients_list(conn) : api_clients_post(conn, q);
+        return true;
+}
+
+static void request_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+        /* Every request but /api/clients is marked REQ_PLAIN; those are a rest_req. */
+        if (*req_cls && *req_cls != REQ_PLAIN)
+                free(*req_cls);
+        *req_cls = NULL;
+}
+
+/* ---- the handler ---- */
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
                                const char *method, const char *version, const char *upload_data,
                                size_t *upload_data_size, void **req_cls)
 {
-        /* /api/clients and the Authorization check (clients.c). */
+        /* The control routes (POST, suspended while their command is in flight). */
         enum MHD_Result hr;
-        if (clients_rest(conn, url, method, upload_data, upload_data_size, req_cls, &hr))
+        if (control_rest(conn, url, method, upload_data, upload_data_size, req_cls, &hr))
+                return hr;
+        /* /api/clients and the Authorization check. */
+        if (api_clients(conn, url, method, upload_data, upload_data_size, req_cls, &hr))
                 return hr;
         /* First call per request: headers only. */
         if (!*req_cls) {
-                *req_cls = (void *)1;
+                *req_cls = REQ_PLAIN;
                 return MHD_YES;
         }
         if (*upload_data_size) {
@@ -217,12 +344,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         const char *up = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Upgrade");
         if (up && strcasestr(up, "websocket")) {
                 /* A keep-alive connection cannot move to lws; or an unknown WS path. */
-                const char *p = url;
-                for (unsigned i = 0; i < hub_n_dialects; i++)
-                        if (strcmp(p, hub_dialects[i]->path) == 0)
-                                return respond_error(conn, MHD_HTTP_BAD_REQUEST,
-                                                     "open a new connection for WebSocket", url,
-                                                     true);
+                if (dialects_by_path(url, strlen(url), NULL))
+                        return respond_error(conn, MHD_HTTP_BAD_REQUEST,
+                                             "open a new connection for WebSocket", url, true);
                 return respond_error(conn, MHD_HTTP_NOT_FOUND, "no WebSocket endpoint here", url,
                                      true);
         }
@@ -251,9 +375,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                 MHD_destroy_response(r);
                 return ret;
         }
-        for (unsigned i = 0; i < hub_n_dialects; i++)
-                if (strcmp(url, hub_dialects[i]->path) == 0)
-                        return respond_error(conn, 426, "WebSocket upgrade required", url, false);
+        if (dialects_by_path(url, strlen(url), NULL))
+                return respond_error(conn, 426, "WebSocket upgrade required", url, false);
         if (startswith(url, "/api/v1/"))
                 return api(conn, url, url + strlen("/api/v1/"));
         return respond_error(conn, MHD_HTTP_NOT_FOUND, "not found", url, false);
@@ -268,13 +391,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 int rest_start(struct MHD_Daemon **ret)
 {
-        struct MHD_Daemon *d = MHD_start_daemon(
-            MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
-                MHD_USE_ERROR_LOG,
-            0, NULL, NULL, handler, NULL, MHD_OPTION_CONNECTION_LIMIT,
-            (unsigned)hub.opt.http_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-            clients_rest_completed, NULL, MHD_OPTION_END);
+        struct MHD_Daemon *d =
+            MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL_INTERNAL_THREAD |
+                                 MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME,
+                             0, NULL, NULL, handler, NULL, MHD_OPTION_CONNECTION_LIMIT,
+                             (unsigned)hub.opt.http_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                             (unsigned)30, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                             MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_END);
         if (!d)
                 return log_error_errno(-EIO, "cannot start libmicrohttpd");
         *ret = d;

@@ -377,7 +377,7 @@ int state_apply_batch(const struct ring_record *const *recs, size_t n, struct st
                                     !(recs[i]->flags & RING_REC_EMPTY_LIST))
                                         r = apply_keyed(t, recs[i], ch);
                         continue;
-                case SK_EVENT:
+                case SK_EVENT: /* not state: the reader hands these to their consumer */
                         continue;
                 case SK_CHILD:
                         if (!present[t->d->parent])

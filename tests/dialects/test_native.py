@@ -51,7 +51,7 @@ async def welcome(ws):
 
 
 async def main(env):
-    env.start_hub("--rate-limit", "50")
+    env.start_hub("--rate-limit", "50", "--control", "on")
     # health.disk is the fullest disk of the list known when system.status is rendered.
     env.inject("disk", "id=disk1", "device=sdb", "usage_percent=23.1", "mount_point=/mnt/disk1")
     env.inject("system", "hostname=Tower", "version=1.2.3", "uptime_seconds=86400",

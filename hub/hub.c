@@ -1,10 +1,11 @@
 /*
- * core.c — the hub's shared pieces: pre-framed messages, REST bodies, the reader → lws
- * hand-off queue and the serialization counter.
+ * hub.c — the hub's shared core (see hub.h): pre-framed messages, REST bodies, the
+ * hand-off queue to the lws thread, the serialization counters and the diagnostics.
  *
  * Process: ringhub. Called from the reader, lws and mhd threads; everything here is
  * either immutable after construction (messages, bodies) or behind hub.handoff_lock.
- * Must not call into lws except lws_cancel_service(), the only thread-safe lws call.
+ * Must not call into lws except lws_cancel_service(), the only thread-safe lws call,
+ * and must not call any other hub module.
  */
 #include <errno.h>
 #include <libwebsockets.h>
@@ -12,7 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "dialect.h"
 #include "hub.h"
 #include "log.h"
 #include "record_json.h"
@@ -27,6 +27,18 @@ struct hub hub = {
         .prime_cond = PTHREAD_COND_INITIALIZER,
         .diag_lock = PTHREAD_MUTEX_INITIALIZER,
 };
+
+static _Thread_local bool loop_thread;
+
+void hub_mark_loop_thread(void)
+{
+        loop_thread = true;
+}
+
+bool hub_on_loop_thread(void)
+{
+        return loop_thread;
+}
 
 struct hub_msg *hub_msg_new(uint16_t topic, uint16_t flags, const char *const *parts,
                             const size_t *lens, size_t n)
@@ -124,40 +136,6 @@ void hub_body_unref(struct hub_body *b)
 
 static _Atomic uint64_t ser_min = UINT64_MAX, ser_max;
 
-static const char *const topic_event_names[HUB_T_MAX] = {
-        [RT_system] = "system_update",
-        [RT_array] = "array_status_update",
-        [RT_disk] = "disk_list_update",
-        [RT_share] = "share_list_update",
-        [RT_pool] = "pool_list_update",
-        [RT_container] = "container_list_update",
-        [RT_vm] = "vm_list_update",
-        [RT_ups] = "ups_status_update",
-        [RT_gpu] = "gpu_metrics_update",
-        [RT_netif] = "network_list_update",
-        [RT_source_status] = "source_status_changed",
-        [RT_tag] = "tag_update",
-        [RT_opcua_conn] = "opcua_connection",
-        [HUB_T_COLLECTOR] = "collector_state_change",
-        [HUB_T_DIAG] = "hub_diag",
-        [HUB_T_CLIENT_CONNECTED] = "client_connected",
-        [HUB_T_CLIENT_DISCONNECTED] = "client_disconnected",
-        [HUB_T_CLIENT_SYNC] = "client_sync",
-};
-
-const char *hub_topic_event_name(unsigned topic)
-{
-        return topic < HUB_T_MAX ? topic_event_names[topic] : NULL;
-}
-
-int hub_topic_by_event_name(const char *name)
-{
-        for (unsigned t = 0; name && t < HUB_T_MAX; t++)
-                if (topic_event_names[t] && strcmp(topic_event_names[t], name) == 0)
-                        return (int)t;
-        return -1;
-}
-
 void hub_count_serialization(uint64_t ns)
 {
         atomic_fetch_add_explicit(&hub.stats.serializations, 1, memory_order_relaxed);
@@ -201,11 +179,11 @@ json_object *hub_diag_json(const struct hub_diag *d)
         return o;
 }
 
-void hub_handoff_push(unsigned d, struct hub_msg *m)
+static void handoff_add(unsigned d, uint64_t client, struct hub_msg *m, bool may_wait)
 {
         pthread_mutex_lock(&hub.handoff_lock);
         /* Backpressure: the ring is the buffer, not this queue. */
-        while (hub.handoff_n >= HANDOFF_MAX && !atomic_load(&hub.stop)) {
+        while (may_wait && hub.handoff_n >= HANDOFF_MAX && !atomic_load(&hub.stop)) {
                 atomic_fetch_add_explicit(&hub.stats.handoff_waits, 1, memory_order_relaxed);
                 if (hub.lws)
                         lws_cancel_service(hub.lws);
@@ -230,8 +208,20 @@ void hub_handoff_push(unsigned d, struct hub_msg *m)
                 hub.handoff = a;
                 hub.handoff_cap = cap;
         }
-        hub.handoff[hub.handoff_n++] = (struct hub_handoff){ .msg = m, .dialect = (uint8_t)d };
+        hub.handoff[hub.handoff_n++] =
+            (struct hub_handoff){ .msg = m, .dialect = (uint8_t)d, .client = client };
         pthread_mutex_unlock(&hub.handoff_lock);
+}
+
+void hub_handoff_push(unsigned d, struct hub_msg *m, bool may_wait)
+{
+        handoff_add(d, 0, m, may_wait);
+}
+
+void hub_handoff_push_to(unsigned d, uint64_t client_id, struct hub_msg *m)
+{
+        handoff_add(d, client_id, m, false);
+        hub_handoff_kick();
 }
 
 void hub_handoff_kick(void)
@@ -250,6 +240,15 @@ struct hub_handoff *hub_handoff_take(size_t *ret_n)
         pthread_cond_broadcast(&hub.handoff_space);
         pthread_mutex_unlock(&hub.handoff_lock);
         return a;
+}
+
+void hub_handoff_clear(void)
+{
+        size_t n;
+        struct hub_handoff *a = hub_handoff_take(&n);
+        for (size_t i = 0; i < n; i++)
+                hub_msg_unref(a[i].msg);
+        free(a);
 }
 
 void hub_diag_get(struct hub_diag *ret)

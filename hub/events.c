@@ -1,0 +1,140 @@
+/*
+ * events.c — the one publish path (see events.h): render once per dialect, fan out,
+ * tell the sinks.
+ *
+ * Process: ringhub, any thread. A dialect with no client is not asked to render an event
+ * that is not state (no one would get it, and no snapshot keeps it) unless it says it
+ * keeps history (DIALECT_RENDER_ALWAYS); state frames are always rendered, for the next
+ * client's snapshot. On the lws thread frames are delivered at once, so a reply that
+ * follows a published event (an estop's command_result) arrives after it; other threads
+ * push into the hand-off, waiting while it is full (the ring absorbs the pressure); in a
+ * batch (the reader's drain) the frames are kept and handed off at its end, after the
+ * reader has let go of state_lock.
+ */
+#include "events.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "client.h"
+#include "dialect.h"
+#include "dialects.h"
+#include "fanout.h"
+#include "jsonfmt.h"
+#include "util.h"
+
+struct sink {
+        events_sink_fn fn;
+        void *userdata;
+};
+
+static struct sink sinks[EVENTS_SINKS_MAX];
+static _Atomic unsigned n_sinks;
+/* Frames of a batch, handed off at its end (never while the caller holds state_lock). */
+static _Thread_local struct hub_handoff *pend;
+static _Thread_local size_t n_pend, cap_pend;
+static _Thread_local unsigned batch_depth;
+
+int events_add_sink(events_sink_fn fn, void *userdata)
+{
+        unsigned n = atomic_load(&n_sinks);
+        if (!fn)
+                return -EINVAL;
+        if (n >= EVENTS_SINKS_MAX)
+                return -ENOSPC;
+        sinks[n] = (struct sink){ .fn = fn, .userdata = userdata };
+        atomic_store_explicit(&n_sinks, n + 1, memory_order_release);
+        return 0;
+}
+
+void events_batch_begin(void)
+{
+        batch_depth++;
+}
+
+void events_batch_end(void)
+{
+        if (!batch_depth || --batch_depth > 0)
+                return;
+        for (size_t i = 0; i < n_pend; i++)
+                hub_handoff_push(pend[i].dialect, pend[i].msg, true);
+        if (n_pend)
+                hub_handoff_kick();
+        free(pend);
+        pend = NULL;
+        n_pend = cap_pend = 0;
+}
+
+/* Keep a frame for the batch's end; false when it must go now (no memory). */
+static bool defer(unsigned d, struct hub_msg *m)
+{
+        if (n_pend == cap_pend) {
+                size_t cap = cap_pend ? cap_pend * 2 : 64;
+                struct hub_handoff *a = realloc(pend, cap * sizeof(*a));
+                if (!a)
+                        return false;
+                pend = a;
+                cap_pend = cap;
+        }
+        pend[n_pend++] = (struct hub_handoff){ .msg = m, .dialect = (uint8_t)d };
+        return true;
+}
+
+void events_publish(const struct hub_event *ev)
+{
+        bool local = hub_on_loop_thread();
+        /* The loop is being torn down (hub.lws is cleared first): nobody to tell. */
+        if (local && !hub.lws)
+                return;
+        atomic_fetch_add_explicit(&hub.stats.events, 1, memory_order_relaxed);
+        bool pushed = false;
+        for (unsigned d = 0; d < hub_n_dialects; d++) {
+                const struct dialect *dl = hub_dialects[d];
+                if (!ev->state && !(dl->flags & DIALECT_RENDER_ALWAYS) && !client_count_dialect(d))
+                        continue;
+                struct hub_msg *m = dl->render(ev);
+                if (!m)
+                        continue;
+                m->ts_ns = ev->rec_ts_ns;
+                atomic_fetch_add_explicit(&hub.stats.frames, 1, memory_order_relaxed);
+                if (local) {
+                        fanout_broadcast(d, m);
+                        hub_msg_unref(m);
+                } else if (!batch_depth || !defer(d, m)) {
+                        hub_handoff_push(d, m, true);
+                        pushed = true;
+                }
+        }
+        if (pushed)
+                hub_handoff_kick();
+        unsigned n = atomic_load_explicit(&n_sinks, memory_order_acquire);
+        for (unsigned i = 0; i < n; i++)
+                sinks[i].fn(ev, sinks[i].userdata);
+}
+
+int events_publish_json(unsigned topic, bool state, json_object *data, uint64_t rec_ts_ns)
+{
+        const struct topic_info *t = topics_get(topic);
+        uint64_t t0 = mono_ns();
+        size_t len;
+        const char *s = data ? jsonfmt_text(data, &len) : NULL;
+        if (!s)
+                return -ENOMEM;
+        hub_count_serialization(mono_ns() - t0);
+        uint64_t now = real_ns();
+        struct hub_event ev = {
+                .topic = topic,
+                .name = t                      ? t->name
+                        : schema_record(topic) ? schema_record(topic)->name
+                                               : "",
+                .state = state,
+                .ts_ns = now,
+                .rec_ts_ns = rec_ts_ns ? rec_ts_ns : now,
+                .data = data,
+                .json = s,
+                .json_len = len,
+        };
+        events_publish(&ev);
+        return 0;
+}

@@ -1,0 +1,46 @@
+/*
+ * events.h — the one publish path: every event the hub produces goes through here.
+ *
+ * Process: ringhub, any thread. An event — a state change from the ring (reader.c), a
+ * client connecting, going away or asking for a sync (session.c, rest.c, Socket.IO), or
+ * the hub's own (diagnostics, collectors, estop, config.updated; later command results
+ * and alarms) — is rendered once per dialect (dialect.h render()) and handed to the
+ * fan-out: delivered at once on the lws thread, through the hand-off queue from any
+ * other thread. Then every sink registered with events_add_sink() sees it.
+ *
+ * Sinks are how history, alarms or an MQTT bridge hang off the hub: a sink is called on
+ * the publishing thread (reader, lws or mhd), once per event, after the dialects have
+ * rendered it; ev and everything it points at are valid only during the call (take
+ * json_object_get(ev->data) or copy ev->json to keep them). A sink must not block, must
+ * not publish from inside the call, and is registered before the hub's threads start
+ * (main.c wiring); it stays until exit.
+ */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hub.h"
+
+#define EVENTS_SINKS_MAX 8
+
+typedef void (*events_sink_fn)(const struct hub_event *ev, void *userdata);
+
+/* Register a sink. 0, or -ENOSPC when EVENTS_SINKS_MAX are registered. */
+int events_add_sink(events_sink_fn fn, void *userdata);
+
+/* Publish one event whose data is already serialized (ev->json): render in every
+ * dialect, fan out, tell the sinks. Counts it in hub.stats.events. */
+void events_publish(const struct hub_event *ev);
+/*
+ * Publish data (an object or array) as an event of topic: serialized once here (counted
+ * as a serialization), timestamped now. rec_ts_ns is the realtime of what is behind it
+ * (0 = now). 0, or -ENOMEM.
+ */
+int events_publish_json(unsigned topic, bool state, json_object *data, uint64_t rec_ts_ns);
+
+/* A thread publishing many events in a row (the reader's drain) wakes the lws thread once:
+ * between begin and end, hand-offs are not kicked one by one. */
+void events_batch_begin(void);
+void events_batch_end(void);

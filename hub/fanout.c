@@ -1,0 +1,341 @@
+/*
+ * fanout.c — the outbound side of WebSocket clients (see fanout.h).
+ *
+ * Process: ringhub, lws thread. Frames are pre-framed and refcounted; each client queue
+ * holds references, never copies. A writeable client gets up to 64 queued frames joined
+ * into one write. A full queue conflates state frames of the same topic (latest wins); a
+ * client that still cannot keep up is closed with 1008 and one log line. Over the
+ * events/s cap or a subscription's rate, a state frame waits (latest wins) for a timer;
+ * other frames are dropped and counted. Must not block: no ring waits, no JSON encoding
+ * of events here.
+ */
+#include "fanout.h"
+
+#include <inttypes.h>
+#include <libwebsockets.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dialect.h"
+#include "dialects.h"
+#include "log.h"
+#include "macros.h"
+#include "util.h"
+
+#define WRITE_BATCH   64
+#define SCRATCH_BYTES (64 * 1024)
+#define HELD_NONE     UINT64_MAX
+
+static struct hub_msg *latest[HUB_MAX_DIALECTS][HUB_T_MAX];
+static uint8_t scratch[LWS_PRE + SCRATCH_BYTES];
+
+static void want_write(struct hub_client *c)
+{
+        if (!c->write_pending) {
+                c->write_pending = true;
+                lws_callback_on_writable(c->wsi);
+        }
+}
+
+static void close_slow(struct hub_client *c, const char *why)
+{
+        atomic_fetch_add_explicit(&hub.stats.clients_slow, 1, memory_order_relaxed);
+        log_warning("client %" PRIu64 " (%s): %s with %u frames queued, closing", c->id, c->d->name,
+                    why, c->q_len);
+        client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer");
+}
+
+void fanout_send(struct hub_client *c, struct hub_msg *m)
+{
+        if (c->closing)
+                return;
+        if (c->q_len == c->q_cap) {
+                /* Full: the newest state of a topic replaces the queued older one. */
+                uint64_t pos =
+                    (m->flags & HUB_MSG_STATE) && m->topic < HUB_T_MAX ? c->state_pos[m->topic] : 0;
+                if (pos && pos - 1 >= c->q_head_abs) {
+                        /* The newest queued state of this topic is replaced in place. */
+                        unsigned i = (unsigned)(pos - 1 - c->q_head_abs);
+                        struct hub_msg **slot = &c->q[(c->q_head + i) % c->q_cap];
+                        if ((*slot)->topic == m->topic && ((*slot)->flags & HUB_MSG_STATE)) {
+                                hub_msg_unref(*slot);
+                                *slot = hub_msg_ref(m);
+                                atomic_fetch_add_explicit(&hub.stats.conflated, 1,
+                                                          memory_order_relaxed);
+                                uint64_t now = fanout_now_ns();
+                                if (!c->stalled_since)
+                                        c->stalled_since = now;
+                                else if (now - c->stalled_since >=
+                                         (uint64_t)hub.opt.slow_timeout_ms * NSEC_PER_MSEC)
+                                        close_slow(c, "no progress while conflating");
+                                return;
+                        }
+                }
+                close_slow(c, "queue full");
+                return;
+        }
+        if ((m->flags & HUB_MSG_STATE) && m->topic < HUB_T_MAX)
+                c->state_pos[m->topic] = c->q_head_abs + c->q_len + 1;
+        c->q[(c->q_head + c->q_len++) % c->q_cap] = hub_msg_ref(m);
+        want_write(c);
+}
+
+struct hub_msg *fanout_latest(struct hub_client *c, unsigned topic)
+{
+        return topic < HUB_T_MAX ? latest[c->di][topic] : NULL;
+}
+
+static void deliver_all(unsigned d, struct hub_msg *m)
+{
+        for (struct hub_client *c = client_first(d), *next; c; c = next) {
+                next = c->next;
+                if (c->d->wants && !c->d->wants(c, m->topic))
+                        continue;
+                if (c->d->deliver)
+                        c->d->deliver(c, m);
+                else
+                        fanout_send(c, m);
+        }
+}
+
+void fanout_reply(struct hub_client *c, json_object *o)
+{
+        if (!o)
+                return;
+        struct hub_msg *m = hub_msg_from_json(0, o);
+        json_object_put(o);
+        if (!m)
+                return;
+        fanout_send(c, m);
+        hub_msg_unref(m);
+}
+
+void fanout_snapshot(struct hub_client *c)
+{
+        for (unsigned t = 0; t < HUB_T_MAX; t++) {
+                struct hub_msg *m = latest[c->di][t];
+                if (m && (!c->d->wants || c->d->wants(c, t)))
+                        fanout_send(c, m);
+        }
+}
+
+/* One clock reading per fan-out pass: per-client rate limits then cost no syscall each. */
+static uint64_t fan_now;
+
+uint64_t fanout_now_ns(void)
+{
+        return fan_now ? fan_now : mono_ns();
+}
+
+void fanout_broadcast(unsigned d, struct hub_msg *m)
+{
+        if (d >= hub_n_dialects || hub.shutting_down)
+                return;
+        if ((m->flags & HUB_MSG_STATE) && m->topic < HUB_T_MAX) {
+                hub_msg_unref(latest[d][m->topic]);
+                latest[d][m->topic] = hub_msg_ref(m);
+        }
+        deliver_all(d, m);
+}
+
+void fanout_drain(void)
+{
+        fan_now = mono_ns();
+        size_t n;
+        struct hub_handoff *a = hub_handoff_take(&n);
+        for (size_t i = 0; i < n; i++) {
+                if (a[i].client) {
+                        for (struct hub_client *c = client_first(a[i].dialect); c; c = c->next)
+                                if (c->id == a[i].client) {
+                                        fanout_send(c, a[i].msg);
+                                        break;
+                                }
+                } else
+                        fanout_broadcast(a[i].dialect, a[i].msg);
+                hub_msg_unref(a[i].msg);
+        }
+        free(a);
+        fan_now = 0;
+}
+
+void fanout_free(void)
+{
+        for (unsigned di = 0; di < HUB_MAX_DIALECTS; di++)
+                for (unsigned t = 0; t < HUB_T_MAX; t++) {
+                        hub_msg_unref(latest[di][t]);
+                        latest[di][t] = NULL;
+                }
+}
+
+int fanout_write(struct hub_client *c)
+{
+        c->write_pending = false;
+        if (c->closing) {
+                lws_close_reason(c->wsi, c->close_code, (unsigned char *)c->close_reason,
+                                 strlen(c->close_reason));
+                return -1;
+        }
+        if (c->q_len == 0)
+                return 0;
+        unsigned n = 0;
+        size_t total = 0;
+        uint8_t *buf;
+        struct hub_msg *first = c->q[c->q_head];
+        if (c->q_len == 1 || first->len > SCRATCH_BYTES / 2) {
+                /* One frame: straight from its shared buffer (LWS_PRE headroom is there). */
+                buf = first->frame;
+                total = first->len;
+                n = 1;
+        } else {
+                buf = scratch + LWS_PRE;
+                while (n < c->q_len && n < WRITE_BATCH) {
+                        struct hub_msg *m = c->q[(c->q_head + n) % c->q_cap];
+                        if (total + m->len > SCRATCH_BYTES)
+                                break;
+                        memcpy(buf + total, m->frame, m->len);
+                        total += m->len;
+                        n++;
+                }
+        }
+        /* Complete frames, already framed: lws sends them as they are. */
+        int w = lws_write(c->wsi, buf, total, LWS_WRITE_RAW);
+        if (w < 0)
+                return -1;
+        for (unsigned i = 0; i < n; i++) {
+                hub_msg_unref(c->q[c->q_head]);
+                c->q_head = (c->q_head + 1) % c->q_cap;
+        }
+        c->q_len -= n;
+        c->q_head_abs += n;
+        c->stalled_since = 0;
+        atomic_fetch_add_explicit(&hub.stats.ws_writes, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&hub.stats.ws_messages, n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&hub.stats.ws_bytes, total, memory_order_relaxed);
+        if (c->q_len)
+                want_write(c);
+        return 0;
+}
+
+/* ---- the events/s cap and per-topic rate holds ---- */
+
+void fanout_open(struct hub_client *c)
+{
+        rate_limit_init(&c->out_rl, hub.opt.max_events, hub.opt.max_events);
+}
+
+void fanout_close(struct hub_client *c)
+{
+        lws_sul_cancel(&c->hold_sul);
+        for (unsigned t = 0; t < HUB_T_MAX; t++) {
+                hub_msg_unref(c->held[t]);
+                c->held[t] = NULL;
+        }
+        c->n_held = 0;
+        if (c->dropped)
+                log_info("client %s: %" PRIu64 " events dropped over the %u events/s cap", c->uuid,
+                         c->dropped, hub.opt.max_events);
+}
+
+static void release(lws_sorted_usec_list_t *sul);
+
+static void reschedule(struct hub_client *c, uint64_t now)
+{
+        uint64_t wait = HELD_NONE;
+        for (unsigned t = 0; t < HUB_T_MAX && c->n_held; t++) {
+                if (!c->held[t])
+                        continue;
+                uint64_t w = MAX(rate_limit_wait_ns(&c->topic_rl[t], now),
+                                 rate_limit_wait_ns(&c->out_rl, now));
+                wait = MIN(wait, w);
+        }
+        if (wait == HELD_NONE)
+                return;
+        lws_sul_schedule(lws_get_context(c->wsi), 0, &c->hold_sul, release,
+                         (lws_usec_t)MAX(wait / 1000, (uint64_t)1000));
+}
+
+static void release(lws_sorted_usec_list_t *sul)
+{
+        struct hub_client *c = lws_container_of(sul, struct hub_client, hold_sul);
+        if (c->closing)
+                return;
+        uint64_t now = mono_ns();
+        for (unsigned t = 0; t < HUB_T_MAX && c->n_held; t++) {
+                struct hub_msg *m = c->held[t];
+                if (!m || rate_limit_wait_ns(&c->topic_rl[t], now) ||
+                    rate_limit_wait_ns(&c->out_rl, now))
+                        continue;
+                (void)rate_limit_take(&c->topic_rl[t], now);
+                (void)rate_limit_take(&c->out_rl, now);
+                c->held[t] = NULL;
+                c->n_held--;
+                fanout_send(c, m);
+                hub_msg_unref(m);
+        }
+        reschedule(c, now);
+}
+
+static void hold(struct hub_client *c, unsigned t, struct hub_msg *m, uint64_t now)
+{
+        if (c->held[t])
+                hub_msg_unref(c->held[t]);
+        else
+                c->n_held++;
+        c->held[t] = hub_msg_ref(m);
+        reschedule(c, now);
+}
+
+void fanout_deliver(struct hub_client *c, struct hub_msg *m)
+{
+        if (c->closing)
+                return;
+        unsigned t = m->topic;
+        uint64_t now = fanout_now_ns();
+        if (t < HUB_T_MAX && c->topic_rl[t].rate > 0) {
+                /* At most `rate` per second of this topic; the latest one waits. */
+                if (c->held[t] || !rate_limit_take(&c->topic_rl[t], now)) {
+                        hold(c, t, m, now);
+                        return;
+                }
+        }
+        if (!rate_limit_take(&c->out_rl, now)) {
+                if (t < HUB_T_MAX && (m->flags & HUB_MSG_STATE)) {
+                        hold(c, t, m, now);
+                        return;
+                }
+                if (c->dropped++ == 0)
+                        log_notice("client %s (%s): over %u events/s, dropping events", c->uuid,
+                                   c->ip, hub.opt.max_events);
+                return;
+        }
+        fanout_send(c, m);
+}
+
+void fanout_drop_held(struct hub_client *c, unsigned topic)
+{
+        if (topic >= HUB_T_MAX || !c->held[topic])
+                return;
+        hub_msg_unref(c->held[topic]);
+        c->held[topic] = NULL;
+        c->n_held--;
+}
+
+void fanout_set_topic_rate(struct hub_client *c, unsigned topic, double hz)
+{
+        if (topic >= HUB_T_MAX)
+                return;
+        if (hz <= 0) {
+                c->topic_rl[topic] = (struct rate_limit){ 0 };
+                if (c->held[topic]) {
+                        /* Unlimited now: what was waiting goes out at once. */
+                        struct hub_msg *m = c->held[topic];
+                        c->held[topic] = NULL;
+                        c->n_held--;
+                        fanout_send(c, m);
+                        hub_msg_unref(m);
+                }
+                return;
+        }
+        if (c->topic_rl[topic].rate != hz)
+                rate_limit_init(&c->topic_rl[topic], hz, 1);
+}

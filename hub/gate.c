@@ -1,0 +1,277 @@
+/*
+ * gate.c — the port gate (see gate.h): every connection on the hub's one port passes
+ * here first.
+ *
+ * Process: ringhub, lws thread. The gate accepts each connection, watches it in an
+ * edge-triggered epoll nested into lws as a raw file (lws's level-triggered poll would
+ * spin on a half-sent head), peeks at the request head (never consuming it) and hands a
+ * WebSocket upgrade for a dialect's path to lws (lws_adopt_socket_vhost: lws reads the
+ * head itself) and everything else to libmicrohttpd (rest_add_connection). Over the
+ * client limit an upgrade gets 503; a head that does not arrive in time gets 408, one over
+ * 8 KiB 431. After the hand-off the library owns and closes the fd.
+ */
+#include "gate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libwebsockets.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "dialects.h"
+#include "hub.h"
+#include "log.h"
+#include "macros.h"
+#include "rest.h"
+#include "util.h"
+
+#define PEEK_MAX 8192
+
+struct gate_conn {
+        int fd;
+        uint64_t deadline;
+        struct gate_conn *prev, *next;
+};
+
+static struct lws_context *ctx;
+static struct lws_vhost *vh;
+static struct MHD_Daemon *mhd;
+static int listen_fd = -EBADF, ep_fd = -EBADF, reserve_fd = -EBADF;
+static struct gate_conn *pending;
+static unsigned n_pending;
+static lws_sorted_usec_list_t sul_gate;
+static bool gate_timer_on;
+
+static void gate_remove(struct gate_conn *g)
+{
+        if (g->prev)
+                g->prev->next = g->next;
+        else
+                pending = g->next;
+        if (g->next)
+                g->next->prev = g->prev;
+        n_pending--;
+        free(g);
+}
+
+static void gate_drop(struct gate_conn *g)
+{
+        close(g->fd);
+        gate_remove(g);
+}
+
+static void send_and_close(int fd, const char *status, const char *body)
+{
+        char buf[512];
+        int n = snprintf(buf, sizeof(buf),
+                         "HTTP/1.1 %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                         "Retry-After: 5\r\nContent-Length: %zu\r\n\r\n%s",
+                         status, strlen(body), body);
+        if (n > 0)
+                (void)!send(fd, buf, MIN((size_t)n, sizeof(buf) - 1), MSG_NOSIGNAL | MSG_DONTWAIT);
+        close(fd);
+}
+
+/* Does the head have header `name` whose value contains `token` (case-insensitive)? */
+static bool head_has(const char *head, const char *name, const char *token)
+{
+        size_t nl = strlen(name);
+        for (const char *l = strstr(head, "\r\n"); l && l[2] != '\r'; l = strstr(l + 2, "\r\n")) {
+                const char *h = l + 2;
+                if (strncasecmp(h, name, nl) != 0 || h[nl] != ':')
+                        continue;
+                const char *end = strstr(h, "\r\n");
+                size_t vl = end ? (size_t)(end - h) - nl - 1 : strlen(h + nl + 1);
+                char v[256];
+                vl = MIN(vl, sizeof(v) - 1);
+                memcpy(v, h + nl + 1, vl);
+                v[vl] = 0;
+                if (strcasestr(v, token))
+                        return true;
+        }
+        return false;
+}
+
+static void set_nodelay(int fd)
+{
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void gate_decide(struct gate_conn *g, const char *head)
+{
+        int fd = g->fd;
+        epoll_ctl(ep_fd, EPOLL_CTL_DEL, fd, NULL);
+        gate_remove(g);
+        set_nodelay(fd);
+
+        size_t ml = strcspn(head, " \r\n");
+        const char *path = head + ml + (head[ml] == ' ');
+        size_t pl = strcspn(path, " ?\r\n");
+        bool upgrade = head_has(head, "upgrade", "websocket");
+        if (upgrade && ml == 3 && memcmp(head, "GET", 3) == 0 && dialects_by_path(path, pl, NULL)) {
+                if (hub.shutting_down || client_count() >= hub.opt.max_clients) {
+                        atomic_fetch_add_explicit(&hub.stats.clients_refused, 1,
+                                                  memory_order_relaxed);
+                        log_info("WebSocket client refused: %u clients (limit %u)", client_count(),
+                                 hub.opt.max_clients);
+                        send_and_close(fd, "503 Service Unavailable",
+                                       "{\"error\":\"too many clients\",\"code\":503}");
+                        return;
+                }
+                /* lws reads the head itself (we only peeked) and does the handshake. */
+                if (!lws_adopt_socket_vhost(vh, fd))
+                        log_warning("lws could not adopt a WebSocket connection");
+                return;
+        }
+        atomic_fetch_add_explicit(&hub.stats.http_conns, 1, memory_order_relaxed);
+        if (rest_add_connection(mhd, fd) < 0)
+                log_warning("libmicrohttpd refused a connection");
+}
+
+static void gate_peek(struct gate_conn *g)
+{
+        static char buf[PEEK_MAX + 1];
+        ssize_t n = recv(g->fd, buf, PEEK_MAX, MSG_PEEK);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return;
+        if (n <= 0) {
+                gate_drop(g);
+                return;
+        }
+        buf[n] = 0;
+        if (memmem(buf, (size_t)n, "\r\n\r\n", 4)) {
+                gate_decide(g, buf);
+                return;
+        }
+        if (n >= PEEK_MAX) {
+                epoll_ctl(ep_fd, EPOLL_CTL_DEL, g->fd, NULL);
+                int fd = g->fd;
+                gate_remove(g);
+                send_and_close(fd, "431 Request Header Fields Too Large",
+                               "{\"error\":\"request head too large\",\"code\":431}");
+        }
+        /* Otherwise wait for the rest (edge-triggered: the next bytes wake us). */
+}
+
+static void gate_timer(lws_sorted_usec_list_t *sul)
+{
+        uint64_t now = mono_ns();
+        gate_timer_on = false;
+        for (struct gate_conn *g = pending, *next; g; g = next) {
+                next = g->next;
+                if (now >= g->deadline) {
+                        atomic_fetch_add_explicit(&hub.stats.heads_timed_out, 1,
+                                                  memory_order_relaxed);
+                        epoll_ctl(ep_fd, EPOLL_CTL_DEL, g->fd, NULL);
+                        int fd = g->fd;
+                        gate_remove(g);
+                        send_and_close(fd, "408 Request Timeout",
+                                       "{\"error\":\"request head timed out\",\"code\":408}");
+                }
+        }
+        if (pending) {
+                gate_timer_on = true;
+                lws_sul_schedule(ctx, 0, &sul_gate, gate_timer, 250 * LWS_US_PER_MS);
+        }
+}
+
+void gate_accept(void)
+{
+        for (;;) {
+                int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd < 0) {
+                        if (errno == EMFILE || errno == ENFILE) {
+                                /* Out of fds: shed this connection so poll does not spin. */
+                                log_warning("out of file descriptors, dropping a connection");
+                                if (reserve_fd >= 0) {
+                                        close(reserve_fd);
+                                        int x = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                                        if (x >= 0)
+                                                close(x);
+                                        reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                                }
+                                continue;
+                        }
+                        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                                log_warning_errno(-errno, "accept failed: %m");
+                        if (errno == ECONNABORTED || errno == EINTR)
+                                continue;
+                        return;
+                }
+                if (hub.shutting_down || n_pending >= hub.opt.max_pending) {
+                        send_and_close(fd, "503 Service Unavailable",
+                                       "{\"error\":\"busy\",\"code\":503}");
+                        continue;
+                }
+                struct gate_conn *g = calloc(1, sizeof(*g));
+                if (!g) {
+                        close(fd);
+                        continue;
+                }
+                g->fd = fd;
+                g->deadline = mono_ns() + (uint64_t)hub.opt.head_timeout_ms * NSEC_PER_MSEC;
+                g->next = pending;
+                if (pending)
+                        pending->prev = g;
+                pending = g;
+                n_pending++;
+                struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = g };
+                if (epoll_ctl(ep_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                        log_warning_errno(-errno, "epoll_ctl failed: %m");
+                        gate_drop(g);
+                        continue;
+                }
+                if (!gate_timer_on) {
+                        gate_timer_on = true;
+                        lws_sul_schedule(ctx, 0, &sul_gate, gate_timer, 250 * LWS_US_PER_MS);
+                }
+        }
+}
+
+void gate_events(void)
+{
+        struct epoll_event evs[64];
+        for (;;) {
+                int n = epoll_wait(ep_fd, evs, ELEMENTSOF(evs), 0);
+                if (n <= 0)
+                        return;
+                for (int i = 0; i < n; i++)
+                        gate_peek(evs[i].data.ptr);
+                if (n < (int)ELEMENTSOF(evs))
+                        return;
+        }
+}
+
+int gate_init(struct lws_context *c, struct lws_vhost *v, int lfd, struct MHD_Daemon *d)
+{
+        ctx = c;
+        vh = v;
+        listen_fd = lfd;
+        mhd = d;
+        ep_fd = epoll_create1(EPOLL_CLOEXEC);
+        if (ep_fd < 0)
+                return -errno;
+        reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        return ep_fd;
+}
+
+void gate_free(void)
+{
+        while (pending)
+                gate_drop(pending);
+        if (ep_fd >= 0)
+                close(ep_fd);
+        if (reserve_fd >= 0)
+                close(reserve_fd);
+        ep_fd = reserve_fd = -EBADF;
+        ctx = NULL;
+        vh = NULL;
+}

@@ -1,0 +1,31 @@
+/*
+ * session.h — a WebSocket client's session: open, receive, close, authentication and
+ * the inbound limits, for every dialect.
+ *
+ * Process: ringhub, lws thread (session_client_event() from any thread). The session
+ * is the lws protocol "ringhub-ws": it creates the client (client.c) on the upgrade,
+ * checks the upgrade's token, lets the dialect open, reassembles inbound messages and
+ * applies the size and rate limits before the dialect's on_text(), and on close tells the
+ * dialect, the fan-out and everyone else (client_disconnected). Tokens are checked by
+ * tokens.c and never logged or kept; log lines name the client, never the token.
+ */
+#pragma once
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+
+#include "auth.h"
+#include "client.h"
+
+/* The lws protocol that serves every dialect's clients (protocols[0] of the vhost). */
+void session_protocol(struct lws_protocols *ret);
+
+/* Check a token for the client; sets its role and closes it when the token expires.
+ * 0, or -errno with a loggable *why. */
+int session_authenticate(struct hub_client *c, const char *token, const char **why);
+/* May the client do something that needs role `need`? (always with auth off) */
+bool session_may(const struct hub_client *c, enum auth_role need);
+
+/* Publish a client event (HUB_T_CLIENT_CONNECTED/DISCONNECTED/SYNC) for the client uuid
+ * (NULL: "unknown") at ip (NULL: none), from any thread. */
+void session_client_event(unsigned topic, const char *uuid, const char *ip);
