@@ -12,7 +12,13 @@
  * Every request shares one deadline per cycle (--timeout, default min(5 s, ¾ interval)):
  * a hung engine costs one timeout, never the interval. An engine that is absent, refuses,
  * times out or answers garbage gives an empty list and a source status "down", and is
- * retried with exponential backoff. Never spawns a process; never writes to the engine.
+ * retried with exponential backoff. Never spawns a process.
+ *
+ * Commands start, stop, restart, pause and unpause (target: container id, name or id
+ * prefix; stop/restart take args {"timeout": S}) are the only writes to the engine. They
+ * run on one worker thread with a queue (docker_control.c, collector_worker.c), never on
+ * the event loop: a stop may wait its whole timeout while the list and other commands go
+ * on.
  *
  * HTTP is http_unix.c (no libcurl: the collector idles at the footprint of the skeleton).
  * One connection is kept alive for the requests of a cycle and closed at its end.
@@ -28,13 +34,14 @@
 
 #include "collector.h"
 #include "conf.h"
+#include "docker_int.h"
+#include "collector_worker.h"
 #include "http_unix.h"
 #include "log.h"
 #include "macros.h"
 #include "util.h"
 
 #define DOCKER_DEFAULT_SOCKET "/var/run/docker.sock"
-#define DOCKER_BODY_MAX       (16u << 20)
 #define DOCKER_MAX_CONTAINERS 400
 #define BACKOFF_MAX_MS        60000u
 
@@ -58,29 +65,52 @@ struct docker_state {
         uint64_t next_try_ns;
         uint32_t backoff_ms;
         uint64_t deadline_ns;
+        struct collector_worker *worker; /* commands; started by the first one */
 };
 
-static void freejsonp(json_object **o)
+void docker_freejsonp(json_object **o)
 {
         if (*o)
                 json_object_put(*o);
 }
-#define _cleanup_json_ _cleanup_(freejsonp)
 
 /* ---- HTTP over the unix socket ---- */
 
+/* The body of the last answer on h as JSON: 0 with *ret (NULL when empty), or -EBADMSG. */
+int docker_body_json(const struct http_unix *h, json_object **ret)
+{
+        const char *body = h->body;
+        size_t len = h->body_len;
+
+        *ret = NULL;
+        if (len == 0 || strspn(body, " \t\r\n") == len)
+                return 0; /* podman: stats of a stopped container */
+        if (len > INT32_MAX || strlen(body) != len)
+                return -EBADMSG;
+        json_tokener *tok = json_tokener_new_ex(64);
+        if (!tok)
+                return -ENOMEM;
+        json_object *o = json_tokener_parse_ex(tok, body, (int)len);
+        enum json_tokener_error je = json_tokener_get_error(tok);
+        json_tokener_free(tok);
+        if (!o || je != json_tokener_success) {
+                json_object_put(o);
+                return -EBADMSG;
+        }
+        *ret = o;
+        return 0;
+}
+
 /*
- * GET path; on success *ret holds the parsed JSON (NULL for an empty body). Fills msg
- * with a short reason on failure: -ETIMEDOUT, -ENOENT (404), -EPROTO (other status),
- * -EBADMSG (not JSON), or http_unix_get()'s errors.
+ * GET path within the cycle's deadline; on success *ret holds the parsed JSON (NULL for
+ * an empty body). Fills msg with a short reason on failure: -ETIMEDOUT, -ENOENT (404),
+ * -EPROTO (other status), -EBADMSG (not JSON), or http_unix_get()'s errors.
  */
 static int docker_get(struct docker_state *s, const char *path, json_object **ret, char *msg,
                       size_t msg_size)
 {
-        uint64_t now = mono_ns();
-
         *ret = NULL;
-        if (now + 5 * NSEC_PER_MSEC >= s->deadline_ns) {
+        if (mono_ns() + 5 * NSEC_PER_MSEC >= s->deadline_ns) {
                 snprintf(msg, msg_size, "cycle deadline of %u ms passed", s->timeout_ms);
                 return -ETIMEDOUT;
         }
@@ -97,33 +127,15 @@ static int docker_get(struct docker_state *s, const char *path, json_object **re
                 snprintf(msg, msg_size, "%.60s: HTTP status %d", path, code);
                 return -EPROTO;
         }
-        const char *body = s->http.body;
-        size_t len = s->http.body_len;
-        if (len == 0 || strspn(body, " \t\r\n") == len)
-                return 0; /* podman: stats of a stopped container */
-        if (len > INT32_MAX || strlen(body) != len) {
+        int r = docker_body_json(&s->http, ret);
+        if (r < 0)
                 snprintf(msg, msg_size, "%.60s: answer is not JSON", path);
-                return -EBADMSG;
-        }
-
-        json_tokener *tok = json_tokener_new_ex(64);
-        if (!tok)
-                return -ENOMEM;
-        json_object *o = json_tokener_parse_ex(tok, body, (int)len);
-        enum json_tokener_error je = json_tokener_get_error(tok);
-        json_tokener_free(tok);
-        if (!o || je != json_tokener_success) {
-                json_object_put(o);
-                snprintf(msg, msg_size, "%.60s: answer is not JSON", path);
-                return -EBADMSG;
-        }
-        *ret = o;
-        return 0;
+        return r;
 }
 
 /* ---- JSON helpers ---- */
 
-static json_object *jget(json_object *o, const char *key)
+json_object *docker_jget(json_object *o, const char *key)
 {
         json_object *v = NULL;
         if (!o || !json_object_is_type(o, json_type_object))
@@ -131,15 +143,15 @@ static json_object *jget(json_object *o, const char *key)
         return json_object_object_get_ex(o, key, &v) ? v : NULL;
 }
 
-static const char *jstr(json_object *o, const char *key)
+const char *docker_jstr(json_object *o, const char *key)
 {
-        json_object *v = jget(o, key);
+        json_object *v = docker_jget(o, key);
         return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
 static bool jnum(json_object *o, const char *key, uint64_t *ret)
 {
-        json_object *v = jget(o, key);
+        json_object *v = docker_jget(o, key);
         if (!v ||
             !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
                 return false;
@@ -158,7 +170,7 @@ static bool jnum(json_object *o, const char *key, uint64_t *ret)
 
 static bool jint(json_object *o, const char *key, int64_t *ret)
 {
-        json_object *v = jget(o, key);
+        json_object *v = docker_jget(o, key);
         if (!v || !json_object_is_type(v, json_type_int))
                 return false;
         *ret = json_object_get_int64(v);
@@ -195,9 +207,9 @@ static uint64_t parse_time(const char *s)
 
 /* ---- one container ---- */
 
-static const char *first_name(json_object *c)
+const char *docker_first_name(json_object *c)
 {
-        json_object *names = jget(c, "Names");
+        json_object *names = docker_jget(c, "Names");
         if (names && json_object_is_type(names, json_type_array) &&
             json_object_array_length(names) > 0) {
                 json_object *n = json_object_array_get_idx(names, 0);
@@ -212,10 +224,10 @@ static const char *first_name(json_object *c)
 static int cmp_by_name(const void *a, const void *b)
 {
         json_object *x = *(json_object *const *)a, *y = *(json_object *const *)b;
-        int r = strcmp(first_name(x), first_name(y));
+        int r = strcmp(docker_first_name(x), docker_first_name(y));
         if (r)
                 return r;
-        const char *ix = jstr(x, "Id"), *iy = jstr(y, "Id");
+        const char *ix = docker_jstr(x, "Id"), *iy = docker_jstr(y, "Id");
         return strcmp(ix ? ix : "", iy ? iy : "");
 }
 
@@ -247,7 +259,7 @@ static const struct sample *prev_sample(struct docker_state *s, const char *id)
 static void take_stats(struct docker_state *s, struct rec_container *rec, const char *id,
                        json_object *st)
 {
-        json_object *cpu = jget(st, "cpu_stats"), *mem = jget(st, "memory_stats");
+        json_object *cpu = docker_jget(st, "cpu_stats"), *mem = docker_jget(st, "memory_stats");
         struct sample now = { .t_ns = mono_ns(),
                               .cpu_total = MISSING_U64,
                               .cpu_system = MISSING_U64,
@@ -256,12 +268,12 @@ static void take_stats(struct docker_state *s, struct rec_container *rec, const 
         uint64_t v, ncpu = 0;
 
         strscpy(now.id, sizeof(now.id), id);
-        if (jnum(jget(cpu, "cpu_usage"), "total_usage", &v))
+        if (jnum(docker_jget(cpu, "cpu_usage"), "total_usage", &v))
                 now.cpu_total = v;
         if (jnum(cpu, "system_cpu_usage", &v) && v > 0)
                 now.cpu_system = v;
         if (!jnum(cpu, "online_cpus", &ncpu) || ncpu == 0 || ncpu > 65536) {
-                json_object *per = jget(jget(cpu, "cpu_usage"), "percpu_usage");
+                json_object *per = docker_jget(docker_jget(cpu, "cpu_usage"), "percpu_usage");
                 ncpu = per && json_object_is_type(per, json_type_array)
                            ? json_object_array_length(per)
                            : 1;
@@ -272,7 +284,7 @@ static void take_stats(struct docker_state *s, struct rec_container *rec, const 
         if (jnum(mem, "usage", &usage)) {
                 uint64_t inactive;
                 /* Like `docker stats`: page cache that can be dropped is not usage. */
-                json_object *ms = jget(mem, "stats");
+                json_object *ms = docker_jget(mem, "stats");
                 if (jnum(ms, "inactive_file", &inactive) && inactive <= usage)
                         usage -= inactive;
                 else if (jnum(ms, "total_inactive_file", &inactive) && inactive <= usage)
@@ -285,7 +297,7 @@ static void take_stats(struct docker_state *s, struct rec_container *rec, const 
         }
 
         /* Docker: "networks" {eth0: {…}}; old engines "network" {…}. */
-        json_object *nets = jget(st, "networks");
+        json_object *nets = docker_jget(st, "networks");
         if (nets && json_object_is_type(nets, json_type_object)) {
                 uint64_t rx = 0, tx = 0;
                 bool any = false;
@@ -303,9 +315,9 @@ static void take_stats(struct docker_state *s, struct rec_container *rec, const 
                         now.rx = rx;
                         now.tx = tx;
                 }
-        } else if (jnum(jget(st, "network"), "rx_bytes", &v)) {
+        } else if (jnum(docker_jget(st, "network"), "rx_bytes", &v)) {
                 now.rx = v;
-                if (jnum(jget(st, "network"), "tx_bytes", &v))
+                if (jnum(docker_jget(st, "network"), "tx_bytes", &v))
                         now.tx = v;
         }
         rec->network_rx_bytes = now.rx;
@@ -351,7 +363,7 @@ static void add_ports(struct collector *c, const char *short_id, json_object *po
                 r->container_port = (uint32_t)priv;
                 if (jnum(p, "PublicPort", &pub) && pub <= 65535)
                         r->host_port = (uint32_t)pub;
-                const char *type = jstr(p, "Type"), *ip = jstr(p, "IP");
+                const char *type = docker_jstr(p, "Type"), *ip = docker_jstr(p, "IP");
                 strscpy(r->protocol, sizeof(r->protocol), type ? type : "tcp");
                 strscpy(r->host_ip, sizeof(r->host_ip), ip ? ip : "");
         }
@@ -364,7 +376,7 @@ static void first_ip(json_object *networks, char *out, size_t size)
         json_object_object_foreach(networks, k, n)
         {
                 (void)k;
-                const char *ip = jstr(n, "IPAddress");
+                const char *ip = docker_jstr(n, "IPAddress");
                 if (ip && *ip) {
                         strscpy(out, size, ip);
                         return;
@@ -376,7 +388,7 @@ static void add_container(struct collector *c, struct docker_state *s, json_obje
                           bool *timed_out)
 {
         char path[160], msg[200], short_id[16];
-        const char *id = jstr(ctr, "Id");
+        const char *id = docker_jstr(ctr, "Id");
         if (!id || strspn(id, "0123456789abcdef") < 12)
                 return; /* not a container id: never put it in a URL */
 
@@ -385,17 +397,17 @@ static void add_container(struct collector *c, struct docker_state *s, json_obje
                 return;
         strscpy(short_id, 13, id);
         strscpy(rec->id, sizeof(rec->id), short_id);
-        strscpy(rec->name, sizeof(rec->name), first_name(ctr));
-        const char *image = jstr(ctr, "Image"), *state = jstr(ctr, "State"),
-                   *status = jstr(ctr, "Status");
+        strscpy(rec->name, sizeof(rec->name), docker_first_name(ctr));
+        const char *image = docker_jstr(ctr, "Image"), *state = docker_jstr(ctr, "State"),
+                   *status = docker_jstr(ctr, "Status");
         strscpy(rec->image, sizeof(rec->image), image ? image : "");
         image_tag(image ? image : "", rec->version, sizeof(rec->version));
         strscpy(rec->state, sizeof(rec->state), state ? state : "");
         strscpy(rec->status, sizeof(rec->status), status ? status : "");
-        const char *mode = jstr(jget(ctr, "HostConfig"), "NetworkMode");
+        const char *mode = docker_jstr(docker_jget(ctr, "HostConfig"), "NetworkMode");
         if (mode)
                 strscpy(rec->network_mode, sizeof(rec->network_mode), mode);
-        first_ip(jget(jget(ctr, "NetworkSettings"), "Networks"), rec->ip_address,
+        first_ip(docker_jget(docker_jget(ctr, "NetworkSettings"), "Networks"), rec->ip_address,
                  sizeof(rec->ip_address));
 
         if (*timed_out)
@@ -409,8 +421,8 @@ static void add_container(struct collector *c, struct docker_state *s, json_obje
         } else if (r < 0)
                 log_debug("%s, leaving its details out", msg); /* removed meanwhile */
         if (ins) {
-                json_object *hc = jget(ins, "HostConfig"), *st = jget(ins, "State");
-                const char *pol = jstr(jget(hc, "RestartPolicy"), "Name");
+                json_object *hc = docker_jget(ins, "HostConfig"), *st = docker_jget(ins, "State");
+                const char *pol = docker_jstr(docker_jget(hc, "RestartPolicy"), "Name");
                 strscpy(rec->restart_policy, sizeof(rec->restart_policy), pol && *pol ? pol : "no");
                 uint64_t cnt;
                 if (jnum(ins, "RestartCount", &cnt) && cnt <= UINT32_MAX - 1)
@@ -418,12 +430,12 @@ static void add_container(struct collector *c, struct docker_state *s, json_obje
                 int64_t ec;
                 if (jint(st, "ExitCode", &ec))
                         rec->exit_code = ec;
-                if (!mode && (mode = jstr(hc, "NetworkMode")))
+                if (!mode && (mode = docker_jstr(hc, "NetworkMode")))
                         strscpy(rec->network_mode, sizeof(rec->network_mode), mode);
                 if (!rec->ip_address[0])
-                        first_ip(jget(jget(ins, "NetworkSettings"), "Networks"), rec->ip_address,
-                                 sizeof(rec->ip_address));
-                uint64_t started = parse_time(jstr(st, "StartedAt")), now = real_ns();
+                        first_ip(docker_jget(docker_jget(ins, "NetworkSettings"), "Networks"),
+                                 rec->ip_address, sizeof(rec->ip_address));
+                uint64_t started = parse_time(docker_jstr(st, "StartedAt")), now = real_ns();
                 if (state && strcmp(state, "running") == 0 && started && started <= now)
                         rec->uptime_seconds = (now - started) / NSEC_PER_SEC;
         }
@@ -441,7 +453,7 @@ static void add_container(struct collector *c, struct docker_state *s, json_obje
                         take_stats(s, rec, id, st);
         }
 ports:
-        add_ports(c, short_id, jget(ctr, "Ports"));
+        add_ports(c, short_id, docker_jget(ctr, "Ports"));
 }
 
 /* ---- the cycle ---- */
@@ -523,6 +535,12 @@ static int docker_run(struct collector *c)
         http_unix_close(&s->http);
         http_unix_trim(&s->http, 64 << 10);
         return r;
+}
+
+static int docker_command(struct collector *c, const struct collector_command *cmd)
+{
+        struct docker_state *s = collector_state(c);
+        return docker_control_command(c, s->socket, &s->worker, cmd);
 }
 
 static int docker_parse_option(struct collector *c, int opt, const char *arg)
@@ -607,6 +625,7 @@ static int docker_init(struct collector *c)
 static void docker_done(struct collector *c)
 {
         struct docker_state *s = collector_state(c);
+        s->worker = collector_worker_free(s->worker);
         if (s->http.socket_path) /* initialized */
                 http_unix_done(&s->http);
         free(s->prev);
@@ -635,6 +654,7 @@ static const struct collector_ops docker_ops = {
         .init = docker_init,
         .done = docker_done,
         .reload = docker_reload,
+        .command = docker_command,
 };
 
 int main(int argc, char **argv)

@@ -1,10 +1,12 @@
 /*
- * http_unix.c — GET over HTTP/1.1 on an AF_UNIX stream socket, for ringhub-collect-docker.
+ * http_unix.c — GET and body-less POST over HTTP/1.1 on an AF_UNIX stream socket, for
+ * ringhub-collect-docker.
  *
- * Runs inside the docker collector's process, on its event-loop thread. The socket is
- * non-blocking and every wait is a poll() bounded by the caller's deadline, so a server
- * that stalls anywhere (connect, request, status line, headers, body) costs at most the
- * time left in the cycle. Input is untrusted: lines are searched for within a fixed
+ * Runs inside the docker collector's process: on its event-loop thread (the list) and on
+ * its command worker (each with its own struct http_unix). The socket is non-blocking and
+ * every wait is a poll() bounded by the caller's deadline (and woken by cancel_fd), so a
+ * server that stalls anywhere (connect, request, status line, headers, body) costs at
+ * most the time left. Input is untrusted: lines are searched for within a fixed
  * buffer, numbers are parsed with overflow checks, and no length the server sends is
  * trusted before it is checked against the body cap. Never logs, never raises SIGPIPE.
  */
@@ -47,6 +49,7 @@ void http_unix_init(struct http_unix *h, const char *socket_path, const char *us
                 .user_agent = user_agent,
                 .body_max = body_max,
                 .fd = -EBADF,
+                .cancel_fd = -EBADF,
         };
 }
 
@@ -84,16 +87,20 @@ static int fail(struct http_unix *h, int r, const char *fmt, ...)
         return r;
 }
 
-/* Wait for events on the socket until the deadline: 0, -ETIMEDOUT or -errno. */
-static int wait_fd(int fd, short events, uint64_t deadline_ns)
+/*
+ * Wait for events on the socket until the deadline: 0, -ETIMEDOUT, -ECANCELED (cancel_fd
+ * readable) or -errno.
+ */
+static int wait_fd(int fd, short events, int cancel_fd, uint64_t deadline_ns)
 {
         for (;;) {
                 uint64_t now = mono_ns();
                 if (now >= deadline_ns)
                         return -ETIMEDOUT;
                 uint64_t ms = (deadline_ns - now + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC;
-                struct pollfd p = { .fd = fd, .events = events };
-                int n = poll(&p, 1, (int)MIN(ms, (uint64_t)INT_MAX));
+                struct pollfd p[2] = { { .fd = fd, .events = events },
+                                       { .fd = cancel_fd, .events = POLLIN } };
+                int n = poll(p, cancel_fd >= 0 ? 2 : 1, (int)MIN(ms, (uint64_t)INT_MAX));
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -101,7 +108,9 @@ static int wait_fd(int fd, short events, uint64_t deadline_ns)
                 }
                 if (n == 0)
                         continue; /* the deadline check above ends it */
-                if (p.revents & POLLNVAL)
+                if (cancel_fd >= 0 && p[1].revents)
+                        return -ECANCELED;
+                if (p[0].revents & POLLNVAL)
                         return -EBADF;
                 return 0; /* readable/writable, or POLLERR/POLLHUP: the next call tells */
         }
@@ -127,7 +136,7 @@ static int do_connect(struct http_unix *h, uint64_t deadline_ns)
                         return fail(h, r, "cannot connect: the server's listen queue is full");
                 if (r != -EINPROGRESS)
                         return fail(h, r, "cannot connect: %s", strerror(-r));
-                r = wait_fd(fd, POLLOUT, deadline_ns);
+                r = wait_fd(fd, POLLOUT, h->cancel_fd, deadline_ns);
                 if (r < 0)
                         return fail(h, r, "cannot connect: %s",
                                     r == -ETIMEDOUT ? "timed out" : strerror(-r));
@@ -156,7 +165,7 @@ static int send_all(struct http_unix *h, const char *buf, size_t len, uint64_t d
                         continue;
                 if (errno != EAGAIN)
                         return -errno;
-                int r = wait_fd(h->fd, POLLOUT, deadline_ns);
+                int r = wait_fd(h->fd, POLLOUT, h->cancel_fd, deadline_ns);
                 if (r < 0)
                         return r;
         }
@@ -174,7 +183,7 @@ static ssize_t recv_some(struct http_unix *h, char *dst, size_t size, uint64_t d
                         continue;
                 if (errno != EAGAIN)
                         return -errno;
-                int r = wait_fd(h->fd, POLLIN, deadline_ns);
+                int r = wait_fd(h->fd, POLLIN, h->cancel_fd, deadline_ns);
                 if (r < 0)
                         return r;
         }
@@ -201,6 +210,8 @@ static int read_failed(struct http_unix *h, struct answer *a, ssize_t n, const c
 {
         if (n == -ETIMEDOUT)
                 return fail(h, -ETIMEDOUT, "no complete answer before the deadline (%s)", where);
+        if (n == -ECANCELED)
+                return fail(h, -ECANCELED, "cancelled while waiting for the %s", where);
         if (n == 0 || n == -ECONNRESET) {
                 if (!a->got_bytes)
                         return HTTP_UNIX_STALE; /* the caller decides: retry or report */
@@ -546,16 +557,17 @@ static bool path_ok(const char *path)
         return strlen(path) < 2048;
 }
 
-static int get_once(struct http_unix *h, const char *path, uint64_t deadline_ns)
+static int request_once(struct http_unix *h, bool post, const char *path, uint64_t deadline_ns)
 {
         char req[2300];
         struct answer a = { 0 };
         int r;
 
         int n = snprintf(req, sizeof(req),
-                         "GET %s HTTP/1.1\r\nHost: docker\r\nUser-Agent: %s\r\n"
-                         "Accept: application/json\r\n\r\n",
-                         path, h->user_agent ? h->user_agent : "ringhub");
+                         "%s %s HTTP/1.1\r\nHost: docker\r\nUser-Agent: %s\r\n"
+                         "Accept: application/json\r\n%s\r\n",
+                         post ? "POST" : "GET", path, h->user_agent ? h->user_agent : "ringhub",
+                         post ? "Content-Length: 0\r\n" : "");
         if (n < 0 || (size_t)n >= sizeof(req))
                 return fail(h, -ENAMETOOLONG, "request too long");
         r = send_all(h, req, (size_t)n, deadline_ns);
@@ -563,7 +575,9 @@ static int get_once(struct http_unix *h, const char *path, uint64_t deadline_ns)
                 return HTTP_UNIX_STALE;
         if (r < 0)
                 return fail(h, r, "cannot send the request: %s",
-                            r == -ETIMEDOUT ? "timed out" : strerror(-r));
+                            r == -ETIMEDOUT   ? "timed out"
+                            : r == -ECANCELED ? "cancelled"
+                                              : strerror(-r));
 
         h->body_len = 0;
         r = read_head(h, &a, deadline_ns);
@@ -615,13 +629,16 @@ static int get_once(struct http_unix *h, const char *path, uint64_t deadline_ns)
         return a.status;
 }
 
-int http_unix_get(struct http_unix *h, const char *path, uint64_t deadline_ns)
+static int request(struct http_unix *h, bool post, const char *path, uint64_t deadline_ns)
 {
         int r;
 
         h->error[0] = 0;
         if (!path || !path_ok(path))
                 return fail(h, -EINVAL, "request path is not usable");
+        /* A POST may change something: never on a connection that may have gone stale. */
+        if (post)
+                http_unix_close(h);
         for (unsigned attempt = 0;; attempt++) {
                 bool reused = h->fd >= 0;
                 if (!reused) {
@@ -629,11 +646,21 @@ int http_unix_get(struct http_unix *h, const char *path, uint64_t deadline_ns)
                         if (r < 0)
                                 return r;
                 }
-                r = get_once(h, path, deadline_ns);
+                r = request_once(h, post, path, deadline_ns);
                 if (r != HTTP_UNIX_STALE)
                         return r;
                 http_unix_close(h);
                 if (!reused || attempt > 0)
                         return fail(h, -EPROTO, "connection closed without an answer");
         }
+}
+
+int http_unix_get(struct http_unix *h, const char *path, uint64_t deadline_ns)
+{
+        return request(h, false, path, deadline_ns);
+}
+
+int http_unix_post(struct http_unix *h, const char *path, uint64_t deadline_ns)
+{
+        return request(h, true, path, deadline_ns);
 }

@@ -1,15 +1,17 @@
 /*
- * http_unix.h — a small HTTP/1.1 client for GET requests over an AF_UNIX stream socket.
+ * http_unix.h — a small HTTP/1.1 client for GET and body-less POST requests over an
+ * AF_UNIX stream socket.
  *
  * Used by ringhub-collect-docker only (the Docker Engine API and podman's compatible
- * service). One connection is kept alive between requests until http_unix_close(); a
- * reused connection the server has meanwhile closed is retried once on a fresh one.
- * Every wait is a poll() bounded by the caller's deadline (CLOCK_MONOTONIC ns). Bodies
+ * service). One connection is kept alive between GETs until http_unix_close(); a reused
+ * connection the server has meanwhile closed is retried once on a fresh one. A POST
+ * always opens a fresh connection, so it is never sent twice. Every wait is a poll()
+ * bounded by the caller's deadline (CLOCK_MONOTONIC ns) and woken by cancel_fd. Bodies
  * are framed by Content-Length, chunked transfer-encoding or the end of the connection,
  * and capped at body_max bytes. Status line and header lines are bounds-checked: no line
  * longer than HTTP_UNIX_LINE_MAX, no more than HTTP_UNIX_HEADERS_MAX header lines.
- * Never writes anything but the request line and three fixed headers; never logs (errors
- * are returned with a one-line reason in `error`).
+ * Never writes anything but the request line and three fixed headers (a POST adds
+ * Content-Length: 0); never logs (errors are returned with a one-line reason in `error`).
  */
 #pragma once
 
@@ -30,6 +32,9 @@ struct http_unix {
         char *body;
         size_t body_len;
         char error[200]; /* the reason of the last failure */
+        /* Optional (else -EBADF): when it turns readable, a wait fails with -ECANCELED. The
+         * owner creates and closes it; http_unix only polls it. */
+        int cancel_fd;
 
         /* private */
         int fd; /* the kept-alive connection, or -EBADF */
@@ -46,9 +51,13 @@ void http_unix_init(struct http_unix *h, const char *socket_path, const char *us
  * status (200…599) with the body in h->body/h->body_len, or a negative errno with a
  * reason in h->error: -ETIMEDOUT (deadline passed), a connect() errno, -EBADMSG (not
  * HTTP, malformed header or chunk), -E2BIG (a line over 8 KiB or too many headers),
- * -EFBIG (body over the cap), -EPROTO (connection closed before the end of the answer).
+ * -EFBIG (body over the cap), -EPROTO (connection closed before the end of the answer),
+ * -ECANCELED (cancel_fd turned readable).
  */
 int http_unix_get(struct http_unix *h, const char *path, uint64_t deadline_ns);
+
+/* POST path with an empty body; answers as http_unix_get() (204 and 304 have no body). */
+int http_unix_post(struct http_unix *h, const char *path, uint64_t deadline_ns);
 
 /* Drop the kept-alive connection (e.g. at the end of a collection cycle). */
 void http_unix_close(struct http_unix *h);

@@ -12,9 +12,16 @@
  *
  * The connection is kept and reopened when it dies; the test:/// driver keeps its state
  * in the connection, so for it a new connection is opened every cycle (it re-reads its
- * file). A connection that fails gives an empty list and a source status "down", and is
- * retried with backoff. libvirt's own error printing is silenced; errors go to the log
- * once, through the source status. Never writes to libvirt.
+ * file) — until a command ran: from then on the list reads through the commands'
+ * connection, which holds the state they made. A connection that fails gives an empty
+ * list and a source status "down", and is retried with backoff. libvirt's own error
+ * printing is silenced; errors go to the log once, through the source status. The list
+ * never writes to libvirt.
+ *
+ * Commands (start, stop, restart, pause, resume, hibernate, force-stop, reset; target a
+ * domain name or UUID) run on one worker thread with a queue (vm_control.c,
+ * collector_worker.c) on a read-write connection of their own, never on the event loop:
+ * a shutdown or a managed save may take long while the list and other commands go on.
  *
  * libvirt is not linked: it (and glib, gnutls, libxml2 … behind it) is loaded with
  * dlopen() only once the URI can plausibly connect — test:// and remote URIs at once,
@@ -39,6 +46,7 @@
 #include "log.h"
 #include "macros.h"
 #include "util.h"
+#include "vm_int.h"
 
 #define VM_DEFAULT_URI "qemu:///system"
 #define VM_LIBVIRT_LIB "libvirt.so.0"
@@ -50,34 +58,6 @@ enum { OPT_URI = 0x200 };
 struct cpu_sample {
         char uuid[VIR_UUID_STRING_BUFLEN];
         uint64_t cpu_ns, t_ns;
-};
-
-/* Every libvirt entry point vm.c calls; the signatures come from libvirt's headers. */
-#define VIRT_FUNCS(X)               \
-        X(virInitialize)            \
-        X(virSetErrorFunc)          \
-        X(virGetLastError)          \
-        X(virConnectOpenReadOnly)   \
-        X(virConnectClose)          \
-        X(virConnectIsAlive)        \
-        X(virConnectSetKeepAlive)   \
-        X(virConnectListAllDomains) \
-        X(virDomainFree)            \
-        X(virDomainGetName)         \
-        X(virDomainGetID)           \
-        X(virDomainGetUUIDString)   \
-        X(virDomainGetAutostart)    \
-        X(virDomainIsPersistent)    \
-        X(virDomainGetInfo)         \
-        X(virDomainGetXMLDesc)      \
-        X(virDomainGetBlockInfo)    \
-        X(virDomainBlockStats)      \
-        X(virDomainInterfaceStats)
-
-struct virt_api {
-#define VIRT_FIELD(f) typeof(f) *f;
-        VIRT_FUNCS(VIRT_FIELD)
-#undef VIRT_FIELD
 };
 
 /* The library is process-wide: filled once by virt_load(), read only through virt. */
@@ -94,6 +74,7 @@ struct vm_state {
         size_t n_prev, n_cur;
         uint64_t next_try_ns;
         uint32_t backoff_ms;
+        struct vm_control control; /* commands (vm_control.c) */
 };
 
 static void quiet_errors(void *userdata, virErrorPtr err)
@@ -101,13 +82,13 @@ static void quiet_errors(void *userdata, virErrorPtr err)
         /* libvirt would print every error to stderr; we report through source status. */
 }
 
-static const char *last_error(void)
+const char *vm_last_error(void)
 {
         virErrorPtr e = virt ? virt->virGetLastError() : NULL;
         return e && e->message ? e->message : "unknown libvirt error";
 }
 
-static const char *state_name(int st)
+const char *vm_state_name(int st)
 {
         switch (st) {
         case VIR_DOMAIN_RUNNING:
@@ -259,7 +240,7 @@ static void add_domain(struct collector *c, struct vm_state *s, virDomainPtr d)
         }
         bool running = info.state == VIR_DOMAIN_RUNNING || info.state == VIR_DOMAIN_BLOCKED ||
                        info.state == VIR_DOMAIN_PAUSED;
-        strscpy(v->state, sizeof(v->state), state_name(info.state));
+        strscpy(v->state, sizeof(v->state), vm_state_name(info.state));
         v->vcpus = info.nrVirtCpu;
         v->memory_allocated_bytes = (uint64_t)info.maxMem * 1024;
         if (running)
@@ -346,7 +327,7 @@ static int vm_down(struct collector *c, struct vm_state *s, const char *msg)
 static int vm_failed(struct collector *c, struct vm_state *s, const char *what)
 {
         char msg[300];
-        snprintf(msg, sizeof(msg), "%s: %s", what, last_error());
+        snprintf(msg, sizeof(msg), "%s: %s", what, vm_last_error());
         return vm_down(c, s, msg);
 }
 
@@ -485,6 +466,8 @@ static int vm_run(struct collector *c)
         }
         if (s->conn && (s->reconnect_each_cycle || virt->virConnectIsAlive(s->conn) != 1))
                 drop_conn(s);
+        if (!s->conn && s->reconnect_each_cycle)
+                s->conn = vm_control_conn_ref(&s->control); /* the commands' state lives there */
         if (!s->conn) {
                 s->conn = virt->virConnectOpenReadOnly(s->uri);
                 if (!s->conn)
@@ -517,6 +500,22 @@ static int vm_run(struct collector *c)
         s->next_try_ns = 0;
         collector_source_status(c, s->uri, true, "%d domains", n);
         return collector_batch_commit(c);
+}
+
+/* ops->command: a verb of vm_control.c, once libvirt is loaded; the rest is the skeleton's. */
+static int vm_command(struct collector *c, const struct collector_command *cmd)
+{
+        struct vm_state *s = collector_state(c);
+        int verb = vm_control_check(c, cmd);
+        if (verb < 0)
+                return verb == -ENOENT ? 1 : 0; /* not ours, or answered INVALID */
+        if (!virt) {
+                char msg[300];
+                if (!uri_plausible(s->uri, msg, sizeof(msg)) || virt_load(s, msg, sizeof(msg)) < 0)
+                        return collector_command_reply(c, cmd, CMD_CONNECTION_ERROR, NULL, "%s",
+                                                       msg);
+        }
+        return vm_control_submit(c, &s->control, virt, s->uri, cmd, verb);
 }
 
 static int vm_parse_option(struct collector *c, int opt, const char *arg)
@@ -563,6 +562,7 @@ static int vm_init(struct collector *c)
 static void vm_done(struct collector *c)
 {
         struct vm_state *s = collector_state(c);
+        vm_control_done(&s->control); /* joins its thread and closes its connection */
         drop_conn(s);
         free(s->prev);
         free(s->cur);
@@ -584,6 +584,7 @@ static const struct collector_ops vm_ops = {
         .parse_option = vm_parse_option,
         .init = vm_init,
         .done = vm_done,
+        .command = vm_command,
 };
 
 int main(int argc, char **argv)

@@ -24,6 +24,9 @@ struct control_action {
         unsigned entity;        /* record type whose state must hold the id; 0 = none */
         const char *entity_alt; /* a second field the id may name (container name) */
         uint32_t timeout_ms;
+        /* an argument (seconds) the collector waits for (docker stop's timeout): the
+         * deadline grows to it + 15 s */
+        const char *wait_arg;
 };
 
 #define OP    AUTH_ROLE_OPERATOR
@@ -33,8 +36,10 @@ struct control_action {
 static const struct control_action catalogue[] = {
         /* containers: the Docker Engine API; a stop waits for the container's own timeout */
         { "docker", "start", "docker", "start", OP, false, true, RT_container, "name", 30 * S },
-        { "docker", "stop", "docker", "stop", OP, false, true, RT_container, "name", 60 * S },
-        { "docker", "restart", "docker", "restart", OP, false, true, RT_container, "name", 60 * S },
+        { "docker", "stop", "docker", "stop", OP, false, true, RT_container, "name", 60 * S,
+          "timeout" },
+        { "docker", "restart", "docker", "restart", OP, false, true, RT_container, "name", 60 * S,
+          "timeout" },
         { "docker", "pause", "docker", "pause", OP, false, true, RT_container, "name", 15 * S },
         { "docker", "unpause", "docker", "unpause", OP, false, true, RT_container, "name", 15 * S },
         /* VMs: libvirt; a guest shutdown may take minutes */
@@ -166,13 +171,20 @@ void control_submit(const struct control_request *req, const struct control_who 
                 refuse(req, who, coll, "NOT_FOUND", msg, done, userdata);
                 return;
         }
-        /* A caller may ask for a shorter deadline than the action's (never a longer one). */
+        /* A caller may ask for a shorter deadline than the action's (never a longer one),
+         * and an action that waits for a time the caller gives gets that time more. */
         uint32_t timeout = a->timeout_ms;
         json_object *dl;
+        if (a->wait_arg && req->args && json_object_object_get_ex(req->args, a->wait_arg, &dl) &&
+            json_object_is_type(dl, json_type_int)) {
+                int64_t w = json_object_get_int64(dl);
+                if (w >= 0 && w <= 3600)
+                        timeout = MAX(timeout, (uint32_t)w * 1000u + 15000u);
+        }
         if (req->args && json_object_object_get_ex(req->args, "deadline_ms", &dl)) {
                 int64_t v = json_object_is_type(dl, json_type_int) ? json_object_get_int64(dl) : -1;
-                if (v < 100 || v > (int64_t)a->timeout_ms) {
-                        snprintf(msg, sizeof(msg), "deadline_ms must be 100..%u", a->timeout_ms);
+                if (v < 100 || v > (int64_t)timeout) {
+                        snprintf(msg, sizeof(msg), "deadline_ms must be 100..%u", timeout);
                         refuse(req, who, coll, "INVALID_COMMAND", msg, done, userdata);
                         return;
                 }

@@ -20,29 +20,12 @@
 #include <unistd.h>
 
 #include "command.h"
+#include "checks.h"
 #include "macros.h"
 #include "mailbox.h"
 #include "registry.h"
 #include "ring.h"
 #include "util.h"
-
-#define check(expr)                                                                              \
-        do {                                                                                     \
-                if (!(expr)) {                                                                   \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr); \
-                        exit(1);                                                                 \
-                }                                                                                \
-        } while (0)
-
-#define check_eq(a, b)                                                                    \
-        do {                                                                              \
-                long long _a = (long long)(a), _b = (long long)(b);                       \
-                if (_a != _b) {                                                           \
-                        fprintf(stderr, "%s:%d: check failed: %s == %s (%lld != %lld)\n", \
-                                __FILE__, __LINE__, #a, #b, _a, _b);                      \
-                        exit(1);                                                          \
-                }                                                                         \
-        } while (0)
 
 static char ring_name[64];
 static pid_t main_pid;

@@ -28,28 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checks.h"
 #include "macros.h"
 #include "registry.h"
 #include "ring.h"
 #include "util.h"
-
-#define check(expr)                                                                              \
-        do {                                                                                     \
-                if (!(expr)) {                                                                   \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr); \
-                        exit(1);                                                                 \
-                }                                                                                \
-        } while (0)
-
-#define check_eq(a, b)                                                                    \
-        do {                                                                              \
-                long long _a = (long long)(a), _b = (long long)(b);                       \
-                if (_a != _b) {                                                           \
-                        fprintf(stderr, "%s:%d: check failed: %s == %s (%lld != %lld)\n", \
-                                __FILE__, __LINE__, #a, #b, _a, _b);                      \
-                        exit(1);                                                          \
-                }                                                                         \
-        } while (0)
 
 /* ---- ring names: unique per run, all removed at exit ---- */
 

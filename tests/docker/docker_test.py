@@ -14,7 +14,6 @@ Skips (77) without root, podman or busybox.
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,10 +23,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ringlib import (Collector, Failed, Ring, check, check_eq, free_port, main, of_type,  # noqa: E402
-                     run_once, seed_classify, skip, wait_for)
+                     run_once, seed_classify, wait_for)
 
 CTL, EXE = sys.argv[1], sys.argv[2]
-from podman import IMAGE, Podman  # noqa: E402
+from podman import IMAGE, Podman, require_podman  # noqa: E402
 
 
 def container_batches(ring):
@@ -35,12 +34,7 @@ def container_batches(ring):
 
 
 def test():
-    if os.geteuid() != 0:
-        skip("needs root for podman's rootful service")
-    if not shutil.which("podman") or not shutil.which("runc"):
-        skip("podman/runc not installed (scripts/packages.d/peers.list)")
-    if not os.path.exists("/bin/busybox"):
-        skip("busybox-static not installed")
+    require_podman()
 
     d = tempfile.mkdtemp(prefix="ringhub-docker-")
     pm = Podman(d)

@@ -13,9 +13,19 @@ import signal
 import socket
 import subprocess
 
-from ringlib import Failed, wait_for
+from ringlib import Failed, skip, wait_for
 
 IMAGE = "localhost/busybox:test"
+
+
+def require_podman():
+    """Skip (77) unless podman's rootful service can run here."""
+    if os.geteuid() != 0:
+        skip("needs root for podman's rootful service")
+    if not shutil.which("podman") or not shutil.which("runc"):
+        skip("podman/runc not installed (scripts/packages.d/peers.list)")
+    if not os.path.exists("/bin/busybox"):
+        skip("busybox-static not installed")
 
 
 class UnixHTTP(http.client.HTTPConnection):

@@ -101,6 +101,85 @@ class Ring:
     def remove(self):
         subprocess.run([self.ctl, "--ring", self.name, "rm"], capture_output=True)
 
+    def send_argv(self, producer, action, target, args, timeout_ms):
+        cmd = [self.ctl, "--ring", self.name, "--json", "send", "--timeout", str(timeout_ms),
+               producer, action]
+        if target is not None:
+            cmd.append(target)
+        if args is not None:
+            cmd.append(args if isinstance(args, str) else json.dumps(args))
+        return cmd
+
+    def send(self, producer, action, target=None, args=None, timeout_ms=20000):
+        """`ringhubctl send --json`: (exit code, the answer as a dict or None)."""
+        p = subprocess.run(self.send_argv(producer, action, target, args, timeout_ms),
+                           capture_output=True, text=True, timeout=timeout_ms / 1000 + 30)
+        return p.returncode, parse_answer(p.stdout)
+
+    def send_async(self, producer, action, target=None, args=None, timeout_ms=60000):
+        """Start `ringhubctl send --json` and return the process (see answer_of)."""
+        return subprocess.Popen(self.send_argv(producer, action, target, args, timeout_ms),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def mailbox(self, producer):
+        """The producer's mailbox counters from `ringhubctl --json stat` ({} if absent)."""
+        out = subprocess.run([self.ctl, "--ring", self.name, "--json", "stat"],
+                             capture_output=True, text=True, timeout=20)
+        try:
+            st = json.loads(out.stdout)
+        except ValueError:
+            return {}
+        for p in st.get("producers", []):
+            if p.get("name") == producer and p.get("state") != "exited":
+                return p.get("mailbox", {})
+        return {}
+
+    def result_seq(self, request_id):
+        """The ring sequence number of the command_result record for request_id, or None."""
+        for r in self.dump():
+            if r["type"] == "command_result" and r["data"].get("request_id") == request_id:
+                return r["seq"]
+        return None
+
+    def batch_after(self, rtype, producer, seq, timeout=30):
+        """The first complete batch of rtype written after ring sequence seq."""
+        def find():
+            for b in self.batches(rtype, producer=producer):
+                if b[0]["seq"] > seq:
+                    return b
+            return None
+        return wait_for(find, timeout, step=0.1, what="a %s batch after seq %d" % (rtype, seq))
+
+    def list_before_answer(self, rtype, producer, answer):
+        """{name: record} of the last rtype list written before the answer's record (what a
+        `refresh` collected before it answered)."""
+        seq = wait_for(lambda: self.result_seq(answer["request_id"]), 10,
+                       what="command_result %s in the ring" % answer["request_id"])
+        bs = [b for b in self.batches(rtype, producer=producer) if b[0]["seq"] < seq]
+        check(bs, "a %s list before seq %d" % (rtype, seq))
+        return {d["name"]: d for d in of_type(bs[-1], rtype)}
+
+    def list_after_answer(self, rtype, producer, answer, timeout=30):
+        """{name: record} of the first rtype list written after the answer's record."""
+        seq = wait_for(lambda: self.result_seq(answer["request_id"]), 10,
+                       what="command_result %s in the ring" % answer["request_id"])
+        return {d["name"]: d for d in of_type(self.batch_after(rtype, producer, seq, timeout),
+                                              rtype)}
+
+
+def parse_answer(out):
+    for line in (out or "").splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    return None
+
+
+def answer_of(proc, timeout=120):
+    """(exit code, answer) of a send_async process."""
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, parse_answer(out)
+
 
 def of_type(batch, rtype):
     return [r["data"] for r in batch if r["type"] == rtype and not is_empty(r)]
@@ -129,6 +208,23 @@ class Collector:
 
     def alive(self):
         return self.proc.poll() is None
+
+    def print_log_tail(self, n=3000):
+        """The end of its log on stderr (when a test fails)."""
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log_path) as f:
+            sys.stderr.write(f.read()[-n:])
+
+    # `with Collector(…) as col:` stops it at the end, its log shown when a check failed.
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is Failed:
+            self.print_log_tail()
+        self.stop()
+        return False
 
     def stop(self):
         if self.proc.poll() is None:
