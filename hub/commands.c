@@ -99,6 +99,8 @@ static void finish(const struct pending *p, const char *status, const char *mess
                 if (res)
                         json_object_object_add(d, "result", res);
                 json_object_object_add(d, "duration_ms", json_double((double)o.duration_us / 1e3));
+                json_object_object_add(d, "collector_ms",
+                                       json_double((double)o.collector_us / 1e3));
                 (void)events_publish_json(HUB_T_COMMAND, false, d, 0);
                 json_object_put(d);
         }

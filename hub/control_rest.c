@@ -34,7 +34,8 @@ struct ctl_req {
         char reply[768];
 };
 
-/* /api/v1/<area>/<id>/<action>, /api/v1/array/<action>, /api/v1/array/parity-check/<a>. */
+/* /api/v1/<area>/<id>/<action>, /api/v1/array/<action>, /api/v1/array/parity-check/<a>,
+ * /api/v1/tags/<name> (a write; the machines' /command takes its action from the body). */
 static bool parse_path(const char *url, struct ctl_req *q)
 {
         if (!startswith(url, "/api/v1/"))
@@ -62,6 +63,9 @@ static bool parse_path(const char *url, struct ctl_req *q)
                         action = seg[1];
                 else
                         return false;
+        } else if (strcmp(area, "tags") == 0 && n == 2) {
+                id = seg[1];
+                action = "write";
         } else {
                 if (n != 3 || !control_area_has_id(area))
                         return false;
@@ -95,6 +99,7 @@ static void make_reply(struct ctl_req *q, const struct command_outcome *o)
         if (data)
                 json_object_object_add(r, "result", data);
         json_object_object_add(r, "duration_ms", json_double((double)o->duration_us / 1e3));
+        json_object_object_add(r, "collector_ms", json_double((double)o->collector_us / 1e3));
         const char *s = jsonfmt_text(r, NULL);
         snprintf(q->reply, sizeof(q->reply), "%s", s);
         if (strlen(s) >= sizeof(q->reply)) /* cannot happen with the record's sizes */
@@ -273,6 +278,21 @@ bool control_rest(struct MHD_Connection *conn, const char *url, const char *meth
         if (bad) {
                 *ret = fail(conn, MHD_HTTP_BAD_REQUEST, bad);
                 return true;
+        }
+        /* POST /machines/{id}/command {"action":"move","argument":M}: the body names it. */
+        json_object *av;
+        if (strcmp(q->area, "machines") == 0 && strcmp(q->action, "command") == 0 && args &&
+            json_object_object_get_ex(args, "action", &av)) {
+                const char *a = json_object_get_string(av);
+                if (!json_object_is_type(av, json_type_string) || !control_known(q->area, a) ||
+                    strlen(a) >= sizeof(q->action)) {
+                        json_object_put(args);
+                        *ret = fail(conn, MHD_HTTP_BAD_REQUEST,
+                                    "action must be move, command or estop");
+                        return true;
+                }
+                strcpy(q->action, a);
+                json_object_object_del(args, "action");
         }
         struct control_request req = {
                 .area = q->area, .action = q->action, .id = q->id[0] ? q->id : NULL, .args = args

@@ -621,6 +621,8 @@ static void native_cmd_done(const struct command_outcome *o, void *userdata)
                 if (res)
                         json_object_object_add(d, "result", res);
                 json_object_object_add(d, "duration_ms", json_double((double)o->duration_us / 1e3));
+                json_object_object_add(d, "collector_ms",
+                                       json_double((double)o->collector_us / 1e3));
                 json_object_object_add(r, "data", d);
                 struct hub_msg *m = hub_msg_from_json(HUB_T_COMMAND, r);
                 if (m)

@@ -10,10 +10,11 @@
  *   disks_unraid.c     Unraid's emhttp files: disks.ini, var.ini (the array), shares.ini
  *   disks_array.c      the array task: md RAID, btrfs pools and scrub, the array summary
  *   disks_shares.c     the shares task: Unraid's shares, else the configured mounts
+ *   disks_control.c    commands: array start/stop, parity check/scrub, disk spin up/down
  *
- * Everything here runs on the main thread except the workers of disks_vfs.c and the
- * thread of disks_smart.c, which keep to their own structures; only the main thread
- * writes to the ring.
+ * Everything here runs on the main thread except the workers of disks_vfs.c, the
+ * thread of disks_smart.c and the command and scrub threads of disks_control.c, which
+ * keep to their own structures; only the main thread writes to the ring.
  */
 #pragma once
 
@@ -30,6 +31,9 @@
 #define MAX_MOUNTS 256
 #define MAX_POOLS  16
 #define MAX_SHARES 64
+
+/* The tasks, in disks_main.c's table. */
+enum { TASK_DISKS, TASK_ARRAY, TASK_SHARES, TASK_SMART };
 
 /* ---- state ---------------------------------------------------------------------------- */
 
@@ -60,6 +64,7 @@ struct ur_disk {
         double temp;
         bool spun_down, temp_star, has_spundown;
         uint32_t spindown_delay;
+        int idx; /* Unraid's slot number (mdcmd spinup N), -1 unknown */
 };
 
 struct ur_disks {
@@ -69,6 +74,7 @@ struct ur_disks {
 
 struct vfs_pool;
 struct smart_ctl;
+struct disks_control;
 
 struct disks_state {
         /* options; the *_flag ones say a flag set it, so the config file must not */
@@ -96,6 +102,7 @@ struct disks_state {
         sd_event_source *inotify_src, *smart_src;
         struct rec_pool *pools[MAX_POOLS * 2]; /* this array cycle's pools, in the batch */
         unsigned n_pools;
+        struct disks_control *ctl; /* disks_control.c, made on the first command */
 };
 
 /* ---- helpers -------------------------------------------------------------------------- */
@@ -198,6 +205,24 @@ const struct ur_disk *unraid_disk_for(const struct disks_state *s, const char *d
 const char *unraid_role(const struct ur_disk *u);
 /* The array record from var.ini at path (and disks.ini). */
 void unraid_array(struct collector *c, struct rec_array *a, const char *path);
+/* var.ini's mdState into md_state and the parity operation: 0 none, 1 running, 2 paused.
+ * -ENOENT when there is no var.ini (not Unraid), other -errno when it is unusable. */
+int unraid_sync_state(struct collector *c, char *md_state, size_t size, int *ret_sync);
 /* The share records (sorted by name) from shares.ini at path into the open batch.
  * Returns how many, or -errno when the file is absent (-ENOENT) or unusable (reported). */
 int unraid_shares(struct collector *c, const char *path);
+
+/* ---- disks_control.c ------------------------------------------------------------------ */
+
+/* ops->command: array-start/-stop, parity-start/-stop/-pause/-resume, spinup/spindown. */
+int control_command(struct collector *c, const struct collector_command *cmd);
+/* Cancel our scrubs, join every thread, free (disks_done). */
+void control_done(struct collector *c);
+
+/* A btrfs scrub this collector started (or paused), for the pool record. */
+struct scrub_view {
+        bool running;
+        const char *status; /* running, finished, aborted */
+        uint64_t scrubbed, corrected;
+};
+bool control_scrub_view(struct collector *c, const char *uuid, struct scrub_view *ret);

@@ -6,7 +6,8 @@
  * with md's sysfs files authoritative where present) and per multi-device btrfs file
  * system (/sys/fs/btrfs, plus btrfs-progs' scrub status file under --rootfs), or an
  * empty pool list. On Unraid the array record comes from var.ini (disks_unraid.c);
- * elsewhere it summarizes the pools, or says there are none. Reads files only.
+ * elsewhere it summarizes the pools, or says there are none. Reads files only, and the
+ * state of the collector's own btrfs scrubs (disks_control.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -312,7 +313,15 @@ static void btrfs_pools(struct collector *c)
                                         break;
                                 }
                 struct scrub_sum ss;
+                struct scrub_view own;
                 btrfs_scrub(c, uuid, &ss);
+                /* A scrub of ours (disks_control.c) unless btrfs-progs runs one now. */
+                if (!ss.running && control_scrub_view(c, uuid, &own))
+                        ss = (struct scrub_sum){ .present = true,
+                                                 .running = own.running,
+                                                 .canceled = strcmp(own.status, "aborted") == 0,
+                                                 .scrubbed = own.scrubbed,
+                                                 .corrected = own.corrected };
                 strscpy(pool->sync_action, sizeof(pool->sync_action), "idle");
                 if (!ss.present)
                         strscpy(pool->scrub_status, sizeof(pool->scrub_status), "none");

@@ -12,6 +12,7 @@
  * Two things must never stall the event loop: statvfs() (disks_vfs.c) and smartctl
  * (disks_smart.c). This file only parses options and the config file, starts and stops
  * those threads, and wires the tasks and event sources; disks.h maps the other files.
+ * Commands (array, parity check, spin) are disks_control.c's.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,8 +24,6 @@
 #include "disks.h"
 #include "log.h"
 #include "util.h"
-
-enum { TASK_DISKS, TASK_ARRAY, TASK_SHARES, TASK_SMART };
 
 /* ---- the smart task ---------------------------------------------------------------- */
 
@@ -333,6 +332,7 @@ static void disks_done(struct collector *c)
         sd_event_source_disable_unref(s->smart_src);
         if (s->inotify_fd >= 0)
                 close(s->inotify_fd);
+        control_done(c);
         smart_stop(s->smart);
         vfs_pool_free(s->vfs);
 }
@@ -359,6 +359,7 @@ static const struct collector_ops disks_ops = {
         .init = disks_init,
         .done = disks_done,
         .reload = disks_reload,
+        .command = control_command,
 };
 
 int main(int argc, char **argv)

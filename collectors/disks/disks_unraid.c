@@ -104,12 +104,16 @@ static void disks_ini_cb(void *ud, const char *section, const char *key, const c
                                        .fs_free = MISSING_U64,
                                        .fs_used = MISSING_U64,
                                        .temp = NAN,
-                                       .spindown_delay = MISSING_U32 };
+                                       .spindown_delay = MISSING_U32,
+                                       .idx = -1 };
                 strscpy(d->slot, sizeof(d->slot), section);
         }
         if (!strcmp(key, "name"))
                 strscpy(d->name, sizeof(d->name), value);
-        else if (!strcmp(key, "device"))
+        else if (!strcmp(key, "idx")) {
+                uint64_t v = ini_u64(value);
+                d->idx = v < 1000 ? (int)v : -1;
+        } else if (!strcmp(key, "device"))
                 strscpy(d->device, sizeof(d->device), value);
         else if (!strcmp(key, "status"))
                 strscpy(d->status, sizeof(d->status), value);
@@ -331,6 +335,28 @@ void unraid_array(struct collector *c, struct rec_array *a, const char *p)
                 if (a->parity_valid == 1)
                         a->sync_percent = 100.0;
         }
+}
+
+int unraid_sync_state(struct collector *c, char *md_state, size_t size, int *ret_sync)
+{
+        char p[PATH_MAX];
+        struct ur_var v = { .resync_pos = MISSING_U64,
+                            .resync_size = MISSING_U64,
+                            .resync_dt = MISSING_U64 };
+        int r = collector_root_path(c, "/var/local/emhttp/var.ini", p, sizeof(p));
+        if (r < 0)
+                return r;
+        r = ini_parse(p, var_ini_cb, &v);
+        if (r < 0)
+                return r;
+        if (!v.md_state[0])
+                return -EBADMSG;
+        strscpy(md_state, size, v.md_state);
+        /* The same rule as the array record: a position means an operation, dt 0 paused. */
+        bool active = v.resync_pos != MISSING_U64 && v.resync_pos > 0 &&
+                      v.resync_size != MISSING_U64 && v.resync_size > 0;
+        *ret_sync = !active ? 0 : v.resync_dt == 0 ? 2 : 1;
+        return 0;
 }
 
 int unraid_shares(struct collector *c, const char *path)
