@@ -61,6 +61,13 @@ static const struct control_action catalogue[] = {
         /* disks: spin state (never woken except by spinup) */
         { "disks", "spinup", "disks", "spinup", OP, false, true, RT_disk, "name", 60 * S },
         { "disks", "spindown", "disks", "spindown", OP, false, true, RT_disk, "name", 30 * S },
+        /* PLC machines and tags (ringhub-collect-plc): a carousel's command byte, a Modbus
+         * machine's registers, a tag write; estop-all stops every machine at once */
+        { "machines", "move", "plc", "move", OP, false, true, RT_machine, NULL, 10 * S },
+        { "machines", "command", "plc", "command", OP, false, true, RT_machine, NULL, 10 * S },
+        { "machines", "estop", "plc", "estop", OP, false, true, RT_machine, NULL, 10 * S },
+        { "machines", "estop-all", "plc", "estop", OP, false, false, 0, NULL, 10 * S },
+        { "tags", "write", "plc", "write", OP, false, true, RT_tag, NULL, 10 * S },
         /* any collector: collect now */
         { "collectors", "refresh", NULL, "refresh", OP, false, true, 0, NULL, 30 * S },
         { "collectors", "ping", NULL, "ping", AUTH_ROLE_VIEWER, false, true, 0, NULL, 5 * S },

@@ -8,8 +8,11 @@
  * applied by the fan-out's holds), answers requests (auth, subscribe, get_*,
  * send_command, emergency_stop, ping) with the request's request_id, and reports every
  * bad message with an error in the PROTOCOLS.md codes while keeping the connection open.
- * Topic names come from topics.def (native, native_alt); an emergency stop is published
- * through the one publish path (events.c) like every other event. Authenticates in band
+ * Topic names come from topics.def (native, native_alt). The carousel server's side —
+ * machines in the welcome, get_status, send_command, subscription types and their 2 s
+ * status broadcast, the emergency stop of every machine — is carousel.c's; PLC machines
+ * also appear here as modules (module.discovered / module.status_change). Served on "/"
+ * too (dialects.c). Authenticates in band
  * ({"type":"auth"}). See docs/wire-native.md. Never blocks; never encodes an event per
  * client.
  */
@@ -18,6 +21,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "carousel.h"
 #include "client.h"
 #include "config.h"
 #include "control.h"
@@ -53,7 +57,7 @@ static unsigned ntopic(size_t i)
 
 /* Names a client may subscribe to that no collector produces yet (no error for them). */
 static const char *const reserved[] = {
-        "telemetry.status", "system.error", "machine.status", "command.result",
+        "telemetry.status", "system.error", "command.result",
         "alarm.triggered",  "alarm.update", "alarm.cleared",
 };
 
@@ -65,9 +69,10 @@ struct native_client {
         double rate[N_NTOPICS];
         double default_rate; /* set_telemetry_rate */
         lws_sorted_usec_list_t auth_sul;
+        struct carousel_sub car; /* the carousel protocol's view of this client */
 };
 
-static unsigned estop_seq;
+static unsigned native_di; /* this dialect's index (set by the first client) */
 
 /* ---- reader thread: render ---- */
 
@@ -228,8 +233,29 @@ static struct hub_msg *render_collector(const struct hub_event *ev)
         return m;
 }
 
+/* A machine's first record (module.discovered) or a change of its connection
+ * (module.status_change), handed off beside its machine.status frame. */
+static void machine_module(const struct hub_event *ev)
+{
+        bool discovered;
+        json_object *o = carousel_module_event(ev->data, &discovered);
+        size_t len;
+        const char *s = o ? jsonfmt_text(o, &len) : NULL;
+        struct hub_event me = *ev;
+        me.topic = HUB_T_COLLECTOR;
+        struct hub_msg *m =
+            s ? frame(&me, nname((size_t)topics_index(HUB_T_COLLECTOR) * 2 + !discovered),
+                      discovered ? 0 : MSG_VARIANT, s, len)
+              : NULL;
+        json_object_put(o);
+        if (m)
+                hub_handoff_push(native_di, m, false); /* never waits: state_lock may be held */
+}
+
 static struct hub_msg *native_render(const struct hub_event *ev)
 {
+        if (ev->topic == RT_machine)
+                machine_module(ev);
         if (ev->topic == RT_system)
                 return render_system(ev);
         if (ev->topic == HUB_T_COLLECTOR)
@@ -243,20 +269,6 @@ static struct hub_msg *native_render(const struct hub_event *ev)
 }
 
 /* ---- lws thread: replies ---- */
-
-static json_object *reply_new(const char *type, json_object *req_id)
-{
-        char ts[40];
-        json_object *o = json_object_new_object();
-        if (!o)
-                return NULL;
-        json_object_object_add(o, "type", json_object_new_string(type));
-        if (jsonfmt_iso8601(ts, sizeof(ts), real_ns()))
-                json_object_object_add(o, "timestamp", json_object_new_string(ts));
-        if (req_id)
-                json_object_object_add(o, "request_id", json_object_get(req_id));
-        return o;
-}
 
 static const char *error_name(const char *code)
 {
@@ -279,7 +291,7 @@ static const char *error_name(const char *code)
 static void send_error(struct hub_client *c, const char *code, const char *text,
                        json_object *req_id, const char *machine_id)
 {
-        json_object *o = reply_new("error", req_id);
+        json_object *o = carousel_reply_new("error", req_id);
         if (!o)
                 return;
         json_object_object_add(o, "error_code", json_object_new_string(code));
@@ -386,9 +398,9 @@ static const char *carousel_pattern(const char *type)
         if (strcmp(type, "all_events") == 0)
                 return "*";
         if (strcmp(type, "status_updates") == 0)
-                return "system.status";
+                return "machine.status";
         if (strcmp(type, "command_results") == 0)
-                return "command.result";
+                return "command.executed";
         return NULL;
 }
 
@@ -399,8 +411,24 @@ static void do_subscribe(struct native_client *n, json_object *o, json_object *r
         json_object_object_get_ex(o, "events", &ev);
         json_object_object_get_ex(o, "subscription_type", &st);
         const char *single = NULL;
+        json_object *mids = NULL;
         if (!ev && st && json_object_is_type(st, json_type_string))
                 single = carousel_pattern(json_object_get_string(st));
+        if (single && json_object_object_get_ex(o, "machine_ids", &mids) &&
+            !json_object_is_type(mids, json_type_null)) {
+                bool okids = json_object_is_type(mids, json_type_array) &&
+                             json_object_array_length(mids) <= CAROUSEL_IDS_MAX;
+                for (size_t k = 0; okids && k < json_object_array_length(mids); k++)
+                        okids = json_object_is_type(json_object_array_get_idx(mids, k),
+                                                    json_type_string);
+                if (!okids) {
+                        send_error(c, "INVALID_MESSAGE_FORMAT",
+                                   "machine_ids must be an array of at most 16 strings", req_id,
+                                   NULL);
+                        return;
+                }
+        } else
+                mids = NULL;
         if (!single && (!ev || !json_object_is_type(ev, json_type_array))) {
                 if (st && !ev) {
                         send_error(c, "WS-002", "Unknown subscription type", req_id, NULL);
@@ -474,7 +502,7 @@ static void do_subscribe(struct native_client *n, json_object *o, json_object *r
         }
         apply_rates(n);
         json_object *r =
-            reply_new(sub ? "subscription_confirmed" : "unsubscription_confirmed", req_id);
+            carousel_reply_new(sub ? "subscription_confirmed" : "unsubscription_confirmed", req_id);
         if (r) {
                 json_object_object_add(r, "events", accepted);
                 accepted = NULL;
@@ -482,6 +510,13 @@ static void do_subscribe(struct native_client *n, json_object *o, json_object *r
                         json_object_object_add(r, "rate", json_double(rate));
                 if (st)
                         json_object_object_add(r, "subscription_type", json_object_get(st));
+                if (single) {
+                        json_object_object_add(r, "machine_ids",
+                                               mids ? json_object_get(mids)
+                                                    : json_object_new_array());
+                        if (sub)
+                                carousel_subscribe(&n->car, json_object_get_string(st), mids);
+                }
                 fanout_reply(c, r);
         }
         json_object_put(accepted);
@@ -496,7 +531,7 @@ static void do_subscribe(struct native_client *n, json_object *o, json_object *r
 
 static void send_telemetry_status(struct native_client *n, json_object *req_id)
 {
-        json_object *r = reply_new("telemetry.status", req_id);
+        json_object *r = carousel_reply_new("telemetry.status", req_id);
         if (!r)
                 return;
         char ts[40];
@@ -548,50 +583,11 @@ static void send_system_status(struct native_client *n, json_object *req_id)
         }
 }
 
-static bool small_uint(json_object *v, int64_t *ret)
-{
-        if (!v || !json_object_is_type(v, json_type_int))
-                return false;
-        int64_t x = json_object_get_int64(v);
-        if (x < 0 || x > 255)
-                return false;
-        *ret = x;
-        return true;
-}
-
 static void do_send_command(struct native_client *n, json_object *o, json_object *req_id)
 {
-        json_object *mid, *cmd, *arg = NULL;
-        if (!json_object_object_get_ex(o, "machine_id", &mid) ||
-            !json_object_is_type(mid, json_type_string)) {
-                send_error(n->c, "INVALID_MESSAGE_FORMAT", "missing field: machine_id", req_id,
-                           NULL);
-                return;
-        }
-        const char *machine = json_object_get_string(mid);
-        if (!json_object_object_get_ex(o, "command", &cmd)) {
-                send_error(n->c, "INVALID_MESSAGE_FORMAT", "missing field: command", req_id,
-                           machine);
-                return;
-        }
-        /* The seed's nested {"command":{"command":1,"argument":25}} or flat fields. */
-        if (json_object_is_type(cmd, json_type_object)) {
-                json_object *inner;
-                json_object_object_get_ex(cmd, "argument", &arg);
-                cmd = json_object_object_get_ex(cmd, "command", &inner) ? inner : NULL;
-        } else
-                json_object_object_get_ex(o, "argument", &arg);
-        int64_t cv, av;
-        bool named = cmd && json_object_is_type(cmd, json_type_string) &&
-                     json_object_get_string_len(cmd) > 0 && json_object_get_string_len(cmd) <= 32;
-        if ((!named && !small_uint(cmd, &cv)) ||
-            (arg && !json_object_is_type(arg, json_type_null) && !small_uint(arg, &av))) {
-                send_error(n->c, "INVALID_COMMAND",
-                           "command must be 0-255 or a name, argument 0-255", req_id, machine);
-                return;
-        }
-        /* No PLC collector yet: no machine exists. */
-        send_error(n->c, "MACHINE_NOT_FOUND", "Machine not found", req_id, machine);
+        struct carousel_err e;
+        if (carousel_send_command(&n->car, o, req_id, &e) < 0)
+                send_error(n->c, e.code, e.text, req_id, e.machine);
 }
 
 /* A command's answer, on whichever thread it arrives: to the asking client only (the
@@ -605,7 +601,7 @@ struct native_cmd {
 static void native_cmd_done(const struct command_outcome *o, void *userdata)
 {
         struct native_cmd *nc = userdata;
-        json_object *r = reply_new("command.result", nc->req_id);
+        json_object *r = carousel_reply_new("command.result", nc->req_id);
         if (r) {
                 bool ok = strcmp(o->status, "OK") == 0;
                 json_object_object_add(r, "success", json_object_new_boolean(ok));
@@ -627,6 +623,7 @@ static void native_cmd_done(const struct command_outcome *o, void *userdata)
                 struct hub_msg *m = hub_msg_from_json(HUB_T_COMMAND, r);
                 if (m)
                         hub_handoff_push_to(nc->di, nc->client, m);
+                json_object_put(r);
         }
         json_object_put(nc->req_id);
         free(nc);
@@ -692,33 +689,7 @@ static void do_estop(struct native_client *n, json_object *o, json_object *req_i
                 send_error(n->c, "INVALID_MESSAGE_FORMAT", "reason must be a string", req_id, NULL);
                 return;
         }
-        char id[32];
-        snprintf(id, sizeof(id), "estop-%03u", ++estop_seq);
-        const char *why = reason ? json_object_get_string(reason) : "remote";
-        log_warning("emergency stop %s requested by client %s (%s): %.80s", id, client_uuid(n->c),
-                    client_sub(n->c)[0] ? client_sub(n->c) : "anonymous", why);
-        json_object *d = json_object_new_object();
-        json_object_object_add(d, "estop_id", json_object_new_string(id));
-        json_object_object_add(d, "trigger_type", json_object_new_string("remote"));
-        json_object_object_add(d, "position", NULL);
-        json_object_object_add(d, "emergency_level", json_object_new_string("critical"));
-        json_object_object_add(d, "auto_recovery", json_object_new_boolean(false));
-        json_object_object_add(d, "reason", json_object_new_string(why));
-        json_object_object_add(d, "client_id", json_object_new_string(client_uuid(n->c)));
-        json_object_object_add(d, "machines_affected", json_object_new_array());
-        /* To every dialect that carries it, through the one publish path. */
-        (void)events_publish_json(HUB_T_ESTOP, false, d, 0);
-        json_object_put(d);
-        json_object *r = reply_new("command_result", req_id);
-        if (!r)
-                return;
-        json_object_object_add(r, "success", json_object_new_boolean(true));
-        json_object *rd = json_object_new_object();
-        json_object_object_add(rd, "command", json_object_new_string("emergency_stop"));
-        json_object_object_add(rd, "estop_id", json_object_new_string(id));
-        json_object_object_add(rd, "machines_stopped", json_object_new_int(0));
-        json_object_object_add(r, "data", rd);
-        fanout_reply(n->c, r);
+        carousel_estop(&n->car, reason ? json_object_get_string(reason) : "remote", req_id);
 }
 
 /* The collectors already registered when the client arrives, as module.discovered
@@ -736,7 +707,8 @@ static void send_modules(struct native_client *n)
                         continue;
                 char addr[32];
                 snprintf(addr, sizeof(addr), "pid:%u", (unsigned)e.pid);
-                json_object *m = reply_new(nname((size_t)t), NULL), *d = json_object_new_object();
+                json_object *m = carousel_reply_new(nname((size_t)t), NULL),
+                            *d = json_object_new_object();
                 if (!m || !d) {
                         json_object_put(m);
                         json_object_put(d);
@@ -752,6 +724,16 @@ static void send_modules(struct native_client *n)
                 json_object_object_add(m, "data", d);
                 fanout_reply(n->c, m);
         }
+        json_object *ms = carousel_module_list();
+        for (size_t i = 0; ms && i < json_object_array_length(ms); i++) {
+                json_object *m = carousel_reply_new(nname((size_t)t), NULL);
+                if (m) {
+                        json_object_object_add(m, "data",
+                                               json_object_get(json_object_array_get_idx(ms, i)));
+                        fanout_reply(n->c, m);
+                }
+        }
+        json_object_put(ms);
 }
 
 static void send_snapshot_once(struct native_client *n)
@@ -791,7 +773,7 @@ static void do_auth(struct native_client *n, json_object *o, json_object *req_id
                 return;
         }
         lws_sul_cancel(&n->auth_sul);
-        json_object *r = reply_new("auth_success", req_id);
+        json_object *r = carousel_reply_new("auth_success", req_id);
         if (r) {
                 json_object *d = json_object_new_object();
                 json_object_object_add(d, "client_id", json_object_new_string(client_uuid(n->c)));
@@ -832,7 +814,7 @@ static int native_text(struct hub_client *c, const char *msg, size_t len)
         if (strcmp(type, "auth") == 0)
                 do_auth(n, o, req_id);
         else if (strcmp(type, "ping") == 0)
-                fanout_reply(c, reply_new("pong", req_id));
+                fanout_reply(c, carousel_reply_new("pong", req_id));
         else if (!client_authed(c))
                 send_error(c, "WS-001", "Authentication required: send {\"type\":\"auth\"} first",
                            req_id, NULL);
@@ -857,23 +839,12 @@ static int native_text(struct hub_client *c, const char *msg, size_t len)
         } else if (strcmp(type, "get_system_status") == 0)
                 send_system_status(n, req_id);
         else if (strcmp(type, "get_status") == 0) {
-                json_object *mid;
-                if (json_object_object_get_ex(o, "machine_id", &mid) &&
-                    !json_object_is_type(mid, json_type_null)) {
-                        if (!json_object_is_type(mid, json_type_string))
-                                send_error(c, "INVALID_MESSAGE_FORMAT",
-                                           "machine_id must be a string", req_id, NULL);
-                        else
-                                send_error(c, "MACHINE_NOT_FOUND", "Machine not found", req_id,
-                                           json_object_get_string(mid));
-                } else {
-                        json_object *r = reply_new("status_broadcast", req_id);
-                        if (r) {
-                                json_object_object_add(r, "status", json_object_new_object());
-                                json_object_object_add(r, "machines", json_object_new_array());
-                                fanout_reply(c, r);
-                        }
-                }
+                struct carousel_err e;
+                json_object *r = carousel_get_status(o, req_id, &e);
+                if (r)
+                        fanout_reply(c, r);
+                else
+                        send_error(c, e.code, e.text, req_id, e.machine);
         } else if (strcmp(type, "command") == 0)
                 do_command(n, o, req_id); /* roles and [hub] control: control.c */
         else if (strcmp(type, "send_command") == 0 || strcmp(type, "emergency_stop") == 0) {
@@ -904,22 +875,24 @@ static int native_open(struct hub_client *c)
 {
         struct native_client *n = client_priv(c);
         n->c = c;
-        json_object *w = reply_new("welcome", NULL);
+        client_dialect(c, &native_di);
+        carousel_open(&n->car, c);
+        json_object *w = carousel_reply_new("welcome", NULL);
         if (!w)
                 return 1011;
         json_object *si = json_object_new_object(), *caps = json_object_new_array();
         static const char *const cap_names[] = {
-                "status_updates", "real_time_notifications", "subscriptions", "wildcards",
-                "rate_limits",    "request_response",        "client_ids",
+                "status_updates", "command_execution", "real_time_notifications", "subscriptions",
+                "wildcards",      "rate_limits",       "request_response",        "client_ids",
         };
         for (size_t i = 0; i < ELEMENTSOF(cap_names); i++)
                 json_object_array_add(caps, json_object_new_string(cap_names[i]));
         json_object_object_add(si, "name", json_object_new_string("ringhub"));
         json_object_object_add(si, "version", json_object_new_string(RINGHUB_VERSION));
         json_object_object_add(si, "capabilities", caps);
-        json_object_object_add(w, "mode", json_object_new_string("hub"));
+        json_object_object_add(w, "mode", json_object_new_string("multi-plc"));
         json_object_object_add(w, "server_info", si);
-        json_object_object_add(w, "machines", json_object_new_array());
+        json_object_object_add(w, "machines", carousel_machine_list());
         json_object_object_add(w, "client_id", json_object_new_string(client_uuid(c)));
         json_object_object_add(w, "auth_required", json_object_new_boolean(!client_authed(c)));
         fanout_reply(c, w);
@@ -946,6 +919,7 @@ static void native_close(struct hub_client *c)
 {
         struct native_client *n = client_priv(c);
         lws_sul_cancel(&n->auth_sul);
+        carousel_close(&n->car);
 }
 
 const struct dialect dialect_native = {

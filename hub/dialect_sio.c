@@ -9,7 +9,8 @@
  * without a pong; client emits with an ack id get 43<id>[…]. Events are rendered once
  * on the reader thread as 42["name",data] around the canonical JSON: the NAS topics
  * under their Unraid names, on.tag (PyAutomation's tag shape, rolling buffers of 10,
- * timestamps "%m/%d/%Y, %H:%M:%S.%f" local), on.opcua.connected/disconnected, and every
+ * timestamps "%m/%d/%Y, %H:%M:%S.%f" local, PyAutomation's data_type words), PLC machines
+ * as on.machine / on.machine.property, on.opcua.connected/disconnected, and every
  * topic marked TC_SIO in topics.def under its event name (client events, safety_estop,
  * config_updated). Authenticates in band (the connect packet's auth) and keeps tag history
  * for on_connection (DIALECT_RENDER_ALWAYS). Packet parsing is sio.c's. See
@@ -64,7 +65,22 @@ struct tag_hist {
         char ts[TAG_HISTORY][40];
         char *json; /* the latest on.tag data, for on_connection (under tags_lock) */
         size_t json_len;
+        json_object *obj; /* the same as an object: a machine's process variable */
+        char endpoint[96];
 };
+
+/* PLC machines (machine records): the last record, for on.machine.property, and the latest
+ * on.machine text for on_connection (under tags_lock). */
+struct machine_hist {
+        char id[32];
+        json_object *last;
+        uint64_t last_ns, interval_ns;
+        char *json;
+        size_t json_len;
+};
+#define MACHINES_MAX 256
+static struct machine_hist machines[MACHINES_MAX];
+static size_t n_machines;
 
 static pthread_mutex_t tags_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tag_hist *tags;
@@ -78,10 +94,16 @@ static void sio_tags_free(void)
                 for (unsigned k = 0; k < tags[i].n; k++)
                         json_object_put(tags[i].values[k]);
                 free(tags[i].json);
+                json_object_put(tags[i].obj);
         }
         free(tags);
         tags = NULL;
         n_tags = cap_tags = 0;
+        for (size_t i = 0; i < n_machines; i++) {
+                json_object_put(machines[i].last);
+                free(machines[i].json);
+        }
+        n_machines = 0;
         pthread_mutex_unlock(&tags_lock);
 }
 
@@ -147,6 +169,21 @@ static json_object *tag_value(json_object *d)
         return NULL;
 }
 
+/* PyAutomation's data_type words for the record's (OPC UA / PLC) type names. */
+static const char *seed_type(const char *dt)
+{
+        if (!*dt)
+                return "";
+        if (strcasecmp(dt, "Boolean") == 0 || strcasecmp(dt, "bool") == 0)
+                return "bool";
+        if (strncasecmp(dt, "Int", 3) == 0 || strncasecmp(dt, "UInt", 4) == 0 ||
+            strncasecmp(dt, "Byte", 4) == 0 || strncasecmp(dt, "SByte", 5) == 0)
+                return "int";
+        if (strncasecmp(dt, "String", 6) == 0 || strcasecmp(dt, "LocalizedText") == 0)
+                return "str";
+        return "float";
+}
+
 static uint32_t fnv1a(const char *s)
 {
         uint32_t h = 2166136261u;
@@ -202,7 +239,10 @@ static struct hub_msg *render_tag(const struct hub_event *ev)
         json_object_object_add(o, "timestamps", stamps);
         json_object_object_add(o, "unit", json_object_new_string(unit));
         json_object_object_add(o, "display_unit", json_object_new_string(unit));
-        json_object_object_add(o, "data_type", json_object_new_string(str_of(d, "data_type")));
+        json_object_object_add(o, "data_type",
+                               json_object_new_string(seed_type(str_of(d, "data_type"))));
+        json_object_object_add(o, "source_data_type",
+                               json_object_new_string(str_of(d, "data_type")));
         json_object_object_add(o, "variable", json_object_new_string(""));
         json_object_object_add(o, "description", json_object_new_string(str_of(d, "description")));
         json_object_object_add(o, "display_name", json_object_new_string(name));
@@ -238,6 +278,9 @@ static struct hub_msg *render_tag(const struct hub_event *ev)
                                 t->json = copy;
                                 t->json_len = len;
                         }
+                        json_object_put(t->obj);
+                        t->obj = json_object_get(o);
+                        strscpy(t->endpoint, sizeof(t->endpoint), str_of(d, "endpoint"));
                 }
         }
         pthread_mutex_unlock(&tags_lock);
@@ -271,8 +314,182 @@ static struct hub_msg *render_opcua(const struct hub_event *ev)
         return m;
 }
 
+/* ---- PLC machines: on.machine, on.machine.property (reader thread) ---- */
+
+/* The machine record's fields a client sees as process variables and properties. */
+static const char *const machine_props[] = {
+        "connection_status", "connected",      "raw_status",  "ready",
+        "running",           "remote_mode",    "alarm",       "emergency_stop",
+        "vfd_error",         "position_error", "direction",   "position",
+        "last_command",      "last_argument",  "last_result", "error",
+};
+
+static bool flag_of(json_object *d, const char *k)
+{
+        json_object *v;
+        return json_object_object_get_ex(d, k, &v) && json_object_is_type(v, json_type_boolean) &&
+               json_object_get_boolean(v);
+}
+
+/* The state machine's state and what may be asked of it from there. */
+static const char *machine_state(json_object *d, json_object *actions)
+{
+        static const char *const idle[] = { "move", "command", "estop" };
+        if (!flag_of(d, "connected"))
+                return strcmp(str_of(d, "connection_status"), "connecting") == 0 ? "Start"
+                                                                                 : "Disconnected";
+        if (flag_of(d, "emergency_stop"))
+                return "EmergencyStop";
+        json_object_array_add(actions, json_object_new_string("estop"));
+        if (flag_of(d, "alarm") || flag_of(d, "vfd_error") || flag_of(d, "position_error"))
+                return "Alarm";
+        if (flag_of(d, "running"))
+                return "Run";
+        json_object_array_del_idx(actions, 0, 1);
+        for (size_t i = 0; i < ELEMENTSOF(idle); i++)
+                json_object_array_add(actions, json_object_new_string(idle[i]));
+        return flag_of(d, "ready") ? "Wait" : "Start";
+}
+
+static const char *value_type(json_object *v)
+{
+        return json_object_is_type(v, json_type_boolean)  ? "bool"
+               : json_object_is_type(v, json_type_int)    ? "int"
+               : json_object_is_type(v, json_type_double) ? "float"
+                                                          : "str";
+}
+
+static json_object *process_variable(json_object *tag, json_object *value, bool read_only)
+{
+        json_object *pv = json_object_new_object();
+        json_object_object_add(pv, "tag", tag);
+        json_object_object_add(pv, "value", json_object_get(value));
+        json_object_object_add(pv, "read_only", json_object_new_boolean(read_only));
+        return pv;
+}
+
+/* PyAutomation's Machine: its own fields, then every record field and every tag on the
+ * machine's Modbus device (endpoint modbus://ip:port/…) as a process variable. */
+static json_object *machine_json(json_object *d, uint64_t interval_ns)
+{
+        const char *id = str_of(d, "id"), *name = str_of(d, "name");
+        json_object *o = json_object_new_object(), *actions = json_object_new_array();
+        char desc[160], pfx[96];
+        json_object_object_add(o, "state", json_object_new_string(machine_state(d, actions)));
+        json_object_object_add(o, "actions", actions);
+        json_object_object_add(o, "manufacturer", json_object_new_string(""));
+        json_object_object_add(o, "segment", json_object_new_string(""));
+        json_object_object_add(o, "name", json_object_new_string(*name ? name : id));
+        json_object_object_add(o, "identifier", json_object_new_string(id));
+        snprintf(desc, sizeof(desc), "%s machine at %s:%s", str_of(d, "type"), str_of(d, "ip"),
+                 json_object_get_string(json_object_object_get(d, "port")));
+        json_object_object_add(o, "description", json_object_new_string(desc));
+        json_object_object_add(o, "classification", json_object_new_string("PLC"));
+        double interval = interval_ns ? (double)(interval_ns / 1000000) / 1e3 : 1.0;
+        json_object_object_add(o, "interval", json_double(interval));
+        json_object_object_add(o, "machine_interval", json_double(interval));
+        json_object_object_add(o, "buffer_size", json_object_new_int(TAG_HISTORY));
+        json_object_object_add(o, "criticity", json_object_new_int(1));
+        json_object_object_add(o, "priority", json_object_new_int(1));
+        for (size_t i = 0; i < ELEMENTSOF(machine_props); i++) {
+                json_object *v = json_object_object_get(d, machine_props[i]);
+                char tn[96];
+                snprintf(tn, sizeof(tn), "%s.%s", id, machine_props[i]);
+                json_object *t = json_object_new_object();
+                json_object_object_add(t, "name", json_object_new_string(tn));
+                json_object_object_add(t, "value", json_object_get(v));
+                json_object_object_add(t, "data_type", json_object_new_string(value_type(v)));
+                json_object_object_add(t, "unit", json_object_new_string(""));
+                json_object_object_add(o, machine_props[i], process_variable(t, v, true));
+        }
+        snprintf(pfx, sizeof(pfx), "modbus://%s:%s/", str_of(d, "ip"),
+                 json_object_get_string(json_object_object_get(d, "port")));
+        for (size_t i = 0; strcmp(str_of(d, "type"), "modbus") == 0 && i < n_tags; i++) {
+                struct tag_hist *t = &tags[i];
+                if (!t->obj || !startswith(t->endpoint, pfx) ||
+                    json_object_object_get_ex(o, t->name, NULL))
+                        continue;
+                const char *ns = str_of(t->obj, "node_namespace");
+                bool ro = !startswith(ns, "holding") && !startswith(ns, "coil");
+                json_object_object_add(o, t->name,
+                                       process_variable(json_object_get(t->obj),
+                                                        json_object_object_get(t->obj, "value"),
+                                                        ro));
+        }
+        return o;
+}
+
+static struct hub_msg *render_machine(const struct hub_event *ev)
+{
+        json_object *d = ev->data;
+        const char *id = str_of(d, "id");
+        if (!*id)
+                return NULL;
+        struct hub_msg *m = NULL;
+        pthread_mutex_lock(&tags_lock);
+        size_t i = 0;
+        while (i < n_machines && strcmp(machines[i].id, id) != 0)
+                i++;
+        if (i == n_machines) {
+                if (n_machines == MACHINES_MAX)
+                        goto out;
+                machines[n_machines++] = (struct machine_hist){ 0 };
+                strscpy(machines[i].id, sizeof(machines[i].id), id);
+        }
+        struct machine_hist *h = &machines[i];
+        const char *changed = NULL;
+        unsigned n_changed = 0;
+        for (size_t k = 0; h->last && k < ELEMENTSOF(machine_props); k++) {
+                json_object *a = json_object_object_get(h->last, machine_props[k]);
+                json_object *b = json_object_object_get(d, machine_props[k]);
+                if (!json_object_equal(a, b)) {
+                        changed = machine_props[k];
+                        n_changed++;
+                }
+        }
+        uint64_t now = ev->rec_ts_ns ? ev->rec_ts_ns : ev->ts_ns;
+        if (h->last_ns && now > h->last_ns && !n_changed)
+                h->interval_ns = now - h->last_ns; /* the collector's periodic re-write */
+        h->last_ns = now;
+        if (h->last && !n_changed)
+                goto out; /* the same machine again: nothing to tell */
+        json_object *o = machine_json(d, h->interval_ns);
+        size_t len;
+        const char *s = o ? jsonfmt_text(o, &len) : NULL;
+        char *copy = s ? strndup(s, len) : NULL;
+        if (copy) {
+                free(h->json);
+                h->json = copy;
+                h->json_len = len;
+        }
+        if (s && n_changed == 1) {
+                const char *name = str_of(d, "name");
+                json_object *p = json_object_new_object();
+                json_object_object_add(p, "machine_name",
+                                       json_object_new_string(*name ? name : id));
+                json_object_object_add(p, "machine_id", json_object_new_string(id));
+                json_object_object_add(p, "property", json_object_new_string(changed));
+                json_object_object_add(p, "value",
+                                       json_object_get(json_object_object_get(d, changed)));
+                size_t pl;
+                const char *ps = jsonfmt_text(p, &pl);
+                if (ps)
+                        m = msg_event(ev, "on.machine.property", 0, ps, pl);
+                json_object_put(p);
+        } else if (s)
+                m = msg_event(ev, "on.machine", 0, s, len);
+        json_object_put(o);
+        json_object_put(h->last);
+        h->last = json_object_get(d);
+out:
+        pthread_mutex_unlock(&tags_lock);
+        return m;
+}
+
 static struct hub_msg *sio_render(const struct hub_event *ev)
 {
+        if (ev->topic == RT_machine)
+                return render_machine(ev);
         if (ev->topic == RT_tag)
                 return render_tag(ev);
         if (ev->topic == RT_opcua_conn)
@@ -355,9 +572,18 @@ static char *on_connection_text(size_t *ret_len)
                         fwrite(tags[i].json, 1, tags[i].json_len, f);
                         first = false;
                 }
+        fputs("],\"alarms\":[],\"machines\":[", f);
+        first = true;
+        for (size_t i = 0; i < n_machines; i++)
+                if (machines[i].json) {
+                        if (!first)
+                                fputc(',', f);
+                        fwrite(machines[i].json, 1, machines[i].json_len, f);
+                        first = false;
+                }
         pthread_mutex_unlock(&tags_lock);
-        fputs("],\"alarms\":[],\"machines\":[],\"last_alarms\":[],\"last_active_alarms\":[],"
-              "\"last_events\":[],\"last_logs\":[]}",
+        fputs("],\"last_alarms\":[],\"last_active_alarms\":[],\"last_events\":[],"
+              "\"last_logs\":[]}",
               f);
         if (fclose(f) != 0) {
                 free(buf);

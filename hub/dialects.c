@@ -2,7 +2,8 @@
  * dialects.c — the list of WebSocket dialects the hub speaks, and lookup by path.
  *
  * Process: ringhub. Adding a dialect is one file implementing struct dialect plus one
- * line here (and its declaration in dialects.h); the order is the dialect's number.
+ * line here (and its declaration in dialects.h); the order is the dialect's number. A
+ * dialect may also answer on a second path (aliases[]: the native dialect on "/").
  */
 #include "dialects.h"
 
@@ -19,8 +20,31 @@ const struct dialect *const hub_dialects[] = {
 const unsigned hub_n_dialects = ELEMENTSOF(hub_dialects);
 static_assert(ELEMENTSOF(hub_dialects) <= HUB_MAX_DIALECTS, "too many dialects");
 
+/* Second upgrade paths: the carousel server's clients connect to the server root. A plain
+ * GET of one stays REST's (dialects_path_is_alias). */
+static const struct {
+        const char *path;
+        const struct dialect *d;
+} aliases[] = {
+        { "/", &dialect_native },
+};
+
+bool dialects_path_is_alias(const char *path, size_t len)
+{
+        for (size_t i = 0; i < ELEMENTSOF(aliases); i++)
+                if (strlen(aliases[i].path) == len && memcmp(aliases[i].path, path, len) == 0)
+                        return true;
+        return false;
+}
+
 const struct dialect *dialects_by_path(const char *path, size_t len, unsigned *ret_index)
 {
+        for (size_t i = 0; i < ELEMENTSOF(aliases); i++)
+                if (strlen(aliases[i].path) == len && memcmp(aliases[i].path, path, len) == 0) {
+                        path = aliases[i].d->path;
+                        len = strlen(path);
+                        break;
+                }
         for (unsigned i = 0; i < hub_n_dialects; i++) {
                 const char *p = hub_dialects[i]->path;
                 if (strlen(p) == len && memcmp(p, path, len) == 0) {

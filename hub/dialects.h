@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "dialect.h"
@@ -15,5 +16,9 @@ extern const struct dialect dialect_unraid, dialect_native, dialect_sio, dialect
 extern const struct dialect *const hub_dialects[];
 extern const unsigned hub_n_dialects;
 
-/* The dialect whose upgrade path is path[0..len), or NULL; *ret_index is set when found. */
+/* The dialect whose upgrade path (or alias: "/" for native) is path[0..len), or NULL;
+ * *ret_index is set when found. */
 const struct dialect *dialects_by_path(const char *path, size_t len, unsigned *ret_index);
+/* Is path[0..len) a second path of a dialect ("/")? A GET without an upgrade there is
+ * REST's, not a 426. */
+bool dialects_path_is_alias(const char *path, size_t len);

@@ -5,7 +5,8 @@
  * gate (gate.c) owns the port and calls rest_add_connection()). Paths come from the
  * topics table (topics.def); bodies are the state cache's JSON, serialized once per state
  * change by the reader; a request only takes a reference under state_lock and copies it
- * out. Collectors come from the ring's registry (shm/registry.h). GET/POST /api/clients
+ * out (machines and tags, kept entity by entity, are serialized per request). Collectors
+ * come from the ring's registry (shm/registry.h). GET/POST /api/clients
  * lists WebSocket clients (client.c) and publishes a client_sync (session.c). With auth
  * on every path but /api/v1/health needs a bearer token (tokens.c). Unknown path → 404
  * JSON, other methods than GET/HEAD → 405. Must not block on anything but state_lock and
@@ -124,6 +125,36 @@ static enum MHD_Result diag(struct MHD_Connection *conn)
         return ret;
 }
 
+/* A KEYED topic (machines, tags): its entities are upserted one by one and kept without a
+ * joined body, so the list (or one entity) is serialized here, under state_lock. */
+static enum MHD_Result keyed(struct MHD_Connection *conn, const char *url,
+                             const struct topic_info *rt, const struct record_desc *d,
+                             const char *id)
+{
+        json_object *o = NULL;
+        pthread_mutex_lock(&state_lock);
+        struct state_topic *t = state_topic(rt->id);
+        if (id) {
+                struct state_entity *e = state_find(t, id, rt->rest_alt);
+                o = e ? state_entity_json(d, e) : NULL;
+        } else {
+                o = json_object_new_array();
+                for (size_t i = 0; o && t && i < t->n; i++)
+                        json_object_array_add(o, state_entity_json(d, t->ents[i]));
+        }
+        pthread_mutex_unlock(&state_lock);
+        if (!o)
+                return id ? respond_error(conn, MHD_HTTP_NOT_FOUND, "no such entity", url, false)
+                          : respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory",
+                                          url, false);
+        size_t len;
+        const char *s = jsonfmt_text(o, &len);
+        enum MHD_Result r =
+            s ? respond(conn, MHD_HTTP_OK, "application/json", s, len, false) : MHD_NO;
+        json_object_put(o);
+        return r;
+}
+
 /* GET /api/v1/<sub>: a topic's state, one of its entities, or a live view. */
 static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const char *sub)
 {
@@ -144,8 +175,10 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const c
         if (rt->id == HUB_T_DIAG && !id)
                 return diag(conn);
         const struct record_desc *d = schema_record(rt->id);
-        if (!d || (id && (d->kind != SK_LIST || !*id || strchr(id, '/'))))
+        if (!d || (id && ((d->kind != SK_LIST && d->kind != SK_KEYED) || !*id || strchr(id, '/'))))
                 return respond_error(conn, MHD_HTTP_NOT_FOUND, "not found", url, false);
+        if (d->kind == SK_KEYED)
+                return keyed(conn, url, rt, d, id);
         struct hub_body *b = NULL;
         pthread_mutex_lock(&state_lock);
         struct state_topic *t = state_topic(rt->id);
@@ -375,7 +408,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                 MHD_destroy_response(r);
                 return ret;
         }
-        if (dialects_by_path(url, strlen(url), NULL))
+        if (dialects_by_path(url, strlen(url), NULL) && !dialects_path_is_alias(url, strlen(url)))
                 return respond_error(conn, 426, "WebSocket upgrade required", url, false);
         if (startswith(url, "/api/v1/"))
                 return api(conn, url, url + strlen("/api/v1/"));

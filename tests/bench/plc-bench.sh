@@ -18,7 +18,7 @@ import json, os, re, signal, subprocess, sys, tempfile, time
 root, build = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.join(root, "tests", "plc"))
 os.environ["BUILD"] = build
-from plclib import ModbusServer, binary  # noqa: E402
+from plclib import ModbusServer, bench_map, binary  # noqa: E402
 
 DEVICES, PER_DEVICE, SCAN_MS = 10, 100, 100
 MEASURE, WARM = int(os.environ.get("SECONDS_MEASURE", "20")), 6
@@ -28,18 +28,9 @@ tmp = tempfile.mkdtemp(prefix="ringhub-plc-bench-")
 servers = [ModbusServer().start() for _ in range(DEVICES)]
 for s in servers:
     s.cmd(op="bench", tags=140, period=1.0)
-lines = ["[defaults]", f"scan_time = {SCAN_MS}", "timeout = 1000", ""]
-for d, s in enumerate(servers):
-    lines += [f"[device.d{d}]", "host = 127.0.0.1", f"port = {s.port}", ""]
-    addr = 0
-    for k in range(PER_DEVICE):
-        typ = "uint16" if k < 60 else "int32" if k < 80 else "float32"
-        lines += [f"[tag.d{d}_t{k}]", f"device = d{d}", "register = holding", f"address = {addr}",
-                  f"type = {typ}", "byte_order = CDAB" if typ == "int32" else "", ""]
-        addr += 1 if typ == "uint16" else 2
 mp = os.path.join(tmp, "bench.map")
 with open(mp, "w") as f:
-    f.write("\n".join(lines))
+    f.write(bench_map([s.port for s in servers], PER_DEVICE, SCAN_MS))
 ring = f"bench-plc-{os.getpid()}"
 log = open(os.path.join(tmp, "collector.log"), "w+")
 coll = subprocess.Popen([collector, "--ring", ring, "--map", mp], stderr=log)  # default ring size

@@ -127,8 +127,9 @@ class Podman:
 
     def cleanup(self):
         try:
-            if self.proc:
-                self.podman("rm", "-af", "-t", "0", check_rc=False)
+            # Also when the service is already stopped (tests stop it on purpose): the CLI
+            # needs no service, and a container left running would outlive the test.
+            self.podman("rm", "-af", "-t", "0", check_rc=False)
         finally:
             self.stop()
             # podman leaves its own mounts under our directory; take down only those.

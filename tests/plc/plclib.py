@@ -69,6 +69,21 @@ def width(typ):
     return len(struct.pack(FMT[typ], 0)) // 2 if typ in FMT else 1
 
 
+def bench_map(ports, per_device=100, scan_ms=100):
+    """The benches' map: per device per_device holding-register tags, 60 % uint16, 20 %
+    int32 CDAB, 20 % float32 (two merged reads per device and scan)."""
+    lines = ["[defaults]", f"scan_time = {scan_ms}", "timeout = 1000", ""]
+    for d, port in enumerate(ports):
+        lines += [f"[device.d{d}]", "host = 127.0.0.1", f"port = {port}", ""]
+        addr = 0
+        for k in range(per_device):
+            typ = "uint16" if k < per_device * 3 // 5 else "int32" if k < per_device * 4 // 5 else "float32"
+            lines += [f"[tag.d{d}_t{k}]", f"device = d{d}", "register = holding", f"address = {addr}",
+                      f"type = {typ}", "byte_order = CDAB" if typ == "int32" else "", ""]
+            addr += 1 if typ == "uint16" else 2
+    return "\n".join(lines)
+
+
 # ---- peers ----
 
 class ModbusServer:
