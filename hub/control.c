@@ -203,7 +203,9 @@ void control_submit(const struct control_request *req, const struct control_who 
                       : NULL;
         struct command_request cr = { .collector = coll,
                                       .action = a->verb,
-                                      .target = a->id ? req->id : "",
+                                      /* an area without an {id} may still name one
+                                         (parity-check: which pool) */
+                                      .target = req->id ? req->id : "",
                                       .args = args,
                                       .origin = who->name,
                                       .timeout_ms = timeout };

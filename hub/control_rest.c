@@ -294,6 +294,12 @@ bool control_rest(struct MHD_Connection *conn, const char *url, const char *meth
                 strcpy(q->action, a);
                 json_object_object_del(args, "action");
         }
+        /* ?pool=NAME picks the md RAID set or btrfs pool of a parity check (default: the
+         * Unraid array or the only pool). */
+        const char *pool = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "pool");
+        if (pool && strcmp(q->area, "parity-check") == 0 && !q->id[0] &&
+            strlen(pool) < sizeof(q->id))
+                strcpy(q->id, pool);
         struct control_request req = {
                 .area = q->area, .action = q->action, .id = q->id[0] ? q->id : NULL, .args = args
         };

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "loop.h"
 #include "macros.h"
+#include "mqtt.h"
 #include "reader.h"
 #include "rest.h"
 #include "state.h"
@@ -407,6 +408,8 @@ static int hub_main(int argc, char **argv)
         int exit_code = 1;
         struct MHD_Daemon *mhd = NULL;
         int lfd = -EBADF;
+        if (mqtt_start(argc, argv) < 0) /* an events sink: before anything publishes */
+                goto out;
         if (commands_start() < 0)
                 goto out;
         if (reader_start() < 0)
@@ -421,9 +424,11 @@ static int hub_main(int argc, char **argv)
         if (loop_run(lfd, mhd) >= 0)
                 exit_code = 0;
 out:
+        mqtt_stop();     /* offline published; no new commands from …/set */
         commands_stop(); /* what is still in flight is answered before REST goes away */
         reader_stop();
         rest_stop(mhd);
+        mqtt_free();         /* every publishing thread has stopped */
         hub_handoff_clear(); /* what the reader rendered after the loop left */
         if (lfd >= 0)
                 close(lfd);

@@ -243,6 +243,54 @@ def kernel_scrubbing(mnt, devinfo):
         os.close(fd)
 
 
+def rest_scrub(ring, label, pool_is):
+    """Start and cancel the scrub with POST /api/v1/array/parity-check/start|stop?pool=."""
+    import socket
+    import urllib.error
+    import urllib.request
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    hub = subprocess.Popen([os.path.join(BUILD, "hub", "ringhub"), "--ring", ring.name,
+                            "--listen", "127.0.0.1:%d" % port, "--control", "on"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def post(path):
+        req = urllib.request.Request("http://127.0.0.1:%d/api/v1/array/parity-check/%s" % (
+            port, path), data=b"", method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def pools_say(status):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/pools" % port, timeout=5) as r:
+                ps = [p for p in json.loads(r.read()) if p.get("name") == label]
+        except OSError:
+            return None
+        return ps[0] if ps and ps[0].get("scrub_status") == status else None
+
+    try:
+        ring.wait(lambda: pools_say("aborted") or pools_say("none") or pools_say("finished"),
+                  20, "the hub's /api/v1/pools")
+        st, r = post("start?pool=%s&correcting=false" % label)
+        check(st == 200 and r["success"] is True, "REST scrub start: %s %r" % (st, r))
+        ring.wait(lambda: pool_is("running", True), 30, "the REST-started scrub running")
+        pl = ring.wait(lambda: pools_say("running"), 20, "REST /pools showing the scrub")
+        check(pl.get("sync_progress", 0) > 0, "progress in /api/v1/pools: %r" % pl)
+        st, r = post("stop?pool=%s" % label)
+        check(st == 200 and r["success"] is True, "REST scrub stop: %s %r" % (st, r))
+        ring.wait(lambda: pool_is("aborted"), 20, "the REST-cancelled scrub")
+        st, r = post("stop?pool=%s" % label)
+        check(st == 409 and r["code"] == "CONFLICT", "REST stop again: %s %r" % (st, r))
+    finally:
+        hub.terminate()
+        hub.wait(10)
+
+
 def test_btrfs(ring, tmp):
     if os.geteuid() != 0:
         skip("btrfs RAID1 on loop devices needs root")
@@ -311,6 +359,8 @@ def test_btrfs(ring, tmp):
             check(pl["sync_action"] == "idle", "cancelled: %r" % pl)
             send(ring, "parity-stop", label, "", "CONFLICT")
             send(ring, "parity-resume", label, "", "CONFLICT")
+            # The same through the hub's REST route, as the Unraid agent's clients call it.
+            rest_scrub(ring, label, pool_is)
             # Unthrottled, a correcting scrub runs to the end.
             throttle(0)
             # "" is the only pool, unless another test's pool is up too right now.
