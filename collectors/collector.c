@@ -155,8 +155,8 @@ void collector_batch_begin(struct collector *c)
 
 void *collector_batch_add(struct collector *c, unsigned type)
 {
-        const struct record_desc *d = schema_record(type);
-        assert(d);
+        if (!schema_record(type))
+                return NULL; /* a programming error: no such record type */
         if (c->batch_n >= COLLECTOR_MAX_BATCH) {
                 c->batch_overflow = true;
                 return NULL;
@@ -523,7 +523,8 @@ static void help(const struct collector_ops *ops)
                "  --ring-capacity N    slots when this process creates the ring\n"
                "  --once               run every task once and exit (tests)\n"
                "  -v, --verbose        debug logging\n"
-               "  -h, --help           this help\n");
+               "  -h, --help           this help\n"
+               "  --version            print the version and exit\n");
         if (ops->options_help)
                 fputs(ops->options_help, stdout);
         printf(
@@ -548,6 +549,7 @@ static int collector_run(struct collector *c, int argc, char **argv)
                 OPT_CAPACITY,
                 OPT_ONCE,
                 OPT_CONFIG,
+                OPT_VERSION,
                 OPT_TASK_INTERVAL = 0x180
         };
         struct option opts[64];
@@ -578,6 +580,7 @@ static int collector_run(struct collector *c, int argc, char **argv)
         opts[n++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
         opts[n++] = (struct option){ "verbose", no_argument, NULL, 'v' };
         opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+        opts[n++] = (struct option){ "version", no_argument, NULL, OPT_VERSION };
         for (unsigned i = 1; i < c->n_tasks; i++) {
                 snprintf(task_opt_names[i], sizeof(task_opt_names[i]), "interval-%s",
                          ops->tasks[i].name);
@@ -643,6 +646,9 @@ static int collector_run(struct collector *c, int argc, char **argv)
                         break;
                 case 'h':
                         help(ops);
+                        return COLLECTOR_EXIT_OK;
+                case OPT_VERSION:
+                        printf("ringhub-collect-%s %s\n", ops->name, RINGHUB_VERSION);
                         return COLLECTOR_EXIT_OK;
                 case '?':
                         return COLLECTOR_EXIT_USAGE;

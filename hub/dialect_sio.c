@@ -209,7 +209,7 @@ static struct hub_msg *render_tag(const struct hub_event *ev)
         json_object *o = json_object_new_object();
         if (!o)
                 return NULL;
-        char ts[40], id[16];
+        char ts[96], id[16]; /* room for any int the format could print */
         pyauto_time(ts, sizeof(ts), ev->rec_ts_ns ? ev->rec_ts_ns : ev->ts_ns);
         snprintf(id, sizeof(id), "%08" PRIx32, fnv1a(name));
         json_object *value = tag_value(d);
@@ -691,7 +691,7 @@ static void do_event(struct sio_client *s, const struct sio_packet *p)
         json_object *arg = json_object_array_get_idx(a, 1);
         json_object *result = NULL;
         if (strcmp(ev, "ping") == 0) {
-                char ts[40];
+                char ts[96];
                 result = json_object_new_object();
                 json_object_object_add(result, "pong", json_object_new_boolean(true));
                 if (pyauto_time(ts, sizeof(ts), real_ns()))

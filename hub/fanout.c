@@ -167,14 +167,38 @@ void fanout_free(void)
                 }
 }
 
+/*
+ * A closing client: write the close frame ourselves (code, reason) and keep the socket
+ * until the peer answers with its own close (session.c then drops it) or 2 s pass.
+ * Returning -1 with lws_close_reason() instead makes lws send the frame and close the
+ * socket at once; a client still sending (a flood) then finds unread data on our side,
+ * the kernel answers with a reset, and the client loses the close frame: 1006, not the
+ * code we meant. close_code 0 marks the frame as sent.
+ */
+static int write_close(struct hub_client *c)
+{
+        if (!c->close_code)
+                return 0; /* sent: waiting for the peer's close */
+        uint8_t frame[LWS_PRE + 2 + 125];
+        uint8_t *f = frame + LWS_PRE;
+        size_t rlen = MIN(strlen(c->close_reason), (size_t)123 - 2);
+        f[0] = 0x88; /* FIN, close */
+        f[1] = (uint8_t)(2 + rlen);
+        f[2] = (uint8_t)(c->close_code >> 8);
+        f[3] = (uint8_t)(c->close_code & 0xff);
+        memcpy(f + 4, c->close_reason, rlen);
+        if (lws_write(c->wsi, f, 4 + rlen, LWS_WRITE_RAW) < 0)
+                return -1;
+        c->close_code = 0;
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, 2);
+        return 0;
+}
+
 int fanout_write(struct hub_client *c)
 {
         c->write_pending = false;
-        if (c->closing) {
-                lws_close_reason(c->wsi, c->close_code, (unsigned char *)c->close_reason,
-                                 strlen(c->close_reason));
-                return -1;
-        }
+        if (c->closing)
+                return write_close(c);
         if (c->q_len == 0)
                 return 0;
         unsigned n = 0;

@@ -372,6 +372,12 @@ static int hub_main(int argc, char **argv)
         sigaddset(&mask, SIGHUP);
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
+        /* The socket first: a bad --listen (exit 2) or a taken port (exit 1) stops the hub
+         * before it creates the ring or anything else. */
+        _cleanup_close_ int lfd = take_listen_fd();
+        if (lfd < 0)
+                return lfd == -EINVAL ? 2 : 1;
+
         hub.start_ns = real_ns();
         if (tokens_init() < 0)
                 return 2;
@@ -407,7 +413,6 @@ static int hub_main(int argc, char **argv)
 
         int exit_code = 1;
         struct MHD_Daemon *mhd = NULL;
-        int lfd = -EBADF;
         if (mqtt_start(argc, argv) < 0) /* an events sink: before anything publishes */
                 goto out;
         if (commands_start() < 0)
@@ -415,9 +420,6 @@ static int hub_main(int argc, char **argv)
         if (reader_start() < 0)
                 goto out;
         if (rest_start(&mhd) < 0)
-                goto out;
-        lfd = take_listen_fd();
-        if (lfd < 0)
                 goto out;
         reader_wait_primed();
         log_info("attached to ring %s (capacity %u)", name, hub.ring->hdr->capacity);
@@ -430,8 +432,6 @@ out:
         rest_stop(mhd);
         mqtt_free();         /* every publishing thread has stopped */
         hub_handoff_clear(); /* what the reader rendered after the loop left */
-        if (lfd >= 0)
-                close(lfd);
         pthread_mutex_lock(&state_lock);
         state_free();
         pthread_mutex_unlock(&state_lock);

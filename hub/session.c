@@ -8,8 +8,11 @@
  * authenticates in band (DIALECT_AUTH_IN_BAND). Receive: binary frames, messages over
  * max_message and malformed ones close the client (a bad frame); then the inbound rate
  * limit (one token bucket per client: the excess is dropped, the dialect's rate_limited()
- * tells the client once a second, abuse closes it), then the dialect's on_text(). Close:
- * the dialect, then the fan-out, then client_disconnected, then the client is freed.
+ * tells the client once a second, abuse closes it with 1008), then the dialect's
+ * on_text(). A close we start is a handshake: fanout.c writes the close frame, what the
+ * peer still sends is dropped, and its close answer ends the connection (closing the
+ * socket on unread data would reset it and lose the close frame). Close: the dialect,
+ * then the fan-out, then client_disconnected, then the client is freed.
  * Never blocks, never touches the ring.
  */
 #include "session.h"
@@ -226,8 +229,8 @@ static int dispatch(struct hub_client *c)
         bool notify;
         int k = inbound(c, &notify);
         if (k < 0) {
-                if (!c->d->rate_limited)
-                        return LWS_CLOSE_STATUS_POLICY_VIOLATION;
+                /* Every dialect alike: 1008 with the reason, through the close handshake
+                 * (fanout.c), the rest of the flood read and dropped until the peer closes. */
                 client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded");
                 return 0;
         }
@@ -285,6 +288,10 @@ static int session_callback(struct lws *wsi, enum lws_callback_reasons reason, v
                 return pss && pss->c ? fanout_write(pss->c) : 0;
         case LWS_CALLBACK_RECEIVE:
                 return pss && pss->c ? session_receive(wsi, pss->c, in, len) : -1;
+        case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+                /* The answer to our close frame (fanout.c wrote it, close_code 0): the
+                 * handshake is done, close the socket without echoing a second one. */
+                return pss && pss->c && pss->c->closing && !pss->c->close_code ? -1 : 0;
         case LWS_CALLBACK_CLOSED:
                 if (pss)
                         session_closed(pss);

@@ -133,7 +133,7 @@ int tokens_init(void)
 
 int tokens_reload(void)
 {
-        struct auth *a;
+        struct auth *a = NULL;
         int r = auth_load(&a);
         if (r < 0)
                 return log_warning_errno(r, "auth settings not reloaded, keeping the old ones: %m");

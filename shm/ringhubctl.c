@@ -39,7 +39,11 @@ static uint32_t arg_capacity;
 static uint64_t arg_timeout_ms = 5000;
 static const char *arg_origin;
 static const char *arg_group;
+static bool arg_create;
 static volatile sig_atomic_t stop;
+
+/* A command's answer to a usage error (bad type, producer, field…): main() exits 2. */
+#define CTL_EUSAGE 4096
 
 static void on_signal(int sig)
 {
@@ -242,14 +246,59 @@ static void print_record(const struct ring *r, const struct ring_record *rec)
         }
 }
 
-static bool record_matches(const struct ring *r, const struct ring_record *rec, int type_id)
+static bool record_matches(const struct ring_record *rec, int type_id, int producer)
 {
         if (type_id > 0 && rec->type != type_id)
                 return false;
-        if (arg_producer && (rec->producer >= RING_MAX_PRODUCERS ||
-                             strcmp(producer_name(r, rec->producer), arg_producer) != 0))
+        if (producer >= 0 && rec->producer != (unsigned)producer)
                 return false;
         return true;
+}
+
+/* --producer: a name in the registry, or the index `stat` shows. -1 when not given. */
+static int resolve_producer(const struct ring *r)
+{
+        if (!arg_producer)
+                return -1;
+        int k = registry_find(r, arg_producer);
+        if (k >= 0)
+                return k;
+        uint64_t v;
+        struct registry_entry e;
+        if (safe_atou64(arg_producer, &v) >= 0 && v < RING_MAX_PRODUCERS &&
+            registry_get(r, (unsigned)v, real_ns(), &e))
+                return (int)v;
+        log_error("no producer '%s' in ring '%s' (see 'ringhubctl stat')", arg_producer, r->name);
+        return -CTL_EUSAGE;
+}
+
+/*
+ * Where tail without -f starts so that it prints the newest `n` matching records held
+ * below `end`: one pass that remembers the sequence numbers of the last n matches.
+ */
+static uint64_t tail_start(const struct ring *r, uint64_t from, uint64_t end, uint64_t n,
+                           int type_id, int producer)
+{
+        uint64_t cap = r->hdr->capacity;
+        if (n > cap)
+                n = cap; /* the ring never holds more */
+        if (!n)
+                return end;
+        _cleanup_free_ uint64_t *seqs = calloc(n, sizeof(*seqs));
+        if (!seqs)
+                return from;
+        struct ring_cursor c = { 0 };
+        ring_cursor_init(r, &c, true);
+        c.seq = from;
+        c.abandon_ns = 200 * NSEC_PER_MSEC;
+        uint64_t matched = 0;
+        struct ring_record rec;
+        while (c.seq < end && ring_read(r, &c, &rec) == 1)
+                if (record_matches(&rec, type_id, producer))
+                        seqs[matched++ % n] = rec.seq;
+        if (!matched)
+                return end;
+        return matched <= n ? seqs[0] : seqs[matched % n];
 }
 
 static int resolve_type(void)
@@ -259,7 +308,7 @@ static int resolve_type(void)
         const struct record_desc *d = schema_record_by_name(arg_type);
         if (!d) {
                 log_error("unknown record type '%s' (see 'ringhubctl types')", arg_type);
-                return -EINVAL;
+                return -CTL_EUSAGE;
         }
         return d->id;
 }
@@ -273,29 +322,33 @@ static int cmd_read(bool dump)
         int k = open_ring(false, false, &r);
         if (k < 0)
                 return k;
+        int producer = resolve_producer(r);
+        if (producer == -CTL_EUSAGE) {
+                ring_close(r);
+                return producer;
+        }
         struct ring_cursor c;
         ring_cursor_init(r, &c, true);
+        uint64_t printed = 0, end = atomic_load(&r->hdr->head);
         if (dump && arg_from != UINT64_MAX)
                 c.seq = arg_from;
         if (!dump && !arg_follow) {
-                /* tail without -f: the last `count` (default 10) records still held. */
-                uint64_t head = atomic_load(&r->hdr->head);
+                /* tail without -f: the newest `count` (default 10) matching records held. */
                 uint64_t n = arg_count == UINT64_MAX ? 10 : arg_count;
-                if (type_id > 0 || arg_producer)
-                        n = UINT64_MAX; /* filter first: print the last matching ones */
-                if (n != UINT64_MAX && head - c.seq > n)
-                        c.seq = head - n;
+                if (type_id > 0 || producer >= 0)
+                        c.seq = tail_start(r, c.seq, end, n, type_id, producer);
+                else if (end - c.seq > n)
+                        c.seq = end - n;
         } else if (!dump && arg_follow && arg_count == UINT64_MAX)
-                c.seq = atomic_load(&r->hdr->head);
+                c.seq = end;
         c.abandon_ns = 200 * NSEC_PER_MSEC;
-        uint64_t printed = 0, end = atomic_load(&r->hdr->head);
 
         struct ring_record rec;
         setvbuf(stdout, NULL, _IOLBF, 0);
         while (!stop && printed < arg_count) {
                 int n = ring_read(r, &c, &rec);
                 if (n == 1) {
-                        if (record_matches(r, &rec, type_id)) {
+                        if (record_matches(&rec, type_id, producer)) {
                                 print_record(r, &rec);
                                 printed++;
                         }
@@ -357,7 +410,6 @@ static int cmd_types(void)
 {
         if (arg_markdown)
                 return cmd_types_markdown();
-        json_object *all = arg_json ? json_object_new_array() : NULL;
         for (const struct record_desc *d = schema_next(NULL); d; d = schema_next(d)) {
                 json_object *o = NULL, *fs = NULL;
                 if (arg_json) {
@@ -423,13 +475,11 @@ static int cmd_types(void)
                         }
                 }
                 if (arg_json) {
+                        /* One object per line, like every other --json output. */
                         json_object_object_add(o, "fields", fs);
-                        json_object_array_add(all, o);
+                        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+                        json_object_put(o);
                 }
-        }
-        if (arg_json) {
-                puts(json_object_to_json_string_ext(all, JSON_C_TO_STRING_PLAIN));
-                json_object_put(all);
         }
         return 0;
 }
@@ -446,17 +496,17 @@ static int cmd_inject(int argc, char **argv, const char *as, bool empty)
 
         if (argc < 1) {
                 log_error("inject: missing TYPE (see 'ringhubctl types')");
-                return -EINVAL;
+                return -CTL_EUSAGE;
         }
         for (int i = 0; i < argc;) {
                 const struct record_desc *d = schema_record_by_name(argv[i]);
                 if (!d) {
                         log_error("unknown record type '%s' (see 'ringhubctl types')", argv[i]);
-                        return -EINVAL;
+                        return -CTL_EUSAGE;
                 }
                 if (n >= ELEMENTSOF(recs)) {
                         log_error("inject: at most %zu records per batch", ELEMENTSOF(recs));
-                        return -E2BIG;
+                        return -CTL_EUSAGE;
                 }
                 recs[n].type = d->id;
                 recs[n].flags = empty ? RING_REC_EMPTY_LIST : 0;
@@ -465,24 +515,24 @@ static int cmd_inject(int argc, char **argv, const char *as, bool empty)
                         char *eq = strchr(argv[i], '=');
                         if (!eq) {
                                 log_error("inject: expected field=value, got '%s'", argv[i]);
-                                return -EINVAL;
+                                return -CTL_EUSAGE;
                         }
                         *eq = 0;
                         const struct field_desc *f = schema_field_by_name(d, argv[i]);
                         if (!f) {
                                 log_error("record type '%s' has no field '%s'", d->name, argv[i]);
-                                return -EINVAL;
+                                return -CTL_EUSAGE;
                         }
                         int k = field_from_text(f, eq + 1, recs[n].payload);
                         if (k == -E2BIG) {
                                 log_error("%s.%s: value longer than %u bytes", d->name, f->name,
                                           f->size - 1);
-                                return k;
+                                return -CTL_EUSAGE;
                         }
                         if (k < 0) {
                                 log_error("%s.%s: '%s' is not a valid %s", d->name, f->name, eq + 1,
                                           field_kind_name(f->kind));
-                                return k;
+                                return -CTL_EUSAGE;
                         }
                 }
                 n++;
@@ -490,8 +540,11 @@ static int cmd_inject(int argc, char **argv, const char *as, bool empty)
                         i++; /* skip "+" */
         }
 
+        /* Only with --create: a misspelled --ring must not make a ring nobody reads. */
         struct ring *r;
-        int k = open_ring(true, true, &r);
+        int k = open_ring(true, arg_create, &r);
+        if (k == -ENOENT)
+                log_notice("inject creates a ring only with --create");
         if (k < 0)
                 return k;
         int p = ring_producer_register(r, as, 0);
@@ -633,13 +686,15 @@ static void help(void)
                "Commands:\n"
                "  stat                      header, hub cursor, lag, losses, producers\n"
                "  tail [-f] [-n N] [--type T] [--producer P]\n"
-               "                            the newest records; -f follows\n"
+               "                            the newest N (default 10) matching records; -f\n"
+               "                            follows; P is a producer's name or its # in stat\n"
                "  dump [--from SEQ] [--count N]\n"
                "                            records from SEQ (default: the oldest held)\n"
                "  types [--markdown]        every record type and field (--markdown: "
                "docs/records.md)\n"
-               "  inject [--as NAME] [--empty] TYPE field=value… [+ TYPE field=value…]\n"
-               "                            write records by hand, as one batch\n"
+               "  inject [--as NAME] [--empty] [--create] TYPE field=value… [+ TYPE field=value…]\n"
+               "                            write records by hand, as one batch (into an\n"
+               "                            existing ring; --create makes it when missing)\n"
                "  send [--timeout MS] [--origin WHO] PRODUCER ACTION [TARGET] [ARGS_JSON]\n"
                "                            post a command to a collector, print its answer\n"
                "                            (refresh, ping, and each collector's own); exit\n"
@@ -651,7 +706,9 @@ static void help(void)
                "Options:\n"
                "  --ring NAME   ring name (default $RINGHUB_RING or 'ringhub')\n"
                "  --json        JSON output, one object per line, wire field names\n"
-               "  -h, --help    this help\n",
+               "  -h, --help    this help\n"
+               "  --version     print the version\n\n"
+               "Exit status: 0 done, 1 failed (no ring, permission…), 2 usage error.\n",
                RINGHUB_VERSION);
 }
 
@@ -668,6 +725,7 @@ enum {
         OPT_MARKDOWN,
         OPT_TIMEOUT,
         OPT_ORIGIN,
+        OPT_VERSION,
 };
 
 static const struct option options[] = {
@@ -684,10 +742,11 @@ static const struct option options[] = {
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "origin", required_argument, NULL, OPT_ORIGIN },
         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, OPT_VERSION },
         {},
 };
 
-/* Parse options up to the next non-option word. Returns 0, 1 after --help, or -1. */
+/* Parse options up to the next non-option word. Returns 0, 1 after --help/--version, or -1. */
 static int parse_options(int argc, char **argv)
 {
         int c;
@@ -740,6 +799,9 @@ static int parse_options(int argc, char **argv)
                 case 'h':
                         help();
                         return 1;
+                case OPT_VERSION:
+                        printf("ringhubctl %s\n", RINGHUB_VERSION);
+                        return 1;
                 default:
                         return -1;
                 }
@@ -791,6 +853,8 @@ int main(int argc, char **argv)
                 while (optind < argc && argv[optind][0] == '-' && argv[optind][1] == '-') {
                         if (strcmp(argv[optind], "--empty") == 0)
                                 empty = true;
+                        else if (strcmp(argv[optind], "--create") == 0)
+                                arg_create = true;
                         else if (strcmp(argv[optind], "--as") == 0 && optind + 1 < argc)
                                 as = argv[++optind];
                         else {
@@ -829,5 +893,5 @@ int main(int argc, char **argv)
                 log_error("unknown command '%s' (try --help)", cmd);
                 return 2;
         }
-        return r < 0 ? 1 : 0;
+        return r == -CTL_EUSAGE ? 2 : r < 0 ? 1 : 0;
 }

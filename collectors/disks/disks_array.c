@@ -198,10 +198,43 @@ static void btrfs_scrub(struct collector *c, const char *uuid, struct scrub_sum 
         ss->running = finished + canceled < devs;
 }
 
+/*
+ * A btrfs pool's usable size is what `df` says for its mount: statvfs of the mount point,
+ * through the statvfs pool (a dead mount is not waited for). allocation/data/total_bytes
+ * is only what data chunks have claimed so far. Unmounted or no answer: left missing.
+ */
+static void btrfs_sizes(struct collector *c, unsigned first)
+{
+        struct disks_state *s = collector_state(c);
+        if (!s->vfs || first >= s->n_pools)
+                return;
+        _cleanup_free_ char(*vp)[PATH_MAX] = calloc(s->n_pools - first, PATH_MAX);
+        if (!vp)
+                return;
+        unsigned n = 0;
+        for (unsigned i = first; i < s->n_pools; i++)
+                if (s->pools[i]->mount_point[0] &&
+                    collector_root_path(c, s->pools[i]->mount_point, vp[n], PATH_MAX) == 0)
+                        n++;
+        if (!n)
+                return;
+        uint64_t since = mono_ns();
+        vfs_query(s->vfs, vp, n, s->statvfs_timeout_ms);
+        for (unsigned i = first; i < s->n_pools; i++) {
+                char at[PATH_MAX];
+                uint64_t total, fr, avail;
+                if (s->pools[i]->mount_point[0] &&
+                    collector_root_path(c, s->pools[i]->mount_point, at, sizeof(at)) == 0 &&
+                    vfs_result(s->vfs, at, since, &total, &fr, &avail) > 0)
+                        s->pools[i]->size_bytes = total;
+        }
+}
+
 static void btrfs_pools(struct collector *c)
 {
         struct disks_state *s = collector_state(c);
         const char *sys = collector_sysfs(c);
+        const unsigned first = s->n_pools;
         char dir[PATH_MAX], path[PATH_MAX + 300];
         if (collector_sys_path(c, "fs/btrfs", dir, sizeof(dir)) < 0)
                 return;
@@ -298,9 +331,6 @@ static void btrfs_pools(struct collector *c)
                                 used_known = true;
                         }
                 }
-                snprintf(rel, sizeof(rel), "fs/btrfs/%s/allocation/data/total_bytes", uuid);
-                if (collector_read_attr_u64(sys, rel, &part) == 0)
-                        pool->size_bytes = part;
                 /* Where it is mounted: any member device's mount. */
                 snprintf(path, sizeof(path), "%s/%s/devices", dir, uuid);
                 _cleanup_(closedirp_) DIR *dv = opendir(path);
@@ -340,6 +370,7 @@ static void btrfs_pools(struct collector *c)
                 }
                 free(uuids[i]);
         }
+        btrfs_sizes(c, first);
 }
 
 /* Not Unraid: the array record summarizes the md and btrfs pools (or says there are none). */

@@ -4,7 +4,7 @@
  *
  * Four tasks in one process: "disks" (30 s) writes every disk with its SMART attributes
  * as one batch; "array" (10 s) writes the array record plus the md/btrfs pool list;
- * "shares" (60 s) writes the share list; "smart" (5 min) only wakes the SMART thread.
+ * "shares" (60 s) writes the share list; "smart" (30 min) only wakes the SMART thread.
  * Sources: /sys/block, /proc/diskstats, /proc/mounts, /proc/mdstat, md's sysfs files,
  * /sys/fs/btrfs, btrfs-progs' scrub status file and, on Unraid, the emhttp .ini files
  * (watched with inotify: a change re-collects within a second).
@@ -343,7 +343,8 @@ static const struct collector_ops disks_ops = {
         .tasks = { { "disks", 30000, disks_task },
                    { "array", 10000, array_task },
                    { "shares", 60000, shares_task },
-                   { "smart", 300000, smart_task } },
+                   /* = smart_interval's default in common/conf_keys.def (tested). */
+                   { "smart", 30 * 60000, smart_task } },
         .state_size = sizeof(struct disks_state),
         .options = disks_options,
         .options_help =

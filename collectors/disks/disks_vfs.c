@@ -3,7 +3,9 @@
  *
  * statvfs() on a dead network or FUSE mount can hang for ever. Each path is an entry in
  * a small table; up to MAX_VFS_WORKERS detached worker threads take queued entries and
- * call statvfs() on them. vfs_query() queues a round and waits at most the timeout for
+ * call statvfs() on them, one entry per worker at a time (every queued entry has an
+ * idle worker woken for it or a new one started, so a dead mount never holds up a
+ * healthy one). vfs_query() queues a round and waits at most the timeout for
  * it; a mount that has not answered by then reads as unavailable, and an entry still
  * busy from an earlier round (a stuck mount) is not waited for again. A worker stuck in
  * a dead mount is never joined: at exit the pool is left to it. The workers touch only
@@ -86,10 +88,19 @@ static void *vfs_worker(void *arg)
         return NULL;
 }
 
-/* Called with the lock held: make sure a worker can take a newly queued entry. */
+/*
+ * Called with the lock held, after queueing an entry: make sure a worker will take it.
+ * An idle worker counts as idle until it wakes, so one idle worker signalled for two
+ * queued entries would take only one (and if that one is a dead mount, the other would
+ * wait behind it): wake an idle worker only while there are at least as many idle
+ * workers as queued entries, and start another one otherwise.
+ */
 static void vfs_ensure_worker(struct vfs_pool *p)
 {
-        if (p->idle_workers > 0) {
+        unsigned queued = 0;
+        for (unsigned i = 0; i < MAX_VFS; i++)
+                queued += p->e[i].state == VFS_QUEUED;
+        if (p->idle_workers >= queued) {
                 pthread_cond_signal(&p->work);
                 return;
         }

@@ -265,10 +265,24 @@ static int opcua_parse_option(struct collector *c, int opt, const char *arg)
 
 /* ---- records ---- */
 
+/*
+ * One opcua_conn record per change of state. A reconnect attempt while the server is
+ * down is none: its "connecting" is not written and a failure with another reason is
+ * only logged, so the record stays "disconnected" (clients see one disconnected event
+ * per outage, not two per attempt) until a session is active again.
+ */
 static void emit_conn(struct endpoint *ep, const char *state, const char *reason)
 {
-        if (strcmp(ep->last_state, state) == 0 && strcmp(ep->last_reason, reason) == 0)
+        if (strcmp(state, "connecting") == 0 && strcmp(ep->last_state, "disconnected") == 0)
                 return;
+        if (strcmp(ep->last_state, state) == 0) {
+                if (strcmp(ep->last_reason, reason) != 0) {
+                        strscpy(ep->last_reason, sizeof(ep->last_reason), reason);
+                        if (strcmp(state, "disconnected") == 0)
+                                log_notice("%s: still disconnected: %s", ep->url, reason);
+                }
+                return;
+        }
         strscpy(ep->last_state, sizeof(ep->last_state), state);
         strscpy(ep->last_reason, sizeof(ep->last_reason), reason);
         struct rec_opcua_conn rec;

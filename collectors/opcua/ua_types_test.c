@@ -5,7 +5,6 @@
  * layouts from Part 6, and hostile inputs (truncation at every byte, huge lengths,
  * deep nesting, endless chunks) that must end in an error, never a crash or a hang.
  */
-#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

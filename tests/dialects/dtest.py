@@ -127,7 +127,7 @@ class Env:
 
     # ---- ring ----
     def inject(self, *args, empty=False):
-        argv = [self.ctl, "--ring", self.ring, "inject"] + (["--empty"] if empty else []) + list(args)
+        argv = [self.ctl, "--ring", self.ring, "inject", "--create"] + (["--empty"] if empty else []) + list(args)
         subprocess.run(argv, check=True)
 
     # ---- HTTP ----

@@ -4,7 +4,7 @@ recorded smartctl outputs replayed by a fake smartctl on PATH; bad input; a hang
 mount; this machine; a real btrfs RAID1 on two loop devices.
 
 usage: test_disks.py BUILD_DIR SOURCE_DIR MODE [--regen]
-MODE: linux unraid md badinput hang live btrfs
+MODE: linux unraid md badinput hang live btrfs defaults
 """
 import ctypes
 import json
@@ -327,6 +327,7 @@ def test_hang(ring, tmp):
         skip("cannot mount FUSE: %s" % e)
     try:
         hang_body(ring, tmp, mnt)
+        hang_taints_not(ring, tmp, mnt)
     finally:
         os.close(fd)  # aborts the FUSE connection: the stuck statfs returns
         ctypes.CDLL(None).umount2(mnt.encode(), 2)
@@ -370,6 +371,34 @@ def hang_body(ring, tmp, mnt):
     print("disk batches at", stamps, "first after %.2f s" % first, file=sys.stderr)
 
 
+def hang_taints_not(ring, tmp, mnt):
+    """A dead mount never taints a healthy one: with one idle statvfs worker left from the
+    disks task, the shares task queues the dead mount and a healthy one together; each
+    must get a worker of its own (issue 19, item 11)."""
+    root = os.path.join(tmp, "taint")
+    shutil.copytree(os.path.join(FIX, "disks-linux"), root, symlinks=True)
+    with open(os.path.join(root, "proc", "mounts"), "w") as f:
+        f.write("/dev/nvme0n1p2 / ext4 rw 0 0\n")  # one path: one worker, idle afterwards
+    ok = os.path.join(tmp, "healthy")
+    os.makedirs(ok)
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"  # see hang_body
+    ring2 = Ring(BUILD, "disks-taint")
+    try:
+        err, _ = run_once(ring2, root, env, ["--statvfs-timeout", "300", "--no-smart", "-v",
+                                             "--share", "dead=" + mnt, "--share", "ok=" + ok],
+                          rootfs="/")
+        shares = {x["name"]: x for x in by_type(ring2.last("share"))["share"]}
+        check(shares["dead"]["mount_state"] == "unavailable", "dead share: %r" % shares["dead"])
+        check(shares["ok"]["mount_state"] == "ok" and shares["ok"]["size_bytes"] > 0,
+              "the healthy share is tainted by the dead one: %r" % shares["ok"])
+        check("mount:%s is down" % ok not in err, "healthy mount logged down:\n" + err)
+        src = ring2.sources()
+        check(src.get("mount:" + ok, {}).get("status") != "down", "healthy source: %r" % src)
+    finally:
+        ring2.remove()
+
+
 def test_live(ring, tmp):
     env = dict(os.environ)
     have_smartctl = shutil.which("smartctl") or os.path.exists("/usr/sbin/smartctl")
@@ -400,6 +429,38 @@ def test_live(ring, tmp):
     # The seed's shape rules identify each topic from keys this collector always fills.
     check(all("device" in x and "mount_point" in x for x in disks), "disk shape rule")
     check(all(k in a for k in ("state", "parity_check_status", "num_disks")), "array shape rule")
+
+
+def duration_ms(text):
+    """"30min", "5 min", "300s", "300000" (ms) as milliseconds."""
+    import re
+    m = re.fullmatch(r"\s*(\d+)\s*(ms|s|min|h)?\s*", text)
+    check(m is not None, "not a duration: %r" % text)
+    return int(m.group(1)) * {None: 1, "ms": 1, "s": 1000, "min": 60000, "h": 3600000}[m.group(2)]
+
+
+def test_defaults(ring, tmp):
+    """The SMART interval is one value: the key table's default, the shipped config file,
+    the operations doc and the collector's built-in default (its --help) agree."""
+    import re
+    with open(os.path.join(SRC, "common", "conf_keys.def")) as f:
+        m = re.search(r'CONF_KEY\("collector\.disks",\s*"smart_interval",\s*\w+,\s*"([^"]+)"', f.read())
+    check(m is not None, "no smart_interval row in conf_keys.def")
+    values = {"common/conf_keys.def": duration_ms(m.group(1))}
+    with open(os.path.join(SRC, "units", "ringhub.conf")) as f:
+        m = re.search(r"^#?\s*smart_interval\s*=\s*(\S+)", f.read(), re.M)
+    check(m is not None, "no smart_interval in units/ringhub.conf")
+    values["units/ringhub.conf"] = duration_ms(m.group(1))
+    with open(os.path.join(SRC, "docs", "operations.md")) as f:
+        m = re.search(r"^\| `collector\.disks\.smart_interval` \|[^|]*\| ([^|]+) \|", f.read(), re.M)
+    check(m is not None, "no smart_interval row in docs/operations.md")
+    values["docs/operations.md"] = duration_ms(m.group(1))
+    p = subprocess.run([COLLECT, "--help"], capture_output=True, text=True)
+    m = re.search(r"--interval-smart\s+MS.*\(default (\d+)\)", p.stdout)
+    check(m is not None, "--help shows no --interval-smart default: %s" % p.stdout)
+    values["ringhub-collect-disks --help"] = int(m.group(1))
+    check(len(set(values.values())) == 1, "SMART interval disagrees: %r" % values)
+    check(values["common/conf_keys.def"] == 30 * 60000, "SMART interval is not 30 min: %r" % values)
 
 
 def sh(*cmd, check_rc=True):
@@ -453,11 +514,24 @@ def test_btrfs(ring, tmp):
         col = start(ring, "/", dict(os.environ), ["--interval-array", "300", "--no-smart",
                                                   "--interval", "60000"], rootfs="/")
         try:
-            pl, _ = ring.wait(pool, 5, "the btrfs pool")
+            pl, arr = ring.wait(pool, 5, "the btrfs pool")
             check(pl["kind"] == "btrfs" and pl["level"] == "raid1" and pl["num_devices"] == 2
                   and pl["missing_devices"] == 0 and pl["degraded"] is False
                   and pl["state"] == "ok" and pl["mount_point"] == mnt
                   and pl["corruption_errors"] == 0, "fresh pool: %r" % pl)
+            # Usable size, as df says it (statvfs of the mount), not the data chunks
+            # allocated so far (allocation/data/total_bytes).
+            st = os.statvfs(mnt)
+            usable = st.f_blocks * st.f_frsize
+            with open("/sys/fs/btrfs/%s/allocation/data/total_bytes" % fsid) as f:
+                allocated = int(f.read())
+            check(pl.get("size_bytes") == usable,
+                  "pool size_bytes %s, want df's %d (data allocated: %d)"
+                  % (pl.get("size_bytes"), usable, allocated))
+            check(usable > 200 << 20, "a 2x256 MiB RAID1 is %d bytes usable?" % usable)
+            if len(by_type(ring.last("array"))["pool"]) == 1:
+                check(arr.get("size_bytes") == usable, "array size_bytes %s, want %d"
+                      % (arr.get("size_bytes"), usable))
             # A slow scrub: running, with progress, mapped onto the array's check status.
             for dev in os.listdir("/sys/fs/btrfs/%s/devinfo" % fsid):
                 with open("/sys/fs/btrfs/%s/devinfo/%s/scrub_speed_max" % (fsid, dev), "w") as f:
@@ -575,7 +649,8 @@ def main():
     ring = Ring(BUILD, "disks-" + MODE)
     try:
         {"linux": test_linux, "unraid": test_unraid, "md": test_md, "badinput": test_badinput,
-         "hang": test_hang, "live": test_live, "btrfs": test_btrfs}[MODE](ring, tmp)
+         "hang": test_hang, "live": test_live, "btrfs": test_btrfs,
+         "defaults": test_defaults}[MODE](ring, tmp)
     finally:
         ring.remove()
         shutil.rmtree(tmp, ignore_errors=True)

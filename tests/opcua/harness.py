@@ -148,6 +148,20 @@ class Ring:
                        stderr=subprocess.DEVNULL)
 
 
+def stop_collector(coll):
+    """SIGTERM the collector; fail unless it stops within 10 s with exit 0 and no sanitizer
+    report. Returns its stderr (it was started with stderr=PIPE, text=True)."""
+    coll.send_signal(signal.SIGTERM)
+    try:
+        rc = coll.wait(10)
+    except subprocess.TimeoutExpired:
+        fail("collector did not stop on SIGTERM")
+    err = coll.stderr.read()
+    if rc != 0 or "ERROR: AddressSanitizer" in err or "runtime error" in err:
+        fail(f"collector exit {rc}: {err[-2000:]}")
+    return err
+
+
 def tag(rec, name=None):
     return rec.get("type") == "tag" and (name is None or rec["data"]["name"] == name)
 

@@ -10,7 +10,6 @@
  * and reports what changed, that reload hooks run for what changed and sort the rest
  * (needs a restart, failed, not ours), and that random garbage never crashes it.
  */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -21,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checks.h"
 #include "conf.h"
 #include "macros.h"
 #include "util.h"
@@ -42,8 +42,8 @@ static unsigned failures;
 static void write_file(const char *content, size_t len)
 {
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert(fd >= 0);
-        assert(write(fd, content, len) == (ssize_t)len);
+        check(fd >= 0);
+        check_eq(write(fd, content, len), len); /* never in an assert(): NDEBUG drops it */
 }
 
 static void write_text(const char *text)
