@@ -125,6 +125,37 @@ class Podman:
         if st not in (204, 304):
             raise Failed("POST %s: %s %s" % (path, st, js))
 
+    def kill_leftovers(self):
+        """conmon monitors of this directory's containers (and what they run) that `rm -f`
+        could not take (a container still stopping): killed, so nothing outlives the test."""
+        def children(pid):
+            out = []
+            try:
+                for t in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{t}/children") as f:
+                        out += [int(c) for c in f.read().split()]
+            except OSError:
+                pass
+            return out
+        for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().split(b"\0")
+            except OSError:
+                continue
+            if not cmd or not cmd[0].endswith(b"conmon") or self.d.encode() not in b" ".join(cmd):
+                continue
+            todo, seen = [pid], []
+            while todo:
+                p = todo.pop()
+                seen.append(p)
+                todo += children(p)
+            for p in reversed(seen):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+
     def cleanup(self):
         try:
             # Also when the service is already stopped (tests stop it on purpose): the CLI
@@ -132,6 +163,7 @@ class Podman:
             self.podman("rm", "-af", "-t", "0", check_rc=False)
         finally:
             self.stop()
+            self.kill_leftovers()
             # podman leaves its own mounts under our directory; take down only those.
             with open("/proc/self/mounts") as f:
                 mnts = [ln.split()[1] for ln in f if ln.split()[1].startswith(self.d + "/")]
