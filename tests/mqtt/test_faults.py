@@ -4,8 +4,9 @@ The paced producer (tests/bench/fanout-bench.c `produce`) writes 1,000 system ba
 second for 45 s (uptime_seconds = 1…45000); a container list and a tag are there too. Five
 seconds in, mosquitto is killed (SIGKILL; it keeps nothing: persistence off) and started
 again on the same port 30 s later. Meanwhile:
-  * a WebSocket client of the hub keeps getting system events at the producer's pace and
-    REST answers at once (the bridge holds up nobody);
+  * a WebSocket client of the hub keeps getting system events at the producer's pace, its
+    latency (receipt − the event's timestamp) p99 during the outage stays within noise of
+    the p99 before it, and REST answers at once (the bridge holds up nobody);
   * events that happen while the link is down (client syncs) are dropped and counted;
   * the hub's RSS stays within a few MiB of where it started (state is coalesced per
     topic: one pending system message, not 30,000).
@@ -14,6 +15,7 @@ reconnect, and a fresh subscriber finds the complete state retained again — th
 system value (45000), the container, the tag and their discovery configs.
 """
 import asyncio
+import calendar
 import json
 import os
 import subprocess
@@ -29,6 +31,23 @@ BASE = "ringhub/faults-test"
 N, RATE = 45000, 1000
 
 
+def event_time(ts):
+    """RFC 3339 with nanoseconds and an offset (the Unraid envelope) → epoch seconds."""
+    main, rest = ts.split(".", 1)
+    digits = "".join(ch for ch in rest[:9] if ch.isdigit())
+    off = rest[len(digits):]
+    t = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S")) + int(digits) / 10 ** len(digits)
+    if off not in ("Z", "") and off[0] in "+-":
+        h, m = off[1:].split(":")
+        t -= (1 if off[0] == "+" else -1) * (int(h) * 3600 + int(m) * 60)
+    return t
+
+
+def pct(v, q):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(len(v) * q))] if v else float("nan")
+
+
 def ws_counter(env, counts, stop):
     async def run():
         async with websockets.connect(env.url("/api/v1/ws"), max_size=None) as ws:
@@ -38,7 +57,9 @@ def ws_counter(env, counts, stop):
                 except asyncio.TimeoutError:
                     continue
                 if m.get("event") == "system_update":
-                    counts.append((time.time(), m["data"].get("uptime_seconds")))
+                    now = time.time()
+                    counts.append((now, m["data"].get("uptime_seconds"),
+                                   now - event_time(m["timestamp"])))
     asyncio.run(run())
 
 
@@ -59,6 +80,7 @@ def main(env, d):
     rss0 = env.rss_kb()
     prod = subprocess.Popen([os.environ["HUB_PRODUCER"], "produce", "--ring", env.ring,
                              "--count", str(N), "--rate", str(RATE)])
+    prod_at = time.time()
     time.sleep(5)
     sub.close()
     b.stop(9)
@@ -77,6 +99,16 @@ def main(env, d):
     check(len(ws_during) > 0.7 * RATE * 28,
           f"WebSocket client got {len(ws_during)} system events in 28 s of outage")
     check(slow_rest < 1.0, f"REST took {slow_rest:.2f} s during the outage")
+    # Latency with the broker down against latency with it up (the same client, the same
+    # producer pace): within noise — at most twice the baseline p99 plus 50 ms.
+    base = [c[2] for c in counts if prod_at + 1 < c[0] < down_at]
+    during = [c[2] for c in ws_during]
+    p99_up, p99_down = pct(base, 0.99), pct(during, 0.99)
+    print(f"WebSocket latency p99: broker up {p99_up * 1e3:.1f} ms ({len(base)} events), "
+          f"broker down {p99_down * 1e3:.1f} ms ({len(during)} events)")
+    check(len(base) > 0.5 * RATE * 3, f"only {len(base)} events before the outage")
+    check(p99_down <= 2 * p99_up + 0.05,
+          f"latency p99 {p99_down * 1e3:.1f} ms with the broker down vs {p99_up * 1e3:.1f} ms up")
     # ASan keeps freed memory in quarantine (256 MiB by default): the bound is checked
     # in a plain build, a sanitized one only checks it is not runaway.
     limit = 600 * 1024 if os.environ.get("RINGHUB_SANITIZED") else 16 * 1024
