@@ -400,6 +400,65 @@ static void controls(struct ent *e)
         }
 }
 
+/* A number entity whose value goes out through command_template on the entity's set topic. */
+static void number(struct ent *e, const char *object, const char *name, const char *tmpl,
+                   const char *cmd_tmpl, double min, double max, double step)
+{
+        char topic[512], cmd[512];
+        json_object *o = config(e, object, name, topic, sizeof(topic), "number");
+        snprintf(cmd, sizeof(cmd), "%s/%s/set", e->c->base, e->rel);
+        add_str(o, "command_topic", cmd);
+        add_str(o, "command_template", cmd_tmpl);
+        add_str(o, "value_template", tmpl);
+        json_object_object_add(o, "min", json_object_new_double(min));
+        json_object_object_add(o, "max", json_object_new_double(max));
+        json_object_object_add(o, "step", json_object_new_double(step));
+        add_str(o, "mode", "box");
+        emit(e, topic, o);
+}
+
+/*
+ * PLC controls: a machine's target position (move) and e-stop; a Modbus tag's value
+ * (write: a switch for a boolean, a number otherwise). OPC UA tags are read-only here.
+ */
+static void plc_controls(struct ent *e)
+{
+        if (!e->c->control)
+                return;
+        if (e->type == RT_machine && control_known("machines", "move")) {
+                number(e, "move", "move to", "{{ value_json.position }}",
+                       "{\"action\":\"move\",\"argument\":{{ value | int }}}", 0, 255, 1);
+                char topic[512], cmd[512];
+                json_object *o =
+                    config(e, "estop", "emergency stop", topic, sizeof(topic), "button");
+                snprintf(cmd, sizeof(cmd), "%s/%s/set", e->c->base, e->rel);
+                add_str(o, "command_topic", cmd);
+                json_object_object_del(o, "state_topic");
+                add_str(o, "payload_press", "estop");
+                emit(e, topic, o);
+        }
+        json_object *ep, *vb;
+        if (e->type != RT_tag || !control_known("tags", "write") ||
+            !json_object_object_get_ex(e->ent, "endpoint", &ep) ||
+            !startswith(json_object_get_string(ep), "modbus://"))
+                return;
+        if (json_object_object_get_ex(e->ent, "value_bool", &vb) &&
+            json_object_is_type(vb, json_type_boolean)) {
+                char topic[512], cmd[512];
+                json_object *o = config(e, "write", "set", topic, sizeof(topic), "switch");
+                snprintf(cmd, sizeof(cmd), "%s/%s/set", e->c->base, e->rel);
+                add_str(o, "command_topic", cmd);
+                add_str(o, "value_template", "{{ 'ON' if value_json.value_bool else 'OFF' }}");
+                add_str(o, "payload_on", "{\"action\":\"write\",\"value\":true}");
+                add_str(o, "payload_off", "{\"action\":\"write\",\"value\":false}");
+                add_str(o, "state_on", "ON");
+                add_str(o, "state_off", "OFF");
+                emit(e, topic, o);
+        } else
+                number(e, "write", "set", "{{ value_json.value }}",
+                       "{\"action\":\"write\",\"value\":{{ value }}}", -1e9, 1e9, 0.001);
+}
+
 int mqtt_disco_entity(const struct mqtt_disco_ctx *c, unsigned topic, const char *key,
                       const char *rel, json_object *ent, mqtt_disco_emit_fn fn, void *userdata)
 {
@@ -435,5 +494,6 @@ int mqtt_disco_entity(const struct mqtt_disco_ctx *c, unsigned topic, const char
         }
         binary_sensors(&e);
         controls(&e);
+        plc_controls(&e);
         return e.n;
 }
