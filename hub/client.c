@@ -17,6 +17,7 @@
 #include "dialect.h"
 #include "log.h"
 #include "macros.h"
+#include "tls.h"
 #include "util.h"
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -44,7 +45,8 @@ struct hub_client *client_new(struct lws *wsi, const struct dialect *d, unsigned
         c->id = next_id++;
         c->q = (struct hub_msg **)(c->priv + priv);
         c->q_cap = hub.opt.queue_len;
-        if (!lws_get_peer_simple(wsi, c->ip, sizeof(c->ip)))
+        if (!tls_peer_name(lws_get_socket_fd(wsi), c->ip, sizeof(c->ip)) &&
+            !lws_get_peer_simple(wsi, c->ip, sizeof(c->ip)))
                 strscpy(c->ip, sizeof(c->ip), "unknown");
         /* IPv4-mapped IPv6 reads better as IPv4. */
         if (startswith(c->ip, "::ffff:") && strchr(c->ip, '.'))

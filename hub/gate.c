@@ -30,12 +30,14 @@
 #include "log.h"
 #include "macros.h"
 #include "rest.h"
+#include "tls.h"
 #include "util.h"
 
 #define PEEK_MAX 8192
 
 struct gate_conn {
         int fd;
+        bool tls; /* fd is the plaintext end of a TLS relay (tls.c) */
         uint64_t deadline;
         struct gate_conn *prev, *next;
 };
@@ -136,6 +138,41 @@ static void gate_decide(struct gate_conn *g, const char *head)
                 log_warning("libmicrohttpd refused a connection");
 }
 
+/* TLS on the one port (tls.c): a ClientHello is relayed and its plaintext end watched in
+ * its place, under the same deadline; plain HTTP to a TLS-only port gets 426. True when
+ * the connection was dealt with. */
+static bool gate_tls(struct gate_conn *g, const char *buf, size_t n, bool head)
+{
+        if (g->tls)
+                return false;
+        if ((unsigned char)buf[0] == TLS_RECORD_HANDSHAKE) {
+                epoll_ctl(ep_fd, EPOLL_CTL_DEL, g->fd, NULL);
+                int fd = tls_enabled() ? tls_wrap(g->fd) : (close(g->fd), -EPROTONOSUPPORT);
+                struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = g };
+                if (fd < 0 || epoll_ctl(ep_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                        if (fd >= 0)
+                                close(fd);
+                        gate_remove(g);
+                        return true;
+                }
+                g->fd = fd;
+                g->tls = true;
+                return true;
+        }
+        if (!head || !tls_enabled() || !hub.opt.tls_only)
+                return false;
+        epoll_ctl(ep_fd, EPOLL_CTL_DEL, g->fd, NULL);
+        int fd = g->fd;
+        gate_remove(g);
+        atomic_fetch_add_explicit(&hub.stats.tls_plain_refused, 1, memory_order_relaxed);
+        char drain[PEEK_MAX];
+        (void)!recv(fd, drain, n, MSG_DONTWAIT); /* read it: a clean close, no RST */
+        send_and_close(fd, "426 Upgrade Required",
+                       "{\"error\":\"this port speaks TLS only: use https:// or wss://\","
+                       "\"code\":426}");
+        return true;
+}
+
 static void gate_peek(struct gate_conn *g)
 {
         static char buf[PEEK_MAX + 1];
@@ -147,7 +184,10 @@ static void gate_peek(struct gate_conn *g)
                 return;
         }
         buf[n] = 0;
-        if (memmem(buf, (size_t)n, "\r\n\r\n", 4)) {
+        bool head = memmem(buf, (size_t)n, "\r\n\r\n", 4);
+        if (gate_tls(g, buf, (size_t)n, head))
+                return;
+        if (head) {
                 gate_decide(g, buf);
                 return;
         }

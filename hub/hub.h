@@ -37,6 +37,10 @@ struct hub_options {
         unsigned head_timeout_ms;   /* a request head must arrive within this */
         unsigned max_pending;       /* connections whose head has not arrived yet */
         unsigned http_connections;  /* libmicrohttpd connection limit */
+        /* tls.c and the gate: certificate and key files (NULL: no TLS), plain refused */
+        const char *tls_cert;
+        const char *tls_key; /* NULL: the key is in tls_cert's file */
+        bool tls_only;
         /* tokens.c, session.c and the dialects: auth, inbound limits, timers */
         const char *auth;            /* "off", "token", "jwt" */
         const char *token_file;      /* lines "TOKEN ROLE [NAME]" */

@@ -124,6 +124,13 @@ static void apply(struct hub_options *o, bool at_start)
             conf_is_set(cfg, "hub", "jwt_secret_file")
                 ? keep(3, conf_get_string(cfg, "hub", "jwt_secret_file"))
                 : NULL);
+        SET("tls_cert", tls_cert, keep(5, conf_get_string(cfg, "hub", "tls_cert")));
+        SET("tls_key", tls_key, keep(6, conf_get_string(cfg, "hub", "tls_key")));
+        SET("tls_only", tls_only, conf_get_bool(cfg, "hub", "tls_only"));
+        if (o->tls_cert && !*o->tls_cert)
+                o->tls_cert = NULL;
+        if (o->tls_key && !*o->tls_key)
+                o->tls_key = NULL;
         if (o->token_file && !*o->token_file)
                 o->token_file = NULL;
         if (o->jwt_secret_file && !*o->jwt_secret_file)

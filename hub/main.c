@@ -33,6 +33,7 @@
 #include "reader.h"
 #include "rest.h"
 #include "state.h"
+#include "tls.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -54,6 +55,10 @@ static void help(void)
                "  --head-timeout MS       a request head must arrive within (default 10000)\n"
                "  --max-pending N         connections waiting for their head (default 1024)\n"
                "  --http-connections N    REST connections (default 1000)\n"
+               "  --tls-cert PATH         TLS certificate chain (PEM): https:// and wss://\n"
+               "                          on the same port\n"
+               "  --tls-key PATH          TLS private key (PEM; default: in --tls-cert)\n"
+               "  --tls-only on|off       with a certificate: refuse plain HTTP (default on)\n"
                "  --auth MODE             off, token or jwt (default off)\n"
                "  --token-file PATH       API tokens, lines 'TOKEN ROLE [NAME]'\n"
                "  --jwt-secret-file PATH  HS256 secret for --auth jwt\n"
@@ -77,6 +82,11 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *ret)
                 return -ERANGE;
         *ret = (unsigned)v;
         return 0;
+}
+
+static int parse_on_off(const char *s)
+{
+        return strcmp(s, "on") == 0 ? 1 : strcmp(s, "off") == 0 ? 0 : -EINVAL;
 }
 
 static int parse_args(int argc, char **argv)
@@ -104,6 +114,9 @@ static int parse_args(int argc, char **argv)
                 ARG_VERSION,
                 ARG_CONFIG,
                 ARG_CONTROL,
+                ARG_TLS_CERT,
+                ARG_TLS_KEY,
+                ARG_TLS_ONLY,
         };
         static const struct option opts[] = {
                 { "ring", required_argument, NULL, ARG_RING },
@@ -130,6 +143,9 @@ static int parse_args(int argc, char **argv)
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "config", required_argument, NULL, ARG_CONFIG },
                 { "control", required_argument, NULL, ARG_CONTROL },
+                { "tls-cert", required_argument, NULL, ARG_TLS_CERT },
+                { "tls-key", required_argument, NULL, ARG_TLS_KEY },
+                { "tls-only", required_argument, NULL, ARG_TLS_ONLY },
                 {},
         };
         struct hub_options *o = &hub.opt;
@@ -150,6 +166,7 @@ static int parse_args(int argc, char **argv)
                 .sio_ping_ms = 25000,
                 .sio_timeout_ms = 20000,
                 .diag_interval_ms = 1000,
+                .tls_only = true,
         };
         /* The configuration file first; the flags below override it. */
         if (hubconf_load(argc, argv) < 0)
@@ -228,11 +245,20 @@ static int parse_args(int argc, char **argv)
                 case ARG_CONFIG:
                         break; /* read before the flags */
                 case ARG_CONTROL:
-                        r = strcmp(optarg, "on") == 0    ? 1
-                            : strcmp(optarg, "off") == 0 ? 0
-                                                         : -EINVAL;
+                        r = parse_on_off(optarg);
                         if (r >= 0)
                                 atomic_store(&o->control, r == 1);
+                        break;
+                case ARG_TLS_CERT:
+                        o->tls_cert = *optarg ? optarg : NULL;
+                        break;
+                case ARG_TLS_KEY:
+                        o->tls_key = *optarg ? optarg : NULL;
+                        break;
+                case ARG_TLS_ONLY:
+                        r = parse_on_off(optarg);
+                        if (r >= 0)
+                                o->tls_only = r == 1;
                         break;
                 default:
                         return -EINVAL;
@@ -265,6 +291,9 @@ static int parse_args(int argc, char **argv)
                         { ARG_JWT_SECRET_FILE, "jwt_secret_file" },
                         { ARG_RATE_LIMIT, "rate_limit" },
                         { ARG_CONTROL, "control" },
+                        { ARG_TLS_CERT, "tls_cert" },
+                        { ARG_TLS_KEY, "tls_key" },
+                        { ARG_TLS_ONLY, "tls_only" },
                 };
                 for (size_t i = 0; i < ELEMENTSOF(keys); i++)
                         if (keys[i].arg == c)
@@ -382,6 +411,9 @@ static int hub_main(int argc, char **argv)
         if (tokens_init() < 0)
                 return 2;
         (void)hubconf_add_reload_hook(reload_tokens, NULL);
+        if (tls_init() < 0)
+                return 2;
+        (void)hubconf_add_reload_hook(tls_reload, NULL);
         if (state_init() < 0)
                 return 1;
 
@@ -445,6 +477,7 @@ out:
 int main(int argc, char **argv)
 {
         int r = hub_main(argc, argv);
+        tls_free();     /* after lws and libmicrohttpd let go of their ends */
         hubconf_free(); /* every exit path, early ones included */
         return r;
 }

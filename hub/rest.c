@@ -36,6 +36,7 @@
 #include "registry.h"
 #include "session.h"
 #include "state.h"
+#include "tls.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -451,6 +452,9 @@ int rest_add_connection(struct MHD_Daemon *d, int fd)
                 close(fd);
                 return -errno;
         }
+        /* A TLS connection's socket pair: the client's own address, for logs and audit. */
+        if (ss.ss_family == AF_UNIX)
+                (void)tls_peer(fd, &ss, &sl);
         /* libmicrohttpd owns (and closes) the socket from here on, also on failure. */
         if (MHD_add_connection(d, fd, (struct sockaddr *)&ss, sl) != MHD_YES)
                 return -EIO;
