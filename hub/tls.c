@@ -41,7 +41,8 @@
 struct tls_conn {
         int net, app; /* the client's TCP socket; our end of the pair */
         SSL *ssl;
-        bool up; /* handshake done */
+        bool up;   /* handshake done */
+        bool dead; /* closed; freed after the epoll batch that may still name it */
         char peer[64];
         size_t in_off, in_len;   /* decrypted, not yet written into the pair */
         size_t out_off, out_len; /* read from the pair, not yet taken by SSL_write */
@@ -63,6 +64,7 @@ static atomic_bool stop;
 static pthread_mutex_t incoming_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tls_conn *incoming; /* from tls_wrap(), not yet taken by the thread */
 static struct tls_conn *conns;    /* the TLS thread's */
+static struct tls_conn *dead;     /* closed in this epoll batch */
 static struct tls_peer *peers;    /* by fd number; lws thread */
 static size_t n_peers;
 
@@ -126,7 +128,18 @@ static void conn_close(struct tls_conn *c)
         SSL_free(c->ssl);
         close(c->net);
         close(c->app);
-        free(c);
+        c->dead = true;
+        c->next = dead;
+        dead = c;
+}
+
+static void free_dead(void)
+{
+        while (dead) {
+                struct tls_conn *c = dead;
+                dead = c->next;
+                free(c);
+        }
 }
 
 /* Client → hub: decrypt into the pair until one side would block. */
@@ -215,6 +228,8 @@ static int handshake(struct tls_conn *c)
 static void pump(struct tls_conn *c)
 {
         int r = 0;
+        if (c->dead)
+                return;
         if (!c->up)
                 r = handshake(c);
         if (r >= 0 && c->up && (r = pump_in(c)) >= 0)
@@ -266,10 +281,12 @@ static void *tls_main(void *arg)
                         else
                                 take_incoming();
                 }
+                free_dead();
         }
         take_incoming();
         while (conns)
                 conn_close(conns);
+        free_dead();
         return NULL;
 }
 

@@ -24,9 +24,10 @@ import time
 import urllib.error
 import urllib.request
 
-import websockets
-
 from hubtest import Fail, check, run, skip
+
+import websockets  # noqa: E402 (hubtest skips without it)
+import websockets.exceptions  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DIALECTS = os.path.join(HERE, "..", "dialects")
@@ -203,6 +204,8 @@ def main(env):
     env.tmp = d
     try:
         body(env, d)
+    except (OSError, websockets.exceptions.WebSocketException, asyncio.TimeoutError) as e:
+        raise Fail(f"{type(e).__name__}: {e}")  # with the hub's log
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
