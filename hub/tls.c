@@ -230,6 +230,7 @@ static void pump(struct tls_conn *c)
         int r = 0;
         if (c->dead)
                 return;
+        ERR_clear_error(); /* SSL_get_error() reads this thread's queue */
         if (!c->up)
                 r = handshake(c);
         if (r >= 0 && c->up && (r = pump_in(c)) >= 0)
