@@ -9,7 +9,8 @@ a partial ClientHello that stalls (and a finished handshake that never sends its
 closed by the head timeout while others are served at once, and a SIGHUP after the
 files are replaced: new connections get the second certificate, an open one keeps
 working. With tls_only = no, plain and TLS are served side by side; a certificate that
-cannot be loaded stops the hub at start with exit code 2.
+cannot be loaded stops the hub at start with exit code 2; without a certificate a
+ClientHello is closed at once.
 """
 import asyncio
 import json
@@ -302,6 +303,19 @@ def body(env, d):
     env.start_hub("--config", conf)
     check(https(env, ctx_b, "/api/v1/health")[0] == 200, "https with tls_only = no")
     check(env.get("/api/v1/health")[0] == 200, "plain with tls_only = no")
+    env.stop(env.hub)
+    check(env.hub.returncode == 0, f"hub exit {env.hub.returncode}: {env.hub_log()}")
+
+    # No certificate: a ClientHello is closed at once, not after the head timeout.
+    env.start_hub()
+    t0 = time.time()
+    try:
+        peer_der(env, ctx_b)
+        raise Fail("a TLS handshake succeeded without a certificate")
+    except (ssl.SSLError, ConnectionResetError):
+        pass
+    check(time.time() - t0 < 5, f"a ClientHello without TLS held {time.time() - t0:.1f} s")
+    check(env.get("/api/v1/health")[0] == 200, "plain without a certificate")
     env.stop(env.hub)
     check(env.hub.returncode == 0, f"hub exit {env.hub.returncode}: {env.hub_log()}")
 
