@@ -103,7 +103,10 @@ def plain_request(env, raw):
         s.sendall(raw)
         out = b""
         while True:
-            b = s.recv(4096)
+            try:
+                b = s.recv(4096)
+            except ConnectionResetError:
+                b = b""
             if not b:
                 return out.decode(errors="replace")
             out += b
@@ -304,12 +307,30 @@ def body(env, d):
     env.stop(env.hub)
     check(env.hub.returncode == 0, f"hub exit {env.hub.returncode}: {env.hub_log()}")
 
-    # tls_only = no: plain and TLS side by side.
+    # tls_only = no: plain and TLS side by side. Handshakes count against max_pending;
+    # a client that gives up mid-handshake frees its slot at once.
     with open(conf, "a") as f:
         f.write("tls_only = no\n")
-    env.start_hub("--config", conf)
+    env.start_hub("--config", conf, "--max-pending", "3")
     check(https(env, ctx_b, "/api/v1/health")[0] == 200, "https with tls_only = no")
     check(env.get("/api/v1/health")[0] == 200, "plain with tls_only = no")
+    stalled = []
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", env.port), timeout=20)
+        s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01")
+        stalled.append(s)
+    end = time.time() + 15
+    busy = None
+    while time.time() < end and busy is None:
+        r = plain_request(env, b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        busy = r if r.startswith("HTTP/1.1 503") else None
+    check(busy and "busy" in busy, "three handshakes did not fill max_pending = 3")
+    for s in stalled:
+        s.close()
+    end = time.time() + 15
+    while time.time() < end and env.get("/api/v1/health")[0] != 200:
+        time.sleep(0.05)
+    check(env.get("/api/v1/health")[0] == 200, "slots not freed by clients that left")
     env.stop(env.hub)
     check(env.hub.returncode == 0, f"hub exit {env.hub.returncode}: {env.hub_log()}")
 
