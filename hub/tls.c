@@ -47,7 +47,7 @@ struct tls_conn {
         size_t in_off, in_len;   /* decrypted, not yet written into the pair */
         size_t out_off, out_len; /* read from the pair, not yet taken by SSL_write */
         struct tls_conn *prev, *next;
-        uint8_t in[TLS_BUF], out[TLS_BUF];
+        uint8_t *in, *out; /* TLS_BUF each, from the end of the handshake on */
 };
 
 struct tls_peer {
@@ -85,6 +85,7 @@ static SSL_CTX *ctx_load(const char *cert, const char *key)
                                    SSL_OP_NO_COMPRESSION);
         SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                 SSL_MODE_RELEASE_BUFFERS);
+        SSL_CTX_sess_set_cache_size(c, 1024); /* TLS 1.2 resumption; 1.3 uses tickets */
         static const unsigned char sid[] = "ringhub";
         SSL_CTX_set_session_id_context(c, sid, sizeof(sid) - 1);
         ERR_clear_error();
@@ -138,6 +139,7 @@ static void free_dead(void)
         while (dead) {
                 struct tls_conn *c = dead;
                 dead = c->next;
+                free(c->in);
                 free(c);
         }
 }
@@ -156,7 +158,7 @@ static int pump_in(struct tls_conn *c)
                         continue;
                 }
                 size_t n;
-                int k = SSL_read_ex(c->ssl, c->in, sizeof(c->in), &n);
+                int k = SSL_read_ex(c->ssl, c->in, TLS_BUF, &n);
                 if (k > 0) {
                         c->in_off = 0;
                         c->in_len = n;
@@ -186,7 +188,7 @@ static int pump_out(struct tls_conn *c)
                                 return 0;
                         return -EPIPE;
                 }
-                ssize_t n = recv(c->app, c->out, sizeof(c->out), MSG_DONTWAIT);
+                ssize_t n = recv(c->app, c->out, TLS_BUF, MSG_DONTWAIT);
                 if (n > 0) {
                         c->out_off = 0;
                         c->out_len = (size_t)n;
@@ -211,6 +213,11 @@ static int handshake(struct tls_conn *c)
         ERR_clear_error();
         int k = SSL_do_handshake(c->ssl);
         if (k == 1) {
+                /* Relay buffers only now: a flood of stalled handshakes stays small. */
+                c->in = malloc(2 * TLS_BUF);
+                if (!c->in)
+                        return -ENOMEM;
+                c->out = c->in + TLS_BUF;
                 c->up = true;
                 atomic_fetch_add_explicit(&hub.stats.tls_handshakes, 1, memory_order_relaxed);
                 log_debug("TLS from %s: %s %s", c->peer, SSL_get_version(c->ssl),
