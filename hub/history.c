@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -60,13 +61,14 @@ static struct {
         pthread_mutex_t lock;
         struct kind_ring ring[HISTORY_KINDS];
         int fd;                /* -1: memory only */
+        int lock_fd;           /* DIR/history.lock, flock()ed while open */
         char path[4096];       /* DIR/history.log */
         uint64_t size;         /* bytes of the file */
         uint64_t file_records; /* records in the file */
         uint64_t seq;          /* last sequence number given */
         uint64_t appended, write_errors;
         bool failing; /* in a streak of write errors (logged once) */
-} hs = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
+} hs = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1, .lock_fd = -1 };
 
 /* ---- CRC-32C (Castagnoli), table-driven ---- */
 
@@ -377,6 +379,22 @@ static void move_aside(char *bad, size_t size)
                 bad[0] = 0;
 }
 
+/* One hub per directory: a second one (another ring, same state_dir) would interleave
+ * its records. The lock is a file of its own, since compaction replaces history.log. */
+static int take_lock(const char *dir)
+{
+        char p[sizeof(hs.path)];
+        if (snprintf(p, sizeof(p), "%s/history.lock", dir) >= (int)sizeof(p))
+                return -ENAMETOOLONG;
+        _cleanup_close_ int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK ? -EBUSY : -errno;
+        hs.lock_fd = TAKE_FD(fd);
+        return 0;
+}
+
 /* Load the file (lock held): repair a torn tail, move a damaged file aside. */
 static int load(void)
 {
@@ -447,6 +465,8 @@ int history_open(const char *dir, const struct history_limits *lim)
                                   (int)sizeof(hs.path))
                         r = -ENAMETOOLONG;
                 if (r == 0)
+                        r = take_lock(dir);
+                if (r == 0)
                         r = load();
         }
         pthread_mutex_unlock(&hs.lock);
@@ -461,6 +481,9 @@ void history_close(void)
                 close(hs.fd);
         }
         hs.fd = -1;
+        if (hs.lock_fd >= 0)
+                close(hs.lock_fd);
+        hs.lock_fd = -1;
         rings_free();
         hs.path[0] = 0;
         hs.size = hs.file_records = hs.seq = hs.appended = hs.write_errors = 0;

@@ -50,8 +50,9 @@ const char *history_kind_name(enum history_kind kind);
  * Open (create) DIR/history.log and load its last entries; dir is created (0700) when
  * missing. dir NULL or "" keeps the history in memory only (lost at exit). Any damage of
  * the file is repaired as described above; an error is returned only when the directory
- * or file cannot be created or written (then the history still works, in memory only,
- * and one error line is logged by the caller). 0, or a negative errno.
+ * or file cannot be created or written, or another process holds DIR/history.lock
+ * (-EBUSY: one hub per directory); the caller then closes and reopens in memory only.
+ * 0, or a negative errno (-EINVAL: limits out of range).
  */
 int history_open(const char *dir, const struct history_limits *lim);
 /* Sync and close the file, free the entries. Safe when never opened. */

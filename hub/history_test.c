@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "checks.h"
@@ -255,6 +256,21 @@ static void test_memory_only(void)
         check_eq(history_append(HISTORY_LOG, "{}", 2, NULL), -EINVAL);
 }
 
+/* One hub per directory: a second process is refused while the first holds it. */
+static void test_lock(void)
+{
+        cleanup();
+        check_eq(history_open(dir, &small), 0);
+        pid_t pid = fork();
+        check(pid >= 0);
+        if (pid == 0)
+                _exit(history_open(dir, &small) == -EBUSY ? 0 : 1);
+        int status;
+        check_eq(waitpid(pid, &status, 0), pid);
+        check(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        history_close();
+}
+
 static void cleanup(void)
 {
         DIR *d = opendir(dir);
@@ -284,6 +300,7 @@ int main(void)
         test_torn_tail();
         test_garbage();
         test_memory_only();
+        test_lock();
         cleanup();
         *strrchr(dir, '/') = 0;
         rmdir(dir);
