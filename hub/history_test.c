@@ -131,6 +131,7 @@ static void test_compaction(void)
         off_t max = 0;
         for (unsigned i = 0; i < 1000; i++) {
                 append((enum history_kind)(i % HISTORY_KINDS), i);
+                history_flush();
                 check_eq(history_check(path, &res), 0);
                 check(res.records[0] + res.records[1] + res.records[2] < 24);
                 max = file_size() > max ? file_size() : max;
