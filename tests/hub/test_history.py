@@ -9,7 +9,8 @@ collector on a private ring:
     ids increasing, and `ringhub --check-history` says the store file is valid;
   * the restarted hub's Socket.IO on_connection carries the same last_events/last_logs,
     a new command arrives as on.event and on.log (with the operator as `user`), a native
-    client subscribed to `event.*` gets event.recorded, and a reload is journaled;
+    client subscribed to `event.*` gets event.recorded, a reload is journaled, and LedFx
+    subscriptions to event_recorded filtered by classification get theirs only;
   * then a garbage store file: one log line, moved aside, a fresh store that works.
 """
 import asyncio
@@ -140,6 +141,12 @@ async def live_and_snapshot(env):
     check(snap["last_logs"] == logs, "on_connection last_logs differs from the history")
     check(snap["last_events"] == events, "on_connection last_events differs from the history")
     check(isinstance(snap["last_alarms"], list), "last_alarms is not a list")
+    ledfx = await websockets.connect(f"ws://127.0.0.1:{env.port}/api/websocket", max_size=None)
+    await recv_json(ledfx)  # client_id
+    await ledfx.send(json.dumps({"id": 1, "type": "subscribe_event", "event_type": "event_recorded",
+                                 "event_filter": {"classification": "Operator"}}))
+    await ledfx.send(json.dumps({"id": 2, "type": "subscribe_event", "event_type": "event_recorded",
+                                 "event_filter": {"classification": "Config"}}))
     native = await websockets.connect(f"ws://127.0.0.1:{env.port}/ws", max_size=None)
     await native.send(json.dumps({"type": "subscribe", "events": ["event.*", "log.*"]}))
     end = time.time() + 10
@@ -171,6 +178,16 @@ async def live_and_snapshot(env):
     env.hub.send_signal(signal.SIGHUP)
     ev = await sio_wait(ws, "on.event")
     check(ev["classification"] == "Config" and "reloaded" in ev["message"], f"reload: {ev}")
+    # LedFx: each subscription gets only its classification, in order.
+    subs = []
+    end = time.time() + 10
+    while len(subs) < 2 and time.time() < end:
+        m = await recv_json(ledfx)
+        if m.get("event_type") == "event_recorded":
+            check(isinstance(m.get("event_id"), int), f"LedFx event without event_id: {m}")
+            subs.append((m["id"], m["classification"]))
+    check(subs == [(1, "Operator"), (2, "Config")], f"LedFx subscriptions got {subs}")
+    await ledfx.close()
     await native.close()
     await ws.close()
 
