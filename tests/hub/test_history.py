@@ -227,7 +227,8 @@ def kill_in_the_middle(env):
 
 def garbage_store(env):
     """The hub stopped, its store overwritten with garbage: moved aside, a fresh one."""
-    env.stop(env.hub)
+    code = env.stop(env.hub, timeout=20)
+    check(code == 0, f"hub exit {code} (a sanitizer's report?): {env.hub_log()}")
     store = os.path.join(env.state_dir, "state", "history.log")
     with open(store, "wb") as f:
         f.write(os.urandom(5000))
@@ -240,6 +241,8 @@ def garbage_store(env):
     check(st == 200, f"command {st}")
     check(command_ids(get_json(env, "/api/v1/history/logs")) == [r["request_id"]],
           "the fresh store does not hold just the new command")
+    code = env.stop(env.hub, timeout=20)
+    check(code == 0, f"hub exit {code} (a sanitizer's report?): {env.hub_log()}")
     check_store(env)
 
 
