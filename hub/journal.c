@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "events.h"
+#include "hub.h"
 #include "jsonfmt.h"
 #include "log.h"
 #include "macros.h"
@@ -110,6 +111,21 @@ static void add_tail(json_object *o, const struct journal_entry *e)
         json_object_object_add(o, "manufacturer", json_object_new_string(MANUFACTURER));
 }
 
+static void count(int r)
+{
+        if (r == 0 || r == -EIO)
+                atomic_fetch_add_explicit(&hub.stats.history_entries, 1, memory_order_relaxed);
+        if (r == -EIO)
+                atomic_fetch_add_explicit(&hub.stats.history_write_errors, 1, memory_order_relaxed);
+}
+
+int journal_keep_alarm(const char *json, size_t len)
+{
+        int r = history_append(HISTORY_ALARM, json, len, NULL);
+        count(r);
+        return r;
+}
+
 /* Give o its id, store it, publish it on topic. Returns the id or 0. */
 static uint64_t record(enum history_kind kind, unsigned topic,
                        json_object *(*build)(const struct journal_entry *, uint64_t, void *),
@@ -124,6 +140,7 @@ static uint64_t record(enum history_kind kind, unsigned topic,
         const char *text = o ? jsonfmt_text(o, &len) : NULL;
         int r = text ? history_append(kind, text, len, NULL) : -ENOMEM;
         pthread_mutex_unlock(&jr.lock);
+        count(r);
         if (r == -EINVAL)
                 log_warning("history: %s %llu not kept (%zu bytes, at most %u)",
                             history_kind_name(kind), (unsigned long long)id, len,

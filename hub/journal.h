@@ -75,4 +75,11 @@ uint64_t journal_log(const struct journal_entry *e, json_object *event, json_obj
  */
 uint64_t journal_action(const struct journal_entry *e, json_object *alarm);
 
+/*
+ * Keep an Alarm record (the on.alarm object's text) in the history, for last_alarms and
+ * /api/v1/history/alarms; not published (the alarm engine sends on.alarm itself).
+ * Counted in /metrics like every entry. history_append()'s result.
+ */
+int journal_keep_alarm(const char *json, size_t len);
+
 /* Snapshots (last_events, last_logs, last_alarms): history_last_array() in history.h. */

@@ -222,6 +222,10 @@ def kill_in_the_middle(env):
                            f"{sorted(missing)[:5]}")
         seq = [e["id"] for e in entries]
         check(seq == sorted(seq) and len(seq) == len(set(seq)), f"{what}: ids not increasing")
+    entries, errors = env.metrics("ringhub_history_entries_total",
+                                  "ringhub_history_write_errors_total")
+    check(entries is not None and entries >= 2 * (TOTAL - sent) and errors == 0,
+          f"/metrics: {entries} history entries, {errors} write errors")
     asyncio.run(live_and_snapshot(env))
 
 
