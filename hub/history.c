@@ -222,7 +222,7 @@ static int scan(int fd, scan_fn fn, struct history_check_result *res)
                         verdict = 1;
                 else {
                         verdict = 1;
-                        uint8_t z[512];
+                        uint8_t z[4096];
                         for (uint64_t o = off; o < size && verdict == 1; o += sizeof(z)) {
                                 size_t n = (size_t)MIN((uint64_t)sizeof(z), size - o);
                                 if (pread(fd, z, n, (off_t)o) != (ssize_t)n)
