@@ -15,6 +15,7 @@
  */
 #include "history.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -31,13 +32,14 @@
 #include "log.h"
 #include "macros.h"
 
-#define HDR_MAGIC     "RHHIST\0\0"
-#define HDR_SIZE      16u
-#define HDR_VERSION   1u
-#define REC_MAGIC     0x31524852u /* "RHR1" */
-#define REC_HDR_SIZE  24u
-#define RECORD_MAX    (REC_HDR_SIZE + HISTORY_ENTRY_MAX)
-#define COMPACT_RATIO 2u /* compact when the file holds this many times the kept records */
+#define HDR_MAGIC        "RHHIST\0\0"
+#define HDR_SIZE         16u
+#define HDR_VERSION      1u
+#define REC_MAGIC        0x31524852u /* "RHR1" */
+#define REC_HDR_SIZE     24u
+#define RECORD_MAX       (REC_HDR_SIZE + HISTORY_ENTRY_MAX)
+#define COMPACT_RATIO    2u /* compact when the file holds this many times the kept records */
+#define HISTORY_BAD_KEEP 3u /* damaged files kept aside, the newest */
 
 struct rec_hdr {
         uint32_t magic, len, kind, crc;
@@ -499,6 +501,39 @@ static int mkdir_p(const char *dir)
         }
 }
 
+static int aside_cmp(const void *a, const void *b)
+{
+        return strcmp(a, b);
+}
+
+/* Keep the newest HISTORY_BAD_KEEP damaged files moved aside (their names sort by the
+ * time they were moved), so that a store damaged at every start cannot fill the disk. */
+static void prune_aside(void)
+{
+        char dir[sizeof(hs.path)];
+        snprintf(dir, sizeof(dir), "%s", hs.path);
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+                return;
+        *slash = 0;
+        _cleanup_(closedirp_) DIR *d = opendir(dir);
+        if (!d)
+                return;
+        static const char prefix[] = HISTORY_FILE ".bad-";
+        char found[32][64];
+        unsigned n = 0;
+        struct dirent *de;
+        while ((de = readdir(d)) && n < ELEMENTSOF(found))
+                if (strncmp(de->d_name, prefix, sizeof(prefix) - 1) == 0 &&
+                    strlen(de->d_name) < sizeof(found[0]))
+                        strcpy(found[n++], de->d_name);
+        if (n <= HISTORY_BAD_KEEP)
+                return;
+        qsort(found, n, sizeof(found[0]), aside_cmp);
+        for (unsigned i = 0; i < n - HISTORY_BAD_KEEP; i++)
+                (void)unlinkat(dirfd(d), found[i], 0);
+}
+
 /* Move a damaged file aside as PATH.bad-UNIXTIME (never over an older one); bad gets the
  * new name, or "" when it could not be moved (it is then overwritten). */
 static void move_aside(char *bad, size_t size)
@@ -512,6 +547,8 @@ static void move_aside(char *bad, size_t size)
         }
         if (rename(hs.path, bad) < 0)
                 bad[0] = 0;
+        else
+                prune_aside();
 }
 
 /* One hub per directory: a second one (another ring, same state_dir) would interleave

@@ -22,8 +22,9 @@
  * Opening: a torn tail (a record cut short or failing its CRC at the end of the file,
  * what a crash in the middle of a write leaves) is dropped with one log line and the
  * file truncated there; never fatal. A file that is not a store (bad header, garbage,
- * damage in the middle) is moved aside as history.log.bad-UNIXTIME with one log line,
- * and a fresh store holding whatever records could be read before the damage is made.
+ * damage in the middle) is moved aside as history.log.bad-UNIXTIME with one log line
+ * (the three newest such files are kept), and a fresh store holding whatever records
+ * could be read before the damage is made.
  */
 #pragma once
 

@@ -251,6 +251,12 @@ static void test_garbage(void)
         history_close();
         check_eq(history_check(path, NULL), 0);
 
+        /* Only the newest three damaged files are kept aside. */
+        write_bytes("garbage", 7, false);
+        check_eq(history_open(dir, &small), 0);
+        history_close();
+        check_eq(count_aside(), 3);
+
         /* A missing file is an error for the checker, a fresh store for open. */
         check_eq(history_check("/nonexistent/history.log", NULL), -ENOENT);
 }
