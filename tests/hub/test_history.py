@@ -11,7 +11,8 @@ collector on a private ring:
     a new command arrives as on.event and on.log (with the operator as `user`), a native
     client subscribed to `event.*` gets event.recorded, a reload is journaled, and LedFx
     subscriptions to event_recorded filtered by classification get theirs only;
-  * then a garbage store file: one log line, moved aside, a fresh store that works.
+  * then a garbage store file: one log line, moved aside, a fresh store that works;
+  * then a store cut in the middle of its last record: the torn tail dropped, one line.
 """
 import asyncio
 import json
@@ -250,9 +251,28 @@ def garbage_store(env):
     check_store(env)
 
 
+def truncated_store(env):
+    """The store cut in the middle of its last record: a torn tail, dropped with one
+    line; what comes before is kept."""
+    store = os.path.join(env.state_dir, "state", "history.log")
+    size = os.path.getsize(store)
+    with open(store, "r+b") as f:
+        f.truncate(size - 10)
+    r = subprocess.run([env.ringhub, "--check-history", store], capture_output=True, text=True)
+    check(r.returncode == 1 and "torn tail" in r.stdout, f"--check-history: {r.stdout}")
+    env.start_hub("--config", os.path.join(env.state_dir, "ringhub.conf"))
+    log = env.hub_log()
+    check(log.count("dropped a torn tail") == 1, f"no single log line: {log}")
+    check(os.path.getsize(store) < size - 10, "the torn tail is still there")
+    check_store(env)
+    code = env.stop(env.hub, timeout=20)
+    check(code == 0, f"hub exit {code}: {env.hub_log()}")
+
+
 def main(env):
     kill_in_the_middle(env)
     garbage_store(env)
+    truncated_store(env)
 
 
 if __name__ == "__main__":
