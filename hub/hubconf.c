@@ -81,6 +81,22 @@ static unsigned secs_of_ms(uint64_t ms)
         return (unsigned)MAX((uint64_t)1, (ms + 999) / 1000);
 }
 
+/* [hub] state_dir, else the directory systemd made for the service (StateDirectory=,
+ * passed as $STATE_DIRECTORY, the first of a colon-separated list), else none: a hub
+ * started by hand or by a test writes nothing under /var/lib. */
+static const char *state_dir(void)
+{
+        const char *v = conf_get_string(cfg, "hub", "state_dir");
+        if (v && *v)
+                return keep(8, v);
+        const char *env = getenv("STATE_DIRECTORY");
+        if (!env || env[0] != '/')
+                return NULL;
+        char first[4096];
+        snprintf(first, sizeof(first), "%.*s", (int)strcspn(env, ":"), env);
+        return keep(8, first);
+}
+
 /* Apply every [hub] key (reloadable or not: at start all apply). */
 static void apply(struct hub_options *o, bool at_start)
 {
@@ -96,11 +112,8 @@ static void apply(struct hub_options *o, bool at_start)
                 if (from_file("http_connections"))
                         o->http_connections =
                             (unsigned)conf_get_uint(cfg, "hub", "http_connections");
-                /* Likewise the history is kept on disk only when a file was read (or
-                 * --state-dir names a directory): a hub started by hand or by a test
-                 * writes nothing under /var/lib. */
-                if (conf_source(cfg) && from_file("state_dir"))
-                        o->state_dir = keep(8, conf_get_string(cfg, "hub", "state_dir"));
+                if (from_file("state_dir"))
+                        o->state_dir = state_dir();
                 o->history_alarms = (unsigned)conf_get_uint(cfg, "history", "last_alarms");
                 o->history_events = (unsigned)conf_get_uint(cfg, "history", "last_events");
                 o->history_logs = (unsigned)conf_get_uint(cfg, "history", "last_logs");

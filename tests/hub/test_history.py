@@ -12,7 +12,8 @@ collector on a private ring:
     client subscribed to `event.*` gets event.recorded, a reload is journaled, and LedFx
     subscriptions to event_recorded filtered by classification get theirs only;
   * then a garbage store file: one log line, moved aside, a fresh store that works;
-  * then a store cut in the middle of its last record: the torn tail dropped, one line.
+  * then a store cut in the middle of its last record: the torn tail dropped, one line;
+  * with `state_dir` empty, the hub uses systemd's $STATE_DIRECTORY.
 """
 import asyncio
 import json
@@ -269,10 +270,29 @@ def truncated_store(env):
     check(code == 0, f"hub exit {code}: {env.hub_log()}")
 
 
+def systemd_state_directory(env):
+    """With [hub] state_dir empty, the directory systemd passes ($STATE_DIRECTORY)."""
+    cfg = os.path.join(env.state_dir, "plain.conf")
+    with open(cfg, "w") as f:
+        f.write("[hub]\ncontrol = on\n")
+    sd = os.path.join(env.state_dir, "from-systemd")
+    env.hub = env.spawn([env.ringhub, "--ring", env.ring, "--listen", f"127.0.0.1:{env.port}",
+                         "--config", cfg], env={**os.environ, "STATE_DIRECTORY": sd})
+    env.wait_ready()
+    st, r = post(env, "/api/v1/collectors/system/refresh")
+    check(st == 200, f"command {st}")
+    store = os.path.join(sd, "history.log")
+    res = subprocess.run([env.ringhub, "--check-history", store], capture_output=True, text=True)
+    check(res.returncode == 0 and "1 logs" in res.stdout, f"$STATE_DIRECTORY: {res.stdout}")
+    code = env.stop(env.hub, timeout=20)
+    check(code == 0, f"hub exit {code}: {env.hub_log()}")
+
+
 def main(env):
     kill_in_the_middle(env)
     garbage_store(env)
     truncated_store(env)
+    systemd_state_directory(env)
 
 
 if __name__ == "__main__":
