@@ -15,8 +15,15 @@
  * links the Event it caused (and the Alarm, for alarm actions). Ids are integers
  * increasing over the store's life, one sequence per kind, as in the seed.
  *
- * Not from inside an events sink call (events.h: a sink must not publish); a sink that
- * needs to journal something hands it to its own thread or to the next call outside.
+ * For the alarm engine: journal_event() for a transition (JOURNAL_CLASS_ALARM, user
+ * NULL), journal_action(&e, alarm) for an operator's acknowledge, shelve, … (user and
+ * role set: an Event and a Log linking it and the Alarm object), journal_keep_alarm()
+ * for the Alarm record itself (on_connection last_alarms, /api/v1/history/alarms).
+ *
+ * Not from inside an events sink call (events.h: a sink must not publish — the sinks,
+ * the caller's included, would be called again from inside it); a sink that needs to
+ * journal something hands it to its own thread or to the next call outside. The
+ * dialects render `event` and `log` without taking state_lock.
  */
 #pragma once
 
