@@ -198,6 +198,15 @@ static void unlink_sess(struct eio_sess *s)
 
 static void sess_end(struct eio_sess *s)
 {
+        if (s->get && hub.shutting_down) {
+                /* As a WebSocket gets no close packet then: the connection drops, and
+                 * clients reconnect (a close packet "1" would tell python-engineio not to). */
+                struct eio_req *r = lws_wsi_user(s->get);
+                if (r)
+                        r->s = NULL;
+                lws_set_timeout(s->get, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+                s->get = NULL;
+        }
         if (s->get)
                 release_get(s, "1");
         detach_post(s);
