@@ -8,7 +8,8 @@ over maxPayload (413), a malformed payload or bad base64, a missing or bad Conte
 a wrong method, a POST while one is in flight and two polls at once (the session is
 closed, Engine.IO's way), an upgrade naming an unknown sid. A held poll does not stall
 REST or other clients. With auth on, a session that never sends its connect packet is
-closed after the authentication deadline. The hub stays healthy and frees every session.
+closed after the authentication deadline. A poll on a REST keep-alive connection gets 503
+and Connection: close. The hub stays healthy and frees every session.
 """
 import http.client
 import json
@@ -115,6 +116,17 @@ def main(env):
                "Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
     check(" 400 " in raw(env, ws_head.encode()), "upgrade with an unknown sid")
+
+    # A poll on a connection kept alive after a REST request (libmicrohttpd's): 503 and
+    # the connection closes, so the client retries on a new one, which works.
+    c = conn(env)
+    c.request("GET", "/api/v1/health")
+    check(c.getresponse().read() and True, "health")
+    c.request("GET", "/socket.io/?EIO=4&transport=polling")
+    r = c.getresponse()
+    check(r.status == 503 and r.getheader("Connection", "").lower() == "close",
+          f"poll on a REST connection: {r.status}")
+    c.close()
 
     # Abuse within a session that survives it: bad Content-Length, wrong method.
     error(env, "POST", f"EIO=4&transport=polling&sid={sid}", 3, body=b"",
