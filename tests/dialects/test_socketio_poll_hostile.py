@@ -7,7 +7,8 @@ EIO or transport, a POST handshake, an unknown sid (400 with {"code","message"})
 over maxPayload (413), a malformed payload or bad base64, a missing or bad Content-Length,
 a wrong method, a POST while one is in flight and two polls at once (the session is
 closed, Engine.IO's way), an upgrade naming an unknown sid. A held poll does not stall
-REST or other clients. With auth on, a session that never sends its connect packet is
+REST or other clients. Polling sessions count against --max-clients (503 over it), an
+upgrade of one does not. With auth on, a session that never sends its connect packet is
 closed after the authentication deadline. A poll on a REST keep-alive connection gets 503
 and Connection: close. The hub stays healthy and frees every session.
 """
@@ -182,6 +183,17 @@ def main(env):
     check(env.get("/api/v1/health")[0] == 200, "hub unhealthy")
     status, metrics = env.get("/metrics")
     check("ringhub_socketio_poll_errors_total" in metrics, "errors counter")
+    env.stop_hub()
+
+    # Polling sessions count against the client limit; an upgrade of one does not.
+    env.start_hub("--max-clients", "2")
+    a, b = handshake(env)["sid"], handshake(env)["sid"]
+    error(env, "GET", "EIO=4&transport=polling", None, status=503)
+    up = ws_head.replace("nosuchsession", a)
+    check(" 101 " in raw(env, up.encode()), "the upgrade of a polling session was refused")
+    for sid_ in (a, b):
+        post(env, sid_, "1")
+        gone(env, sid_)
     env.stop_hub()
 
     # Auth on: a polling session must send its connect (with a token) within the deadline.
