@@ -135,6 +135,10 @@ def main(env):
     line = raw(env, (f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
                      "Host: x\r\nContent-Length: banana\r\n\r\n40").encode())
     check(" 400 " in line or line == "", f"bad Content-Length: {line}")
+    # A Content-Length shorter than the body: the rest is a (bad) next request.
+    line = raw(env, (f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+                     "Host: x\r\nContent-Length: 1\r\n\r\n3\x00\xff garbage\r\n\r\n").encode())
+    check(" 200 " in line, f"short Content-Length: {line}")
     st, _ = req(env, "PUT", f"EIO=4&transport=polling&sid={sid}", body=b"40")
     check(400 <= st < 600, f"PUT: {st}")
     check(post(env, sid, "3") == (200, "ok"), "the session survives those")
