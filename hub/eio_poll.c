@@ -20,12 +20,13 @@
  * answered "3probe" and a held poll "6" (noop) so the client can pause polling; "5"
  * switches the client over to the WebSocket with its queue intact. A session ends
  * (deferred to a timer, never inside client_close()) by answering a held poll "1".
- * Sessions are a list bounded by the client limit. Never blocks.
+ * Sessions are a hash by sid, bounded by the client limit. Never blocks.
  */
 #include "eio_poll.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,7 @@
 #define SID_LEN    20
 #define POLL_BATCH 64
 #define ARG_MAX    64
+#define BUCKETS    256 /* sessions by sid: a poll finds its own in O(1) */
 
 enum eio_error {
         EIO_ERR_TRANSPORT = 0,
@@ -65,7 +67,7 @@ struct eio_sess {
         bool upgrading;   /* a WebSocket probe answered: polls return at once */
         bool ending;
         lws_sorted_usec_list_t end_sul;
-        struct eio_sess *prev, *next;
+        struct eio_sess *prev, *next; /* in its bucket */
 };
 
 /* One HTTP request (the lws per-session data, shared with session.c's). */
@@ -82,11 +84,19 @@ struct eio_req {
         size_t out_len;
 };
 
-static struct eio_sess *sessions;
+static struct eio_sess *buckets[BUCKETS];
+
+static struct eio_sess **bucket(const char *sid)
+{
+        uint32_t h = 2166136261u;
+        for (; *sid; sid++)
+                h = (h ^ (uint8_t)*sid) * 16777619u;
+        return &buckets[h % BUCKETS];
+}
 
 static struct eio_sess *find(const char *sid)
 {
-        for (struct eio_sess *s = sessions; s; s = s->next)
+        for (struct eio_sess *s = *bucket(sid); s; s = s->next)
                 if (!s->ending && strcmp(s->sid, sid) == 0)
                         return s;
         return NULL;
@@ -191,7 +201,7 @@ static void unlink_sess(struct eio_sess *s)
         if (s->prev)
                 s->prev->next = s->next;
         else
-                sessions = s->next;
+                *bucket(s->sid) = s->next;
         if (s->next)
                 s->next->prev = s->prev;
 }
@@ -230,8 +240,9 @@ static void close_sess(struct eio_sess *s, const char *why)
 
 void eio_poll_free(void)
 {
-        while (sessions)
-                sess_end(sessions);
+        for (size_t i = 0; i < BUCKETS; i++)
+                while (buckets[i])
+                        sess_end(buckets[i]);
 }
 
 const char *eio_poll_sid(const struct hub_client *c)
@@ -273,10 +284,11 @@ static void handshake(struct lws *wsi, struct eio_req *r, const char *uri)
                                        : "{\"error\":\"out of memory\",\"code\":500}");
                 return;
         }
-        s->next = sessions;
-        if (sessions)
-                sessions->prev = s;
-        sessions = s;
+        struct eio_sess **b = bucket(s->sid);
+        s->next = *b;
+        if (*b)
+                (*b)->prev = s;
+        *b = s;
         /* The first poll: the open packet is queued already. */
         s->get = wsi;
         r->s = s;
