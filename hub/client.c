@@ -110,6 +110,11 @@ void client_close(struct hub_client *c, int code, const char *reason)
         strscpy(c->close_reason, sizeof(c->close_reason), reason ? reason : "");
         queue_clear(c);
         c->write_pending = false;
+        if (c->kick) {
+                /* Polling: the transport ends the session (not from inside this call). */
+                c->kick(c);
+                return;
+        }
         lws_callback_on_writable(c->wsi);
         /* A peer that never reads never makes us writeable: give up after 2 s. */
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
@@ -158,6 +163,16 @@ void *client_priv(struct hub_client *c)
 struct lws *client_wsi(struct hub_client *c)
 {
         return c->wsi;
+}
+
+struct lws_context *client_context(const struct hub_client *c)
+{
+        return c->wsi ? lws_get_context(c->wsi) : hub.lws;
+}
+
+bool client_polling(const struct hub_client *c)
+{
+        return c->kick != NULL;
 }
 
 uint64_t client_id(const struct hub_client *c)

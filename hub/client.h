@@ -24,7 +24,7 @@
 struct dialect;
 
 struct hub_client {
-        /* client.c: identity, lists, lifetime */
+        /* client.c: identity, lists, lifetime (wsi: eio_poll.c's on a polling client) */
         struct lws *wsi;
         const struct dialect *d;
         unsigned di; /* index in hub_dialects[] */
@@ -36,6 +36,15 @@ struct hub_client {
         bool closing;                   /* client_close() called: deliver nothing more */
         uint16_t close_code;
         char close_reason[64];
+
+        /* eio_poll.c: a client on Engine.IO's long-polling transport rather than a
+         * WebSocket. kick() is called (lws thread) when frames are queued or the client
+         * closes; wsi is then the poll request waiting for frames, or NULL. NULL on a
+         * WebSocket client. */
+        void (*kick)(struct hub_client *c);
+        void *transport;
+        /* session.c: a WebSocket that probes to take this client over (the upgrade) */
+        struct lws *probe;
 
         /* session.c: authentication (role is AUTH_ROLE_ADMIN when auth is off) and
          * inbound messages */
@@ -72,7 +81,8 @@ struct hub_client {
 };
 
 /* ---- lifetime (session.c) ---- */
-/* A new client of dialect d (index di) on wsi, listed and counted; NULL on ENOMEM. */
+/* A new client of dialect d (index di) on wsi (a WebSocket, or the polling transport's
+ * first request), listed and counted; NULL on ENOMEM. */
 struct hub_client *client_new(struct lws *wsi, const struct dialect *d, unsigned di);
 /* Unlist and free (its queue's references are dropped). */
 void client_free(struct hub_client *c);
@@ -94,6 +104,10 @@ json_object *client_list_json(void);
 /* ---- accessors for dialects ---- */
 void *client_priv(struct hub_client *c);
 struct lws *client_wsi(struct hub_client *c);
+/* The lws context the client's timers run on (also while it has no connection). */
+struct lws_context *client_context(const struct hub_client *c);
+/* Is the client on Engine.IO's polling transport (not a WebSocket)? */
+bool client_polling(const struct hub_client *c);
 uint64_t client_id(const struct hub_client *c);
 const char *client_uuid(const struct hub_client *c);
 const char *client_ip(const struct hub_client *c);

@@ -24,6 +24,7 @@
 #include "hub.h"
 
 struct hub_client;
+struct lws;
 
 enum dialect_flag {
         /* The client may authenticate after the upgrade in the dialect's own protocol (an
@@ -34,6 +35,9 @@ enum dialect_flag {
          * buffers): render every event even while the dialect has no client. Without it
          * events that are not state are not rendered for a dialect with no client. */
         DIALECT_RENDER_ALWAYS = 1u << 1,
+        /* A plain GET/POST of the dialect's path is Engine.IO's polling transport
+         * (eio_poll.c), not a 426: the gate hands it to lws. */
+        DIALECT_EIO_POLLING = 1u << 2,
 };
 
 struct dialect {
@@ -60,4 +64,13 @@ struct dialect {
          * the dialect's words. NULL: the dialect has no way to say so; the excess is
          * dropped silently and abuse closes the client at once as a bad frame. */
         void (*rate_limited)(struct hub_client *c);
+        /* Optional, lws thread: does this WebSocket upgrade name a client that exists on
+         * another transport (Engine.IO's sid)? 0: no, a new client; 1: yes, *ret (the
+         * WebSocket then probes); -1: it names one that is gone (refused). */
+        int (*join)(struct lws *wsi, struct hub_client **ret);
+        /* Optional, lws thread: a message on a probing WebSocket. *ret_reply: static text
+         * to answer on it. 0: go on probing; 1: the client was switched over to wsi; -1:
+         * close the probe. Called with wsi NULL when the probe went away. */
+        int (*on_probe)(struct hub_client *c, struct lws *wsi, const char *msg, size_t len,
+                        const char **ret_reply);
 };

@@ -1,8 +1,9 @@
 /*
- * dialect_sio.c — Socket.IO v4 (Engine.IO 4, WebSocket transport only) on
- * GET /socket.io/?EIO=4&transport=websocket, speaking PyAutomation's events.
+ * dialect_sio.c — Socket.IO v4 (Engine.IO 4) on /socket.io/, speaking PyAutomation's
+ * events.
  *
- * Process: ringhub. Per connection: the open packet (sid, upgrades, pingInterval,
+ * Process: ringhub. Over a WebSocket, or Engine.IO's long-polling transport with its
+ * upgrade (eio_poll.c). Per session: the open packet (sid, upgrades, pingInterval,
  * pingTimeout, maxPayload), namespace "/" connect with optional auth {"token"} answered
  * by 40{"sid"} or refused with 44{"message"}, then on_connection (the snapshot) and the
  * state as events. The server pings every pingInterval and closes after pingTimeout
@@ -22,11 +23,11 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "client.h"
 #include "dialect.h"
+#include "eio_poll.h"
 #include "fanout.h"
 #include "history.h"
 #include "jsonfmt.h"
@@ -55,6 +56,7 @@ struct sio_client {
         bool awaiting_pong;
         char sid[24];
         lws_sorted_usec_list_t ping_sul;
+        lws_sorted_usec_list_t auth_sul; /* with auth on: the connect's deadline */
 };
 
 /* ---- tags: history per tag (reader thread) and their JSON for on_connection ---- */
@@ -508,19 +510,6 @@ static void send_str(struct sio_client *s, const char *text)
         send_text(s, text, strlen(text), NULL, 0);
 }
 
-static void random_id(char *out, size_t size)
-{
-        static const char abc[] =
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        uint8_t b[32];
-        size_t n = MIN(size - 1, sizeof(b));
-        if (getrandom(b, n, 0) != (ssize_t)n)
-                memset(b, 0, sizeof(b));
-        for (size_t i = 0; i < n; i++)
-                out[i] = abc[b[i] & 63];
-        out[n] = 0;
-}
-
 static void ping_timer(lws_sorted_usec_list_t *sul)
 {
         struct sio_client *s = lws_container_of(sul, struct sio_client, ping_sul);
@@ -534,13 +523,13 @@ static void ping_timer(lws_sorted_usec_list_t *sul)
         }
         send_str(s, "2");
         s->awaiting_pong = true;
-        lws_sul_schedule(lws_get_context(client_wsi(s->c)), 0, &s->ping_sul, ping_timer,
+        lws_sul_schedule(client_context(s->c), 0, &s->ping_sul, ping_timer,
                          (lws_usec_t)hub.opt.sio_timeout_ms * LWS_US_PER_MS);
 }
 
 static void schedule_ping(struct sio_client *s)
 {
-        lws_sul_schedule(lws_get_context(client_wsi(s->c)), 0, &s->ping_sul, ping_timer,
+        lws_sul_schedule(client_context(s->c), 0, &s->ping_sul, ping_timer,
                          (lws_usec_t)hub.opt.sio_ping_ms * LWS_US_PER_MS);
 }
 
@@ -657,7 +646,7 @@ static void do_connect(struct sio_client *s, const struct sio_packet *p)
                 }
         }
         s->connected = true;
-        random_id(s->sid, 21);
+        sio_random_id(s->sid, 21);
         json_object *ok = json_object_new_object();
         json_object_object_add(ok, "sid", json_object_new_string(s->sid));
         emit_json(s, "40", ok);
@@ -779,10 +768,9 @@ static int sio_text(struct hub_client *c, const char *msg, size_t len)
         return 0;
 }
 
-static int sio_open(struct hub_client *c)
+/* Does the upgrade's query ask for Engine.IO 4 over websocket? */
+static bool upgrade_query_ok(struct hub_client *c)
 {
-        struct sio_client *s = client_priv(c);
-        s->c = c;
         /* lws keeps each "k=v" argument as a fragment: join them back with '&'. */
         char q[512] = "", frag[256];
         size_t ql = 0;
@@ -799,7 +787,27 @@ static int sio_open(struct hub_client *c)
                 ql += (size_t)n;
                 q[ql] = 0;
         }
-        if (!sio_query_ok(q)) {
+        return sio_query_ok(q);
+}
+
+/* With auth on, namespace "/" must be joined (its auth checked) within the deadline. */
+static void auth_timer(lws_sorted_usec_list_t *sul)
+{
+        struct sio_client *s = lws_container_of(sul, struct sio_client, auth_sul);
+        if (s->connected || client_closing(s->c))
+                return;
+        log_info("client %s (%s): no Socket.IO connect within %u s, closing", client_uuid(s->c),
+                 client_ip(s->c), hub.opt.auth_timeout_secs);
+        client_close(s->c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication timeout");
+}
+
+static int sio_open(struct hub_client *c)
+{
+        struct sio_client *s = client_priv(c);
+        s->c = c;
+        /* Polling (eio_poll.c checked its query and owns its sid) offers the upgrade. */
+        const char *poll_sid = eio_poll_sid(c);
+        if (!poll_sid && !upgrade_query_ok(c)) {
                 log_info("client %s (%s): Socket.IO needs EIO=4&transport=websocket",
                          client_uuid(c), client_ip(c));
                 client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
@@ -807,15 +815,19 @@ static int sio_open(struct hub_client *c)
                 return -1;
         }
         char eio_sid[24];
-        random_id(eio_sid, 21);
+        if (!poll_sid)
+                sio_random_id(eio_sid, 21);
         char open[256];
-        int ol =
-            snprintf(open, sizeof(open),
-                     "0{\"sid\":\"%s\",\"upgrades\":[],\"pingInterval\":%u,\"pingTimeout\":%u,"
-                     "\"maxPayload\":%u}",
-                     eio_sid, hub.opt.sio_ping_ms, hub.opt.sio_timeout_ms, hub.opt.max_message);
+        int ol = snprintf(open, sizeof(open),
+                          "0{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,"
+                          "\"pingTimeout\":%u,\"maxPayload\":%u}",
+                          poll_sid ? poll_sid : eio_sid, poll_sid ? "\"websocket\"" : "",
+                          hub.opt.sio_ping_ms, hub.opt.sio_timeout_ms, hub.opt.max_message);
         send_text(s, open, (size_t)ol, NULL, 0);
         schedule_ping(s);
+        if (tokens_auth_on())
+                lws_sul_schedule(client_context(c), 0, &s->auth_sul, auth_timer,
+                                 (lws_usec_t)hub.opt.auth_timeout_secs * LWS_US_PER_SEC);
         return 0;
 }
 
@@ -835,13 +847,14 @@ static void sio_close(struct hub_client *c)
 {
         struct sio_client *s = client_priv(c);
         lws_sul_cancel(&s->ping_sul);
+        lws_sul_cancel(&s->auth_sul);
 }
 
 const struct dialect dialect_sio = {
         .name = "socketio",
         .path = "/socket.io/",
         .priv_size = sizeof(struct sio_client),
-        .flags = DIALECT_AUTH_IN_BAND | DIALECT_RENDER_ALWAYS,
+        .flags = DIALECT_AUTH_IN_BAND | DIALECT_RENDER_ALWAYS | DIALECT_EIO_POLLING,
         .render = sio_render,
         .on_open = sio_open,
         .on_text = sio_text,
@@ -849,4 +862,6 @@ const struct dialect dialect_sio = {
         .on_close = sio_close,
         .deliver = fanout_deliver,
         .rate_limited = sio_rate_limited,
+        .join = eio_poll_join,
+        .on_probe = eio_poll_probe,
 };

@@ -33,7 +33,10 @@ static void want_write(struct hub_client *c)
 {
         if (!c->write_pending) {
                 c->write_pending = true;
-                lws_callback_on_writable(c->wsi);
+                if (c->kick)
+                        c->kick(c); /* polling: the waiting poll request, if any */
+                else
+                        lws_callback_on_writable(c->wsi);
         }
 }
 
@@ -194,6 +197,25 @@ static int write_close(struct hub_client *c)
         return 0;
 }
 
+/* The first n queued frames are sent (total bytes): off the queue, into ret (the
+ * references move there) or dropped. */
+static void dequeue(struct hub_client *c, unsigned n, size_t total, struct hub_msg **ret)
+{
+        for (unsigned i = 0; i < n; i++) {
+                if (ret)
+                        ret[i] = c->q[c->q_head];
+                else
+                        hub_msg_unref(c->q[c->q_head]);
+                c->q_head = (c->q_head + 1) % c->q_cap;
+        }
+        c->q_len -= n;
+        c->q_head_abs += n;
+        c->stalled_since = 0;
+        atomic_fetch_add_explicit(&hub.stats.ws_writes, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&hub.stats.ws_messages, n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&hub.stats.ws_bytes, total, memory_order_relaxed);
+}
+
 int fanout_write(struct hub_client *c)
 {
         c->write_pending = false;
@@ -225,19 +247,29 @@ int fanout_write(struct hub_client *c)
         int w = lws_write(c->wsi, buf, total, LWS_WRITE_RAW);
         if (w < 0)
                 return -1;
-        for (unsigned i = 0; i < n; i++) {
-                hub_msg_unref(c->q[c->q_head]);
-                c->q_head = (c->q_head + 1) % c->q_cap;
-        }
-        c->q_len -= n;
-        c->q_head_abs += n;
-        c->stalled_since = 0;
-        atomic_fetch_add_explicit(&hub.stats.ws_writes, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&hub.stats.ws_messages, n, memory_order_relaxed);
-        atomic_fetch_add_explicit(&hub.stats.ws_bytes, total, memory_order_relaxed);
+        dequeue(c, n, total, NULL);
         if (c->q_len)
                 want_write(c);
         return 0;
+}
+
+unsigned fanout_take(struct hub_client *c, struct hub_msg **ret, unsigned max)
+{
+        c->write_pending = false;
+        if (c->closing)
+                return 0;
+        unsigned n = MIN(MIN(c->q_len, max), (unsigned)WRITE_BATCH);
+        size_t total = 0;
+        for (unsigned i = 0; i < n; i++)
+                total += c->q[(c->q_head + i) % c->q_cap]->len;
+        dequeue(c, n, total, ret);
+        return n;
+}
+
+void fanout_kick(struct hub_client *c)
+{
+        c->write_pending = false;
+        want_write(c);
 }
 
 /* ---- the events/s cap and per-topic rate holds ---- */
@@ -274,7 +306,7 @@ static void reschedule(struct hub_client *c, uint64_t now)
         }
         if (wait == HELD_NONE)
                 return;
-        lws_sul_schedule(lws_get_context(c->wsi), 0, &c->hold_sul, release,
+        lws_sul_schedule(client_context(c), 0, &c->hold_sul, release,
                          (lws_usec_t)MAX(wait / 1000, (uint64_t)1000));
 }
 

@@ -41,6 +41,11 @@ void fanout_close(struct hub_client *c);
 /* The client is writeable: send up to 64 queued frames in one write. 0, or -1 when the
  * connection failed. */
 int fanout_write(struct hub_client *c);
+/* Polling transport: take up to max (at most 64) queued frames, their references moving
+ * to ret; 0 when there are none (the next queued frame kicks the client again). */
+unsigned fanout_take(struct hub_client *c, struct hub_msg **ret, unsigned max);
+/* Ask for a write now (a client whose transport changed). */
+void fanout_kick(struct hub_client *c);
 
 /* Send a frame of dialect d to every client of it now (keeping it for snapshots when it
  * is state); wants() and deliver() apply. */

@@ -6,9 +6,11 @@
  * edge-triggered epoll nested into lws as a raw file (lws's level-triggered poll would
  * spin on a half-sent head), peeks at the request head (never consuming it) and hands a
  * WebSocket upgrade for a dialect's path to lws (lws_adopt_socket_vhost: lws reads the
- * head itself) and everything else to libmicrohttpd (rest_add_connection). Over the
- * client limit an upgrade gets 503; a head that does not arrive in time gets 408, one over
- * 8 KiB 431. After the hand-off the library owns and closes the fd.
+ * head itself), a plain request for a dialect that speaks Engine.IO polling to lws too
+ * (eio_poll.c) and everything else to libmicrohttpd (rest_add_connection). Over the
+ * client limit an upgrade gets 503 (not one that joins a polling session: Engine.IO's
+ * upgrade; one naming an unknown sid gets Engine.IO's 400); a head that does not arrive
+ * in time gets 408, one over 8 KiB 431. After the hand-off the library owns and closes the fd.
  */
 #include "gate.h"
 
@@ -25,12 +27,15 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "dialect.h"
 #include "dialects.h"
+#include "eio_poll.h"
 #include "hub.h"
 #include "log.h"
 #include "macros.h"
 #include "rest.h"
 #include "tls.h"
+#include "sio.h"
 #include "util.h"
 
 #define PEEK_MAX 8192
@@ -118,8 +123,25 @@ static void gate_decide(struct gate_conn *g, const char *head)
         const char *path = head + ml + (head[ml] == ' ');
         size_t pl = strcspn(path, " ?\r\n");
         bool upgrade = head_has(head, "upgrade", "websocket");
-        if (upgrade && ml == 3 && memcmp(head, "GET", 3) == 0 && dialects_by_path(path, pl, NULL)) {
-                if (hub.shutting_down || client_count() >= hub.opt.max_clients) {
+        const struct dialect *d = dialects_by_path(path, pl, NULL);
+        /* Engine.IO's sid: an upgrade of a polling session, not a new client. */
+        char query[256] = "", sid[64];
+        if (path[pl] == '?') {
+                size_t ql = strcspn(path + pl + 1, " \r\n");
+                if (ql < sizeof(query)) {
+                        memcpy(query, path + pl + 1, ql);
+                        query[ql] = 0;
+                }
+        }
+        bool joins = d && (d->flags & DIALECT_EIO_POLLING) &&
+                     sio_query_value(query, "sid", sid, sizeof(sid));
+        if (upgrade && ml == 3 && memcmp(head, "GET", 3) == 0 && d) {
+                if (joins && !eio_poll_known(sid)) {
+                        send_and_close(fd, "400 Bad Request",
+                                       "{\"code\":1,\"message\":\"Session ID unknown\"}");
+                        return;
+                }
+                if (!joins && (hub.shutting_down || client_count() >= hub.opt.max_clients)) {
                         atomic_fetch_add_explicit(&hub.stats.clients_refused, 1,
                                                   memory_order_relaxed);
                         log_info("WebSocket client refused: %u clients (limit %u)", client_count(),
@@ -131,6 +153,13 @@ static void gate_decide(struct gate_conn *g, const char *head)
                 /* lws reads the head itself (we only peeked) and does the handshake. */
                 if (!lws_adopt_socket_vhost(vh, fd))
                         log_warning("lws could not adopt a WebSocket connection");
+                return;
+        }
+        if (d && (d->flags & DIALECT_EIO_POLLING)) {
+                /* Engine.IO long-polling: lws holds a poll until there is something to
+                 * send (eio_poll.c), libmicrohttpd's thread never waits on one. */
+                if (!lws_adopt_socket_vhost(vh, fd))
+                        log_warning("lws could not adopt a polling connection");
                 return;
         }
         atomic_fetch_add_explicit(&hub.stats.http_conns, 1, memory_order_relaxed);

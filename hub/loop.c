@@ -24,6 +24,7 @@
 
 #include "client.h"
 #include "fanout.h"
+#include "eio_poll.h"
 #include "gate.h"
 #include "hub.h"
 #include "hubconf.h"
@@ -142,8 +143,8 @@ int loop_run(int listen_fd, struct MHD_Daemon *mhd)
                 .secs_since_valid_ping = (uint16_t)MIN(hub.opt.ping_secs, 65535u),
                 .secs_since_valid_hangup = (uint16_t)MIN(hub.opt.read_timeout_secs, 65535u),
         };
-        /* protocols[0]: what clients without a subprotocol get. */
-        session_protocol(&protocols[0]);
+        /* protocols[0]: what clients without a subprotocol get (and plain HTTP: polling). */
+        eio_poll_protocol(&protocols[0]);
         protocols[1] = (struct lws_protocols){ .name = "ringhub-raw", .callback = raw_callback };
         protocols[2] = (struct lws_protocols){ NULL, NULL, 0, 0, 0, NULL, 0 };
         struct lws_context_creation_info info = { 0 };
@@ -193,6 +194,7 @@ int loop_run(int listen_fd, struct MHD_Daemon *mhd)
                         break;
         r = 0;
 out:
+        eio_poll_free();
         hub.lws = NULL;
         lws_context_destroy(ctx);
         ctx = NULL;

@@ -26,6 +26,7 @@
 
 #include "client.h"
 #include "control_rest.h"
+#include "dialect.h"
 #include "dialects.h"
 #include "history.h"
 #include "hub.h"
@@ -427,7 +428,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                 MHD_destroy_response(r);
                 return ret;
         }
-        if (dialects_by_path(url, strlen(url), NULL) && !dialects_path_is_alias(url, strlen(url)))
+        const struct dialect *d = dialects_by_path(url, strlen(url), NULL);
+        if (d && (d->flags & DIALECT_EIO_POLLING))
+                /* Engine.IO polling on a REST keep-alive connection: it cannot move to lws
+                 * (eio_poll.c); the client retries on a new one, which the gate routes. */
+                return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                     "polling needs a new connection", url, true);
+        if (d && !dialects_path_is_alias(url, strlen(url)))
                 return respond_error(conn, 426, "WebSocket upgrade required", url, false);
         if (startswith(url, "/api/v1/"))
                 return api(conn, url, url + strlen("/api/v1/"));

@@ -12,7 +12,10 @@
  * on_text(). A close we start is a handshake: fanout.c writes the close frame, what the
  * peer still sends is dropped, and its close answer ends the connection (closing the
  * socket on unread data would reset it and lose the close frame). Close: the dialect,
- * then the fan-out, then client_disconnected, then the client is freed.
+ * then the fan-out, then client_disconnected, then the client is freed. The same begin,
+ * dispatch and end serve a client on Engine.IO's polling transport (eio_poll.c). An
+ * upgrade that names an existing client (the dialect's join()) only probes: its messages
+ * go to the dialect's on_probe() until that switches the client over to this WebSocket.
  * Never blocks, never touches the ring.
  */
 #include "session.h"
@@ -34,6 +37,8 @@
 
 struct pss {
         struct hub_client *c;
+        bool probing;      /* c is on another transport: this WebSocket only probes */
+        const char *reply; /* the probe's answer to write (static text) */
 };
 
 /* ---- authentication ---- */
@@ -63,7 +68,7 @@ int session_authenticate(struct hub_client *c, const char *token, const char **w
         lws_sul_cancel(&c->exp_sul);
         if (id.exp) {
                 uint64_t now = (uint64_t)time(NULL);
-                lws_sul_schedule(lws_get_context(c->wsi), 0, &c->exp_sul, token_expired,
+                lws_sul_schedule(client_context(c), 0, &c->exp_sul, token_expired,
                                  (lws_usec_t)(id.exp > now ? id.exp - now : 0) * LWS_US_PER_SEC +
                                      1000);
         }
@@ -143,30 +148,24 @@ void session_client_event(unsigned topic, const char *uuid, const char *ip)
 
 /* ---- open, receive, close ---- */
 
-static int session_open(struct lws *wsi, struct pss *pss)
+struct hub_client *session_begin(struct lws *wsi, const struct dialect *d, unsigned di,
+                                 void (*kick)(struct hub_client *c), void *transport)
 {
-        char uri[256];
-        int ul = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
-        unsigned di = 0;
-        const struct dialect *d = ul > 0 ? dialects_by_path(uri, strcspn(uri, "?"), &di) : NULL;
-        if (!d) {
-                lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-                                 (unsigned char *)"unknown endpoint", 16);
-                return -1;
-        }
         if (client_count() >= hub.opt.max_clients || hub.shutting_down) {
                 atomic_fetch_add_explicit(&hub.stats.clients_refused, 1, memory_order_relaxed);
-                lws_close_reason(wsi, 1013, (unsigned char *)"too many clients", 16);
-                return -1;
+                log_info("client refused: %u clients (limit %u)", client_count(),
+                         hub.opt.max_clients);
+                errno = EBUSY;
+                return NULL;
         }
         struct hub_client *c = client_new(wsi, d, di);
         if (!c) {
-                lws_close_reason(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
-                                 (unsigned char *)"out of memory", 13);
-                return -1;
+                errno = ENOMEM;
+                return NULL;
         }
-        pss->c = c;
-        log_debug("client %" PRIu64 " connected (%s)", c->id, d->name);
+        c->kick = kick;
+        c->transport = transport;
+        log_debug("client %" PRIu64 " connected (%s%s)", c->id, d->name, kick ? ", polling" : "");
         rate_limit_init(&c->in_rl, hub.opt.rate_limit, 2.0 * hub.opt.rate_limit);
         fanout_open(c);
         int code = authenticate_upgrade(c);
@@ -176,6 +175,63 @@ static int session_open(struct lws *wsi, struct pss *pss)
                 session_client_event(HUB_T_CLIENT_CONNECTED, c->uuid, c->ip);
         if (code > 0)
                 client_close(c, code, "rejected");
+        return c;
+}
+
+void session_end(struct hub_client *c)
+{
+        if (c->probe) {
+                /* A WebSocket still probing to take this client over goes with it. */
+                struct pss *p = lws_wsi_user(c->probe);
+                if (p)
+                        p->c = NULL;
+                lws_set_timeout(c->probe, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+                c->probe = NULL;
+        }
+        if (c->d->on_close)
+                c->d->on_close(c);
+        lws_sul_cancel(&c->exp_sul);
+        fanout_close(c);
+        session_client_event(HUB_T_CLIENT_DISCONNECTED, c->uuid, c->ip);
+        client_free(c);
+}
+
+static int session_open(struct lws *wsi, struct pss *pss)
+{
+        *pss = (struct pss){ 0 };
+        char uri[256];
+        int ul = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
+        unsigned di = 0;
+        const struct dialect *d = ul > 0 ? dialects_by_path(uri, strcspn(uri, "?"), &di) : NULL;
+        if (!d) {
+                lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                                 (unsigned char *)"unknown endpoint", 16);
+                return -1;
+        }
+        struct hub_client *c = NULL;
+        int j = d->join ? d->join(wsi, &c) : 0;
+        if (j < 0 || (j > 0 && (c->probe || c->closing))) {
+                lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                                 (unsigned char *)"unknown session", 15);
+                return -1;
+        }
+        if (j > 0) {
+                /* An upgrade: the client stays on its transport until the probe is done. */
+                c->probe = wsi;
+                pss->c = c;
+                pss->probing = true;
+                return 0;
+        }
+        c = session_begin(wsi, d, di, NULL, NULL);
+        if (!c) {
+                if (errno == EBUSY)
+                        lws_close_reason(wsi, 1013, (unsigned char *)"too many clients", 16);
+                else
+                        lws_close_reason(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+                                         (unsigned char *)"out of memory", 13);
+                return -1;
+        }
+        pss->c = c;
         return 0;
 }
 
@@ -184,13 +240,49 @@ static void session_closed(struct pss *pss)
         struct hub_client *c = pss->c;
         if (!c)
                 return;
-        if (c->d->on_close)
-                c->d->on_close(c);
-        lws_sul_cancel(&c->exp_sul);
-        fanout_close(c);
-        session_client_event(HUB_T_CLIENT_DISCONNECTED, c->uuid, c->ip);
-        client_free(c);
         pss->c = NULL;
+        if (pss->probing) {
+                /* The probe went away before the switch: the client stays where it is. */
+                c->probe = NULL;
+                if (c->d->on_probe)
+                        (void)c->d->on_probe(c, NULL, NULL, 0, NULL);
+                return;
+        }
+        session_end(c);
+}
+
+/* A message on a probing WebSocket (small, one frame): the dialect answers or switches. */
+static int probe_receive(struct lws *wsi, struct pss *pss, const char *in, size_t len)
+{
+        char msg[32];
+        if (lws_frame_is_binary(wsi) || !lws_is_final_fragment(wsi) || len >= sizeof(msg) ||
+            !pss->c->d->on_probe)
+                return -1;
+        memcpy(msg, in, len);
+        msg[len] = 0;
+        int r = pss->c->d->on_probe(pss->c, wsi, msg, len, &pss->reply);
+        if (r < 0)
+                return -1;
+        if (r > 0) {
+                /* Switched: the WebSocket is the client's transport now. */
+                pss->probing = false;
+                pss->c->probe = NULL;
+                fanout_kick(pss->c);
+        }
+        if (pss->reply)
+                lws_callback_on_writable(wsi);
+        return 0;
+}
+
+static int probe_write(struct lws *wsi, struct pss *pss)
+{
+        if (!pss->reply)
+                return 0;
+        uint8_t buf[LWS_PRE + 32];
+        size_t n = MIN(strlen(pss->reply), sizeof(buf) - LWS_PRE);
+        memcpy(buf + LWS_PRE, pss->reply, n);
+        pss->reply = NULL;
+        return lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT) < 0 ? -1 : 0;
 }
 
 static int reject(struct lws *wsi, int code, const char *reason)
@@ -223,8 +315,7 @@ static int inbound(struct hub_client *c, bool *ret_notify)
         return 1;
 }
 
-/* The rate limit, then the dialect: 0, or a close code for a bad frame. */
-static int dispatch(struct hub_client *c)
+int session_dispatch(struct hub_client *c, const char *msg, size_t len)
 {
         bool notify;
         int k = inbound(c, &notify);
@@ -239,7 +330,7 @@ static int dispatch(struct hub_client *c)
                         c->d->rate_limited(c);
                 return 0;
         }
-        return c->d->on_text ? c->d->on_text(c, c->rx, c->rx_len) : 0;
+        return c->d->on_text ? c->d->on_text(c, msg, len) : 0;
 }
 
 static int session_receive(struct lws *wsi, struct hub_client *c, const void *in, size_t len)
@@ -265,7 +356,7 @@ static int session_receive(struct lws *wsi, struct hub_client *c, const void *in
         if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
                 return 0;
         c->rx[c->rx_len] = 0;
-        int code = dispatch(c);
+        int code = session_dispatch(c, c->rx, c->rx_len);
         c->rx_len = 0;
         if (c->rx_cap > 4096) {
                 free(c->rx);
@@ -277,21 +368,26 @@ static int session_receive(struct lws *wsi, struct hub_client *c, const void *in
         return 0;
 }
 
-static int session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                            size_t len)
+int session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len)
 {
         struct pss *pss = user;
         switch (reason) {
         case LWS_CALLBACK_ESTABLISHED:
                 return session_open(wsi, pss);
         case LWS_CALLBACK_SERVER_WRITEABLE:
+                if (pss && pss->c && pss->probing)
+                        return probe_write(wsi, pss);
                 return pss && pss->c ? fanout_write(pss->c) : 0;
         case LWS_CALLBACK_RECEIVE:
+                if (pss && pss->c && pss->probing)
+                        return probe_receive(wsi, pss, in, len);
                 return pss && pss->c ? session_receive(wsi, pss->c, in, len) : -1;
         case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
                 /* The answer to our close frame (fanout.c wrote it, close_code 0): the
                  * handshake is done, close the socket without echoing a second one. */
-                return pss && pss->c && pss->c->closing && !pss->c->close_code ? -1 : 0;
+                return pss && pss->c && !pss->probing && pss->c->closing && !pss->c->close_code ? -1
+                                                                                                : 0;
         case LWS_CALLBACK_CLOSED:
                 if (pss)
                         session_closed(pss);
@@ -301,12 +397,7 @@ static int session_callback(struct lws *wsi, enum lws_callback_reasons reason, v
         }
 }
 
-void session_protocol(struct lws_protocols *ret)
+size_t session_pss_size(void)
 {
-        *ret = (struct lws_protocols){
-                .name = "ringhub-ws",
-                .callback = session_callback,
-                .per_session_data_size = sizeof(struct pss),
-                .rx_buffer_size = 4096,
-        };
+        return sizeof(struct pss);
 }

@@ -17,8 +17,24 @@
 #include "auth.h"
 #include "client.h"
 
-/* The lws protocol that serves every dialect's clients (protocols[0] of the vhost). */
-void session_protocol(struct lws_protocols *ret);
+/* The lws callback of every dialect's WebSocket clients and the size of its per-session
+ * data (eio_poll.c's protocol, protocols[0] of the vhost, hands it every reason that is
+ * not plain HTTP). */
+int session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len);
+size_t session_pss_size(void);
+
+/* A new client of dialect d (index di) on wsi: the client limit, the upgrade's token, the
+ * dialect's on_open, the client event. kick/transport: a client on another transport than
+ * a WebSocket (client.h); NULL for a WebSocket. NULL with errno EBUSY (over the client
+ * limit, shutting down) or ENOMEM. The client may already be closing. */
+struct hub_client *session_begin(struct lws *wsi, const struct dialect *d, unsigned di,
+                                 void (*kick)(struct hub_client *c), void *transport);
+/* The client is gone: the dialect, the fan-out, the client event, then freed. */
+void session_end(struct hub_client *c);
+/* One inbound message through the rate limit to the dialect: 0, or a close code (a bad
+ * message). */
+int session_dispatch(struct hub_client *c, const char *msg, size_t len);
 
 /* Check a token for the client; sets its role and closes it when the token expires.
  * 0, or -errno with a loggable *why. */

@@ -10,6 +10,10 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/types.h>
+
+#include "macros.h"
 
 int sio_parse(const char *f, size_t n, struct sio_packet *ret)
 {
@@ -72,6 +76,39 @@ static bool has_pair(const char *q, const char *key, const char *val)
                 p = amp ? amp + 1 : NULL;
         }
         return false;
+}
+
+bool sio_query_value(const char *query, const char *key, char *out, size_t size)
+{
+        size_t kl = strlen(key);
+        if (query && *query == '?')
+                query++;
+        for (const char *p = query; p && *p;) {
+                const char *amp = strchr(p, '&');
+                size_t len = amp ? (size_t)(amp - p) : strlen(p);
+                if (len > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
+                        if (len - kl - 1 >= size)
+                                return false;
+                        memcpy(out, p + kl + 1, len - kl - 1);
+                        out[len - kl - 1] = 0;
+                        return true;
+                }
+                p = amp ? amp + 1 : NULL;
+        }
+        return false;
+}
+
+void sio_random_id(char *out, size_t size)
+{
+        static const char abc[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        uint8_t b[32];
+        size_t n = MIN(size - 1, sizeof(b));
+        if (getrandom(b, n, 0) != (ssize_t)n)
+                memset(b, 0, sizeof(b));
+        for (size_t i = 0; i < n; i++)
+                out[i] = abc[b[i] & 63];
+        out[n] = 0;
 }
 
 bool sio_query_ok(const char *query)

@@ -1,9 +1,9 @@
 /*
  * sio.h — Engine.IO v4 / Socket.IO v5 packet codec for the hub's Socket.IO dialect.
  *
- * Pure functions, no I/O: parse one text frame into a packet, and the few fixed
- * server packets. Only the WebSocket transport exists here, so there is one Engine.IO
- * packet per text frame; binary attachments (types 5 and 6) are refused.
+ * Pure functions, no I/O (but the random session ids): parse one packet, query strings.
+ * One Engine.IO packet per WebSocket text frame, or per record of a polling payload
+ * (eio_poll.c splits those); binary attachments (types 5 and 6) are refused.
  */
 #pragma once
 
@@ -43,6 +43,12 @@ struct sio_packet {
 
 /* Parse one frame. Returns 0, or -EBADMSG (malformed), -EPROTONOSUPPORT (binary). */
 int sio_parse(const char *frame, size_t len, struct sio_packet *ret);
+
+/* The value of key in a query string ("a=1&b=2", a leading '?' allowed) into out;
+ * false when absent or longer than size - 1. No percent-decoding (ids need none). */
+bool sio_query_value(const char *query, const char *key, char *out, size_t size);
+/* size - 1 random characters of [A-Za-z0-9_-] and a NUL (session ids). */
+void sio_random_id(char *out, size_t size);
 
 /* Does the query string ask for Engine.IO 4 over websocket? (keys in any order) */
 bool sio_query_ok(const char *query);

@@ -163,10 +163,12 @@ class Env:
     def url(self, path="/api/v1/ws"):
         return f"ws://127.0.0.1:{self.port}{path}"
 
-    def rss_kb(self):
+    def rss_kb(self, field="VmRSS"):
+        """The hub's VmRSS, or another /proc/PID/status field (RssAnon: without the ring's
+        shared pages)."""
         with open(f"/proc/{self.hub.pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
         return 0
 
