@@ -72,6 +72,7 @@ struct collector {
         unsigned n_sources;
         uint64_t cycles;
         uint64_t written, dropped;
+        uint64_t ring_fail_logged_ns, ring_fail_unlogged; /* collector_ring_failed() */
         struct conf *conf;
         bool interval_from_flag[COLLECTOR_MAX_TASKS];
         struct collector_cmds *cmds;
@@ -181,6 +182,22 @@ unsigned collector_batch_count(const struct collector *c)
         return c->batch_n;
 }
 
+void collector_ring_failed(struct collector *c, int err, unsigned n)
+{
+        /* -ENOBUFS: lapped by other producers, an ordinary overrun the ring counts. */
+        if (err >= 0 || err == -ENOBUFS)
+                return;
+        uint64_t now = mono_ns();
+        c->ring_fail_unlogged += n;
+        if (c->ring_fail_logged_ns && now - c->ring_fail_logged_ns < 60 * NSEC_PER_SEC)
+                return;
+        log_warning_errno(err, "cannot write to ring %s: %m (%" PRIu64 " records not written%s)",
+                          c->ring->name, c->ring_fail_unlogged,
+                          c->ring_fail_logged_ns ? " in the last minute" : "");
+        c->ring_fail_logged_ns = now;
+        c->ring_fail_unlogged = 0;
+}
+
 int collector_batch_commit(struct collector *c)
 {
         enum { CHUNK = 64 }; /* records per ring claim */
@@ -216,10 +233,14 @@ int collector_batch_commit(struct collector *c)
                 uint64_t before = ring_producer_dropped(c->ring, c->producer);
                 int k = ring_write_batch(c->ring, c->producer, m, payloads, lens, n);
                 uint64_t lost = ring_producer_dropped(c->ring, c->producer) - before;
+                if (k < 0 && k != -ENOBUFS && k != -EUCLEAN)
+                        lost = n; /* refused before anything was written */
                 c->dropped += lost;
                 c->written += n - lost;
-                if (k < 0)
+                if (k < 0) {
                         r = k;
+                        collector_ring_failed(c, k, (unsigned)lost);
+                }
         }
         (void)ring_producer_next_batch(c->ring, c->producer);
         c->batch_n = 0;
@@ -280,8 +301,13 @@ void collector_source_status(struct collector *c, const char *source, bool up, c
         /* A keyed record of its own, outside the collector's list batches. */
         const struct record_desc *d = schema_record(RT_source_status);
         struct ring_write_meta m = { .type = RT_source_status, .version = d->version };
-        if (ring_write(c->ring, c->producer, &m, &s, sizeof(s)) == 0)
+        int k = ring_write(c->ring, c->producer, &m, &s, sizeof(s));
+        if (k == 0)
                 c->written++;
+        else {
+                c->dropped++;
+                collector_ring_failed(c, k, 1);
+        }
 }
 
 /* ---- problems: log on appearance only ---- */

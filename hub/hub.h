@@ -139,6 +139,7 @@ struct hub {
         pthread_cond_t prime_cond;
         bool primed;
         _Atomic uint64_t reader_alive_ns;
+        _Atomic uint64_t ring_repaired_ns; /* realtime of the last ring repair, 0 = never */
         atomic_bool stop;
 
         pthread_mutex_t diag_lock;

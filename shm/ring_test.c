@@ -528,14 +528,9 @@ static void test_abandoned(void)
         check_eq(c.seq, 1);
         /* Nothing is ready at the cursor: ring_wait times out. */
         check_eq(ring_wait(r, &c, 5 * NSEC_PER_MSEC), 0);
+        /* Both were claimed before the stall began: one wait abandons them both (a
+         * producer killed after claiming many must not cost abandon_ns per record). */
         int k;
-        while (c.abandoned == 0 && mono_ns() - t0 < NSEC_PER_SEC) {
-                check_eq(ring_read(r, &c, &rec), -EINPROGRESS);
-                sleep_ns(NSEC_PER_MSEC);
-        }
-        check_eq(c.abandoned, 1);
-        check_eq(c.seq, 2); /* now stuck on slot 2 */
-        check(mono_ns() - t0 >= c.abandon_ns);
         while ((k = ring_read(r, &c, &rec)) == -EINPROGRESS && mono_ns() - t0 < NSEC_PER_SEC)
                 sleep_ns(NSEC_PER_MSEC);
         check_eq(k, 1);
@@ -543,7 +538,7 @@ static void test_abandoned(void)
         check_eq(rec.seq, 3);
         check_eq(c.abandoned, 2);
         uint64_t took = mono_ns() - t0;
-        check(took >= 2 * c.abandon_ns && took < 500 * NSEC_PER_MSEC);
+        check(took >= c.abandon_ns && took < 500 * NSEC_PER_MSEC);
 
         /* The next lap takes the abandoned slots over; nothing is lost or skipped. */
         for (uint64_t i = 4; i < 4 + 64; i++)

@@ -133,6 +133,8 @@ static int cmd_stat(void)
                 json_object_object_add(o, "invalid",
                                        json_object_new_uint64(atomic_load(&h->consumer_invalid)));
                 json_object_object_add(o, "wakes", json_object_new_uint64(atomic_load(&h->wakes)));
+                json_object_object_add(o, "repairs",
+                                       json_object_new_uint64(atomic_load(&h->consumer_repairs)));
                 json_object_object_add(o, "hub_pid", json_object_new_int64(hub));
                 json_object_object_add(o, "hub_alive", json_object_new_boolean(hub_alive));
                 json_object_object_add(
@@ -161,10 +163,10 @@ static int cmd_stat(void)
                 else
                         printf("hub          none attached\n");
                 printf("consumer     lost %" PRIu64 ", abandoned %" PRIu64 ", corrupt %" PRIu64
-                       ", invalid %" PRIu64 ", wakes %" PRIu64 "\n",
+                       ", invalid %" PRIu64 ", wakes %" PRIu64 ", repairs %" PRIu64 "\n",
                        atomic_load(&h->consumer_lost), atomic_load(&h->consumer_abandoned),
                        atomic_load(&h->consumer_corrupt), atomic_load(&h->consumer_invalid),
-                       atomic_load(&h->wakes));
+                       atomic_load(&h->wakes), atomic_load(&h->consumer_repairs));
                 printf("\n%-3s %-16s %-8s %-7s %4s %10s %12s %10s  %s\n", "#", "PRODUCER", "PID",
                        "STATE", "GEN", "HEARTBEAT", "WRITTEN", "DROPPED",
                        "MAILBOX queued/served/timed-out/busy/rejected");
