@@ -29,6 +29,7 @@
 #include "fanout.h"
 #include "log.h"
 #include "macros.h"
+#include "record_json.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -134,7 +135,9 @@ void session_client_event(unsigned topic, const char *uuid, const char *ip)
         json_object *o = json_object_new_object();
         if (!o)
                 return;
-        json_object_object_add(o, "client_id", json_object_new_string(uuid ? uuid : "unknown"));
+        /* A client's own words (POST /api/clients): valid UTF-8 for every text frame. */
+        uuid = uuid ? uuid : "unknown";
+        json_object_object_add(o, "client_id", json_string_utf8(uuid, strlen(uuid)));
         if (ip)
                 json_object_object_add(o, "client_ip", json_object_new_string(ip));
         (void)events_publish_json(topic, false, o, 0);

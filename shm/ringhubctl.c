@@ -659,13 +659,21 @@ static int cmd_send(int argc, char **argv, const char *origin, uint64_t timeout_
                 puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
                 json_object_put(o);
         } else {
+                /* The collector's words go to a terminal: no control bytes. */
+                char st[sizeof(res.status) * 3], msg[sizeof(res.message) * 3],
+                    act[sizeof(res.action) * 3], tgt[sizeof(res.target) * 3],
+                    data[sizeof(res.data) * 3];
+                utf8_sanitize(st, sizeof(st), res.status, sizeof(res.status));
+                utf8_sanitize(msg, sizeof(msg), res.message, sizeof(res.message));
+                utf8_sanitize(act, sizeof(act), res.action, sizeof(res.action));
+                utf8_sanitize(tgt, sizeof(tgt), res.target, sizeof(res.target));
+                utf8_sanitize(data, sizeof(data), res.data, sizeof(res.data));
                 printf("%s: %s (%s %s%s%s, request %" PRIu64 ", %.3f ms round trip, %.3f ms in "
                        "the collector)\n",
-                       res.status, *res.message ? res.message : "-", producer, res.action,
-                       *res.target ? " " : "", res.target, res.request_id, (double)rtt_us / 1e3,
-                       (double)res.duration_us / 1e3);
-                if (*res.data)
-                        printf("%s\n", res.data);
+                       st, *msg ? msg : "-", producer, act, *tgt ? " " : "", tgt, res.request_id,
+                       (double)rtt_us / 1e3, (double)res.duration_us / 1e3);
+                if (*data)
+                        printf("%s\n", data);
         }
         return ok ? 0 : -SEND_EXIT_FAILED;
 }

@@ -44,3 +44,24 @@ class Shm:
 
     def ctl(self, seq, value=None):
         return self.u64(self.ctl_off(seq), value)
+
+
+# struct ring_producer (shm/ring.h): the registry at 4096, 256 bytes an entry
+OFF_PRODUCERS = 4096
+PRODUCER_SIZE = 256
+P_NAME, P_NAME_MAX, P_INTERVAL = 8, 32, 92
+
+
+def find_producer(shm, name):
+    for i in range(64):
+        off = OFF_PRODUCERS + i * PRODUCER_SIZE
+        if bytes(shm.m[off + P_NAME:off + P_NAME + P_NAME_MAX]).rstrip(b"\0") == name:
+            return off
+    return None
+
+
+def scribble_producer(shm, off, name, interval_ms=1000):
+    """A neighbour renames a registry entry (raw bytes) and gives it an interval, so the
+    hub reports it as a collector."""
+    shm.m[off + P_NAME:off + P_NAME + P_NAME_MAX] = name.ljust(P_NAME_MAX, b"\0")
+    shm.u32(off + P_INTERVAL, interval_ms)
