@@ -264,6 +264,7 @@ static int verify_jwt(const struct auth *a, const char *tok, size_t n, uint64_t 
         int r = 0;
         json_object *v;
         struct auth_identity id = { .jwt = true };
+        sha256(a->secret, a->secret_len, id.cred);
         if (json_object_object_get_ex(claims, "sub", &v) &&
             json_object_is_type(v, json_type_string))
                 strscpy(id.sub, sizeof(id.sub), json_object_get_string(v));
@@ -339,8 +340,35 @@ int auth_verify(const struct auth *a, const char *token, uint64_t now_s, struct 
         }
         *ret = (struct auth_identity){ .role = a->tokens[found].role };
         strscpy(ret->sub, sizeof(ret->sub), a->tokens[found].name);
+        memcpy(ret->cred, d, sizeof(ret->cred));
         *why = NULL;
         return 0;
+}
+
+int auth_recheck(const struct auth *a, const struct auth_identity *id, struct auth_identity *ret,
+                 const char **why)
+{
+        if (!a || !id || !ret || !why)
+                return -EINVAL;
+        if (id->jwt) {
+                unsigned char d[32];
+                sha256(a->secret, a->secret_len, d);
+                if (!a->secret_len || CRYPTO_memcmp(d, id->cred, 32) != 0) {
+                        *why = "JWT secret changed";
+                        return -EACCES;
+                }
+                *ret = *id;
+                return 0;
+        }
+        for (unsigned i = 0; i < a->n_tokens; i++)
+                if (CRYPTO_memcmp(id->cred, a->tokens[i].digest, 32) == 0) {
+                        *ret = *id;
+                        ret->role = a->tokens[i].role;
+                        strscpy(ret->sub, sizeof(ret->sub), a->tokens[i].name);
+                        return 0;
+                }
+        *why = "API token revoked";
+        return -EACCES;
 }
 
 int auth_sign_jwt(const struct auth *a, const char *sub, enum auth_role role, uint64_t exp,

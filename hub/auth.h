@@ -28,6 +28,9 @@ struct auth_identity {
         enum auth_role role;
         uint64_t exp; /* seconds since the epoch, 0 = none */
         bool jwt;     /* false: a static API token */
+        /* What it was checked against, to re-check it without the token (a reload): an
+         * API token's SHA-256 (as the table keeps it), or the JWT secret's SHA-256. */
+        unsigned char cred[32];
 };
 
 struct auth;
@@ -50,6 +53,15 @@ int auth_add_token(struct auth *a, const char *name, enum auth_role role, const 
  */
 int auth_verify(const struct auth *a, const char *token, uint64_t now_s, struct auth_identity *ret,
                 const char **why);
+
+/*
+ * Is an identity auth_verify() gave still good under a (reloaded) authenticator? 0 with
+ * *ret (an API token's role and name as the table has them now), or -EACCES with *why:
+ * the API token is gone from the table, or the JWT secret is another one. The expiry is
+ * the caller's (its timer).
+ */
+int auth_recheck(const struct auth *a, const struct auth_identity *id, struct auth_identity *ret,
+                 const char **why);
 
 /* Sign a JWT (HS256) with claims sub, role, exp (0 = none) into out; for tests and tools. */
 int auth_sign_jwt(const struct auth *a, const char *sub, enum auth_role role, uint64_t exp,

@@ -32,6 +32,7 @@
 #include "mqtt.h"
 #include "reader.h"
 #include "rest.h"
+#include "session.h"
 #include "state.h"
 #include "tokens.h"
 #include "util.h"
@@ -353,7 +354,8 @@ static int take_listen_fd(void)
 static void reload_tokens(void *userdata)
 {
         /* The token file and JWT secret are files of their own: re-read them as well. */
-        (void)tokens_reload();
+        if (tokens_reload() == 0)
+                session_recheck_all(); /* live sessions lose what the new settings deny */
 }
 
 static int hub_main(int argc, char **argv)

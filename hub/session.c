@@ -60,6 +60,8 @@ int session_authenticate(struct hub_client *c, const char *token, const char **w
         c->authed = true;
         c->role = id.role;
         strscpy(c->sub, sizeof(c->sub), id.sub);
+        c->has_ident = true;
+        c->ident = id;
         /* A session lives no longer than its token (a new auth message moves this). */
         lws_sul_cancel(&c->exp_sul);
         if (id.exp) {
@@ -71,6 +73,51 @@ int session_authenticate(struct hub_client *c, const char *token, const char **w
         log_info("client %s (%s): authenticated as '%s' (%s)", c->uuid, c->ip, id.sub,
                  auth_role_name(id.role));
         return 0;
+}
+
+/* Re-check one live session after a reload: 0, or -1 when it was closed. */
+static int recheck(struct hub_client *c)
+{
+        if (!c->authed)
+                return 0; /* still within its authentication deadline (in-band dialects) */
+        if (!c->has_ident) {
+                log_notice("client %s (%s, %s): authentication now required, closing", c->uuid,
+                           c->ip, c->d->name);
+                client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication required");
+                return -1;
+        }
+        struct auth_identity now;
+        const char *why = NULL;
+        if (tokens_recheck(&c->ident, &now, &why) < 0) {
+                log_notice("client %s (%s, %s) as '%s': %s, closing", c->uuid, c->ip, c->d->name,
+                           c->sub, why ? why : "credentials no longer valid");
+                client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "credentials revoked");
+                return -1;
+        }
+        if (now.role != c->role)
+                log_notice("client %s (%s) as '%s': role %s -> %s after reload", c->uuid, c->ip,
+                           c->sub, auth_role_name(c->role), auth_role_name(now.role));
+        c->role = now.role;
+        strscpy(c->sub, sizeof(c->sub), now.sub);
+        c->ident = now;
+        return 0;
+}
+
+void session_recheck_all(void)
+{
+        if (!tokens_auth_on())
+                return; /* auth off: every session may do what auth off allows */
+        unsigned closed = 0, n = 0;
+        for (unsigned di = 0; di < hub_n_dialects; di++)
+                for (struct hub_client *c = client_first(di), *next; c; c = next) {
+                        next = c->next;
+                        if (c->closing)
+                                continue;
+                        n++;
+                        closed += recheck(c) < 0;
+                }
+        if (n)
+                log_info("auth reloaded: %u sessions re-checked, %u closed", n, closed);
 }
 
 bool session_may(const struct hub_client *c, enum auth_role need)

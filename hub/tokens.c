@@ -44,6 +44,14 @@ int tokens_verify(const char *token, struct auth_identity *id, const char **why)
         return r;
 }
 
+int tokens_recheck(const struct auth_identity *id, struct auth_identity *ret, const char **why)
+{
+        pthread_mutex_lock(&auth_lock);
+        int r = auth_recheck(auth, id, ret, why);
+        pthread_mutex_unlock(&auth_lock);
+        return r;
+}
+
 static int load_tokens(struct auth *a, const char *path)
 {
         _cleanup_fclose_ FILE *f = fopen(path, "re");
