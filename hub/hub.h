@@ -41,6 +41,9 @@ struct hub_options {
         const char *auth;            /* "off", "token", "jwt" */
         const char *token_file;      /* lines "TOKEN ROLE [NAME]" */
         const char *jwt_secret_file; /* HS256 secret */
+        uint64_t jwt_max_lifetime_s; /* a JWT's exp at most this far ahead */
+        const char *jwt_audience;    /* "" or NULL: aud not checked */
+        const char *jwt_issuer;      /* "" or NULL: iss not checked */
         unsigned auth_timeout_secs;  /* native clients must authenticate within this */
         unsigned rate_limit;         /* inbound messages per second per client */
         unsigned max_events;         /* outbound events per second per client */

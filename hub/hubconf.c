@@ -124,6 +124,10 @@ static void apply(struct hub_options *o, bool at_start)
             conf_is_set(cfg, "hub", "jwt_secret_file")
                 ? keep(3, conf_get_string(cfg, "hub", "jwt_secret_file"))
                 : NULL);
+        SET("jwt_max_lifetime", jwt_max_lifetime_s,
+            conf_get_uint(cfg, "hub", "jwt_max_lifetime") / 1000);
+        SET("jwt_audience", jwt_audience, keep(5, conf_get_string(cfg, "hub", "jwt_audience")));
+        SET("jwt_issuer", jwt_issuer, keep(6, conf_get_string(cfg, "hub", "jwt_issuer")));
         if (o->token_file && !*o->token_file)
                 o->token_file = NULL;
         if (o->jwt_secret_file && !*o->jwt_secret_file)

@@ -39,6 +39,8 @@ struct pss {
 
 /* ---- authentication ---- */
 
+#define SESSION_EXP_MAX_S (400ull * 24 * 3600) /* past jwt_max_lifetime's range */
+
 static void token_expired(lws_sorted_usec_list_t *sul)
 {
         struct hub_client *c = lws_container_of(sul, struct hub_client, exp_sul);
@@ -65,10 +67,12 @@ int session_authenticate(struct hub_client *c, const char *token, const char **w
         /* A session lives no longer than its token (a new auth message moves this). */
         lws_sul_cancel(&c->exp_sul);
         if (id.exp) {
+                /* Bounded before the multiply: exp is the token's word (a limit of its
+                 * lifetime applies, but the timer must not overflow whatever exp says). */
                 uint64_t now = (uint64_t)time(NULL);
+                uint64_t secs = MIN(id.exp > now ? id.exp - now : 0, SESSION_EXP_MAX_S);
                 lws_sul_schedule(lws_get_context(c->wsi), 0, &c->exp_sul, token_expired,
-                                 (lws_usec_t)(id.exp > now ? id.exp - now : 0) * LWS_US_PER_SEC +
-                                     1000);
+                                 (lws_usec_t)secs * LWS_US_PER_SEC + 1000);
         }
         log_info("client %s (%s): authenticated as '%s' (%s)", c->uuid, c->ip, id.sub,
                  auth_role_name(id.role));
