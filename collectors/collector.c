@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 
 #include "conf.h"
@@ -433,6 +434,13 @@ void collector_trigger(struct collector *c, unsigned task, uint64_t delay_ms)
         task_schedule(c, task, delay_ms * 1000);
 }
 
+static int stop_fd = -EBADF; /* signalfd for SIGTERM/SIGINT, only polled (never read) */
+
+int collector_stop_fd(void)
+{
+        return stop_fd;
+}
+
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
         struct collector *c = userdata;
@@ -765,6 +773,11 @@ static int collector_run(struct collector *c, int argc, char **argv)
         sigaddset(&ss, SIGTERM);
         sigaddset(&ss, SIGINT);
         sigprocmask(SIG_BLOCK, &ss, NULL);
+        /* sd-event reads these signals; this second signalfd only shows them pending to a
+         * task stuck waiting on a peer (collector_stop_fd()). */
+        stop_fd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (stop_fd < 0)
+                log_warning_errno(-errno, "no stop descriptor, a hung peer may delay exit: %m");
         signal(SIGPIPE, SIG_IGN);
         sd_event_add_signal(c->event, NULL, SIGTERM, on_signal, c);
         sd_event_add_signal(c->event, NULL, SIGINT, on_signal, c);
@@ -814,6 +827,9 @@ out:
         for (unsigned i = 0; i < c->n_tasks; i++)
                 sd_event_source_unref(c->tasks[i].timer);
         sd_event_unref(c->event);
+        if (stop_fd >= 0)
+                close(stop_fd);
+        stop_fd = -EBADF;
         ring_close(c->ring);
         return exit_code;
 }
