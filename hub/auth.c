@@ -322,7 +322,8 @@ static int check_claims(const struct auth *a, json_object *claims, uint64_t now_
                 *why = "wrong token audience";
                 return -EACCES;
         }
-        strscpy(id.sub, sizeof(id.sub), sub);
+        utf8_sanitize(id.sub, sizeof(id.sub), sub ? sub : "",
+                      sub ? strlen(sub) : 0);                          /* logs, events */
         id.role = role ? auth_role_from_name(role) : AUTH_ROLE_VIEWER; /* no role: look */
         if (id.role == AUTH_ROLE_NONE) {
                 *why = "unknown role in token";
