@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 
 #include "conf.h"
@@ -72,6 +73,7 @@ struct collector {
         unsigned n_sources;
         uint64_t cycles;
         uint64_t written, dropped;
+        uint64_t ring_fail_logged_ns, ring_fail_unlogged; /* collector_ring_failed() */
         struct conf *conf;
         bool interval_from_flag[COLLECTOR_MAX_TASKS];
         struct collector_cmds *cmds;
@@ -181,6 +183,22 @@ unsigned collector_batch_count(const struct collector *c)
         return c->batch_n;
 }
 
+void collector_ring_failed(struct collector *c, int err, unsigned n)
+{
+        /* -ENOBUFS: lapped by other producers, an ordinary overrun the ring counts. */
+        if (err >= 0 || err == -ENOBUFS)
+                return;
+        uint64_t now = mono_ns();
+        c->ring_fail_unlogged += n;
+        if (c->ring_fail_logged_ns && now - c->ring_fail_logged_ns < 60 * NSEC_PER_SEC)
+                return;
+        log_warning_errno(err, "cannot write to ring %s: %m (%" PRIu64 " records not written%s)",
+                          c->ring->name, c->ring_fail_unlogged,
+                          c->ring_fail_logged_ns ? " in the last minute" : "");
+        c->ring_fail_logged_ns = now;
+        c->ring_fail_unlogged = 0;
+}
+
 int collector_batch_commit(struct collector *c)
 {
         enum { CHUNK = 64 }; /* records per ring claim */
@@ -216,10 +234,14 @@ int collector_batch_commit(struct collector *c)
                 uint64_t before = ring_producer_dropped(c->ring, c->producer);
                 int k = ring_write_batch(c->ring, c->producer, m, payloads, lens, n);
                 uint64_t lost = ring_producer_dropped(c->ring, c->producer) - before;
+                if (k < 0 && k != -ENOBUFS && k != -EUCLEAN)
+                        lost = n; /* refused before anything was written */
                 c->dropped += lost;
                 c->written += n - lost;
-                if (k < 0)
+                if (k < 0) {
                         r = k;
+                        collector_ring_failed(c, k, (unsigned)lost);
+                }
         }
         (void)ring_producer_next_batch(c->ring, c->producer);
         c->batch_n = 0;
@@ -280,8 +302,13 @@ void collector_source_status(struct collector *c, const char *source, bool up, c
         /* A keyed record of its own, outside the collector's list batches. */
         const struct record_desc *d = schema_record(RT_source_status);
         struct ring_write_meta m = { .type = RT_source_status, .version = d->version };
-        if (ring_write(c->ring, c->producer, &m, &s, sizeof(s)) == 0)
+        int k = ring_write(c->ring, c->producer, &m, &s, sizeof(s));
+        if (k == 0)
                 c->written++;
+        else {
+                c->dropped++;
+                collector_ring_failed(c, k, 1);
+        }
 }
 
 /* ---- problems: log on appearance only ---- */
@@ -405,6 +432,13 @@ void collector_trigger(struct collector *c, unsigned task, uint64_t delay_ms)
         if (sd_event_source_get_time(t->timer, &when) >= 0 && when <= now + delay_ms * 1000)
                 return; /* already due sooner */
         task_schedule(c, task, delay_ms * 1000);
+}
+
+static int stop_fd = -EBADF; /* signalfd for SIGTERM/SIGINT, only polled (never read) */
+
+int collector_stop_fd(void)
+{
+        return stop_fd;
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -739,6 +773,11 @@ static int collector_run(struct collector *c, int argc, char **argv)
         sigaddset(&ss, SIGTERM);
         sigaddset(&ss, SIGINT);
         sigprocmask(SIG_BLOCK, &ss, NULL);
+        /* sd-event reads these signals; this second signalfd only shows them pending to a
+         * task stuck waiting on a peer (collector_stop_fd()). */
+        stop_fd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (stop_fd < 0)
+                log_warning_errno(-errno, "no stop descriptor, a hung peer may delay exit: %m");
         signal(SIGPIPE, SIG_IGN);
         sd_event_add_signal(c->event, NULL, SIGTERM, on_signal, c);
         sd_event_add_signal(c->event, NULL, SIGINT, on_signal, c);
@@ -788,6 +827,9 @@ out:
         for (unsigned i = 0; i < c->n_tasks; i++)
                 sd_event_source_unref(c->tasks[i].timer);
         sd_event_unref(c->event);
+        if (stop_fd >= 0)
+                close(stop_fd);
+        stop_fd = -EBADF;
         ring_close(c->ring);
         return exit_code;
 }

@@ -114,6 +114,16 @@ int collector_proc_path(const struct collector *c, const char *path, char *out, 
 int collector_sys_path(const struct collector *c, const char *path, char *out, size_t size);
 int collector_root_path(const struct collector *c, const char *path, char *out, size_t size);
 
+/*
+ * Stopping with a hung peer: a descriptor that polls readable once SIGTERM or SIGINT is
+ * pending (-EBADF before the event loop exists, or with --once). Never read it. A task
+ * waiting on a peer polls it with the peer's socket and gives up at once (-ECANCELED)
+ * when it turns readable, so the signal is handled and the collector exits within its
+ * unit's stop timeout, whatever the peer does. It polls readable only on the thread
+ * that runs the event loop (signals are blocked; a worker has its own cancel path).
+ */
+int collector_stop_fd(void);
+
 /* Run a task again soon (e.g. an inotify event); coalesced, never overlapping a run. */
 void collector_trigger(struct collector *c, unsigned task, uint64_t delay_ms);
 

@@ -113,6 +113,8 @@ static int write_result(struct collector *c, const struct collector_command *cmd
         int r = ring_write(collector_ring(c), collector_producer(c), &meta, &res, sizeof(res));
         if (r >= 0)
                 mailbox_count_answer(collector_ring(c), (unsigned)collector_producer(c));
+        else
+                collector_ring_failed(c, r, 1);
         return r;
 }
 

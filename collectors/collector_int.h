@@ -11,6 +11,8 @@ struct collector_cmds;
 const struct collector_ops *collector_ops_of(const struct collector *c);
 /* The registry index this process writes as. */
 int collector_producer(const struct collector *c);
+/* A ring write returned err (n records not written): count them and say so, rate-limited. */
+void collector_ring_failed(struct collector *c, int err, unsigned n);
 /* Run every task now, out of schedule (a `refresh` command). */
 void collector_run_tasks_now(struct collector *c);
 

@@ -60,6 +60,7 @@ struct docker_state {
         bool stats, stats_from_flag; /* --no-stats, else [collector.docker] stats */
         char socket_buf[108];        /* the file's socket (the table is freed on SIGHUP) */
         struct http_unix http;
+        bool stopping; /* a request was cut short by SIGTERM: publish nothing more */
         struct sample *prev, *cur;
         size_t n_prev, n_cur;
         uint64_t next_try_ns;
@@ -115,6 +116,7 @@ static int docker_get(struct docker_state *s, const char *path, json_object **re
                 return -ETIMEDOUT;
         }
         int code = http_unix_get(&s->http, path, s->deadline_ns);
+        s->stopping |= code == -ECANCELED;
         if (code < 0) {
                 snprintf(msg, msg_size, "%.60s: %.130s", path, s->http.error);
                 return code;
@@ -485,6 +487,8 @@ static int docker_cycle(struct collector *c)
                 snprintf(msg, sizeof(msg), "/containers/json: answer is not a list");
                 r = -EBADMSG;
         }
+        if (s->stopping)
+                return 0; /* a hung engine must not hold the exit; nothing to say about it */
         if (r < 0) {
                 source_failed(c, s, msg);
                 collector_batch_add_empty(c, RT_container);
@@ -517,6 +521,8 @@ static int docker_cycle(struct collector *c)
         s->cur = t;
         s->n_cur = 0;
 
+        if (s->stopping)
+                return 0; /* cut short by SIGTERM: a partial list would hide containers */
         s->backoff_ms = 0;
         s->next_try_ns = 0;
         if (timed_out)
@@ -530,6 +536,7 @@ static int docker_cycle(struct collector *c)
 static int docker_run(struct collector *c)
 {
         struct docker_state *s = collector_state(c);
+        s->http.cancel_fd = collector_stop_fd(); /* SIGTERM cuts a hung engine short */
         int r = docker_cycle(c);
         /* Idle between cycles: no open connection, no big buffer kept. */
         http_unix_close(&s->http);

@@ -67,13 +67,18 @@ static int wait_fd(int fd, short events, uint64_t deadline_ns)
                 uint64_t now = mono_ns();
                 if (now >= deadline_ns)
                         return -ETIMEDOUT;
-                struct pollfd p = { .fd = fd, .events = events };
+                /* SIGTERM pending (collector_stop_fd): give up at once, a hung server
+                 * must not hold the collector's exit for its whole timeout. */
+                struct pollfd p[2] = { { .fd = fd, .events = events },
+                                       { .fd = collector_stop_fd(), .events = POLLIN } };
                 int ms = (int)MAX((deadline_ns - now + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC, 1u);
-                int r = poll(&p, 1, ms);
+                int r = poll(p, p[1].fd >= 0 ? 2 : 1, ms);
                 if (r < 0 && errno == EINTR)
                         continue;
                 if (r < 0)
                         return -errno;
+                if (r > 0 && p[1].fd >= 0 && p[1].revents)
+                        return -ECANCELED;
                 if (r > 0)
                         return 0;
         }
@@ -519,6 +524,8 @@ static int ups_run(struct collector *c)
                 record_init_missing(RT_ups, &u);
                 int r = srv->kind == UPS_NUT ? nut_query(s, srv, &u, msg, sizeof(msg))
                                              : nis_query(s, srv, &u, msg, sizeof(msg));
+                if (r == -ECANCELED)
+                        return 0; /* stopping: say nothing about a server cut short */
                 if (r >= 0) {
                         srv->backoff_ms = 0;
                         srv->next_try_ns = 0;

@@ -34,6 +34,57 @@ bool strscpy(char *dst, size_t size, const char *src)
         return trunc;
 }
 
+size_t utf8_char(const uint8_t *p, size_t n)
+{
+        uint8_t c = p[0];
+        size_t len;
+        uint32_t cp;
+        if (c < 0x80)
+                return (c >= 0x20 && c != 0x7F) || c == '\t' ? 1 : 0;
+        if ((c & 0xE0) == 0xC0) {
+                len = 2;
+                cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+                len = 3;
+                cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+                len = 4;
+                cp = c & 0x07;
+        } else
+                return 0;
+        if (len > n)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((p[i] & 0xC0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp < 0xA0))
+                return 0;
+        return len;
+}
+
+size_t utf8_sanitize(char *dst, size_t size, const char *src, size_t n)
+{
+        const uint8_t *p = (const uint8_t *)src;
+        size_t o = 0;
+        if (size == 0)
+                return 0;
+        for (size_t i = 0; i < n && p[i];) {
+                size_t k = utf8_char(p + i, n - i);
+                const char *put = k ? src + i : UTF8_REPLACEMENT;
+                size_t m = k ? k : sizeof(UTF8_REPLACEMENT) - 1;
+                if (o + m >= size)
+                        break;
+                memcpy(dst + o, put, m);
+                o += m;
+                i += k ? k : 1;
+        }
+        dst[o] = 0;
+        return o;
+}
+
 char *strstrip(char *s)
 {
         while (*s && isspace((unsigned char)*s))

@@ -28,6 +28,18 @@ static inline uint64_t real_ns(void)
 
 /* Copy src into a fixed buffer, always terminated; returns true when it was truncated. */
 bool strscpy(char *dst, size_t size, const char *src);
+
+/*
+ * Text that reaches a WebSocket text frame, a metric label or a terminal comes from peers
+ * and producers: it must be valid UTF-8 without control characters. utf8_char() is the
+ * length (1..4) of the valid, printable character at p, or 0 when it is invalid UTF-8 or
+ * a control character (C0 but tab, DEL, C1). utf8_sanitize() copies up to n bytes of src
+ * into dst (size bytes, NUL-terminated, cut on a character boundary), each refused byte
+ * replaced by U+FFFD; it returns the bytes written (without the NUL).
+ */
+#define UTF8_REPLACEMENT "\xEF\xBF\xBD"
+size_t utf8_char(const uint8_t *p, size_t n);
+size_t utf8_sanitize(char *dst, size_t size, const char *src, size_t n);
 /* Trim ASCII whitespace at both ends in place; returns s. */
 char *strstrip(char *s);
 bool startswith(const char *s, const char *prefix);

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <math.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -29,6 +30,8 @@ struct auth {
         bool enabled;
         unsigned char secret[256];
         size_t secret_len;
+        uint64_t max_lifetime_s;                       /* exp at most this far ahead; 0 = any */
+        char aud[AUTH_CLAIM_MAX], iss[AUTH_CLAIM_MAX]; /* "" = not checked */
         struct api_token tokens[AUTH_MAX_TOKENS];
         unsigned n_tokens;
 };
@@ -62,6 +65,17 @@ int auth_set_jwt_secret(struct auth *a, const void *secret, size_t len)
                 return -EINVAL;
         memcpy(a->secret, secret, len);
         a->secret_len = len;
+        return 0;
+}
+
+int auth_set_jwt_policy(struct auth *a, uint64_t max_lifetime_s, const char *aud, const char *iss)
+{
+        if (!a || strlen(aud ? aud : "") >= sizeof(a->aud) ||
+            strlen(iss ? iss : "") >= sizeof(a->iss))
+                return -EINVAL;
+        a->max_lifetime_s = max_lifetime_s;
+        strscpy(a->aud, sizeof(a->aud), aud);
+        strscpy(a->iss, sizeof(a->iss), iss);
         return 0;
 }
 
@@ -216,6 +230,111 @@ static void hmac256(const struct auth *a, const char *p, size_t n, unsigned char
         HMAC(EVP_sha256(), a->secret, (int)a->secret_len, (const unsigned char *)p, n, out, &len);
 }
 
+/* A NumericDate claim: absent (false), or a number in *ret; -EBADMSG when malformed. */
+static int numeric_claim(json_object *claims, const char *name, int64_t *ret)
+{
+        json_object *v;
+        if (!json_object_object_get_ex(claims, name, &v))
+                return 0;
+        if (json_object_is_type(v, json_type_int))
+                *ret = json_object_get_int64(v);
+        else if (json_object_is_type(v, json_type_double) && isfinite(json_object_get_double(v)))
+                *ret = json_object_get_int64(v); /* json-c clamps to the int64 range */
+        else
+                return -EBADMSG;
+        return 1;
+}
+
+/* A string claim: absent (0), present (1, *ret), or of another type (-EBADMSG). */
+static int string_claim(json_object *claims, const char *name, const char **ret)
+{
+        json_object *v;
+        if (!json_object_object_get_ex(claims, name, &v))
+                return 0;
+        if (!json_object_is_type(v, json_type_string))
+                return -EBADMSG;
+        *ret = json_object_get_string(v);
+        return 1;
+}
+
+/* Does the aud claim (a string or an array of strings) name want? */
+static bool audience_has(json_object *claims, const char *want)
+{
+        json_object *v;
+        if (!json_object_object_get_ex(claims, "aud", &v))
+                return false;
+        if (json_object_is_type(v, json_type_string))
+                return strcmp(json_object_get_string(v), want) == 0;
+        if (!json_object_is_type(v, json_type_array))
+                return false;
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+                json_object *e = json_object_array_get_idx(v, i);
+                if (json_object_is_type(e, json_type_string) &&
+                    strcmp(json_object_get_string(e), want) == 0)
+                        return true;
+        }
+        return false;
+}
+
+#define NBF_LEEWAY_S 60 /* clock skew allowed between the issuer and the hub */
+
+/*
+ * The claims of a correctly signed token. Malformed ones (a claim of the wrong type) are
+ * refused, never ignored: exp is required (and at most max_lifetime_s ahead when that is
+ * set), nbf is honoured, aud and iss are checked when configured.
+ */
+static int check_claims(const struct auth *a, json_object *claims, uint64_t now_s,
+                        struct auth_identity *ret, const char **why)
+{
+        struct auth_identity id = { .jwt = true };
+        sha256(a->secret, a->secret_len, id.cred);
+        const char *sub = NULL, *role = NULL, *iss = NULL;
+        int64_t exp = 0, nbf = 0, iat = 0;
+        int has_exp = numeric_claim(claims, "exp", &exp);
+        int has_nbf = numeric_claim(claims, "nbf", &nbf);
+        if (string_claim(claims, "sub", &sub) < 0 || string_claim(claims, "role", &role) < 0 ||
+            string_claim(claims, "iss", &iss) < 0 || has_exp < 0 || has_nbf < 0 ||
+            numeric_claim(claims, "iat", &iat) < 0) {
+                *why = "malformed token claims";
+                return -EBADMSG;
+        }
+        if (!has_exp) {
+                *why = "token has no exp";
+                return -EACCES;
+        }
+        if (exp <= 0 || (uint64_t)exp <= now_s) {
+                *why = "token expired";
+                return -EKEYEXPIRED;
+        }
+        if (a->max_lifetime_s && (uint64_t)exp - now_s > a->max_lifetime_s) {
+                *why = "token lifetime over the maximum";
+                return -EACCES;
+        }
+        if (has_nbf && nbf > (int64_t)now_s + NBF_LEEWAY_S) {
+                *why = "token not yet valid";
+                return -EACCES;
+        }
+        if (*a->iss && (!iss || strcmp(iss, a->iss) != 0)) {
+                *why = "wrong token issuer";
+                return -EACCES;
+        }
+        if (*a->aud && !audience_has(claims, a->aud)) {
+                *why = "wrong token audience";
+                return -EACCES;
+        }
+        utf8_sanitize(id.sub, sizeof(id.sub), sub ? sub : "",
+                      sub ? strlen(sub) : 0);                          /* logs, events */
+        id.role = role ? auth_role_from_name(role) : AUTH_ROLE_VIEWER; /* no role: look */
+        if (id.role == AUTH_ROLE_NONE) {
+                *why = "unknown role in token";
+                return -EACCES;
+        }
+        id.exp = (uint64_t)exp;
+        *ret = id;
+        *why = NULL;
+        return 0;
+}
+
 static int verify_jwt(const struct auth *a, const char *tok, size_t n, uint64_t now_s,
                       struct auth_identity *ret, const char **why)
 {
@@ -261,46 +380,7 @@ static int verify_jwt(const struct auth *a, const char *tok, size_t n, uint64_t 
                 *why = "malformed token claims";
                 return -EBADMSG;
         }
-        int r = 0;
-        json_object *v;
-        struct auth_identity id = { .jwt = true };
-        if (json_object_object_get_ex(claims, "sub", &v) &&
-            json_object_is_type(v, json_type_string))
-                strscpy(id.sub, sizeof(id.sub), json_object_get_string(v));
-        if (json_object_object_get_ex(claims, "role", &v) &&
-            json_object_is_type(v, json_type_string))
-                id.role = auth_role_from_name(json_object_get_string(v));
-        else
-                id.role = AUTH_ROLE_VIEWER; /* a valid token without a role can look */
-        if (json_object_object_get_ex(claims, "exp", &v)) {
-                if (!json_object_is_type(v, json_type_int) &&
-                    !json_object_is_type(v, json_type_double)) {
-                        *why = "bad exp claim";
-                        r = -EBADMSG;
-                        goto out;
-                }
-                int64_t e = json_object_get_int64(v);
-                if (e <= 0 || (uint64_t)e <= now_s) {
-                        *why = "token expired";
-                        r = -EKEYEXPIRED;
-                        goto out;
-                }
-                id.exp = (uint64_t)e;
-        }
-        if (json_object_object_get_ex(claims, "nbf", &v) &&
-            json_object_get_int64(v) > (int64_t)now_s + 60) {
-                *why = "token not yet valid";
-                r = -EACCES;
-                goto out;
-        }
-        if (id.role == AUTH_ROLE_NONE) {
-                *why = "unknown role in token";
-                r = -EACCES;
-                goto out;
-        }
-        *ret = id;
-        *why = NULL;
-out:
+        int r = check_claims(a, claims, now_s, ret, why);
         json_object_put(claims);
         return r;
 }
@@ -339,32 +419,48 @@ int auth_verify(const struct auth *a, const char *token, uint64_t now_s, struct 
         }
         *ret = (struct auth_identity){ .role = a->tokens[found].role };
         strscpy(ret->sub, sizeof(ret->sub), a->tokens[found].name);
+        memcpy(ret->cred, d, sizeof(ret->cred));
         *why = NULL;
         return 0;
 }
 
-int auth_sign_jwt(const struct auth *a, const char *sub, enum auth_role role, uint64_t exp,
-                  char *out, size_t size)
+int auth_recheck(const struct auth *a, const struct auth_identity *id, struct auth_identity *ret,
+                 const char **why)
 {
-        if (!a || !a->secret_len || !sub || !out)
+        if (!a || !id || !ret || !why)
+                return -EINVAL;
+        if (id->jwt) {
+                unsigned char d[32];
+                sha256(a->secret, a->secret_len, d);
+                if (!a->secret_len || CRYPTO_memcmp(d, id->cred, 32) != 0) {
+                        *why = "JWT secret changed";
+                        return -EACCES;
+                }
+                *ret = *id;
+                return 0;
+        }
+        for (unsigned i = 0; i < a->n_tokens; i++)
+                if (CRYPTO_memcmp(id->cred, a->tokens[i].digest, 32) == 0) {
+                        *ret = *id;
+                        ret->role = a->tokens[i].role;
+                        strscpy(ret->sub, sizeof(ret->sub), a->tokens[i].name);
+                        return 0;
+                }
+        *why = "API token revoked";
+        return -EACCES;
+}
+
+int auth_sign_claims(const struct auth *a, const char *claims, char *out, size_t size)
+{
+        if (!a || !a->secret_len || !claims || !out)
                 return -EINVAL;
         static const char hdr[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-        json_object *c = json_object_new_object();
-        json_object_object_add(c, "sub", json_object_new_string(sub));
-        json_object_object_add(c, "role", json_object_new_string(auth_role_name(role)));
-        if (exp)
-                json_object_object_add(c, "exp", json_object_new_int64((int64_t)exp));
-        const char *claims = json_object_to_json_string_ext(c, JSON_C_TO_STRING_PLAIN |
-                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
         char buf[AUTH_TOKEN_MAX];
         size_t o = b64url_encode((const unsigned char *)hdr, strlen(hdr), buf, sizeof(buf));
-        if (o + 2 >= sizeof(buf)) {
-                json_object_put(c);
+        if (o + 2 >= sizeof(buf) || strlen(claims) * 4 / 3 + 4 >= sizeof(buf) - o - 50)
                 return -E2BIG;
-        }
         buf[o++] = '.';
         o += b64url_encode((const unsigned char *)claims, strlen(claims), buf + o, sizeof(buf) - o);
-        json_object_put(c);
         unsigned char mac[32];
         hmac256(a, buf, o, mac);
         if (o + 50 >= sizeof(buf))
@@ -375,4 +471,22 @@ int auth_sign_jwt(const struct auth *a, const char *sub, enum auth_role role, ui
                 return -E2BIG;
         memcpy(out, buf, o + 1);
         return (int)o;
+}
+
+int auth_sign_jwt(const struct auth *a, const char *sub, enum auth_role role, uint64_t exp,
+                  char *out, size_t size)
+{
+        if (!a || !sub)
+                return -EINVAL;
+        json_object *c = json_object_new_object();
+        json_object_object_add(c, "sub", json_object_new_string(sub));
+        json_object_object_add(c, "role", json_object_new_string(auth_role_name(role)));
+        if (exp)
+                json_object_object_add(c, "exp", json_object_new_int64((int64_t)exp));
+        int r = auth_sign_claims(a,
+                                 json_object_to_json_string_ext(
+                                     c, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                                 out, size);
+        json_object_put(c);
+        return r;
 }

@@ -3,6 +3,7 @@
  * Checks are common/checks.h, never assert(): a release build keeps them.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,6 +11,67 @@
 #include "checks.h"
 
 static const char secret[] = "0123456789abcdef0123456789abcdef";
+
+/* Sign claims (a printf format) and verify them at now: the result and *why. */
+static int claims(struct auth *a, uint64_t now, const char **why, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int claims(struct auth *a, uint64_t now, const char **why, const char *fmt, ...)
+{
+        char json[512], tok[AUTH_TOKEN_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(json, sizeof(json), fmt, ap);
+        va_end(ap);
+        check(auth_sign_claims(a, json, tok, sizeof(tok)) > 0);
+        struct auth_identity id;
+        return auth_verify(a, tok, now, &id, why);
+}
+
+/* exp required and bounded, nbf honoured, malformed claims refused, aud/iss when set. */
+static void test_claims(struct auth *a, uint64_t now)
+{
+        const char *why;
+        unsigned long long n = now;
+        check_eq(auth_set_jwt_policy(a, 86400, "", ""), 0);
+        check_eq(claims(a, now, &why, "{\"sub\":\"x\",\"exp\":%llu}", n + 3600), 0);
+        /* ~9.2e12 s ahead: no overflow anywhere, over the maximum lifetime */
+        check_eq(claims(a, now, &why, "{\"sub\":\"x\",\"exp\":9223372036854}"), -EACCES);
+        check(strstr(why, "lifetime"));
+        check_eq(claims(a, now, &why, "{\"exp\":1e300}"), -EACCES);
+        check_eq(claims(a, now, &why, "{\"exp\":%llu}", n + 86401), -EACCES);
+        /* malformed claims are refused, not ignored */
+        check_eq(claims(a, now, &why, "{\"exp\":\"%llu\"}", n + 60), -EBADMSG);
+        check_eq(claims(a, now, &why, "{\"exp\":%llu,\"nbf\":{}}", n + 60), -EBADMSG);
+        check_eq(claims(a, now, &why, "{\"exp\":%llu,\"nbf\":\"0\"}", n + 60), -EBADMSG);
+        check_eq(claims(a, now, &why, "{\"exp\":%llu,\"role\":[]}", n + 60), -EBADMSG);
+        check_eq(claims(a, now, &why, "{\"exp\":%llu,\"sub\":1}", n + 60), -EBADMSG);
+        check_eq(claims(a, now, &why, "{\"exp\":%llu,\"iat\":null}", n + 60), -EBADMSG);
+        /* nbf: a minute of clock skew, no more */
+        check_eq(claims(a, now, &why, "{\"exp\":%llu,\"nbf\":%llu}", n + 600, n + 30), 0);
+        check_eq(claims(a, now, &why, "{\"exp\":%llu,\"nbf\":%llu}", n + 600, n + 300), -EACCES);
+        check(strstr(why, "not yet"));
+        /* aud and iss once configured */
+        check_eq(auth_set_jwt_policy(a, 86400, "ringhub", "https://idp.example"), 0);
+        check_eq(claims(a, now, &why, "{\"exp\":%llu}", n + 60), -EACCES);
+        check_eq(claims(a, now, &why,
+                        "{\"exp\":%llu,\"aud\":\"ringhub\",\"iss\":\"https://idp.example\"}",
+                        n + 60),
+                 0);
+        check_eq(
+            claims(a, now, &why,
+                   "{\"exp\":%llu,\"aud\":[\"a\",\"ringhub\"],\"iss\":\"https://idp.example\"}",
+                   n + 60),
+            0);
+        check_eq(claims(a, now, &why,
+                        "{\"exp\":%llu,\"aud\":\"other\",\"iss\":\"https://idp.example\"}", n + 60),
+                 -EACCES);
+        check(strstr(why, "audience"));
+        check_eq(
+            claims(a, now, &why, "{\"exp\":%llu,\"aud\":\"ringhub\",\"iss\":\"evil\"}", n + 60),
+            -EACCES);
+        check(strstr(why, "issuer"));
+        check_eq(auth_set_jwt_policy(a, 0, "", ""), 0);
+}
 
 int main(void)
 {
@@ -69,9 +131,11 @@ int main(void)
         auth_set_jwt_secret(b, "another-secret-another-secret-xx", 32);
         check(auth_sign_jwt(b, "mallory", AUTH_ROLE_ADMIN, 0, tok, sizeof(tok)) > 0);
         check_eq(auth_verify(a, tok, now, &id, &why), -EACCES);
-        /* no exp: valid forever; role viewer */
+        /* no exp: refused (a token must not live forever) */
         check(auth_sign_jwt(a, "bob", AUTH_ROLE_VIEWER, 0, tok, sizeof(tok)) > 0);
-        check(auth_verify(a, tok, now, &id, &why) == 0 && id.role == AUTH_ROLE_VIEWER);
+        check_eq(auth_verify(a, tok, now, &id, &why), -EACCES);
+        check(strstr(why, "no exp"));
+        test_claims(a, now);
 
         check(!strcmp(auth_bearer("Bearer abc"), "abc"));
         check(!strcmp(auth_bearer("bearer   abc"), "abc"));

@@ -405,7 +405,7 @@ static json_object *command_data(const struct carousel_cmd *cc, const struct com
         json_object_object_add(d, "result",
                                ok ? json_object_new_string("Comando ejecutado correctamente")
                                   : json_string_utf8(o->message, strlen(o->message)));
-        json_object_object_add(d, "status", json_object_new_string(o->status));
+        json_object_object_add(d, "status", json_string_utf8(o->status, strlen(o->status)));
         json_object_object_add(d, "message", json_string_utf8(o->message, strlen(o->message)));
         json_object *res = *o->data ? json_tokener_parse(o->data) : NULL;
         if (res)

@@ -51,7 +51,9 @@ struct hub_client {
         bool authed;
         enum auth_role role;
         char sub[AUTH_SUB_MAX];
-        const char *auth_why; /* why the upgrade's token was refused (static text) */
+        bool has_ident;             /* authenticated with a token (not auth off) */
+        struct auth_identity ident; /* that token's identity, re-checked on reload */
+        const char *auth_why;       /* why the upgrade's token was refused (static text) */
         struct rate_limit in_rl;
         uint64_t excess_window_ns;
         unsigned excess;

@@ -108,16 +108,20 @@ static void finish(const struct pending *p, const char *status, const char *mess
                  o.collector, o.action, *o.target ? " " : "", o.target, *o.origin ? o.origin : "?",
                  status, *o.message ? ": " : "", o.message, (double)o.duration_us / 1e3);
 
+        /* The collector's words (a command_result record) and the client's: valid UTF-8
+         * without control bytes, or every strict client fails the frame. */
         json_object *d = json_object_new_object();
         if (d) {
                 json_object_object_add(d, "request_id", json_object_new_uint64(o.request_id));
-                json_object_object_add(d, "collector", json_object_new_string(o.collector));
-                json_object_object_add(d, "action", json_object_new_string(o.action));
-                json_object_object_add(d, "target", json_object_new_string(o.target));
-                json_object_object_add(d, "origin", json_object_new_string(o.origin));
-                json_object_object_add(d, "status", json_object_new_string(status));
+                json_object_object_add(d, "collector",
+                                       json_string_utf8(o.collector, strlen(o.collector)));
+                json_object_object_add(d, "action", json_string_utf8(o.action, strlen(o.action)));
+                json_object_object_add(d, "target", json_string_utf8(o.target, strlen(o.target)));
+                json_object_object_add(d, "origin", json_string_utf8(o.origin, strlen(o.origin)));
+                json_object_object_add(d, "status", json_string_utf8(status, strlen(status)));
                 json_object_object_add(d, "success", json_object_new_boolean(ok));
-                json_object_object_add(d, "message", json_object_new_string(o.message));
+                json_object_object_add(d, "message",
+                                       json_string_utf8(o.message, strlen(o.message)));
                 json_object *res = *o.data ? json_tokener_parse(o.data) : NULL;
                 if (res)
                         json_object_object_add(d, "result", res);

@@ -45,6 +45,9 @@ struct hub_options {
         const char *auth;            /* "off", "token", "jwt" */
         const char *token_file;      /* lines "TOKEN ROLE [NAME]" */
         const char *jwt_secret_file; /* HS256 secret */
+        uint64_t jwt_max_lifetime_s; /* a JWT's exp at most this far ahead */
+        const char *jwt_audience;    /* "" or NULL: aud not checked */
+        const char *jwt_issuer;      /* "" or NULL: iss not checked */
         unsigned auth_timeout_secs;  /* native clients must authenticate within this */
         unsigned rate_limit;         /* inbound messages per second per client */
         unsigned max_events;         /* outbound events per second per client */
@@ -148,6 +151,7 @@ struct hub {
         pthread_cond_t prime_cond;
         bool primed;
         _Atomic uint64_t reader_alive_ns;
+        _Atomic uint64_t ring_repaired_ns; /* realtime of the last ring repair, 0 = never */
         atomic_bool stop;
 
         pthread_mutex_t diag_lock;

@@ -37,7 +37,21 @@ static bool from_file(const char *key)
         return true;
 }
 static unsigned version = 1;
-static char *owned[9]; /* copies of strings hub.opt points at */
+/* Copies of the strings hub.opt points at, one slot per key. */
+enum keep_slot {
+        KEEP_LISTEN,
+        KEEP_AUTH,
+        KEEP_TOKEN_FILE,
+        KEEP_JWT_SECRET_FILE,
+        KEEP_RING_NAME,
+        KEEP_TLS_CERT,
+        KEEP_TLS_KEY,
+        KEEP_JWT_AUDIENCE,
+        KEEP_JWT_ISSUER,
+        KEEP_STATE_DIR,
+        KEEP_N
+};
+static char *owned[KEEP_N];
 
 struct reload_hook {
         void (*fn)(void *userdata);
@@ -54,7 +68,7 @@ int hubconf_add_reload_hook(void (*fn)(void *userdata), void *userdata)
         return 0;
 }
 
-static const char *keep(unsigned slot, const char *s)
+static const char *keep(enum keep_slot slot, const char *s)
 {
         free(owned[slot]);
         owned[slot] = s ? strdup(s) : NULL;
@@ -88,13 +102,13 @@ static const char *state_dir(void)
 {
         const char *v = conf_get_string(cfg, "hub", "state_dir");
         if (v && *v)
-                return keep(8, v);
+                return keep(KEEP_STATE_DIR, v);
         const char *env = getenv("STATE_DIRECTORY");
         if (!env || env[0] != '/')
                 return NULL;
         char first[4096];
         snprintf(first, sizeof(first), "%.*s", (int)strcspn(env, ":"), env);
-        return keep(8, first);
+        return keep(KEEP_STATE_DIR, first);
 }
 
 /* Apply every [hub] key (reloadable or not: at start all apply). */
@@ -104,7 +118,7 @@ static void apply(struct hub_options *o, bool at_start)
                 /* Without a config file the hub listens on loopback only; a file that says
                  * where to listen (the shipped one: every interface) is followed. */
                 if (conf_is_set(cfg, "hub", "listen") && from_file("listen"))
-                        o->listen = keep(0, conf_get_string(cfg, "hub", "listen"));
+                        o->listen = keep(KEEP_LISTEN, conf_get_string(cfg, "hub", "listen"));
                 if (from_file("head_timeout"))
                         o->head_timeout_ms = (unsigned)conf_get_uint(cfg, "hub", "head_timeout");
                 if (from_file("max_pending"))
@@ -133,25 +147,31 @@ static void apply(struct hub_options *o, bool at_start)
         SET("rate_limit", rate_limit, (unsigned)conf_get_uint(cfg, "hub", "rate_limit"));
         SET("diagnostics_interval", diag_interval_ms,
             (unsigned)conf_get_uint(cfg, "hub", "diagnostics_interval"));
-        SET("auth", auth, keep(1, conf_get_string(cfg, "hub", "auth")));
+        SET("auth", auth, keep(KEEP_AUTH, conf_get_string(cfg, "hub", "auth")));
         if (from_file("control"))
                 atomic_store(&o->control, conf_get_bool(cfg, "hub", "control"));
         /* Key files only when the file names them: a missing default file is no error. */
         SET("token_file", token_file,
             conf_is_set(cfg, "hub", "token_file")
-                ? keep(2, conf_get_string(cfg, "hub", "token_file"))
+                ? keep(KEEP_TOKEN_FILE, conf_get_string(cfg, "hub", "token_file"))
                 : NULL);
         SET("jwt_secret_file", jwt_secret_file,
             conf_is_set(cfg, "hub", "jwt_secret_file")
-                ? keep(3, conf_get_string(cfg, "hub", "jwt_secret_file"))
+                ? keep(KEEP_JWT_SECRET_FILE, conf_get_string(cfg, "hub", "jwt_secret_file"))
                 : NULL);
-        SET("tls_cert", tls_cert, keep(5, conf_get_string(cfg, "hub", "tls_cert")));
-        SET("tls_key", tls_key, keep(6, conf_get_string(cfg, "hub", "tls_key")));
+        SET("tls_cert", tls_cert, keep(KEEP_TLS_CERT, conf_get_string(cfg, "hub", "tls_cert")));
+        SET("tls_key", tls_key, keep(KEEP_TLS_KEY, conf_get_string(cfg, "hub", "tls_key")));
         SET("tls_only", tls_only, conf_get_bool(cfg, "hub", "tls_only"));
         if (o->tls_cert && !*o->tls_cert)
                 o->tls_cert = NULL;
         if (o->tls_key && !*o->tls_key)
                 o->tls_key = NULL;
+        SET("jwt_max_lifetime", jwt_max_lifetime_s,
+            conf_get_uint(cfg, "hub", "jwt_max_lifetime") / 1000);
+        SET("jwt_audience", jwt_audience,
+            keep(KEEP_JWT_AUDIENCE, conf_get_string(cfg, "hub", "jwt_audience")));
+        SET("jwt_issuer", jwt_issuer,
+            keep(KEEP_JWT_ISSUER, conf_get_string(cfg, "hub", "jwt_issuer")));
         if (o->token_file && !*o->token_file)
                 o->token_file = NULL;
         if (o->jwt_secret_file && !*o->jwt_secret_file)
@@ -175,7 +195,7 @@ int hubconf_load(int argc, char **argv)
 
 const char *hubconf_ring_name(void)
 {
-        return keep(4, conf_get_string(cfg, "ring", "name"));
+        return keep(KEEP_RING_NAME, conf_get_string(cfg, "ring", "name"));
 }
 
 void hubconf_ring_opts(struct ring_open_opts *ro)

@@ -33,6 +33,7 @@
 #include "mqtt.h"
 #include "reader.h"
 #include "rest.h"
+#include "session.h"
 #include "state.h"
 #include "tls.h"
 #include "tokens.h"
@@ -425,7 +426,8 @@ static int take_listen_fd(void)
 static void reload_tokens(void *userdata)
 {
         /* The token file and JWT secret are files of their own: re-read them as well. */
-        (void)tokens_reload();
+        if (tokens_reload() == 0)
+                session_recheck_all(); /* live sessions lose what the new settings deny */
 }
 
 static void journal_reload(void *userdata)

@@ -32,9 +32,11 @@ static bool field_numeric(const struct field_desc *f)
                f->kind == FK_BOOL;
 }
 
-static void put_escaped(FILE *o, const char *s, size_t max)
+static void put_escaped(FILE *o, const char *raw, size_t max)
 {
-        for (size_t i = 0; i < max && s[i]; i++) {
+        char s[RJ_STR_MAX * 3 + 1]; /* label values must be valid UTF-8 */
+        utf8_sanitize(s, sizeof(s), raw, max);
+        for (size_t i = 0; s[i]; i++) {
                 if (s[i] == '\\' || s[i] == '"')
                         fputc('\\', o), fputc(s[i], o);
                 else if (s[i] == '\n')

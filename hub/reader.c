@@ -282,6 +282,32 @@ static void check_producers(bool emit_events)
         }
 }
 
+/* ---- impossible ring states ---- */
+
+/*
+ * Something in the ring's group wrote the segment (a scribbled head, slot or header):
+ * undo it so producers and new openers work again, count it, and say so — the first
+ * few times and then once per thousand, as for invalid records.
+ */
+static void repair_ring(void)
+{
+        unsigned damage = cur.damage;
+        unsigned n = ring_repair(hub.ring, &cur);
+        if (!n)
+                return;
+        uint64_t total =
+            atomic_fetch_add_explicit(&hub.stats.ring_repairs, n, memory_order_relaxed) + n;
+        atomic_store_explicit(&hub.ring_repaired_ns, real_ns(), memory_order_relaxed);
+        if (total <= 5 || total % 1000 < n)
+                log_warning("ring %s held impossible state (%s), repaired; cursor %" PRIu64
+                            ", %" PRIu64 " repairs so far",
+                            hub.ring->name,
+                            damage & RING_DAMAGE_HEAD   ? "head"
+                            : damage & RING_DAMAGE_SLOT ? "slot"
+                                                        : "header",
+                            cur.seq, total);
+}
+
 /* ---- once a second ---- */
 
 static void serialize_window(double *min_us, double *avg_us, double *max_us, uint64_t *count)
@@ -305,6 +331,7 @@ static void tick(uint64_t dt_ns)
         static uint64_t last_events, last_msgs, last_bytes;
         struct hub_stats *s = &hub.stats;
 
+        repair_ring();
         ring_consumer_publish(hub.ring, &cur, atomic_load(&s->invalid));
         atomic_store(&s->ring_lag, ring_lag(hub.ring, &cur));
         atomic_store(&s->ring_lost, cur.lost);
@@ -389,6 +416,8 @@ static void *reader_main(void *arg)
                 if (!hub.primed && k != 1 && k != -EINPROGRESS)
                         prime();
                 events_batch_end();
+                if (cur.damage)
+                        repair_ring();
 
                 uint64_t now = mono_ns();
                 atomic_store_explicit(&hub.reader_alive_ns, now, memory_order_relaxed);

@@ -116,6 +116,25 @@ static enum MHD_Result collectors_status(struct MHD_Connection *conn)
         return ret;
 }
 
+/*
+ * GET /api/v1/health: "ok", or "degraded" for HEALTH_RING_WINDOW_NS after the hub had to
+ * repair an impossible ring state (then with the count and when).
+ */
+#define HEALTH_RING_WINDOW_NS (300ull * NSEC_PER_SEC)
+static enum MHD_Result health(struct MHD_Connection *conn)
+{
+        uint64_t repairs = atomic_load_explicit(&hub.stats.ring_repairs, memory_order_relaxed);
+        if (!repairs)
+                return respond_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
+        uint64_t at = atomic_load_explicit(&hub.ring_repaired_ns, memory_order_relaxed);
+        char ts[64] = "", body[192];
+        format_rfc3339_ns(ts, sizeof(ts), at, false);
+        snprintf(body, sizeof(body),
+                 "{\"status\":\"%s\",\"ring_repairs\":%" PRIu64 ",\"ring_last_repair\":\"%s\"}",
+                 real_ns() - at < HEALTH_RING_WINDOW_NS ? "degraded" : "ok", repairs, ts);
+        return respond_json(conn, MHD_HTTP_OK, body);
+}
+
 static enum MHD_Result diag(struct MHD_Connection *conn)
 {
         struct hub_diag d;
@@ -177,7 +196,7 @@ static enum MHD_Result history(struct MHD_Connection *conn, const char *url, con
 static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const char *sub)
 {
         if (strcmp(sub, "health") == 0)
-                return respond_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
+                return health(conn);
         if (startswith(sub, "history/"))
                 return history(conn, url, sub + strlen("history/"));
         /* The longest route first: "collectors/status" before a one-segment path + id. */

@@ -32,6 +32,7 @@
 #include "fanout.h"
 #include "log.h"
 #include "macros.h"
+#include "record_json.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -42,6 +43,8 @@ struct pss {
 };
 
 /* ---- authentication ---- */
+
+#define SESSION_EXP_MAX_S (400ull * 24 * 3600) /* past jwt_max_lifetime's range */
 
 static void token_expired(lws_sorted_usec_list_t *sul)
 {
@@ -64,17 +67,66 @@ int session_authenticate(struct hub_client *c, const char *token, const char **w
         c->authed = true;
         c->role = id.role;
         strscpy(c->sub, sizeof(c->sub), id.sub);
+        c->has_ident = true;
+        c->ident = id;
         /* A session lives no longer than its token (a new auth message moves this). */
         lws_sul_cancel(&c->exp_sul);
         if (id.exp) {
+                /* Bounded before the multiply: exp is the token's word (a limit of its
+                 * lifetime applies, but the timer must not overflow whatever exp says). */
                 uint64_t now = (uint64_t)time(NULL);
+                uint64_t secs = MIN(id.exp > now ? id.exp - now : 0, SESSION_EXP_MAX_S);
                 lws_sul_schedule(client_context(c), 0, &c->exp_sul, token_expired,
-                                 (lws_usec_t)(id.exp > now ? id.exp - now : 0) * LWS_US_PER_SEC +
-                                     1000);
+                                 (lws_usec_t)secs * LWS_US_PER_SEC + 1000);
         }
         log_info("client %s (%s): authenticated as '%s' (%s)", c->uuid, c->ip, id.sub,
                  auth_role_name(id.role));
         return 0;
+}
+
+/* Re-check one live session after a reload: 0, or -1 when it was closed. */
+static int recheck(struct hub_client *c)
+{
+        if (!c->authed)
+                return 0; /* still within its authentication deadline (in-band dialects) */
+        if (!c->has_ident) {
+                log_notice("client %s (%s, %s): authentication now required, closing", c->uuid,
+                           c->ip, c->d->name);
+                client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication required");
+                return -1;
+        }
+        struct auth_identity now;
+        const char *why = NULL;
+        if (tokens_recheck(&c->ident, &now, &why) < 0) {
+                log_notice("client %s (%s, %s) as '%s': %s, closing", c->uuid, c->ip, c->d->name,
+                           c->sub, why ? why : "credentials no longer valid");
+                client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "credentials revoked");
+                return -1;
+        }
+        if (now.role != c->role)
+                log_notice("client %s (%s) as '%s': role %s -> %s after reload", c->uuid, c->ip,
+                           c->sub, auth_role_name(c->role), auth_role_name(now.role));
+        c->role = now.role;
+        strscpy(c->sub, sizeof(c->sub), now.sub);
+        c->ident = now;
+        return 0;
+}
+
+void session_recheck_all(void)
+{
+        if (!tokens_auth_on())
+                return; /* auth off: every session may do what auth off allows */
+        unsigned closed = 0, n = 0;
+        for (unsigned di = 0; di < hub_n_dialects; di++)
+                for (struct hub_client *c = client_first(di), *next; c; c = next) {
+                        next = c->next;
+                        if (c->closing)
+                                continue;
+                        n++;
+                        closed += recheck(c) < 0;
+                }
+        if (n)
+                log_info("auth reloaded: %u sessions re-checked, %u closed", n, closed);
 }
 
 bool session_may(const struct hub_client *c, enum auth_role need)
@@ -139,7 +191,9 @@ void session_client_event(unsigned topic, const char *uuid, const char *ip)
         json_object *o = json_object_new_object();
         if (!o)
                 return;
-        json_object_object_add(o, "client_id", json_object_new_string(uuid ? uuid : "unknown"));
+        /* A client's own words (POST /api/clients): valid UTF-8 for every text frame. */
+        uuid = uuid ? uuid : "unknown";
+        json_object_object_add(o, "client_id", json_string_utf8(uuid, strlen(uuid)));
         if (ip)
                 json_object_object_add(o, "client_ip", json_object_new_string(ip));
         (void)events_publish_json(topic, false, o, 0);

@@ -40,6 +40,12 @@ int session_dispatch(struct hub_client *c, const char *msg, size_t len);
  * 0, or -errno with a loggable *why. */
 int session_authenticate(struct hub_client *c, const char *token, const char **why);
 /* May the client do something that needs role `need`? (always with auth off) */
+/*
+ * After the auth settings were reloaded (lws thread): re-check every live session. One
+ * that holds no token while auth is now on, or whose API token was removed or JWT secret
+ * replaced, is closed with 1008; an API token's changed role applies at once.
+ */
+void session_recheck_all(void);
 bool session_may(const struct hub_client *c, enum auth_role need);
 
 /* Publish a client event (HUB_T_CLIENT_CONNECTED/DISCONNECTED/SYNC) for the client uuid

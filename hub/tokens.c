@@ -44,6 +44,14 @@ int tokens_verify(const char *token, struct auth_identity *id, const char **why)
         return r;
 }
 
+int tokens_recheck(const struct auth_identity *id, struct auth_identity *ret, const char **why)
+{
+        pthread_mutex_lock(&auth_lock);
+        int r = auth_recheck(auth, id, ret, why);
+        pthread_mutex_unlock(&auth_lock);
+        return r;
+}
+
 static int load_tokens(struct auth *a, const char *path)
 {
         _cleanup_fclose_ FILE *f = fopen(path, "re");
@@ -116,6 +124,10 @@ static int auth_load(struct auth **ret)
                 r = load_tokens(a, o->token_file);
         if (r == 0 && o->jwt_secret_file)
                 r = load_secret(a, o->jwt_secret_file);
+        if (r == 0 &&
+            auth_set_jwt_policy(a, o->jwt_max_lifetime_s, o->jwt_audience, o->jwt_issuer) < 0)
+                r = log_error_errno(-EINVAL, "jwt_audience and jwt_issuer: at most %u bytes",
+                                    AUTH_CLAIM_MAX - 1);
         if (r < 0) {
                 auth_free(a);
                 return r;

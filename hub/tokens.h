@@ -21,3 +21,5 @@ bool tokens_mode_valid(const char *mode);
 bool tokens_auth_on(void);
 /* Check a token now: 0 and *id, or -errno with a loggable *why. */
 int tokens_verify(const char *token, struct auth_identity *id, const char **why);
+/* Re-check an identity tokens_verify() gave against the settings now (after a reload). */
+int tokens_recheck(const struct auth_identity *id, struct auth_identity *ret, const char **why);

@@ -85,38 +85,6 @@ json_object *json_double(double v)
         return json_object_new_double_s(v, buf);
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not valid. */
-static size_t utf8_seq(const uint8_t *p, size_t n)
-{
-        uint8_t c = p[0];
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80)
-                return c >= 0x20 || c == '\t' ? 1 : 0;
-        if ((c & 0xE0) == 0xC0) {
-                len = 2;
-                cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-                len = 3;
-                cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-                len = 4;
-                cp = c & 0x07;
-        } else
-                return 0;
-        if (len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((p[i] & 0xC0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (p[i] & 0x3F);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-                return 0;
-        return len;
-}
-
 /*
  * A string from a record as JSON: records come from files and devices, so a byte that
  * is not valid UTF-8 (or a control character) becomes U+FFFD — a WebSocket text frame
@@ -126,24 +94,12 @@ json_object *json_string_utf8(const char *s, size_t n)
 {
         const uint8_t *p = (const uint8_t *)s;
         size_t i = 0, k;
-        while (i < n && (k = utf8_seq(p + i, n - i)) > 0)
+        while (i < n && (k = utf8_char(p + i, n - i)) > 0)
                 i += k;
         if (i == n)
                 return json_object_new_string_len(s, (int)n);
         char buf[RJ_STR_MAX * 3 + 1];
-        size_t o = 0;
-        for (i = 0; i < n && o + 4 < sizeof(buf);) {
-                k = utf8_seq(p + i, n - i);
-                if (k) {
-                        memcpy(buf + o, p + i, k);
-                        o += k;
-                        i += k;
-                } else {
-                        memcpy(buf + o, "\xEF\xBF\xBD", 3);
-                        o += 3;
-                        i++;
-                }
-        }
+        size_t o = utf8_sanitize(buf, sizeof(buf), s, n);
         return json_object_new_string_len(buf, (int)o);
 }
 
@@ -480,8 +436,8 @@ const char *field_to_text(const struct field_desc *f, const void *payload, char 
                 return buf;
         }
         switch (f->kind) {
-        case FK_STR:
-                snprintf(buf, size, "%.*s", (int)f->size, (const char *)payload + f->offset);
+        case FK_STR: /* for terminals and labels: never a control byte */
+                utf8_sanitize(buf, size, (const char *)payload + f->offset, f->size);
                 break;
         case FK_U32: {
                 uint32_t v;

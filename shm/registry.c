@@ -176,8 +176,9 @@ bool registry_get(const struct ring *r, unsigned index, uint64_t now_ns, struct 
         if (st == RING_PRODUCER_FREE)
                 return false;
         *ret = (struct registry_entry){ .index = index };
-        memcpy(ret->name, p->name, RING_NAME_MAX);
-        ret->name[RING_NAME_MAX] = 0;
+        /* Any process in the ring's group writes this: it leaves as valid UTF-8 without
+         * control bytes, for events, REST, metrics, logs and terminals alike. */
+        utf8_sanitize(ret->name, sizeof(ret->name), p->name, RING_NAME_MAX);
         ret->pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
         ret->generation = atomic_load_explicit(&p->generation, memory_order_relaxed);
         ret->interval_ms = atomic_load_explicit(&p->interval_ms, memory_order_relaxed);

@@ -318,7 +318,9 @@ int ring_open(const char *name, const struct ring_open_opts *opts, struct ring *
         rg->producers = (struct ring_producer *)((uint8_t *)map + h->producers_offset);
         rg->mailboxes = (struct ring_mailbox *)((uint8_t *)map + h->mailboxes_offset);
         rg->slots = (struct ring_slot *)((uint8_t *)map + h->slots_offset);
+        rg->capacity = h->capacity;
         rg->mask = h->capacity - 1;
+        memcpy(&rg->layout, h, sizeof(rg->layout)); /* the constant lines (checked above) */
         strscpy(rg->name, sizeof(rg->name), name);
         *ret = rg;
         return 0;
@@ -358,15 +360,46 @@ int ring_unlink(const char *name)
  * binds the claimed sequence, and (3) the reader re-checks ctl after copying. The
  * caller makes the doorbell check after its last commit.
  */
-static bool slot_write(struct ring *r, int producer, uint32_t gen, uint64_t s,
-                       const struct ring_write_meta *m, const void *payload, size_t len,
-                       uint64_t ts)
+enum slot_write_result { SLOT_WRITTEN, SLOT_LAPPED, SLOT_IMPOSSIBLE };
+
+/*
+ * Can ctl word w, found on the slot of sequence s by a claim, exist in a sane ring? A
+ * newer lap (seq > s) can; our own sequence already there means the head went back; a
+ * sequence not yet handed out (committed at or past the head, or a lap past it) or the
+ * undefined state 3 means someone wrote the slot.
+ */
+static bool ctl_impossible(const struct ring *r, uint64_t w, uint64_t s)
+{
+        if (RING_CTL_STATE(w) > RING_SLOT_COMMITTED)
+                return true;
+        if (RING_CTL_STATE(w) == RING_SLOT_EMPTY || RING_CTL_SEQ(w) < s)
+                return false;
+        if (RING_CTL_SEQ(w) == s)
+                return true;
+        uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+        return RING_CTL_SEQ(w) >= head + r->capacity ||
+               (RING_CTL_STATE(w) == RING_SLOT_COMMITTED && RING_CTL_SEQ(w) >= head);
+}
+
+/*
+ * Write one claimed sequence. Plain stores only: the claim and the commit are release
+ * stores of ctl, made safe without a locked instruction by three facts. (1) A claim
+ * never moves ctl backwards unless a producer a whole lap late races a newer one —
+ * then at worst the newer record is lost, never delivered mixed: (2) the checksum
+ * binds the claimed sequence, and (3) the reader re-checks ctl after copying. The
+ * caller makes the doorbell check after its last commit.
+ */
+static enum slot_write_result slot_write(struct ring *r, int producer, uint32_t gen, uint64_t s,
+                                         const struct ring_write_meta *m, const void *payload,
+                                         size_t len, uint64_t ts)
 {
         struct ring_slot *slot = &r->slots[s & r->mask];
 
-        uint64_t w = atomic_load_explicit(&slot->ctl, memory_order_relaxed);
-        if (RING_CTL_STATE(w) != RING_SLOT_EMPTY && RING_CTL_SEQ(w) >= s)
-                return false; /* lapped before we even started */
+        uint64_t w = atomic_load_explicit(&slot->ctl, memory_order_acquire);
+        if (RING_CTL_STATE(w) > RING_SLOT_COMMITTED ||
+            (RING_CTL_STATE(w) != RING_SLOT_EMPTY && RING_CTL_SEQ(w) >= s))
+                /* lapped before we even started, or the slot was scribbled on */
+                return ctl_impossible(r, w, s) ? SLOT_IMPOSSIBLE : SLOT_LAPPED;
         atomic_store_explicit(&slot->ctl, RING_CTL(s, RING_SLOT_WRITING), memory_order_relaxed);
         atomic_thread_fence(memory_order_release); /* claim before payload (seqlock) */
 
@@ -395,9 +428,9 @@ static bool slot_write(struct ring *r, int producer, uint32_t gen, uint64_t s,
         /* Commit only what is still ours: a newer claim wins, this record is dropped. */
         if (atomic_load_explicit(&slot->ctl, memory_order_relaxed) !=
             RING_CTL(s, RING_SLOT_WRITING))
-                return false;
+                return SLOT_LAPPED;
         atomic_store_explicit(&slot->ctl, RING_CTL(s, RING_SLOT_COMMITTED), memory_order_release);
-        return true;
+        return SLOT_WRITTEN;
 }
 
 /* After the last commit of a call: wake the consumer only if it said it sleeps. */
@@ -437,7 +470,7 @@ int ring_write_batch(struct ring *r, int producer, const struct ring_write_meta 
                 return -EINVAL;
         if (n == 0)
                 return 0;
-        if (_unlikely_(n > r->hdr->capacity))
+        if (_unlikely_(n > r->capacity))
                 return -E2BIG;
         for (size_t i = 0; i < n; i++)
                 if (_unlikely_(lens[i] > RING_PAYLOAD_MAX || (!payloads[i] && lens[i])))
@@ -453,11 +486,16 @@ int ring_write_batch(struct ring *r, int producer, const struct ring_write_meta 
         /* One claim for the whole batch: the head's cache line moves once. */
         uint64_t s = atomic_fetch_add_explicit(&h->head, n, memory_order_relaxed);
         uint64_t ok = 0;
-        for (size_t i = 0; i < n; i++)
-                ok += slot_write(r, producer, gen, s + i, &m[i], payloads[i], lens[i], ts);
+        bool impossible = s > RING_SEQ_MAX - n; /* a scribbled head: ctl can't hold it */
+        for (size_t i = 0; i < n && s <= RING_SEQ_MAX - n; i++) {
+                enum slot_write_result k =
+                    slot_write(r, producer, gen, s + i, &m[i], payloads[i], lens[i], ts);
+                ok += k == SLOT_WRITTEN;
+                impossible |= k == SLOT_IMPOSSIBLE;
+        }
         producer_count(p, ok, n - ok);
         ring_doorbell(h);
-        return ok == n ? 0 : -ENOBUFS;
+        return ok == n ? 0 : impossible ? -EUCLEAN : -ENOBUFS;
 }
 
 int ring_write(struct ring *r, int producer, const struct ring_write_meta *m, const void *payload,
@@ -472,7 +510,9 @@ void ring_cursor_init(const struct ring *r, struct ring_cursor *c, bool from_old
 {
         *c = (struct ring_cursor){ .abandon_ns = RING_DEFAULT_ABANDON_NS };
         uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
-        uint64_t cap = r->hdr->capacity;
+        uint64_t cap = r->capacity;
+        if (head > RING_SEQ_MAX)
+                head = 0; /* scribbled: start anywhere sane, ring_repair() sets it back */
         if (from_oldest)
                 c->seq = head > cap ? head - cap : 0;
         else
@@ -491,12 +531,20 @@ static bool ring_ready(const struct ring *r, const struct ring_cursor *c, memory
                (RING_CTL_SEQ(w) == c->seq && RING_CTL_STATE(w) == RING_SLOT_COMMITTED);
 }
 
+/* Is w, found at the cursor's slot with head just loaded, a state no producer makes? */
+static bool ctl_from_future(const struct ring *r, uint64_t w, uint64_t head)
+{
+        uint64_t ws = RING_CTL_SEQ(w);
+        return RING_CTL_STATE(w) > RING_SLOT_COMMITTED || ws >= head + r->capacity ||
+               (RING_CTL_STATE(w) == RING_SLOT_COMMITTED && ws >= head);
+}
+
 int ring_read(const struct ring *r, struct ring_cursor *c, struct ring_record *out)
 {
         if (!r || !c || !out)
                 return -EINVAL;
         const struct ring_header *h = r->hdr;
-        uint64_t cap = h->capacity;
+        uint64_t cap = r->capacity;
 
         for (;;) {
                 /* The head's cache line is hot for producers: look at it only when the
@@ -505,11 +553,21 @@ int ring_read(const struct ring *r, struct ring_cursor *c, struct ring_record *o
                 if (c->seq >= head) {
                         head = c->head_seen = atomic_load_explicit(&h->head, memory_order_acquire);
                         if (c->seq >= head) {
+                                if (c->seq > head) /* the head went back: scribbled */
+                                        c->damage |= RING_DAMAGE_HEAD;
                                 c->stuck_since_ns = 0;
                                 return 0;
                         }
                 }
                 if (head - c->seq > cap) {
+                        if (head > RING_SEQ_MAX || head - c->seq > RING_SEQ_JUMP_MAX) {
+                                /* Not a lap behind but a scribbled head: count nothing
+                                 * lost, wait for ring_repair(). */
+                                c->damage |= RING_DAMAGE_HEAD;
+                                c->head_seen = c->seq;
+                                c->stuck_since_ns = 0;
+                                return 0;
+                        }
                         /* Fell a lap behind: everything before head - cap is gone. */
                         uint64_t to = head - cap;
                         c->lost += to - c->seq;
@@ -522,13 +580,20 @@ int ring_read(const struct ring *r, struct ring_cursor *c, struct ring_record *o
                 uint64_t ws = RING_CTL_SEQ(w);
                 unsigned st = RING_CTL_STATE(w);
 
-                if (st != RING_SLOT_EMPTY && ws > c->seq) {
+                if (st > RING_SLOT_COMMITTED || (st != RING_SLOT_EMPTY && ws > c->seq)) {
                         /* Slot reused by a newer lap: c->seq was overwritten. Look at the
                          * head again so a reader far behind jumps instead of stepping. */
-                        c->lost++;
+                        c->head_seen = atomic_load_explicit(&h->head, memory_order_acquire);
+                        if (ctl_from_future(r, w, c->head_seen)) {
+                                /* Nobody handed that sequence out: the slot was scribbled
+                                 * on, and producers drop what lands there until
+                                 * ring_repair() empties it. */
+                                c->damage |= RING_DAMAGE_SLOT;
+                                c->corrupt++;
+                        } else
+                                c->lost++;
                         c->seq++;
                         c->stuck_since_ns = 0;
-                        c->head_seen = atomic_load_explicit(&h->head, memory_order_acquire);
                         continue;
                 }
                 if (st == RING_SLOT_COMMITTED && ws == c->seq) {
@@ -577,15 +642,24 @@ int ring_read(const struct ring *r, struct ring_cursor *c, struct ring_record *o
                 /* Claimed but not committed (or not even claimed yet): a writer is busy
                  * or died. Wait for it, but only up to abandon_ns. */
                 c->head_seen = atomic_load_explicit(&h->head, memory_order_acquire);
+                if (c->seq < c->abandon_below) {
+                        /* Claimed before a stall that already lasted abandon_ns (a writer
+                         * killed after claiming many): no second wait per record. */
+                        c->abandoned++;
+                        c->seq++;
+                        continue;
+                }
                 uint64_t now = mono_ns();
                 if (!c->stuck_since_ns) {
                         c->stuck_since_ns = now;
+                        c->stuck_head = c->head_seen;
                         return -EINPROGRESS;
                 }
                 if (now - c->stuck_since_ns < c->abandon_ns)
                         return -EINPROGRESS;
                 c->abandoned++;
                 c->seq++;
+                c->abandon_below = c->stuck_head;
                 c->stuck_since_ns = 0;
         }
 }
@@ -661,4 +735,89 @@ void ring_consumer_detach(struct ring *r)
                 return;
         uint32_t me = (uint32_t)getpid();
         atomic_compare_exchange_strong(&r->hdr->hub_pid, &me, 0);
+}
+
+/* ---- repair (the consumer only) ---- */
+
+/* Restore the constant header lines from the copy taken at open: 1 when one was wrong. */
+static unsigned repair_layout(struct ring *r)
+{
+        struct ring_header *h = r->hdr;
+        const struct ring_header *want = &r->layout;
+        unsigned fixed = 0;
+#define FIX(field)                      \
+        if (h->field != want->field) {  \
+                h->field = want->field; \
+                fixed = 1;              \
+        }
+        FIX(abi_version)
+        FIX(header_size)
+        FIX(slot_size)
+        FIX(slot_header_size)
+        FIX(capacity)
+        FIX(max_producers)
+        FIX(producers_offset)
+        FIX(slots_offset)
+        FIX(total_size)
+        FIX(created_ns)
+        FIX(mailboxes_offset)
+        FIX(mailbox_size)
+        FIX(mailbox_slots)
+#undef FIX
+        uint64_t magic = atomic_load_explicit(&want->magic, memory_order_relaxed);
+        if (atomic_load_explicit(&h->magic, memory_order_relaxed) != magic) {
+                atomic_store_explicit(&h->magic, magic, memory_order_release);
+                fixed = 1;
+        }
+        return fixed;
+}
+
+/* A head behind the cursor or past any plausible value goes back to the cursor. */
+static unsigned repair_head(struct ring *r, const struct ring_cursor *c)
+{
+        uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+        for (;;) {
+                if (head >= c->seq && head <= RING_SEQ_MAX && head - c->seq <= RING_SEQ_JUMP_MAX)
+                        return 0;
+                /* Producers may claim meanwhile: a failed CAS re-reads and re-judges. */
+                if (atomic_compare_exchange_weak_explicit(
+                        &r->hdr->head, &head, c->seq, memory_order_acq_rel, memory_order_acquire))
+                        return 1;
+        }
+}
+
+/* Empty every slot whose ctl names a sequence never handed out (or state 3). */
+static unsigned repair_slots(struct ring *r)
+{
+        unsigned fixed = 0;
+        for (uint64_t i = 0; i < r->capacity; i++) {
+                _Atomic uint64_t *ctl = &r->slots[i].ctl;
+                uint64_t w = atomic_load_explicit(ctl, memory_order_acquire);
+                uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+                if (!ctl_from_future(r, w, head))
+                        continue;
+                /* Only the value judged: a producer never writes over such a slot. */
+                if (atomic_compare_exchange_strong_explicit(ctl, &w, RING_CTL(0, RING_SLOT_EMPTY),
+                                                            memory_order_acq_rel,
+                                                            memory_order_relaxed))
+                        fixed = 1;
+        }
+        return fixed;
+}
+
+unsigned ring_repair(struct ring *r, struct ring_cursor *c)
+{
+        if (!r || !r->writable || !c)
+                return 0;
+        unsigned n = repair_layout(r);
+        unsigned head = repair_head(r, c);
+        n += head;
+        if (head || (c->damage & RING_DAMAGE_SLOT))
+                n += repair_slots(r);
+        c->damage = 0;
+        c->head_seen = c->seq; /* look at the head afresh */
+        c->stuck_since_ns = 0;
+        if (n)
+                atomic_fetch_add_explicit(&r->hdr->consumer_repairs, n, memory_order_relaxed);
+        return n;
 }

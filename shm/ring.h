@@ -202,7 +202,7 @@ struct ring_header {
         _Atomic uint64_t hub_heartbeat_ns;
         _Atomic uint32_t hub_pid;
         _Atomic uint32_t hub_generation;
-        uint8_t pad4[8];
+        _Atomic uint64_t consumer_repairs; /* impossible states the hub repaired (was padding) */
         /* Line 4: constant once magic is set (ABI 3). */
         _Alignas(64) uint64_t mailboxes_offset;
         uint32_t mailbox_size;
@@ -213,11 +213,22 @@ static_assert(offsetof(struct ring_header, head) == 64, "head line");
 static_assert(offsetof(struct ring_header, sleeping) == 128, "doorbell line");
 static_assert(offsetof(struct ring_header, consumer_seq) == 192, "consumer line");
 static_assert(offsetof(struct ring_header, mailboxes_offset) == 256, "mailbox line");
+static_assert(offsetof(struct ring_header, consumer_repairs) == 248,
+              "repairs in the consumer line");
 static_assert(sizeof(struct ring_header) <= RING_HEADER_SIZE, "header fits its page");
+
+/*
+ * Sequences fit 62 bits (ctl keeps two state bits): at a billion records a second that is
+ * 146 years. A head past RING_SEQ_MAX, or one that jumps more than RING_SEQ_JUMP_MAX past
+ * the consumer, can only be a corrupted counter.
+ */
+#define RING_SEQ_MAX      (UINT64_MAX >> 2)
+#define RING_SEQ_JUMP_MAX (UINT64_C(1) << 40)
 
 struct ring {
         int fd;
         bool writable;
+        uint32_t capacity; /* private copy, taken at open: the shared one may be scribbled */
         size_t map_size;
         struct ring_header *hdr;
         struct ring_producer *producers;
@@ -225,6 +236,7 @@ struct ring {
         struct ring_slot *slots;
         uint64_t mask;
         char name[64];
+        struct ring_header layout; /* the constant lines as opened, to check and repair */
 };
 
 struct ring_open_opts {
@@ -264,15 +276,17 @@ struct ring_write_meta {
 
 /*
  * Write one record. Never blocks. Returns 0, -ENOBUFS when the record had to be
- * dropped (counted in the producer's `dropped`), -EINVAL/-EMSGSIZE for bad arguments.
+ * dropped (counted in the producer's `dropped`), -EUCLEAN when it was dropped because the
+ * ring holds an impossible state (a corrupted head or slot; counted too, and the hub
+ * repairs it), -EINVAL/-EMSGSIZE for bad arguments.
  */
 int ring_write(struct ring *r, int producer, const struct ring_write_meta *m, const void *payload,
                size_t len);
 
 /*
  * Write n records with one claim (m[i], payloads[i], lens[i]); one doorbell check at the
- * end. Returns 0, -ENOBUFS when some were dropped (counted), or -EINVAL/-EMSGSIZE/-E2BIG
- * before anything is written.
+ * end. Returns 0, -ENOBUFS or -EUCLEAN when some were dropped (counted), or
+ * -EINVAL/-EMSGSIZE/-E2BIG before anything is written.
  */
 int ring_write_batch(struct ring *r, int producer, const struct ring_write_meta *m,
                      const void *const *payloads, const size_t *lens, size_t n);
@@ -285,9 +299,15 @@ struct ring_cursor {
         uint64_t abandoned; /* claimed but never committed within abandon_ns */
         uint64_t corrupt;   /* checksum mismatch */
         uint64_t stuck_since_ns;
+        uint64_t stuck_head;    /* head when the current stall began */
+        uint64_t abandon_below; /* claimed before an abandoned stall: no second wait */
         uint64_t abandon_ns;
         uint64_t head_seen; /* last head read (private cache, never shared) */
+        unsigned damage;    /* RING_DAMAGE_*: impossible states seen, for ring_repair() */
 };
+
+#define RING_DAMAGE_HEAD 0x1u /* head behind the cursor, past RING_SEQ_MAX or jumped */
+#define RING_DAMAGE_SLOT 0x2u /* a slot's ctl names a sequence never handed out */
 
 /* A record copied out of the ring: safe to use after the slot is reused. */
 struct ring_record {
@@ -327,6 +347,16 @@ void ring_wake(struct ring *r);
 /* The single consumer: claim the role (-EBUSY while another live hub holds it). */
 int ring_consumer_attach(struct ring *r);
 void ring_consumer_detach(struct ring *r);
+
+/*
+ * Consumer only: find and undo impossible states (something in the ring's group wrote the
+ * segment): the constant header lines are restored from what was opened, a head behind
+ * the cursor or past any plausible value is set back to the cursor, and slots whose ctl
+ * names a sequence never handed out are emptied. Cheap when nothing is wrong (a few
+ * loads); the slot sweep runs only after damage. Returns the number of repairs (each also
+ * counted in the header's consumer_repairs) and clears c->damage.
+ */
+unsigned ring_repair(struct ring *r, struct ring_cursor *c);
 
 /* Consumer only: publish progress for readers (ringhubctl stat). */
 void ring_consumer_publish(struct ring *r, const struct ring_cursor *c, uint64_t invalid);

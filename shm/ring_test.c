@@ -528,14 +528,9 @@ static void test_abandoned(void)
         check_eq(c.seq, 1);
         /* Nothing is ready at the cursor: ring_wait times out. */
         check_eq(ring_wait(r, &c, 5 * NSEC_PER_MSEC), 0);
+        /* Both were claimed before the stall began: one wait abandons them both (a
+         * producer killed after claiming many must not cost abandon_ns per record). */
         int k;
-        while (c.abandoned == 0 && mono_ns() - t0 < NSEC_PER_SEC) {
-                check_eq(ring_read(r, &c, &rec), -EINPROGRESS);
-                sleep_ns(NSEC_PER_MSEC);
-        }
-        check_eq(c.abandoned, 1);
-        check_eq(c.seq, 2); /* now stuck on slot 2 */
-        check(mono_ns() - t0 >= c.abandon_ns);
         while ((k = ring_read(r, &c, &rec)) == -EINPROGRESS && mono_ns() - t0 < NSEC_PER_SEC)
                 sleep_ns(NSEC_PER_MSEC);
         check_eq(k, 1);
@@ -543,7 +538,7 @@ static void test_abandoned(void)
         check_eq(rec.seq, 3);
         check_eq(c.abandoned, 2);
         uint64_t took = mono_ns() - t0;
-        check(took >= 2 * c.abandon_ns && took < 500 * NSEC_PER_MSEC);
+        check(took >= c.abandon_ns && took < 500 * NSEC_PER_MSEC);
 
         /* The next lap takes the abandoned slots over; nothing is lost or skipped. */
         for (uint64_t i = 4; i < 4 + 64; i++)
@@ -587,6 +582,66 @@ static void test_corrupt(void)
         r->slots[4].len = 60000;
         check_eq(ring_read(r, &c, &rec), 0);
         check_eq(c.corrupt, 3);
+        ring_close(r);
+}
+
+/* Impossible states a neighbour writes: found, refused by producers, repaired. */
+static void test_repair(void)
+{
+        const char *n = tname("repair");
+        struct ring *r = make_ring(n, 64);
+        int p = ring_producer_register(r, "repair", 0);
+        check(p >= 0);
+        struct ring_cursor c;
+        struct ring_record rec;
+        ring_cursor_init(r, &c, false);
+        for (uint64_t i = 0; i < 8; i++)
+                check_eq(write_idx(r, p, i, 16), 0);
+        while (ring_read(r, &c, &rec) == 1)
+                ;
+        check_eq(c.seq, 8);
+        check_eq(ring_repair(r, &c), 0); /* a sane ring: nothing to do */
+
+        /* head -= 3: the slot still holds the producer's own sequence → refused */
+        atomic_store(&r->hdr->head, 5);
+        check_eq(write_idx(r, p, 8, 16), -EUCLEAN);
+        check_eq(ring_read(r, &c, &rec), 0);
+        check(c.damage & RING_DAMAGE_HEAD);
+        check_eq(ring_repair(r, &c), 1);
+        check_eq(atomic_load(&r->hdr->head), 8);
+        check_eq(write_idx(r, p, 9, 16), 0);
+        check_eq(ring_read(r, &c, &rec), 1);
+        check_eq(rec_idx(&rec), 9);
+
+        /* head past 2^62: refused, nothing counted lost, set back */
+        atomic_fetch_add(&r->hdr->head, UINT64_C(1) << 63);
+        check_eq(write_idx(r, p, 10, 16), -EUCLEAN);
+        check_eq(ring_read(r, &c, &rec), 0);
+        check_eq(c.lost, 0);
+        check_eq(ring_repair(r, &c), 1);
+        check_eq(write_idx(r, p, 11, 16), 0);
+        check_eq(ring_read(r, &c, &rec), 1);
+        check_eq(rec_idx(&rec), 11);
+
+        /* a slot's ctl from the future: refused, counted corrupt, emptied */
+        uint64_t s = atomic_load(&r->hdr->head);
+        atomic_store(&r->slots[s & r->mask].ctl, RING_CTL(s + (UINT64_C(1) << 40), 2));
+        check_eq(write_idx(r, p, 12, 16), -EUCLEAN);
+        check_eq(ring_read(r, &c, &rec), 0);
+        check_eq(c.corrupt, 1);
+        check_eq(ring_repair(r, &c), 1);
+        check_eq(RING_CTL_STATE(atomic_load(&r->slots[s & r->mask].ctl)), RING_SLOT_EMPTY);
+
+        /* capacity = 0: this mapping keeps writing, new openers fail until repaired */
+        r->hdr->capacity = 0;
+        check_eq(write_idx(r, p, 13, 16), 0);
+        struct ring *r2 = NULL;
+        check_eq(open_existing(n, true, &r2, NULL), -EBADMSG);
+        check_eq(ring_repair(r, &c), 1);
+        check_eq(open_existing(n, true, &r2, NULL), 0);
+        ring_close(r2);
+        check_eq(atomic_load(&r->hdr->consumer_repairs), 4);
+        check_eq(atomic_load(&r->producers[p].dropped), 3);
         ring_close(r);
 }
 
@@ -894,6 +949,7 @@ int main(void)
                 { "overrun", test_overrun },
                 { "abandoned", test_abandoned },
                 { "corrupt", test_corrupt },
+                { "repair", test_repair },
                 { "abi_mismatch", test_abi_mismatch },
                 { "registry", test_registry },
                 { "wait_cross_process", test_wait_cross_process },

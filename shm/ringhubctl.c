@@ -133,6 +133,8 @@ static int cmd_stat(void)
                 json_object_object_add(o, "invalid",
                                        json_object_new_uint64(atomic_load(&h->consumer_invalid)));
                 json_object_object_add(o, "wakes", json_object_new_uint64(atomic_load(&h->wakes)));
+                json_object_object_add(o, "repairs",
+                                       json_object_new_uint64(atomic_load(&h->consumer_repairs)));
                 json_object_object_add(o, "hub_pid", json_object_new_int64(hub));
                 json_object_object_add(o, "hub_alive", json_object_new_boolean(hub_alive));
                 json_object_object_add(
@@ -161,10 +163,10 @@ static int cmd_stat(void)
                 else
                         printf("hub          none attached\n");
                 printf("consumer     lost %" PRIu64 ", abandoned %" PRIu64 ", corrupt %" PRIu64
-                       ", invalid %" PRIu64 ", wakes %" PRIu64 "\n",
+                       ", invalid %" PRIu64 ", wakes %" PRIu64 ", repairs %" PRIu64 "\n",
                        atomic_load(&h->consumer_lost), atomic_load(&h->consumer_abandoned),
                        atomic_load(&h->consumer_corrupt), atomic_load(&h->consumer_invalid),
-                       atomic_load(&h->wakes));
+                       atomic_load(&h->wakes), atomic_load(&h->consumer_repairs));
                 printf("\n%-3s %-16s %-8s %-7s %4s %10s %12s %10s  %s\n", "#", "PRODUCER", "PID",
                        "STATE", "GEN", "HEARTBEAT", "WRITTEN", "DROPPED",
                        "MAILBOX queued/served/timed-out/busy/rejected");
@@ -657,13 +659,21 @@ static int cmd_send(int argc, char **argv, const char *origin, uint64_t timeout_
                 puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
                 json_object_put(o);
         } else {
+                /* The collector's words go to a terminal: no control bytes. */
+                char st[sizeof(res.status) * 3], msg[sizeof(res.message) * 3],
+                    act[sizeof(res.action) * 3], tgt[sizeof(res.target) * 3],
+                    data[sizeof(res.data) * 3];
+                utf8_sanitize(st, sizeof(st), res.status, sizeof(res.status));
+                utf8_sanitize(msg, sizeof(msg), res.message, sizeof(res.message));
+                utf8_sanitize(act, sizeof(act), res.action, sizeof(res.action));
+                utf8_sanitize(tgt, sizeof(tgt), res.target, sizeof(res.target));
+                utf8_sanitize(data, sizeof(data), res.data, sizeof(res.data));
                 printf("%s: %s (%s %s%s%s, request %" PRIu64 ", %.3f ms round trip, %.3f ms in "
                        "the collector)\n",
-                       res.status, *res.message ? res.message : "-", producer, res.action,
-                       *res.target ? " " : "", res.target, res.request_id, (double)rtt_us / 1e3,
-                       (double)res.duration_us / 1e3);
-                if (*res.data)
-                        printf("%s\n", res.data);
+                       st, *msg ? msg : "-", producer, act, *tgt ? " " : "", tgt, res.request_id,
+                       (double)rtt_us / 1e3, (double)res.duration_us / 1e3);
+                if (*data)
+                        printf("%s\n", data);
         }
         return ok ? 0 : -SEND_EXIT_FAILED;
 }

@@ -10,13 +10,24 @@
  * busy from an earlier round (a stuck mount) is not waited for again. A worker stuck in
  * a dead mount is never joined: at exit the pool is left to it. The workers touch only
  * this table; they block every signal.
+ *
+ * The statfs() itself runs in a helper process each worker keeps (forked once, fed paths
+ * over a socketpair): a FUSE daemon that has read the request and never answers leaves
+ * the caller in an uninterruptible sleep the kernel ends only with the answer, and a
+ * thread in that state would keep the whole collector from exiting. The helper takes
+ * that sleep instead; the worker waits in a read() that exit ends, and the helper goes
+ * (PR_SET_PDEATHSIG) once the kernel lets it.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/statvfs.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "disks.h"
 #include "util.h"
@@ -44,9 +55,105 @@ struct vfs_pool {
         bool stop;
 };
 
+struct vfs_answer {
+        int err; /* 0 or -errno */
+        uint64_t total, free, avail;
+};
+
+/* The helper process: async-signal-safe calls only (it is forked from threads). */
+static _Noreturn void vfs_helper(int fd, pid_t parent)
+{
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+                _exit(0);
+        /* Nothing of the collector's (the ring, the event loop) stays open here. */
+        if (fd > 3)
+                (void)close_range(3, (unsigned)fd - 1, 0);
+        (void)close_range((unsigned)fd + 1, ~0u, 0);
+        char path[PATH_MAX];
+        for (;;) {
+                ssize_t n = read(fd, path, sizeof(path) - 1);
+                if (n <= 0)
+                        _exit(0);
+                path[n] = 0;
+                struct statfs st;
+                struct vfs_answer a = { 0 };
+                if (statfs(path, &st) < 0) /* may sleep for ever on a dead mount */
+                        a.err = -errno;
+                else {
+                        uint64_t fr = (uint64_t)(st.f_frsize ? st.f_frsize : st.f_bsize);
+                        a.total = (uint64_t)st.f_blocks * fr;
+                        a.free = (uint64_t)st.f_bfree * fr;
+                        a.avail = (uint64_t)st.f_bavail * fr;
+                }
+                if (write(fd, &a, sizeof(a)) != (ssize_t)sizeof(a))
+                        _exit(0);
+        }
+}
+
+struct vfs_link {
+        int fd; /* the worker's end of the socketpair */
+        pid_t pid;
+};
+
+static int vfs_link_open(struct vfs_link *l)
+{
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+        pid_t parent = getpid();
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                close(sv[0]);
+                close(sv[1]);
+                return r;
+        }
+        if (pid == 0) {
+                close(sv[0]);
+                vfs_helper(sv[1], parent);
+        }
+        close(sv[1]);
+        *l = (struct vfs_link){ .fd = sv[0], .pid = pid };
+        return 0;
+}
+
+static void vfs_link_close(struct vfs_link *l)
+{
+        if (l->fd < 0)
+                return;
+        close(l->fd); /* the helper reads EOF and leaves */
+        (void)waitpid(l->pid, NULL, 0);
+        l->fd = -1;
+}
+
+/* statfs(path) through the helper (opened on first use, again after a failure). */
+static int vfs_ask(struct vfs_link *l, const char *path, struct vfs_answer *a)
+{
+        if (l->fd < 0) {
+                int r = vfs_link_open(l);
+                if (r < 0)
+                        return r;
+        }
+        size_t n = strlen(path);
+        ssize_t k = write(l->fd, path, n);
+        if (k == (ssize_t)n) {
+                do
+                        k = read(l->fd, a, sizeof(*a)); /* as long as the mount takes */
+                while (k < 0 && errno == EINTR);
+        }
+        if (k != (ssize_t)sizeof(*a)) {
+                int r = k < 0 ? -errno : -EIO;
+                vfs_link_close(l);
+                return r;
+        }
+        return 0;
+}
+
 static void *vfs_worker(void *arg)
 {
         struct vfs_pool *p = arg;
+        struct vfs_link link = { .fd = -1 };
         pthread_mutex_lock(&p->lock);
         for (;;) {
                 struct vfs_entry *e = NULL;
@@ -67,16 +174,16 @@ static void *vfs_worker(void *arg)
                 strscpy(path, sizeof(path), e->path);
                 pthread_mutex_unlock(&p->lock);
 
-                struct statvfs st;
-                int r = statvfs(path, &st) < 0 ? -errno : 0; /* may hang on a dead mount */
+                struct vfs_answer a;
+                int r = vfs_ask(&link, path, &a); /* may wait for ever on a dead mount */
 
                 pthread_mutex_lock(&p->lock);
                 p->busy_workers--;
-                e->err = r;
-                if (r == 0) {
-                        e->total = (uint64_t)st.f_blocks * st.f_frsize;
-                        e->free = (uint64_t)st.f_bfree * st.f_frsize;
-                        e->avail = (uint64_t)st.f_bavail * st.f_frsize;
+                e->err = r < 0 ? r : a.err;
+                if (e->err == 0) {
+                        e->total = a.total;
+                        e->free = a.free;
+                        e->avail = a.avail;
                 }
                 e->done_ns = mono_ns();
                 e->state = VFS_IDLE;
@@ -85,6 +192,7 @@ static void *vfs_worker(void *arg)
         p->n_workers--;
         pthread_cond_broadcast(&p->done);
         pthread_mutex_unlock(&p->lock);
+        vfs_link_close(&link);
         return NULL;
 }
 

@@ -90,8 +90,7 @@ static void start_collector(void)
 
 static void *reader(void *arg)
 {
-        struct ring_cursor c;
-        ring_cursor_init(ring, &c, false);
+        struct ring_cursor c = *(const struct ring_cursor *)arg;
         /* This reader checks that every answer is in the ring: it waits for a writer
          * descheduled between claim and commit (a sanitized build under load can stall one
          * past the hub's 50 ms) rather than skip its slot as abandoned. */
@@ -196,8 +195,12 @@ int main(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
         start_collector();
 
+        /* The cursor is placed before any command is sent: a reader thread scheduled late
+         * (a loaded machine) must not start past the first answers. */
         pthread_t rt;
-        pthread_create(&rt, NULL, reader, NULL);
+        static struct ring_cursor rc;
+        ring_cursor_init(ring, &rc, false);
+        pthread_create(&rt, NULL, reader, &rc);
 
         /* 1: N commands, every one answered exactly once. */
         struct worker ws[16] = { 0 };
