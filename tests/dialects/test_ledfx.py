@@ -70,9 +70,9 @@ async def main(env):
 
         # Diagnostics, once a second, timings in seconds.
         await b.send(json.dumps({"id": 4, "type": "subscribe_event", "event_type": "hub_diag"}))
-        d = await recv_until(b, lambda m: m.get("event_type") == "hub_diag", timeout=3,
+        d = await recv_until(b, lambda m: m.get("event_type") == "hub_diag", timeout=10,
                              what="hub_diag")
-        d2 = await recv_until(b, lambda m: m.get("event_type") == "hub_diag", timeout=3,
+        d2 = await recv_until(b, lambda m: m.get("event_type") == "hub_diag", timeout=10,
                               what="hub_diag")
         check(d["id"] == 4 and d["type"] == "event", f"diag wrapping {d}")
         for k in ("r_min", "r_avg", "r_max", "serialize_avg", "events_per_sec", "clients"):
@@ -115,7 +115,7 @@ async def main(env):
 
         # NAS state as LedFx events, with a snapshot at subscribe.
         env.inject("ups", "connected=true", "battery_charge_percent=88.0")
-        await asyncio.sleep(0.2)
+        env.settle()
         await b.send(json.dumps({"id": 5, "type": "subscribe_event",
                                  "event_type": "ups_status_update"}))
         m = await recv_until(b, lambda m: m.get("event_type") == "ups_status_update",

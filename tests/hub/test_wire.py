@@ -157,7 +157,7 @@ def check_event(ev, m):
 async def main(env):
     env.start_hub()
     inject_seed(env)
-    await asyncio.sleep(0.3)
+    env.settle()
     async with websockets.connect(env.url()) as ws:
         snap = await snapshot(ws)
         check(set(snap) == set(SEED), f"snapshot topics {sorted(snap)}")
