@@ -278,6 +278,17 @@ static void emit_field(struct sample_ctx *sc, struct state_topic *t, const struc
         }
 }
 
+/* A field before field fi already opened the family (its samples were all written then). */
+static bool mode_family_seen(const struct record_desc *d, unsigned fi, const char *family)
+{
+        for (unsigned k = 0; k < fi; k++) {
+                const struct mrow *m = mrow(d->id, schema_fields[d->first_field + k].name, ML_MODE);
+                if (m && strcmp(m->a, family) == 0)
+                        return true;
+        }
+        return false;
+}
+
 static void emit_record(FILE *o, const struct record_desc *d, struct state_topic *t,
                         const struct record_desc *pd, int slot)
 {
@@ -299,20 +310,11 @@ static void emit_record(FILE *o, const struct record_desc *d, struct state_topic
                 bool counter = f->flags & F_COUNTER;
                 sc.type = counter ? "counter" : "gauge";
                 if (m && m->kind == ML_MODE) {
-                        /* The family's members, from its first one on. */
-                        bool first = true;
-                        for (unsigned k = 0; k < fi && first; k++)
-                                if (mrow(d->id, schema_fields[d->first_field + k].name, ML_MODE))
-                                        first = strcmp(mrow(d->id,
-                                                            schema_fields[d->first_field + k].name,
-                                                            ML_MODE)
-                                                           ->a,
-                                                       m->a) != 0;
-                        if (!first)
+                        if (mode_family_seen(d, fi, m->a))
                                 continue;
                         snprintf(metric, sizeof(metric), "ringhub_%s", m->a);
                         char help[160];
-                        snprintf(help, sizeof(help), "%s by %s (%s)", d->doc, m->b, f->unit);
+                        snprintf(help, sizeof(help), "%s: time by %s (%s)", d->doc, m->b, f->unit);
                         sc.help = help;
                         for (unsigned k = fi; k < d->n_fields; k++) {
                                 const struct field_desc *mf = &schema_fields[d->first_field + k];
