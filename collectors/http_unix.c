@@ -24,6 +24,7 @@
 
 #include "http_unix.h"
 #include "macros.h"
+#include "net.h"
 #include "util.h"
 
 #define HTTP_UNIX_MAX_INTERIM 8 /* 1xx answers skipped before the real one */
@@ -87,33 +88,9 @@ static int fail(struct http_unix *h, int r, const char *fmt, ...)
         return r;
 }
 
-/*
- * Wait for events on the socket until the deadline: 0, -ETIMEDOUT, -ECANCELED (cancel_fd
- * readable) or -errno.
- */
 static int wait_fd(int fd, short events, int cancel_fd, uint64_t deadline_ns)
 {
-        for (;;) {
-                uint64_t now = mono_ns();
-                if (now >= deadline_ns)
-                        return -ETIMEDOUT;
-                uint64_t ms = (deadline_ns - now + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC;
-                struct pollfd p[2] = { { .fd = fd, .events = events },
-                                       { .fd = cancel_fd, .events = POLLIN } };
-                int n = poll(p, cancel_fd >= 0 ? 2 : 1, (int)MIN(ms, (uint64_t)INT_MAX));
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        continue; /* the deadline check above ends it */
-                if (cancel_fd >= 0 && p[1].revents)
-                        return -ECANCELED;
-                if (p[0].revents & POLLNVAL)
-                        return -EBADF;
-                return 0; /* readable/writable, or POLLERR/POLLHUP: the next call tells */
-        }
+        return net_wait_fd(fd, events, cancel_fd, deadline_ns);
 }
 
 static int do_connect(struct http_unix *h, uint64_t deadline_ns)
@@ -129,24 +106,14 @@ static int do_connect(struct http_unix *h, uint64_t deadline_ns)
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return fail(h, -errno, "socket: %s", strerror(errno));
-        if (connect(fd, (struct sockaddr *)&sa,
-                    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1)) < 0) {
-                r = -errno;
-                if (r == -EAGAIN)
-                        return fail(h, r, "cannot connect: the server's listen queue is full");
-                if (r != -EINPROGRESS)
-                        return fail(h, r, "cannot connect: %s", strerror(-r));
-                r = wait_fd(fd, POLLOUT, h->cancel_fd, deadline_ns);
-                if (r < 0)
-                        return fail(h, r, "cannot connect: %s",
-                                    r == -ETIMEDOUT ? "timed out" : strerror(-r));
-                int err = 0;
-                socklen_t len = sizeof(err);
-                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-                        err = errno;
-                if (err)
-                        return fail(h, -err, "cannot connect: %s", strerror(err));
-        }
+        r = net_connect_fd(fd, (struct sockaddr *)&sa,
+                           (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1),
+                           h->cancel_fd, deadline_ns);
+        if (r == -EAGAIN)
+                return fail(h, r, "cannot connect: the server's listen queue is full");
+        if (r < 0)
+                return fail(h, r, "cannot connect: %s",
+                            r == -ETIMEDOUT ? "timed out" : strerror(-r));
         h->fd = TAKE_FD(fd);
         h->rstart = h->rend = 0;
         return 0;

@@ -8,7 +8,9 @@
  * --procfs/--sysfs roots and is parsed defensively: a missing, empty or garbage file
  * leaves its fields missing and logs once.
  */
+#include <ctype.h>
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "collector.h"
 #include "collector_attr.h"
@@ -27,14 +30,19 @@
 #define MAX_CPUS    1024
 #define MAX_SENSORS 64
 
+/* The /proc/stat modes the cpu_core record carries as seconds, in the file's order. */
+#define CPU_MODES 8
+
 struct cpu_times {
         uint64_t busy, total;
+        uint64_t ticks[CPU_MODES]; /* user nice system idle iowait irq softirq steal */
         bool valid;
 };
 
 struct system_state {
         struct cpu_times all, *cores;
         unsigned n_cores;
+        double hz; /* USER_HZ: /proc/stat ticks per second */
 };
 
 static FILE *open_under(struct collector *c, bool sys, const char *path)
@@ -64,6 +72,7 @@ static bool parse_cpu_line(const char *line, struct cpu_times *t)
                 total += v[i];
         t->busy = total - idle;
         t->total = total;
+        memcpy(t->ticks, v, sizeof(t->ticks));
         t->valid = true;
         return true;
 }
@@ -116,6 +125,14 @@ static void collect_stat(struct collector *c, struct rec_system *sys)
                 if (core) {
                         core->core = (uint32_t)idx;
                         core->usage_percent = usage(&s->cores[idx], &t);
+                        double *secs[CPU_MODES] = {
+                                &core->user_seconds,    &core->nice_seconds,
+                                &core->system_seconds,  &core->idle_seconds,
+                                &core->iowait_seconds,  &core->irq_seconds,
+                                &core->softirq_seconds, &core->steal_seconds,
+                        };
+                        for (unsigned m = 0; m < CPU_MODES; m++)
+                                *secs[m] = (double)t.ticks[m] / s->hz;
                 }
                 s->cores[idx] = t;
                 seen++;
@@ -308,9 +325,48 @@ static bool is_board_label(const char *label)
         return false;
 }
 
+/*
+ * A chip's identity that two chips of one driver do not share, as node_exporter builds
+ * its `chip` label: the device's bus and name from the hwmon's `device` link
+ * (platform_nct6775_656, nvme_nvme0, pci0000:00_0000:00:18_3), lower case, [a-z0-9:_];
+ * the hwmonN directory when there is no device.
+ */
+static void chip_identity(const char *dir, const char *hwmon, char *out, size_t size)
+{
+        char link[700], target[PATH_MAX], *real = NULL;
+        snprintf(link, sizeof(link), "%s/%s/device", dir, hwmon);
+        real = realpath(link, NULL);
+        ssize_t n = 0;
+        if (real)
+                n = (ssize_t)strscpy(target, sizeof(target), real) ? -1 : (ssize_t)strlen(target);
+        else
+                n = readlink(link, target, sizeof(target) - 1);
+        free(real);
+        char *base = NULL, *slash;
+        if (n > 0) {
+                target[n] = 0;
+                while (n > 1 && target[n - 1] == '/')
+                        target[--n] = 0;
+                base = strrchr(target, '/');
+        }
+        if (!base || base == target) {
+                strscpy(out, size, hwmon);
+                return;
+        }
+        *base++ = 0;
+        slash = strrchr(target, '/');
+        snprintf(out, size, "%s_%s", slash ? slash + 1 : target, base);
+        for (char *p = out; *p; p++) {
+                *p = (char)tolower((unsigned char)*p);
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == ':' ||
+                      *p == '_'))
+                        *p = '_';
+        }
+}
+
 static void collect_hwmon(struct collector *c, struct rec_system *sys)
 {
-        char dir[512], path[700], chip[64], label[64];
+        char dir[512], path[700], chip[64], label[64], ident[64];
         _cleanup_(closedirp_) DIR *d = NULL;
         char *names[64];
         unsigned n = 0, temps = 0, fans = 0;
@@ -334,6 +390,7 @@ static void collect_hwmon(struct collector *c, struct rec_system *sys)
                 if (collector_read_attr(dir, path, chip, sizeof(chip)) <= 0)
                         strscpy(chip, sizeof(chip), names[i]);
                 bool cpu = is_cpu_chip(chip);
+                chip_identity(dir, names[i], ident, sizeof(ident));
 
                 for (unsigned k = 1; k <= 32; k++) {
                         int64_t v;
@@ -367,6 +424,7 @@ static void collect_hwmon(struct collector *c, struct rec_system *sys)
                                                     ? "motherboard"
                                                     : "other");
                                         strscpy(t->source, sizeof(t->source), chip);
+                                        strscpy(t->chip, sizeof(t->chip), ident);
                                         temps++;
                                 }
                         }
@@ -383,6 +441,7 @@ static void collect_hwmon(struct collector *c, struct rec_system *sys)
                         if (fan) {
                                 strscpy(fan->name, sizeof(fan->name), label);
                                 fan->rpm = rpm;
+                                strscpy(fan->chip, sizeof(fan->chip), ident);
                                 fans++;
                         }
                 }
@@ -410,6 +469,9 @@ static int system_run(struct collector *c)
 
 static int system_init(struct collector *c)
 {
+        struct system_state *s = collector_state(c);
+        long hz = sysconf(_SC_CLK_TCK);
+        s->hz = hz > 0 ? (double)hz : 100.0;
         /* Baseline for the first CPU delta. */
         collector_batch_begin(c);
         struct rec_system sys;

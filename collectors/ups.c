@@ -30,6 +30,7 @@
 #include "conf.h"
 #include "log.h"
 #include "macros.h"
+#include "net.h"
 #include "util.h"
 
 #define NUT_DEFAULT    "127.0.0.1:3493"
@@ -59,69 +60,16 @@ struct ups_state {
         size_t len;
 };
 
-/* ---- a TCP client with one deadline ---- */
+/* ---- a TCP client with one deadline (common/net.c) ---- */
 
 static int wait_fd(int fd, short events, uint64_t deadline_ns)
 {
-        for (;;) {
-                uint64_t now = mono_ns();
-                if (now >= deadline_ns)
-                        return -ETIMEDOUT;
-                /* SIGTERM pending (collector_stop_fd): give up at once, a hung server
-                 * must not hold the collector's exit for its whole timeout. */
-                struct pollfd p[2] = { { .fd = fd, .events = events },
-                                       { .fd = collector_stop_fd(), .events = POLLIN } };
-                int ms = (int)MAX((deadline_ns - now + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC, 1u);
-                int r = poll(p, p[1].fd >= 0 ? 2 : 1, ms);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r < 0)
-                        return -errno;
-                if (r > 0 && p[1].fd >= 0 && p[1].revents)
-                        return -ECANCELED;
-                if (r > 0)
-                        return 0;
-        }
+        return net_wait_fd(fd, events, collector_stop_fd(), deadline_ns);
 }
 
 static int tcp_connect(const struct ups_server *srv, uint64_t deadline_ns)
 {
-        struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-                                  .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG };
-        struct addrinfo *ai = NULL;
-        int r = getaddrinfo(srv->host, srv->port, &hints, &ai);
-        if (r != 0)
-                return r == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-        int last = -ECONNREFUSED;
-        for (struct addrinfo *a = ai; a; a = a->ai_next) {
-                _cleanup_close_ int fd = socket(
-                    a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-                if (fd < 0) {
-                        last = -errno;
-                        continue;
-                }
-                if (connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
-                        if (errno != EINPROGRESS) {
-                                last = -errno;
-                                continue;
-                        }
-                        r = wait_fd(fd, POLLOUT, deadline_ns);
-                        if (r < 0) {
-                                last = r;
-                                break;
-                        }
-                        int err = 0;
-                        socklen_t l = sizeof(err);
-                        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err) {
-                                last = err ? -err : -errno;
-                                continue;
-                        }
-                }
-                freeaddrinfo(ai);
-                return TAKE_FD(fd);
-        }
-        freeaddrinfo(ai);
-        return last;
+        return net_connect_tcp(srv->host, srv->port, 0, -1, deadline_ns);
 }
 
 static int send_all(int fd, const void *data, size_t n, uint64_t deadline_ns)

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -208,4 +209,87 @@ size_t format_rfc3339_ns(char *buf, size_t size, uint64_t t, bool utc)
         if (m < 0 || (size_t)m >= size - n)
                 return 0;
         return n + (size_t)m;
+}
+
+/*
+ * Fast path for the values telemetry is full of (38.0, 12.5, 0.25, 3100.0): when v is
+ * exactly n / 10^6 for an integer n below 2^53 — checked by computing that quotient,
+ * which IEEE division rounds correctly, so the decimal text reads back as v — write n's
+ * digits with the point put back and trailing zeros dropped. Doubles below 1e9 are
+ * closer together than 1e-6, so no shorter text reads back as v. Returns the length,
+ * or 0 to take the slow path.
+ */
+static size_t fmt_micro(double v, char *buf, bool point)
+{
+        if (!(v > -1e9 && v < 1e9))
+                return 0;
+        long long n = llround(v * 1e6);
+        if ((double)n / 1e6 != v || (n == 0 && signbit(v)))
+                return 0;
+        char tmp[32];
+        size_t o = 0, k = 0;
+        unsigned long long u = n < 0 ? (unsigned long long)(-n) : (unsigned long long)n;
+        unsigned long long ip = u / 1000000, fp = u % 1000000;
+        do
+                tmp[k++] = (char)('0' + ip % 10);
+        while ((ip /= 10) > 0);
+        if (n < 0)
+                buf[o++] = '-';
+        while (k)
+                buf[o++] = tmp[--k];
+        if (fp || point) {
+                buf[o++] = '.';
+                char d[6];
+                for (int i = 5; i >= 0; i--, fp /= 10)
+                        d[i] = (char)('0' + fp % 10);
+                int last = 5;
+                while (last > 0 && d[last] == '0')
+                        last--;
+                for (int i = 0; i <= last; i++)
+                        buf[o++] = d[i];
+        }
+        buf[o] = 0;
+        return o;
+}
+
+/*
+ * The correctly rounded 15-, 16- then 17-digit text: when some decimal of p digits reads
+ * back as v, the correctly rounded one (closer to v) does too, and %g drops the trailing
+ * zeros, so the first that reads back is the shortest.
+ */
+static size_t fmt_any(char *buf, size_t size, double v, bool point)
+{
+        char tmp[FMT_DOUBLE_MAX + 4];
+        size_t n = 0;
+        if (isnan(v))
+                n = (size_t)snprintf(tmp, sizeof(tmp), "NaN");
+        else if (isinf(v))
+                n = (size_t)snprintf(tmp, sizeof(tmp), v > 0 ? "+Inf" : "-Inf");
+        else if (!(n = fmt_micro(v, tmp, point))) {
+                for (int p = 15; p <= 17; p++) {
+                        snprintf(tmp, sizeof(tmp), "%.*g", p, v);
+                        if (strtod(tmp, NULL) == v)
+                                break;
+                }
+                if (point && !strpbrk(tmp, ".eE"))
+                        strcat(tmp, ".0");
+                n = strlen(tmp);
+        }
+        if (size == 0)
+                return 0;
+        if (n >= size)
+                n = size - 1;
+        memcpy(buf, tmp, n);
+        buf[n] = 0;
+        return n;
+}
+
+size_t fmt_double(char *buf, size_t size, double v)
+{
+        return fmt_any(buf, size, v, false);
+}
+
+size_t fmt_double_float(char *buf, size_t size, double v)
+{
+        return fmt_any(buf, size, v, true);
 }

@@ -56,3 +56,13 @@ int safe_atod(const char *s, double *ret);
 
 /* RFC 3339 with nanoseconds and local offset: 2025-10-02T14:02:59.850035377+10:00 */
 size_t format_rfc3339_ns(char *buf, size_t size, uint64_t realtime_ns, bool utc);
+
+/*
+ * A double as the shortest text that reads back as the same double (0.1, 41.85, 1e+21;
+ * NaN, +Inf, -Inf as Prometheus writes them). The one double formatter: JSON, records,
+ * /metrics and the collectors all use it. Returns the length (truncated to size-1).
+ */
+#define FMT_DOUBLE_MAX 32
+size_t fmt_double(char *buf, size_t size, double v);
+/* The same, with ".0" added where the text would read as an integer (3200.0). */
+size_t fmt_double_float(char *buf, size_t size, double v);

@@ -9,7 +9,9 @@
  * own {"id":N,"type":"event", prefix by joining bytes, and a filter is checked against
  * one parse of the event shared by all clients. Every topic with an event name in
  * topics.def is carried (safety_estop and config_updated among them); hub_diag carries the
- * hub's timings in seconds. See docs/wire-ledfx.md. Never encodes an event per client.
+ * hub's timings in seconds, and LedFx's own virtual_diag and general_diag are made from it
+ * once per hub_diag on the lws thread. See docs/wire-ledfx.md. Never encodes an event per
+ * client.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "config.h"
 #include "dialect.h"
 #include "fanout.h"
 #include "jsonfmt.h"
@@ -28,9 +31,16 @@
 #define SUBS_MAX       32
 #define EVENT_TYPE_MAX 48
 
+/* What a subscription receives of its topic: the event, or one of LedFx's two
+ * diagnostics events made from the hub's hub_diag. */
+enum lf_kind { LF_EVENT, LF_VIRTUAL_DIAG, LF_GENERAL_DIAG, LF_KINDS };
+
+static const char *const lf_kind_names[LF_KINDS] = { NULL, "virtual_diag", "general_diag" };
+
 struct lf_sub {
         int64_t id;
         unsigned topic;
+        enum lf_kind kind;
         json_object *filter; /* object or NULL */
 };
 
@@ -43,6 +53,10 @@ struct lf_client {
 /* One parse of the event being fanned out, shared by every filtered subscription. */
 static struct hub_msg *parsed_msg;
 static json_object *parsed;
+
+/* The diagnostics events made from the latest hub_diag message, once per message and
+ * shared by every client (lws thread). */
+static struct hub_msg *diag_src, *diag_made[LF_KINDS];
 
 /* ---- reader thread ---- */
 
@@ -169,6 +183,93 @@ static bool filter_ok(const struct lf_sub *s, struct hub_msg *m)
         return true;
 }
 
+static double diag_num(json_object *d, const char *key)
+{
+        json_object *v;
+        return d && json_object_object_get_ex(d, key, &v) && !json_object_is_type(v, json_type_null)
+                   ? json_object_get_double(v)
+                   : NAN;
+}
+
+static json_object *num_or_null(double v)
+{
+        return isfinite(v) ? json_double(v) : NULL;
+}
+
+/*
+ * LedFx's diagnostics from the hub's: virtual_diag in the seed's shape with the hub as the
+ * one "virtual" (fps: events/s; r_*: serialization times in seconds; cycle: the 1 s
+ * period; phy: messages/s, version, clients), general_diag as a text table.
+ */
+static json_object *diag_build(enum lf_kind kind, json_object *d)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "event_type", json_object_new_string(lf_kind_names[kind]));
+        if (kind == LF_VIRTUAL_DIAG) {
+                json_object_object_add(o, "virtual_id", json_object_new_string("ringhub"));
+                json_object_object_add(o, "fps", num_or_null(diag_num(d, "events_per_sec")));
+                json_object_object_add(o, "r_avg",
+                                       num_or_null(diag_num(d, "serialize_avg_us") / 1e6));
+                json_object_object_add(o, "r_min",
+                                       num_or_null(diag_num(d, "serialize_min_us") / 1e6));
+                json_object_object_add(o, "r_max",
+                                       num_or_null(diag_num(d, "serialize_max_us") / 1e6));
+                json_object_object_add(o, "cycle", json_double(1.0));
+                json_object_object_add(o, "sleep", NULL);
+                json_object *phy = json_object_new_object();
+                json_object_object_add(phy, "fps", num_or_null(diag_num(d, "messages_per_sec")));
+                json_object_object_add(phy, "ver", json_object_new_string(RINGHUB_VERSION));
+                double clients = diag_num(d, "clients");
+                json_object_object_add(
+                    phy, "n", isfinite(clients) ? json_object_new_int64((int64_t)clients) : NULL);
+                json_object_object_add(phy, "name", json_object_new_string("ringhub"));
+                json_object_object_add(phy, "rssi", NULL);
+                json_object_object_add(phy, "qual", NULL);
+                json_object_object_add(o, "phy", phy);
+        } else {
+                char text[512];
+                snprintf(
+                    text, sizeof(text),
+                    "events/s %.0f | messages/s %.0f | bytes/s %.0f | clients %.0f | ring lag "
+                    "%.0f | lost %.0f | serialize min/avg/max %.6f/%.6f/%.6f s",
+                    diag_num(d, "events_per_sec"), diag_num(d, "messages_per_sec"),
+                    diag_num(d, "bytes_per_sec"), diag_num(d, "clients"), diag_num(d, "ring_lag"),
+                    diag_num(d, "lost"), diag_num(d, "serialize_min_us") / 1e6,
+                    diag_num(d, "serialize_avg_us") / 1e6, diag_num(d, "serialize_max_us") / 1e6);
+                json_object_object_add(o, "debug", json_object_new_string(text));
+                json_object_object_add(o, "scroll", json_object_new_boolean(false));
+        }
+        return o;
+}
+
+/* What subscription s is sent of m (a borrowed reference; NULL: nothing). */
+static struct hub_msg *lf_message(const struct lf_sub *s, struct hub_msg *m)
+{
+        if (s->kind == LF_EVENT)
+                return m;
+        if (diag_src != m) {
+                for (unsigned k = 0; k < LF_KINDS; k++) {
+                        hub_msg_unref(diag_made[k]);
+                        diag_made[k] = NULL;
+                }
+                hub_msg_unref(diag_src);
+                diag_src = hub_msg_ref(m);
+                size_t len;
+                const char *p = hub_msg_payload(m, &len);
+                json_object *d = jsonfmt_parse(p, len);
+                for (unsigned k = LF_VIRTUAL_DIAG; k < LF_KINDS && d; k++) {
+                        json_object *o = diag_build(k, d);
+                        const char *t = jsonfmt_text(o, &len);
+                        diag_made[k] = t ? hub_msg_new(m->topic, m->flags, &t, &len, 1) : NULL;
+                        if (diag_made[k])
+                                diag_made[k]->ts_ns = m->ts_ns;
+                        json_object_put(o);
+                }
+                json_object_put(d);
+        }
+        return diag_made[s->kind];
+}
+
 static void send_wrapped(struct lf_client *l, const struct lf_sub *s, struct hub_msg *m)
 {
         char head[64];
@@ -190,9 +291,13 @@ static void ledfx_deliver(struct hub_client *c, struct hub_msg *m)
         struct lf_client *l = client_priv(c);
         if (client_closing(c))
                 return;
-        for (unsigned i = 0; i < l->n_subs; i++)
-                if (l->subs[i].topic == m->topic && filter_ok(&l->subs[i], m))
-                        send_wrapped(l, &l->subs[i], m);
+        for (unsigned i = 0; i < l->n_subs; i++) {
+                if (l->subs[i].topic != m->topic)
+                        continue;
+                struct hub_msg *w = lf_message(&l->subs[i], m);
+                if (w && filter_ok(&l->subs[i], w))
+                        send_wrapped(l, &l->subs[i], w);
+        }
 }
 
 static bool ledfx_wants(struct hub_client *c, unsigned topic)
@@ -221,7 +326,12 @@ static void do_subscribe(struct lf_client *l, json_object *o, json_object *id)
         if (filter &&
             (json_object_is_type(filter, json_type_null) || json_object_object_length(filter) == 0))
                 filter = NULL;
-        int topic = topics_by_event_name(json_object_get_string(et));
+        const char *name = json_object_get_string(et);
+        enum lf_kind kind = LF_EVENT;
+        for (unsigned k = LF_VIRTUAL_DIAG; k < LF_KINDS; k++)
+                if (strcmp(name, lf_kind_names[k]) == 0)
+                        kind = k;
+        int topic = kind == LF_EVENT ? topics_by_event_name(name) : (int)HUB_T_DIAG;
         if (topic < 0) {
                 reply(l->c, id, false, "Unknown event type.");
                 return;
@@ -239,12 +349,14 @@ static void do_subscribe(struct lf_client *l, json_object *o, json_object *id)
                 s = &l->subs[l->n_subs++];
         } else
                 json_object_put(s->filter);
-        *s = (struct lf_sub){ .id = sid,
-                              .topic = (unsigned)topic,
-                              .filter = json_object_get(filter) };
+        *s = (struct lf_sub){
+                .id = sid, .topic = (unsigned)topic, .kind = kind, .filter = json_object_get(filter)
+        };
         reply(l->c, id, true, NULL);
         /* Current state at once, like a snapshot. */
         struct hub_msg *m = fanout_latest(l->c, (unsigned)topic);
+        if (m)
+                m = lf_message(s, m);
         if (m && filter_ok(s, m))
                 send_wrapped(l, s, m);
 }
@@ -326,6 +438,12 @@ static void ledfx_close(struct hub_client *c)
         hub_msg_unref(parsed_msg);
         parsed = NULL;
         parsed_msg = NULL;
+        for (unsigned k = 0; k < LF_KINDS; k++) {
+                hub_msg_unref(diag_made[k]);
+                diag_made[k] = NULL;
+        }
+        hub_msg_unref(diag_src);
+        diag_src = NULL;
 }
 
 const struct dialect dialect_ledfx = {

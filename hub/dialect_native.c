@@ -12,7 +12,7 @@
  * machines in the welcome, get_status, send_command, subscription types and their 2 s
  * status broadcast, the emergency stop of every machine — is carousel.c's; PLC machines
  * also appear here as modules (module.discovered / module.status_change). Served on "/"
- * too (dialects.c). Authenticates in band
+ * and the AGV seed's "/ws/telemetry" too (dialects.c). Authenticates in band
  * ({"type":"auth"}). See docs/wire-native.md. Never blocks; never encodes an event per
  * client.
  */
@@ -55,10 +55,16 @@ static unsigned ntopic(size_t i)
         return topics_row(i / 2)->id;
 }
 
-/* Names a client may subscribe to that no collector produces yet (no error for them). */
+/*
+ * Names a client may subscribe to that the hub does not produce (no error for them, and
+ * no event either): the AGV seed's catalogue (docs/wire-native.md lists which of its
+ * names the hub produces) and the alarm names of the command seed.
+ */
 static const char *const reserved[] = {
-        "telemetry.status", "system.error", "command.result",
-        "alarm.triggered",  "alarm.update", "alarm.cleared",
+        "telemetry.realtime", "telemetry.status",  "system.error",        "mission.started",
+        "mission.progress",   "mission.completed", "safety.zone_entered", "safety.clear",
+        "config.rollback",    "command.result",    "alarm.triggered",     "alarm.update",
+        "alarm.cleared",
 };
 
 struct native_client {

@@ -3,7 +3,8 @@
  *
  * Process: ringhub. Adding a dialect is one file implementing struct dialect plus one
  * line here (and its declaration in dialects.h); the order is the dialect's number. A
- * dialect may also answer on a second path (aliases[]: the native dialect on "/").
+ * dialect may also answer on other paths (aliases[]: the native dialect on "/" and on
+ * the AGV seed's "/ws/telemetry").
  */
 #include "dialects.h"
 
@@ -20,20 +21,22 @@ const struct dialect *const hub_dialects[] = {
 const unsigned hub_n_dialects = ELEMENTSOF(hub_dialects);
 static_assert(ELEMENTSOF(hub_dialects) <= HUB_MAX_DIALECTS, "too many dialects");
 
-/* Second upgrade paths: the carousel server's clients connect to the server root. A plain
- * GET of one stays REST's (dialects_path_is_alias). */
+/* More upgrade paths: the carousel server's clients connect to the server root (a plain
+ * GET of it stays REST's: dialects_path_is_alias), the AGV seed's to /ws/telemetry. */
 static const struct {
         const char *path;
         const struct dialect *d;
+        bool plain_get_is_rest;
 } aliases[] = {
-        { "/", &dialect_native },
+        { "/", &dialect_native, true },
+        { "/ws/telemetry", &dialect_native, false },
 };
 
 bool dialects_path_is_alias(const char *path, size_t len)
 {
         for (size_t i = 0; i < ELEMENTSOF(aliases); i++)
                 if (strlen(aliases[i].path) == len && memcmp(aliases[i].path, path, len) == 0)
-                        return true;
+                        return aliases[i].plain_get_is_rest;
         return false;
 }
 

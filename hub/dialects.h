@@ -19,6 +19,6 @@ extern const unsigned hub_n_dialects;
 /* The dialect whose upgrade path (or alias: "/" for native) is path[0..len), or NULL;
  * *ret_index is set when found. */
 const struct dialect *dialects_by_path(const char *path, size_t len, unsigned *ret_index);
-/* Is path[0..len) a second path of a dialect ("/")? A GET without an upgrade there is
- * REST's, not a 426. */
+/* Is path[0..len) a second path of a dialect whose GET without an upgrade is REST's,
+ * not a 426 ("/")? */
 bool dialects_path_is_alias(const char *path, size_t len);

@@ -136,10 +136,26 @@ void hub_body_unref(struct hub_body *b)
 
 static _Atomic uint64_t ser_min = UINT64_MAX, ser_max;
 
+const double hub_ser_bounds_ns[HUB_SER_BUCKETS] = { 1e3, 2.5e3, 5e3, 1e4, 2.5e4, 5e4,
+                                                    1e5, 2.5e5, 5e5, 1e6, 2.5e6, 1e7 };
+static _Atomic uint64_t ser_buckets[HUB_SER_BUCKETS + 1], ser_sum_ns;
+
+void hub_serialize_histogram(uint64_t ret_counts[HUB_SER_BUCKETS + 1], uint64_t *ret_sum_ns)
+{
+        for (unsigned i = 0; i <= HUB_SER_BUCKETS; i++)
+                ret_counts[i] = atomic_load_explicit(&ser_buckets[i], memory_order_relaxed);
+        *ret_sum_ns = atomic_load_explicit(&ser_sum_ns, memory_order_relaxed);
+}
+
 void hub_count_serialization(uint64_t ns)
 {
         atomic_fetch_add_explicit(&hub.stats.serializations, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&hub.stats.serialize_ns, ns, memory_order_relaxed);
+        unsigned b = 0;
+        while (b < HUB_SER_BUCKETS && (double)ns > hub_ser_bounds_ns[b])
+                b++;
+        atomic_fetch_add_explicit(&ser_buckets[b], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ser_sum_ns, ns, memory_order_relaxed);
         uint64_t v = atomic_load_explicit(&ser_min, memory_order_relaxed);
         while (ns < v && !atomic_compare_exchange_weak(&ser_min, &v, ns))
                 ;

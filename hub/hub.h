@@ -195,3 +195,8 @@ void hub_diag_get(struct hub_diag *ret);
 struct json_object *hub_diag_json(const struct hub_diag *d);
 /* Min and max serialization time since the last call (ns; 0 when none). */
 void hub_serialize_minmax_take(uint64_t *ret_min, uint64_t *ret_max);
+/* The serialization time of events as a histogram: upper bounds (ns) and, per bucket
+ * (the last one above every bound), how many; the sum of those times. */
+#define HUB_SER_BUCKETS 12
+extern const double hub_ser_bounds_ns[HUB_SER_BUCKETS];
+void hub_serialize_histogram(uint64_t ret_counts[HUB_SER_BUCKETS + 1], uint64_t *ret_sum_ns);

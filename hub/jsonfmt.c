@@ -84,12 +84,7 @@ size_t jsonfmt_double(char *buf, size_t size, double v)
                 return 0;
         if (!isfinite(v))
                 return (size_t)snprintf(buf, size, "null");
-        snprintf(buf, size, "%.15g", v);
-        if (strtod(buf, NULL) != v)
-                snprintf(buf, size, "%.17g", v);
-        if (!strpbrk(buf, ".eEn"))
-                strcat(buf, ".0");
-        return strlen(buf);
+        return fmt_double_float(buf, size, v);
 }
 
 const char *jsonfmt_text(json_object *o, size_t *ret_len)

@@ -9,8 +9,8 @@
  * come from the ring's registry (shm/registry.h). GET/POST /api/clients
  * lists WebSocket clients (client.c) and publishes a client_sync (session.c). With auth
  * on every path but /api/v1/health needs a bearer token (tokens.c). Unknown path → 404
- * JSON, other methods than GET/HEAD → 405. Must not block on anything but state_lock and
- * the client registry, never touch the ring cursor or lws.
+ * JSON (whatever the method), other methods than GET/HEAD on a path that exists → 405. Must not
+ * block on anything but state_lock and the client registry, never touch the ring cursor or lws.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -177,7 +177,6 @@ static enum MHD_Result keyed(struct MHD_Connection *conn, const char *url,
         return r;
 }
 
-/* GET /api/v1/<sub>: a topic's state, one of its entities, or a live view. */
 /* GET /api/v1/history/{alarms,events,logs}: what the history keeps, oldest first. */
 static enum MHD_Result history(struct MHD_Connection *conn, const char *url, const char *which)
 {
@@ -193,12 +192,12 @@ static enum MHD_Result history(struct MHD_Connection *conn, const char *url, con
         return respond_error(conn, MHD_HTTP_NOT_FOUND, "not found", url, false);
 }
 
-static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const char *sub)
+/*
+ * The GET route of /api/v1/<sub>: its topic and entity id (NULL: the whole topic).
+ * False when no GET route has that shape (health is answered before).
+ */
+static bool api_route(const char *sub, const struct topic_info **ret_rt, const char **ret_id)
 {
-        if (strcmp(sub, "health") == 0)
-                return health(conn);
-        if (startswith(sub, "history/"))
-                return history(conn, url, sub + strlen("history/"));
         /* The longest route first: "collectors/status" before a one-segment path + id. */
         const struct topic_info *rt = topics_by_rest(sub, strlen(sub));
         const char *id = NULL;
@@ -208,14 +207,45 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const c
                 id = slash ? slash + 1 : NULL;
         }
         if (!rt)
+                return false;
+        *ret_rt = rt;
+        *ret_id = id;
+        if ((rt->id == HUB_T_COLLECTOR || rt->id == HUB_T_DIAG) && !id)
+                return true;
+        const struct record_desc *d = schema_record(rt->id);
+        return d &&
+               (!id || ((d->kind == SK_LIST || d->kind == SK_KEYED) && *id && !strchr(id, '/')));
+}
+
+/* A GET route answers this path (a POST there is 405, elsewhere 404). */
+static bool api_path_exists(const char *url)
+{
+        const struct topic_info *rt;
+        const char *id;
+        if (strcmp(url, "/metrics") == 0)
+                return true;
+        if (!startswith(url, "/api/v1/"))
+                return false;
+        url += strlen("/api/v1/");
+        return strcmp(url, "health") == 0 || api_route(url, &rt, &id);
+}
+
+/* GET /api/v1/<sub>: a topic's state, one of its entities, or a live view. */
+static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const char *sub)
+{
+        if (strcmp(sub, "health") == 0)
+                return health(conn);
+        if (startswith(sub, "history/"))
+                return history(conn, url, sub + strlen("history/"));
+        const struct topic_info *rt;
+        const char *id;
+        if (!api_route(sub, &rt, &id))
                 return respond_error(conn, MHD_HTTP_NOT_FOUND, "not found", url, false);
         if (rt->id == HUB_T_COLLECTOR && !id)
                 return collectors_status(conn);
         if (rt->id == HUB_T_DIAG && !id)
                 return diag(conn);
         const struct record_desc *d = schema_record(rt->id);
-        if (!d || (id && ((d->kind != SK_LIST && d->kind != SK_KEYED) || !*id || strchr(id, '/'))))
-                return respond_error(conn, MHD_HTTP_NOT_FOUND, "not found", url, false);
         if (d->kind == SK_KEYED)
                 return keyed(conn, url, rt, d, id);
         struct hub_body *b = NULL;
@@ -423,8 +453,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                                      true);
         }
         bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-        bool known = strcmp(url, "/metrics") == 0 || startswith(url, "/api/v1/");
-        if (!get && known)
+        if (!get && api_path_exists(url))
                 return respond_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", url,
                                      false);
         if (!get)

@@ -25,63 +25,11 @@ static void wr(void *payload, const struct field_desc *f, const void *v, size_t 
         memcpy((uint8_t *)payload + f->offset, v, n);
 }
 
-/*
- * Shortest text that reads back as the same double, always with a '.' or exponent so
- * typed clients see a float (3200.0, not 3200), as the seeds show.
- */
-/*
- * Fast path for the values telemetry is full of (38.0, 12.5, 0.25, 3100.0): when v is
- * exactly n / 10^6 for an integer n below 2^53 — checked by computing that quotient,
- * which IEEE division rounds correctly, so the decimal text reads back as v — write n's
- * digits with the point put back. Returns the length, or 0 to take the slow path.
- */
-static size_t fmt_micro(double v, char *buf)
-{
-        if (!(v > -1e9 && v < 1e9))
-                return 0;
-        double scaled = v * 1e6;
-        long long n = llround(scaled);
-        if ((double)n / 1e6 != v || (n == 0 && signbit(v)))
-                return 0;
-        char tmp[32];
-        size_t o = 0, k = 0;
-        bool neg = n < 0;
-        unsigned long long u = neg ? (unsigned long long)(-n) : (unsigned long long)n;
-        unsigned long long ip = u / 1000000, fp = u % 1000000;
-        do
-                tmp[k++] = (char)('0' + ip % 10);
-        while ((ip /= 10) > 0);
-        if (neg)
-                buf[o++] = '-';
-        while (k)
-                buf[o++] = tmp[--k];
-        buf[o++] = '.';
-        if (fp == 0)
-                buf[o++] = '0';
-        else {
-                char d[6];
-                for (int i = 5; i >= 0; i--, fp /= 10)
-                        d[i] = (char)('0' + fp % 10);
-                int last = 5;
-                while (d[last] == '0')
-                        last--;
-                for (int i = 0; i <= last; i++)
-                        buf[o++] = d[i];
-        }
-        buf[o] = 0;
-        return o;
-}
-
+/* The shortest exact text (common/util.c), always float-typed on the wire (3200.0). */
 json_object *json_double(double v)
 {
-        char buf[40];
-        if (!fmt_micro(v, buf)) {
-                snprintf(buf, sizeof(buf), "%.15g", v);
-                if (strtod(buf, NULL) != v)
-                        snprintf(buf, sizeof(buf), "%.17g", v);
-                if (!strpbrk(buf, ".eEn"))
-                        strcat(buf, ".0");
-        }
+        char buf[FMT_DOUBLE_MAX];
+        fmt_double_float(buf, sizeof(buf), v);
         return json_object_new_double_s(v, buf);
 }
 
@@ -460,10 +408,7 @@ const char *field_to_text(const struct field_desc *f, const void *payload, char 
         case FK_F64: {
                 double v;
                 rd(payload, f, &v, 8);
-                /* Shortest text that reads back as the same double. */
-                snprintf(buf, size, "%.15g", v);
-                if (strtod(buf, NULL) != v)
-                        snprintf(buf, size, "%.17g", v);
+                fmt_double(buf, size, v);
                 break;
         }
         case FK_BOOL:

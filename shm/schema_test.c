@@ -20,6 +20,7 @@
 #include "macros.h"
 #include "record_json.h"
 #include "schema.h"
+#include "util.h"
 
 #define check(expr)                                                                           \
         do {                                                                                  \
@@ -742,6 +743,40 @@ static void test_json_double(void)
         }
 }
 
+/* fmt_double: the shortest text that reads back exactly (0.3 is 0.3, 0.1+0.2 is not). */
+static void test_fmt_double(void)
+{
+        static const struct {
+                double v;
+                const char *plain, *flt;
+        } cases[] = {
+                { 0.1, "0.1", "0.1" },
+                { 0.1 + 0.2, "0.30000000000000004", "0.30000000000000004" },
+                { 41.85, "41.85", "41.85" },
+                { 3200.0, "3200", "3200.0" },
+                { 0.0, "0", "0.0" },
+                { -2.5, "-2.5", "-2.5" },
+                { 1e21, "1e+21", "1e+21" },
+                { 1.0 / 3.0, "0.3333333333333333", "0.3333333333333333" },
+                { 9007199254740993.0, "9007199254740992", "9007199254740992.0" },
+                { 4.166e-6, "4.166e-06", "4.166e-06" },
+                { NAN, "NaN", "NaN" },
+                { INFINITY, "+Inf", "+Inf" },
+                { -INFINITY, "-Inf", "-Inf" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char a[FMT_DOUBLE_MAX], b[FMT_DOUBLE_MAX];
+                fmt_double(a, sizeof(a), cases[i].v);
+                fmt_double_float(b, sizeof(b), cases[i].v);
+                snprintf(ctx, sizeof(ctx), "fmt_double %.17g -> %s / %s", cases[i].v, a, b);
+                check(strcmp(a, cases[i].plain) == 0);
+                check(strcmp(b, cases[i].flt) == 0);
+        }
+        char small[4];
+        snprintf(ctx, sizeof(ctx), "fmt_double truncates");
+        check(fmt_double(small, sizeof(small), 123.25) == 3 && strcmp(small, "123") == 0);
+}
+
 int main(void)
 {
         static const struct {
@@ -761,6 +796,7 @@ int main(void)
                 { "child_keys", test_child_keys },
                 { "utf8_replacement", test_utf8_replacement },
                 { "json_double", test_json_double },
+                { "fmt_double", test_fmt_double },
         };
         for (size_t i = 0; i < ELEMENTSOF(tests); i++) {
                 tests[i].fn();

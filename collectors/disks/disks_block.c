@@ -215,6 +215,7 @@ int block_run(struct collector *c)
                                 strscpy(r->filesystem, sizeof(r->filesystem), u->fstype);
                                 strscpy(r->mount_point, sizeof(r->mount_point), mp);
                                 uint64_t fsz = u->fs_size * 1024;
+                                r->fs_size_bytes = fsz;
                                 if (u->fs_free != MISSING_U64)
                                         r->free_bytes = u->fs_free * 1024;
                                 if (u->fs_used != MISSING_U64)
@@ -258,6 +259,7 @@ int block_run(struct collector *c)
                         if (k > 0) {
                                 r->free_bytes = avail;
                                 r->used_bytes = total - fr;
+                                r->fs_size_bytes = total;
                                 r->usage_percent = disks_pct(total - fr, total - fr + avail);
                                 strscpy(r->mount_state, sizeof(r->mount_state), "ok");
                                 collector_source_status(c, row->source, true, NULL);

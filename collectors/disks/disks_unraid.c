@@ -4,41 +4,60 @@
  * emhttp keeps the array's state in .ini files in /var/local/emhttp (under --rootfs):
  * disks.ini (one [slot] per disk: device, role, status, spin state, temperature, file
  * system usage), var.ini (the md array: state, disk counts, parity check progress) and
- * shares.ini (one [share] each). This file parses them, bounded and defensively (a file
- * with content but not one parseable line is garbage, reported as "not an INI file"),
+ * shares.ini (one [share] each). This file parses them with libinih from one bounded
+ * read (a file with content but not one parseable line is garbage, reported as "not an
+ * INI file"),
  * and turns var.ini into the array record and shares.ini into share records. It runs
  * on the main thread; disks_main.c watches the folder with inotify.
  */
 #include <errno.h>
+#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 
 #include "disks.h"
 #include "macros.h"
+#include "record_json.h"
 #include "util.h"
 
 #define INI_MAX (256 * 1024)
 
 typedef void (*ini_cb)(void *ud, const char *section, const char *key, const char *value);
 
-static char *unquote(char *v)
+/* One value or section name without its double quotes (emhttp writes key="value" and
+ * ["section"]), bounded. */
+static const char *unquote(const char *v, char *buf, size_t size)
 {
-        v = strstrip(v);
         size_t n = strlen(v);
-        if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
-                v[n - 1] = 0;
-                v++;
-        }
-        return v;
+        if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
+                snprintf(buf, size, "%.*s", (int)(n - 2), v + 1);
+        else
+                strscpy(buf, size, v);
+        return buf;
+}
+
+struct ini_ctx {
+        ini_cb cb;
+        void *ud;
+        int kv;
+};
+
+static int emhttp_handler(void *user, const char *section, const char *key, const char *value)
+{
+        struct ini_ctx *x = user;
+        char sec[64], val[RJ_STR_MAX];
+        x->cb(x->ud, unquote(section, sec, sizeof(sec)), key, unquote(value, val, sizeof(val)));
+        x->kv++;
+        return 1;
 }
 
 /*
- * Parse `[section]` / `["section"]` and `key="value"` lines. Returns the number of
- * key=value lines, -errno when unreadable, or -EBADMSG when the file has content but
- * not one parseable line (garbage).
+ * Parse an emhttp .ini file with libinih, from one bounded read. Returns the number of
+ * key=value lines, -errno when unreadable, or -EBADMSG when the file has content but not
+ * one parseable line (garbage).
  */
-static int ini_parse(const char *path, ini_cb cb, void *ud)
+static int ini_parse_emhttp(const char *path, ini_cb cb, void *ud)
 {
         _cleanup_free_ char *buf = malloc(INI_MAX);
         if (!buf)
@@ -50,35 +69,13 @@ static int ini_parse(const char *path, ini_cb cb, void *ud)
                 return -EFBIG;
         if (memchr(buf, 0, (size_t)n))
                 return -EBADMSG; /* binary garbage */
-        char section[64] = "";
-        int kv = 0, bad = 0;
-        char *save = NULL;
-        for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                char *l = strstrip(line);
-                if (!*l || *l == '#' || *l == ';')
-                        continue;
-                if (*l == '[') {
-                        char *end = strrchr(l, ']');
-                        if (!end || end[1]) {
-                                bad++;
-                                continue;
-                        }
-                        *end = 0;
-                        strscpy(section, sizeof(section), unquote(l + 1));
-                        continue;
-                }
-                char *eq = strchr(l, '=');
-                if (!eq || eq == l) {
-                        bad++;
-                        continue;
-                }
-                *eq = 0;
-                cb(ud, section, strstrip(l), unquote(eq + 1));
-                kv++;
-        }
-        if (kv == 0 && (bad > 0 || n > 0))
+        struct ini_ctx x = { .cb = cb, .ud = ud };
+        int r = ini_parse_string(buf, emhttp_handler, &x);
+        if (r < 0)
+                return -ENOMEM;
+        if (x.kv == 0 && (r > 0 || n > 0))
                 return -EBADMSG;
-        return kv;
+        return x.kv;
 }
 
 static uint64_t ini_u64(const char *v)
@@ -224,7 +221,7 @@ void unraid_load_disks(struct collector *c)
         s->ur_present = false;
         if (collector_root_path(c, "/var/local/emhttp/disks.ini", p, sizeof(p)) < 0)
                 return;
-        int r = ini_parse(p, disks_ini_cb, &s->ur);
+        int r = ini_parse_emhttp(p, disks_ini_cb, &s->ur);
         if (r == -ENOENT)
                 return;
         if (r < 0) {
@@ -280,7 +277,7 @@ void unraid_array(struct collector *c, struct rec_array *a, const char *p)
                             .resync_pos = MISSING_U64,
                             .resync_size = MISSING_U64,
                             .resync_dt = MISSING_U64 };
-        int r = ini_parse(p, var_ini_cb, &v);
+        int r = ini_parse_emhttp(p, var_ini_cb, &v);
         strscpy(a->kind, sizeof(a->kind), "unraid");
         strscpy(a->name, sizeof(a->name), "md");
         if (r < 0 || !v.md_state[0]) {
@@ -346,7 +343,7 @@ int unraid_sync_state(struct collector *c, char *md_state, size_t size, int *ret
         int r = collector_root_path(c, "/var/local/emhttp/var.ini", p, sizeof(p));
         if (r < 0)
                 return r;
-        r = ini_parse(p, var_ini_cb, &v);
+        r = ini_parse_emhttp(p, var_ini_cb, &v);
         if (r < 0)
                 return r;
         if (!v.md_state[0])
@@ -362,7 +359,7 @@ int unraid_sync_state(struct collector *c, char *md_state, size_t size, int *ret
 int unraid_shares(struct collector *c, const char *path)
 {
         _cleanup_free_ struct ur_shares *u = calloc(1, sizeof(*u));
-        int r = u ? ini_parse(path, shares_ini_cb, u) : -ENOMEM;
+        int r = u ? ini_parse_emhttp(path, shares_ini_cb, u) : -ENOMEM;
         if (r < 0) {
                 if (r != -ENOENT)
                         collector_source_status(c, "shares.ini", false, "%s: %s", path,

@@ -6,6 +6,7 @@
  * reassembly buffer grows only up to max_message and never past max_chunks chunks.
  */
 #include "ua_tcp.h"
+#include "net.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -73,29 +74,8 @@ int ua_url_parse(const char *url, struct ua_url *ret)
 
 int ua_tcp_connect(const struct ua_url *u)
 {
-        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG },
-                        *res = NULL;
-        int r = getaddrinfo(u->host, u->port, &hints, &res);
-        if (r != 0)
-                return r == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-        int fd = -EHOSTUNREACH;
-        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-                fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-                if (fd < 0) {
-                        fd = -errno;
-                        continue;
-                }
-                int one = 1;
-                (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-                (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-                if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS)
-                        break;
-                int e = -errno;
-                close(fd);
-                fd = e;
-        }
-        freeaddrinfo(res);
-        return fd;
+        /* Under way, not done: the client's loop waits for it with its own deadline. */
+        return net_connect_tcp(u->host, u->port, NET_NODELAY | NET_KEEPALIVE | NET_NOWAIT, -1, 0);
 }
 
 void ua_tcp_encode_hello(struct ua_enc *e, const struct ua_tcp_limits *ours, const char *url)

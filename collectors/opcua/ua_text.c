@@ -9,6 +9,7 @@
  * truncated to the buffer it was given. The binary forms are in ua_types.c / ua_enc.c.
  */
 #include "ua_types.h"
+#include "util.h"
 
 #define MIN_SIZE(a, b) ((a) < (b) ? (a) : (b))
 
@@ -279,7 +280,7 @@ static size_t scalar_format(const struct ua_variant *v, char *buf, size_t size)
                 break;
         case UA_T_FLOAT:
         case UA_T_DOUBLE:
-                n = snprintf(buf, size, "%.17g", v->v.d);
+                n = (int)fmt_double(buf, size, v->v.d);
                 break;
         case UA_T_DATETIME:
                 n = snprintf(buf, size, "%" PRId64, v->v.dt);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "plc_carousel.h"
+#include "net.h"
 #include "util.h"
 
 void carousel_conn_init(struct carousel_conn *cc, const char *host, uint16_t port,
@@ -55,56 +56,21 @@ static int fail(struct carousel_conn *cc, int r, char *err, size_t errlen, const
 
 int carousel_conn_open(struct carousel_conn *cc, char *err, size_t errlen)
 {
-        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
-        struct addrinfo *res = NULL;
         char port[8];
-        int r = -EHOSTUNREACH;
         uint64_t deadline = mono_ns() + (uint64_t)cc->timeout_ms * NSEC_PER_MSEC;
         carousel_conn_close(cc);
         snprintf(port, sizeof(port), "%u", cc->port);
-        int g = getaddrinfo(cc->host, port, &hints, &res);
-        if (g != 0) {
-                snprintf(err, errlen, "cannot resolve %s: %s", cc->host, gai_strerror(g));
-                return -EHOSTUNREACH;
-        }
-        snprintf(err, errlen, "no address for %s", cc->host);
-        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-                int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-                if (fd < 0) {
-                        r = -errno;
-                        snprintf(err, errlen, "socket: %s", strerror(errno));
-                        continue;
-                }
-                int one = 1;
-                (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-                if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
-                        r = -errno;
-                        snprintf(err, errlen, "connect: %s", strerror(errno));
-                        close(fd);
-                        continue;
-                }
-                struct pollfd p = { .fd = fd, .events = POLLOUT };
-                int n = poll(&p, 1, remaining_ms(deadline));
-                int soerr = 0;
-                socklen_t sl = sizeof(soerr);
-                if (n == 0) {
-                        r = -ETIMEDOUT;
-                        snprintf(err, errlen, "connect: timed out after %u ms", cc->timeout_ms);
-                        close(fd);
-                        continue;
-                }
-                if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
-                        r = -(soerr ? soerr : errno);
-                        snprintf(err, errlen, "connect: %s", strerror(-r));
-                        close(fd);
-                        continue;
-                }
-                cc->fd = fd;
-                r = 0;
-                break;
-        }
-        freeaddrinfo(res);
-        return r;
+        int r = net_connect_tcp(cc->host, port, NET_NODELAY, -1, deadline);
+        if (r == -EHOSTUNREACH)
+                snprintf(err, errlen, "cannot resolve %s (or no address answers)", cc->host);
+        else if (r == -ETIMEDOUT)
+                snprintf(err, errlen, "connect: timed out after %u ms", cc->timeout_ms);
+        else if (r < 0)
+                snprintf(err, errlen, "connect: %s", strerror(-r));
+        if (r < 0)
+                return r;
+        cc->fd = r;
+        return 0;
 }
 
 /* Before a request: a closed peer (one-shot PLC) or bytes nobody asked for. */

@@ -31,6 +31,9 @@ try:
 except ImportError:
     skip("python3-websockets is not installed for /usr/bin/python3")
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hub"))
+from hubtest import wait_applied  # noqa: E402
+
 
 def free_port():
     s = socket.socket()
@@ -129,6 +132,11 @@ class Env:
     def inject(self, *args, empty=False):
         argv = [self.ctl, "--ring", self.ring, "inject", "--create"] + (["--empty"] if empty else []) + list(args)
         subprocess.run(argv, check=True)
+
+    def settle(self, timeout=30):
+        """Until the hub has applied every record in the ring (tests/hub/hubtest.py)."""
+        if not wait_applied(self.ctl, self.ring, self.get, timeout):
+            raise Fail(f"the hub did not apply the ring's records within {timeout} s")
 
     # ---- HTTP ----
     def request(self, path, method="GET", body=None, token=None):

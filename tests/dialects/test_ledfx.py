@@ -70,9 +70,9 @@ async def main(env):
 
         # Diagnostics, once a second, timings in seconds.
         await b.send(json.dumps({"id": 4, "type": "subscribe_event", "event_type": "hub_diag"}))
-        d = await recv_until(b, lambda m: m.get("event_type") == "hub_diag", timeout=3,
+        d = await recv_until(b, lambda m: m.get("event_type") == "hub_diag", timeout=10,
                              what="hub_diag")
-        d2 = await recv_until(b, lambda m: m.get("event_type") == "hub_diag", timeout=3,
+        d2 = await recv_until(b, lambda m: m.get("event_type") == "hub_diag", timeout=10,
                               what="hub_diag")
         check(d["id"] == 4 and d["type"] == "event", f"diag wrapping {d}")
         for k in ("r_min", "r_avg", "r_max", "serialize_avg", "events_per_sec", "clients"):
@@ -84,9 +84,38 @@ async def main(env):
         check(not [m for m in await drain(b, 1.3) if m.get("event_type") == "hub_diag"],
               "hub_diag after unsubscribe")
 
+        # LedFx's own diagnostics events from the hub's: the seed's shapes, seconds.
+        await b.send(json.dumps({"id": 10, "type": "subscribe_event", "event_type": "virtual_diag"}))
+        m = await recv_until(b, lambda m: m.get("id") == 10 and m.get("type") == "result",
+                             timeout=10, what="virtual_diag subscribe reply")
+        check(m["success"] is True, f"virtual_diag subscribe {m}")
+        await b.send(json.dumps({"id": 11, "type": "subscribe_event", "event_type": "general_diag",
+                                 "event_filter": {"scroll": False}}))
+        m = await recv_until(b, lambda m: m.get("id") == 11 and m.get("type") == "result",
+                             timeout=10, what="general_diag subscribe reply")
+        check(m["success"] is True, f"general_diag subscribe {m}")
+        v = await recv_until(b, lambda m: m.get("event_type") == "virtual_diag", timeout=10,
+                             what="virtual_diag")
+        check(v["id"] == 10 and v["type"] == "event" and v["virtual_id"] == "ringhub", f"{v}")
+        for k in ("fps", "r_avg", "r_min", "r_max", "cycle", "sleep", "phy"):
+            check(k in v, f"virtual_diag lacks {k}: {v}")
+        check(0 <= v["r_min"] <= v["r_max"] < 1.0 and 0 <= v["r_avg"] < 1.0
+              and v["cycle"] == 1.0, f"virtual_diag timings in seconds {v}")
+        check(isinstance(v["phy"]["n"], int) and v["phy"]["n"] >= 2, f"phy.n: clients {v}")
+        check(set(v["phy"]) == {"fps", "ver", "n", "name", "rssi", "qual"}, f"phy {v['phy']}")
+        g = await recv_until(b, lambda m: m.get("event_type") == "general_diag", timeout=10,
+                             what="general_diag")
+        check(g["id"] == 11 and isinstance(g["debug"], str) and "events/s" in g["debug"]
+              and g["scroll"] is False, f"general_diag {g}")
+        for sid in (10, 11):
+            await b.send(json.dumps({"id": sid, "type": "unsubscribe_event"}))
+            await recv_until(b, lambda m: m.get("id") == sid and m.get("type") == "result",
+                             timeout=10, what="unsubscribe reply")
+        await drain(b, 0.3)
+
         # NAS state as LedFx events, with a snapshot at subscribe.
         env.inject("ups", "connected=true", "battery_charge_percent=88.0")
-        await asyncio.sleep(0.2)
+        env.settle()
         await b.send(json.dumps({"id": 5, "type": "subscribe_event",
                                  "event_type": "ups_status_update"}))
         m = await recv_until(b, lambda m: m.get("event_type") == "ups_status_update",

@@ -36,6 +36,13 @@ EVENTS = {"system.status", "array.status", "disk.list", "share.list", "pool.list
           "module.status_change", "source.status", "tag.update", "opcua.connection"}
 
 
+# Every event name of the AGV seed's catalogue (seeds/oht50-websocket-events.md §2).
+SEED_EVENTS = ["system.status", "system.error", "telemetry.realtime", "telemetry.status",
+               "mission.started", "mission.progress", "mission.completed",
+               "safety.zone_entered", "safety.estop", "safety.clear", "config.updated",
+               "config.rollback", "module.discovered", "module.status_change"]
+
+
 async def error(ws, msg, code):
     m = await request(ws, msg)
     check(m["type"] == "error", f"{msg}: want error {code}, got {m}")
@@ -56,7 +63,7 @@ async def main(env):
     env.inject("disk", "id=disk1", "device=sdb", "usage_percent=23.1", "mount_point=/mnt/disk1")
     env.inject("system", "hostname=Tower", "version=1.2.3", "uptime_seconds=86400",
                "cpu_usage_percent=45.2", "ram_usage_percent=67.8", "cpu_temp_celsius=42.5")
-    await asyncio.sleep(0.3)
+    env.settle()
     async with websockets.connect(env.url()) as a:
         w = await welcome(a)
         check(UUID4.match(w["client_id"]), f"client_id {w['client_id']}")
@@ -167,7 +174,7 @@ async def main(env):
 
         await request(a, {"type": "unsubscribe", "events": ["*"]})
         await request(a, {"type": "subscribe", "events": ["hub.diag"]})
-        m = await recv_until(a, is_type("hub.diag"), timeout=3, what="hub.diag")
+        m = await recv_until(a, is_type("hub.diag"), timeout=10, what="hub.diag")
         check("events_per_sec" in m["data"] and "clients" in m["data"], f"hub.diag {m}")
 
     # A rate-limited subscription: at most `rate` per second, and the latest value wins.
@@ -213,6 +220,27 @@ async def main(env):
         gaps = [b[0] - a[0] for a, b in zip(got, got[1:])]
         check(all(g > 0.3 for g in gaps), f"frames closer than 1/rate: {gaps}")
         print(f"rate 2 Hz: {len(got)} of 12 updates in {elapsed:.2f} s, last {got[-1][1]}")
+
+    # The AGV seed's client: its path and every event name of its catalogue.
+    async with websockets.connect(env.url("/ws/telemetry")) as t:
+        await welcome(t)
+        await drain(t)
+        for name in SEED_EVENTS + ["mission.*", "safety.*", "telemetry.*", "config.*"]:
+            m = await request(t, {"type": "subscribe", "events": [name]})
+            check(m["type"] == "subscription_confirmed" and m["events"] == [name],
+                  f"seed event {name}: {m}")
+            await drain(t, 0.05)
+        m = await request(t, {"type": "subscribe",
+                              "events": ["telemetry.realtime", "system.status", "mission.*"]})
+        check(m["type"] == "subscription_confirmed" and len(m["events"]) == 3, f"seed subscribe {m}")
+        await drain(t)
+        env.inject("system", "hostname=Agv", "cpu_usage_percent=2.0")
+        m = await recv_until(t, is_type("system.status"), what="system.status on /ws/telemetry")
+        check(m["data"]["hostname"] == "Agv", f"/ws/telemetry {m}")
+        m = await request(t, {"type": "unsubscribe", "events": ["telemetry.realtime"]})
+        check(m["type"] == "unsubscription_confirmed", f"seed unsubscribe {m}")
+        await error(t, {"type": "subscribe", "events": ["mission.aborted.x"]}, "WS-002")
+    check(env.request("/ws/telemetry")[0] == 426, "plain GET /ws/telemetry")
 
     # The hub is fine afterwards.
     async with websockets.connect(env.url()) as g:

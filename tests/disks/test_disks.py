@@ -119,10 +119,11 @@ def mask_statvfs(snap):
     """Sizes from statvfs of a fixture directory depend on the machine: present, typed."""
     for d in snap.get("disk", []):
         if d.get("mount_state") == "ok" and d["id"] not in ("disk1", "disk2", "cache", "flash"):
-            for k in ("used_bytes", "free_bytes"):
+            for k in ("used_bytes", "free_bytes", "fs_size_bytes"):
                 check(isinstance(d.get(k), int), "%s.%s not an integer" % (d["id"], k))
+            check(d["used_bytes"] + d["free_bytes"] <= d["fs_size_bytes"], "fs sizes %r" % d)
             check(isinstance(d.get("usage_percent"), float), "%s usage not a float" % d["id"])
-            d["used_bytes"] = d["free_bytes"] = d["usage_percent"] = ANY
+            d["used_bytes"] = d["free_bytes"] = d["usage_percent"] = d["fs_size_bytes"] = ANY
     for d in snap.get("share", []):
         if d.get("mount_state") == "ok" and "usage_percent" in d:
             check(d["used_bytes"] + d["free_bytes"] <= d["size_bytes"], "share sizes %r" % d)

@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ringlib import (Collector, Failed, Ring, check, check_eq, free_port, main, of_type,  # noqa: E402
+from ringlib import (Collector, Failed, Ring, check, check_eq, main, of_type,  # noqa: E402
                      run_once, seed_classify, wait_for)
 
 CTL, EXE = sys.argv[1], sys.argv[2]
@@ -43,13 +43,10 @@ def test():
     try:
         pm.import_image()
         pm.start()
-        port = free_port()
-        web = pm.create("web", ["sleep", "1000"], Labels={"app": "web", "tier": "front"},
-                        ExposedPorts={"80/tcp": {}},
-                        HostConfig={"Memory": 64 << 20,
-                                    "PortBindings": {"80/tcp": [{"HostPort": str(port)}]},
-                                    "RestartPolicy": {"Name": "unless-stopped"}})
-        pm.post("/containers/web/start")
+        port = pm.create_published("web", ["sleep", "1000"], Labels={"app": "web", "tier": "front"},
+                                   HostConfig={"Memory": 64 << 20,
+                                               "RestartPolicy": {"Name": "unless-stopped"}})
+        web = pm.call("GET", "/containers/web/json")[1]["Id"]
         burn = pm.create("burn", ["sh", "-c", "while :; do :; done"], Labels={"app": "burn"})
         pm.post("/containers/burn/start")
         pz = pm.create("paused", ["sleep", "1000"], Labels={"app": "p"})

@@ -156,7 +156,7 @@ def test():
             s = ring.statuses("docker")
             return s[-1] if s else {}
 
-        wait_for(lambda: status().get("status") == "up", 10, what="source up")
+        wait_for(lambda: status().get("status") == "up", 30, what="source up")
         check(batches()[-1][0].get("empty_list"), "no containers → empty list")
 
         # --- chunked answers on a kept-alive connection: exact records ---
@@ -170,7 +170,7 @@ def test():
                     return b
             return None
 
-        wait_for(chunky, 10, what="the container from chunked answers")
+        wait_for(chunky, 30, what="the container from chunked answers")
         b = chunky()
         got = of_type(b, "container")
         check_eq(len(got), 1, "one container")
@@ -183,13 +183,13 @@ def test():
                    "protocol": "tcp", "host_ip": "0.0.0.0"}], "ports from chunked answers")
         check(status().get("status") == "up", "up on chunked answers: %r" % status())
         n0 = len(batches())
-        wait_for(lambda: len(batches()) >= n0 + 2, 10, what="two more chunked cycles")
+        wait_for(lambda: len(batches()) >= n0 + 2, 30, what="two more chunked cycles")
         conns, reqs = eng.conns, eng.requests
         check(conns >= 2 and reqs >= 2 * conns - 1,
               "a cycle's two requests share one connection: %d requests on %d connections"
               % (reqs, conns))
         eng.mode = "good"
-        wait_for(lambda: batches()[-1][0].get("empty_list"), 10, what="empty list again")
+        wait_for(lambda: batches()[-1][0].get("empty_list"), 30, what="empty list again")
 
         for mode, why in (("garbage", "not JSON"), ("not-http", "not HTTP"), ("error", "HTTP status 500"),
                           ("huge", "larger than"), ("slow", ""),
@@ -197,22 +197,27 @@ def test():
                           ("huge-chunk", "larger than"), ("long-header", "longer than 8192"),
                           ("many-headers", "more than 100 header lines")):
             eng.mode = mode
-            wait_for(lambda: status().get("status") == "down", 10, what="down on " + mode)
-            check(why in status()["message"], "%s: message %r" % (mode, status()["message"]))
+            # Down with this fault's reason (on a loaded machine a cycle may first time out
+            # at 300 ms before the fault shows: wait for the reason, generously).
+            wait_for(lambda: status().get("status") == "down" and why in status()["message"], 60,
+                     what="down on %s (%r)" % (mode, why))
             print("%-16s down: %s" % (mode, status()["message"]))
-            n0 = len(batches())
-            time.sleep(2.0)
-            n = len(batches()) - n0
-            check(3 <= n <= 5, "%s: %d batches in 2 s at a 500 ms interval" % (mode, n))
+            # Still a batch per cycle (no stall), and no more than the interval allows (no
+            # retry flood): wait for three, then bound the count by the time it took.
+            n0, t0 = len(batches()), time.monotonic()
+            wait_for(lambda: len(batches()) >= n0 + 3, 60, what="three cycles on " + mode)
+            n, elapsed = len(batches()) - n0, time.monotonic() - t0
+            check(n <= elapsed / 0.5 + 2,
+                  "%s: %d batches in %.1f s at a 500 ms interval" % (mode, n, elapsed))
             check(all(b[0].get("empty_list") for b in batches()[-n:]), mode + ": empty lists")
             check(col.alive(), "collector alive after " + mode)
             eng.mode = "good"
-            wait_for(lambda: status().get("status") == "up", 15, what="recovery after " + mode)
+            wait_for(lambda: status().get("status") == "up", 30, what="recovery after " + mode)
 
         eng.close()
-        wait_for(lambda: status().get("status") == "down", 10, what="down when the socket is gone")
+        wait_for(lambda: status().get("status") == "down", 30, what="down when the socket is gone")
         eng.open()
-        wait_for(lambda: status().get("status") == "up", 15, what="recovery after reopen")
+        wait_for(lambda: status().get("status") == "up", 30, what="recovery after reopen")
         check_eq(col.stop(), 0, "collector exit code on SIGTERM")
         col = None
     finally:

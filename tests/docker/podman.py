@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 
-from ringlib import Failed, skip, wait_for
+from ringlib import Failed, free_port, skip, wait_for
 
 IMAGE = "localhost/busybox:test"
 
@@ -119,6 +119,23 @@ class Podman:
         if st != 201:
             raise Failed("create %s: %s %s" % (name, st, js))
         return js["Id"]
+
+    def create_published(self, name, cmd, container_port="80/tcp", tries=10, **kw):
+        """Create and start a container with container_port published on a free host
+        port; returns the host port. Another test may take the port between our probe and
+        podman's bind: then the container goes and another port is tried."""
+        host_config = kw.pop("HostConfig", {})
+        for _ in range(tries):
+            port = free_port()
+            hc = dict(host_config, PortBindings={container_port: [{"HostPort": str(port)}]})
+            self.create(name, cmd, ExposedPorts={container_port: {}}, HostConfig=hc, **kw)
+            st, js = self.call("POST", "/containers/%s/start" % name)
+            if st in (204, 304):
+                return port
+            if "address already in use" not in str(js):
+                raise Failed("POST /containers/%s/start: %s %s" % (name, st, js))
+            self.call("DELETE", "/containers/%s?force=true" % name)
+        raise Failed("no free host port for %s in %d tries" % (name, tries))
 
     def post(self, path):
         st, js = self.call("POST", path)

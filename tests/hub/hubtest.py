@@ -44,6 +44,29 @@ class Fail(Exception):
     pass
 
 
+def wait_applied(ctl, ring, get, timeout=30):
+    """Until the hub has applied every record in the ring (its applied and invalid
+    counters on /metrics reach the ring's head), so what a test injected is in its state
+    and published: True, or False after timeout seconds. Shared with tests/dialects."""
+    end = time.time() + timeout
+    while time.time() < end:
+        p = subprocess.run([ctl, "--ring", ring, "stat", "--json"], capture_output=True,
+                           text=True)
+        try:
+            head = json.loads(p.stdout)["head"]
+        except (ValueError, KeyError):
+            head = None
+        got = 0
+        for line in get("/metrics")[1].splitlines():
+            if line.startswith(("ringhub_ring_records_total ",
+                                "ringhub_ring_invalid_records_total ")):
+                got += int(float(line.split()[1]))
+        if head is not None and got >= head:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def check(cond, what):
     if not cond:
         raise Fail(what)
@@ -150,6 +173,11 @@ class Env:
     def inject(self, *args, empty=False):
         argv = [self.ctl, "--ring", self.ring, "inject", "--create"] + (["--empty"] if empty else []) + list(args)
         subprocess.run(argv, check=True)
+
+    def settle(self, timeout=30):
+        """Until the hub has applied every record in the ring."""
+        if not wait_applied(self.ctl, self.ring, self.get, timeout):
+            raise Fail(f"the hub did not apply the ring's records within {timeout} s")
 
     # ---- HTTP ----
     def get(self, path, method="GET"):

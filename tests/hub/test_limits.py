@@ -92,8 +92,16 @@ async def main(env):
     except websockets.InvalidStatusCode as e:
         check(e.status_code == 503, f"4th client: HTTP {e.status_code}")
     await clients[0].close()
-    await asyncio.sleep(0.2)
-    ws = await websockets.connect(env.url())
+    # Accepted again once the hub has seen the close (wait for it, generously).
+    end = time.monotonic() + 30
+    while True:
+        try:
+            ws = await websockets.connect(env.url())
+            break
+        except websockets.InvalidStatusCode as e:
+            check(e.status_code == 503 and time.monotonic() < end,
+                  f"a client after one left: HTTP {e.status_code}")
+            await asyncio.sleep(0.1)
     await snapshot(ws)
     await ws.close()
     for ws in clients[1:]:

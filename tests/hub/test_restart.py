@@ -29,11 +29,11 @@ async def main(env):
     t0 = time.time()
     env.start_hub()
     async with websockets.connect(env.url()) as ws:
-        snap = await snapshot(ws, timeout=2)
+        snap = await snapshot(ws, timeout=10)
     elapsed = time.time() - t0
     check(snap["system_update"]["data"]["hostname"] == host, "system state rebuilt from the ring")
     check([d["id"] for d in snap["disk_list_update"]["data"]] == ["disk1"], "disk list rebuilt")
-    check(elapsed < 5, f"snapshot took {elapsed:.1f} s (collector interval is 30 s)")
+    check(elapsed < 20, f"snapshot took {elapsed:.1f} s (before the collector's next cycle at 30 s)")
     check(coll.poll() is None, "collector noticed the restart")
     check(env.stop(env.hub) == 0, "clean stop")
 

@@ -88,10 +88,7 @@ def main():
     try:
         pm.import_image()
         pm.start()
-        hp = free_port()
-        pm.create("web", ["sleep", "1000"], ExposedPorts={"80/tcp": {}},
-                  HostConfig={"PortBindings": {"80/tcp": [{"HostPort": str(hp)}]}})
-        pm.post("/containers/web/start")
+        hp = pm.create_published("web", ["sleep", "1000"])
 
         def run(*argv):
             procs.append(subprocess.Popen(list(argv), stderr=subprocess.DEVNULL))

@@ -157,14 +157,14 @@ def check_event(ev, m):
 async def main(env):
     env.start_hub()
     inject_seed(env)
-    await asyncio.sleep(0.3)
+    env.settle()
     async with websockets.connect(env.url()) as ws:
         snap = await snapshot(ws)
         check(set(snap) == set(SEED), f"snapshot topics {sorted(snap)}")
         for ev, m in snap.items():
             check_event(ev, m)
         sysd = snap["system_update"]["data"]
-        check(sysd["fans"] == [{"name": "CPU Fan", "rpm": 1200}], f"fans {sysd['fans']}")
+        check(sysd["fans"] == [{"name": "CPU Fan", "rpm": 1200, "chip": ""}], f"fans {sysd['fans']}")
         check(sysd["cpu_per_core_usage"] == [10.0, 15.0], "cpu_per_core_usage")
         check(sysd["temperatures"] == [], "temperatures not []")
         check(sysd["cpu_mhz"] == 3200.0 and "3200.0" in json.dumps(sysd), "float stays float")
@@ -206,6 +206,12 @@ async def main(env):
         for method in ["POST", "PUT", "DELETE"]:
             status, body = env.get("/api/v1/system", method)
             check(status == 405, f"{method} /api/v1/system: {status}")
+        # Another method on a path that does not exist is 404, not 405.
+        for path in ["/api/v1/nope", "/api/v1/nope/deeper", "/api/v1/system/x", "/api/v1/disks/a/b"]:
+            status, body = env.get(path, "POST")
+            check(status == 404 and json.loads(body)["error"], f"POST {path}: {status} {body}")
+        check(env.get("/api/v1/disks/disk1", "POST")[0] == 405, "POST on an entity's path")
+        check(env.get("/api/v1/health", "DELETE")[0] == 405, "DELETE /api/v1/health")
         check(env.get("/api/v1/ws")[0] == 426, "plain GET on the WS path")
 
         # Live events, empty lists, source status.

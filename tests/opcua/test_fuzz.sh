@@ -18,7 +18,7 @@ command -v clang >/dev/null || { echo "SKIP: clang not installed" >&2; exit 77; 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 if ! clang -g -O1 -std=gnu17 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=undefined -I"$src" "$@" \
+        -fno-sanitize-recover=undefined -I"$src" -I"$src/../../common" "$@" \
         -lm -o "$work/ua_fuzz" 2>"$work/cc.log"; then
         if grep -q "libclang_rt.fuzzer\|cannot find -l\|fuzzer.*No such file" "$work/cc.log"; then
                 echo "SKIP: clang fuzzer runtime missing (libclang-rt-dev)" >&2

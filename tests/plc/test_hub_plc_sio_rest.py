@@ -177,8 +177,10 @@ scan_time = 100
 
     # /metrics
     st, text = hub.get("/metrics")
-    for needle in ('ringhub_tag_value{name="f32"}', 'ringhub_machine_ready{id="press"}',
-                   'ringhub_machine_position{id="m1"}'):
+    # (machines are labelled by id and, where they have one, by name)
+    for needle in ('ringhub_tag_value{name="f32"}', 'ringhub_machine_ready{id="press"',
+                   'ringhub_machine_position{id="m1"',
+                   'ringhub_machine_connection_status{id="m1"'):
         if needle not in text:
             fail(f"/metrics lacks {needle}")
     promtool = shutil.which("promtool")

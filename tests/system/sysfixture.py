@@ -36,7 +36,7 @@ class Ring:
                 done.append(sorted(recs, key=lambda r: r["batch"]["index"]))
         return done
 
-    def wait_batches(self, producer, n, timeout=10.0):
+    def wait_batches(self, producer, n, timeout=60.0):
         end = time.time() + timeout
         while time.time() < end:
             b = self.batches(producer)

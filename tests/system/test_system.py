@@ -48,7 +48,7 @@ def stop(p):
 
 def test_fixture(ring, tmp):
     root = os.path.join(tmp, "root")
-    shutil.copytree(FIXTURE, root)
+    shutil.copytree(FIXTURE, root, symlinks=True)
     p = start(ring, root, 300)
     try:
         ring.wait_batches("system", 1)
@@ -59,13 +59,25 @@ def test_fixture(ring, tmp):
                     "cpu1 550 0 550 4400 0 0 0 0 0 0\n"
                     "intr 1 0\nctxt 1\n")
         os.rename(os.path.join(root, "proc", "stat.new"), os.path.join(root, "proc", "stat"))
-        b = ring.wait_batches("system", 3)
+        # The first cycle that read the new file carries the exact deltas; wait for it (a
+        # loaded machine may run no cycle for a while), then for one more batch after it.
+        delta = None
+        end = time.time() + 60
+        while delta is None and time.time() < end:
+            b = ring.batches("system")
+            for k, batch in enumerate(b[1:], 1):
+                if "cpu_usage_percent" in by_type(batch)["system"][0]:
+                    delta = k
+                    break
+            else:
+                time.sleep(0.05)
+        check(delta is not None, "no batch with cpu_usage_percent within 60 s of the change")
+        b = ring.wait_batches("system", delta + 2, timeout=60)
     finally:
         stop(p)
     first = by_type(b[0])
     check("cpu_usage_percent" not in first["system"][0],
           "first cycle must report CPU usage missing (no delta yet), got %r" % first["system"][0])
-    # The batch after the stat change (the 2nd or 3rd; a cycle may have read it mid-way).
     last = by_type(b[-1])
     sysrec = last["system"][0]
     expect = {
@@ -101,19 +113,34 @@ def test_fixture(ring, tmp):
     check(version, "version missing")
     check(sysrec == expect, "system record differs:\n got %s\nwant %s" %
           (json.dumps(sysrec, sort_keys=True), json.dumps(expect, sort_keys=True)))
-    # The batch right after the change carries the exact deltas.
-    second = by_type(b[1])
+    second = by_type(b[delta])
     check(second["system"][0].get("cpu_usage_percent") == 40.0,
           "cpu_usage_percent over the interval: want 40.0, got %r" % second["system"][0].get("cpu_usage_percent"))
-    check(second["cpu_core"] == [{"core": 0, "usage_percent": 60.0}, {"core": 1, "usage_percent": 20.0}],
-          "per-core usage: %r" % second["cpu_core"])
-    check(last["system_fan"] == [{"name": "CPU Fan", "rpm": 1200}, {"name": "nct6775 fan2", "rpm": 800}],
+    hz = os.sysconf("SC_CLK_TCK")
+    check(second["cpu_core"] == [
+        {"core": 0, "usage_percent": 60.0, "user_seconds": 750 / hz, "nice_seconds": 0.0,
+         "system_seconds": 550 / hz, "idle_seconds": 4200 / hz, "iowait_seconds": 0.0,
+         "irq_seconds": 0.0, "softirq_seconds": 0.0, "steal_seconds": 0.0},
+        {"core": 1, "usage_percent": 20.0, "user_seconds": 550 / hz, "nice_seconds": 0.0,
+         "system_seconds": 550 / hz, "idle_seconds": 4400 / hz, "iowait_seconds": 0.0,
+         "irq_seconds": 0.0, "softirq_seconds": 0.0, "steal_seconds": 0.0}],
+          "per-core usage and times: %r" % second["cpu_core"])
+    fan_chip = "platform_nct6775_656"
+    check(last["system_fan"] == [{"name": "CPU Fan", "rpm": 1200, "chip": fan_chip},
+                                 {"name": "nct6775 fan2", "rpm": 800, "chip": fan_chip}],
           "fans: %r" % last["system_fan"])
     check(last["system_temp"] == [
-        {"name": "Package id 0", "value_celsius": 38.0, "sensor_type": "cpu", "source": "coretemp"},
-        {"name": "Core 0", "value_celsius": 36.0, "sensor_type": "cpu", "source": "coretemp"},
-        {"name": "SYSTIN", "value_celsius": 35.0, "sensor_type": "motherboard", "source": "nct6775"},
-        {"name": "Composite", "value_celsius": 41.85, "sensor_type": "nvme", "source": "nvme"},
+        {"name": "Package id 0", "value_celsius": 38.0, "sensor_type": "cpu", "source": "coretemp",
+         "chip": "hwmon0"},
+        {"name": "Core 0", "value_celsius": 36.0, "sensor_type": "cpu", "source": "coretemp",
+         "chip": "hwmon0"},
+        {"name": "SYSTIN", "value_celsius": 35.0, "sensor_type": "motherboard", "source": "nct6775",
+         "chip": fan_chip},
+        # Two drives' sensors of the same name, told apart by their chip.
+        {"name": "Composite", "value_celsius": 41.85, "sensor_type": "nvme", "source": "nvme",
+         "chip": "nvme_nvme0"},
+        {"name": "Composite", "value_celsius": 38.85, "sensor_type": "nvme", "source": "nvme",
+         "chip": "nvme_nvme1"},
     ], "temperatures: %r" % last["system_temp"])
 
 
@@ -183,7 +210,7 @@ def corrupt(root, how):
 def test_badinput(ring, tmp):
     for how in ["empty", "garbage", "huge", "missing", "nul"]:
         root = os.path.join(tmp, how)
-        shutil.copytree(FIXTURE, root)
+        shutil.copytree(FIXTURE, root, symlinks=True)
         corrupt(root, how)
         t0 = time.time()
         p = subprocess.run([COLLECT, "--ring", ring.name, "--once",
@@ -201,7 +228,7 @@ def test_badinput(ring, tmp):
         check("invalid" not in r, "record invalid: %r" % r)
     # Keeps running: corrupt files under a running collector, batches keep coming.
     root = os.path.join(tmp, "live-corrupt")
-    shutil.copytree(FIXTURE, root)
+    shutil.copytree(FIXTURE, root, symlinks=True)
     p = start(ring, root, 100)
     try:
         ring.wait_batches("system", 7)

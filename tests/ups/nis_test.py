@@ -112,7 +112,7 @@ def test():
             r = recs()
             return r[-1][1] if r else {}
 
-        wait_for(lambda: last().get("connected"), 10, what="a connected record")
+        wait_for(lambda: last().get("connected"), 30, what="a connected record")
         u = last()
         check_eq(u, {"connected": True, "model": "Test Driver", "status": "ONLINE",
                      "battery_charge_percent": 100.0, "battery_runtime_seconds": 72000,
@@ -126,7 +126,7 @@ def test():
         peer.lines = [ln.replace("ONLINE NOBATT", "ONBATT LOWBATT").replace(
             "BCHARGE  : 100.0", "BCHARGE  : 7.0").replace("TIMELEFT : 1200.0", "TIMELEFT : 2.5")
             .replace("NOMPOWER : 0 Watts", "NOMPOWER : 600 Watts") for ln in RECORDED]
-        wait_for(lambda: last().get("status") == "LOWBATT", 10, what="LOWBATT")
+        wait_for(lambda: last().get("status") == "LOWBATT", 30, what="LOWBATT")
         u = last()
         check_eq((u["battery_charge_percent"], u["battery_runtime_seconds"], u["power_watts"],
                   u["nominal_power_watts"]), (7.0, 150, 243.0, 600.0),
@@ -134,18 +134,20 @@ def test():
 
         def faulty(mode, why):
             peer.mode = mode
-            wait_for(lambda: last().get("connected") is False, 10, what="down on " + mode)
+            wait_for(lambda: last().get("connected") is False, 30, what="down on " + mode)
             st = ring.statuses("ups")[-1]
             check(st["status"] == "down" and why in st["message"], "%s: status %r" % (mode, st))
             # the interval holds while the peer misbehaves
-            t0 = len(recs())
-            time.sleep(2.0)
-            n = len(recs()) - t0
-            check(3 <= n <= 5, "%s: %d records in 2 s at a 500 ms interval" % (mode, n))
+            # (a record per cycle: wait for three, then bound the count by the time taken)
+            n0, t0 = len(recs()), time.monotonic()
+            wait_for(lambda: len(recs()) >= n0 + 3, 60, what="three cycles on " + mode)
+            n, elapsed = len(recs()) - n0, time.monotonic() - t0
+            check(n <= elapsed / 0.5 + 2,
+                  "%s: %d records in %.1f s at a 500 ms interval" % (mode, n, elapsed))
             check(col.alive(), "collector alive after " + mode)
             peer.mode = "good"
             peer.lines = RECORDED
-            wait_for(lambda: last().get("status") == "ONLINE", 15, what="recovery after " + mode)
+            wait_for(lambda: last().get("status") == "ONLINE", 30, what="recovery after " + mode)
 
         faulty("garbage", "")
         faulty("huge", "")
@@ -153,13 +155,13 @@ def test():
         check(not peer.bad_requests, "requests stay byte-exact")
 
         peer.close()
-        wait_for(lambda: last().get("connected") is False, 10, what="down when closed")
+        wait_for(lambda: last().get("connected") is False, 30, what="down when closed")
         # A request in flight when the port closed may first report a reset; the next
         # attempts meet a closed port.
         wait_for(lambda: "refused" in ring.statuses("ups")[-1]["message"], 10,
                  what="refused reported")
         peer.reopen()
-        wait_for(lambda: last().get("status") == "ONLINE", 15, what="recovery after reopen")
+        wait_for(lambda: last().get("status") == "ONLINE", 30, what="recovery after reopen")
         check_eq(col.stop(), 0, "collector exit code on SIGTERM")
         col = None
     finally:
