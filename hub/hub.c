@@ -257,3 +257,61 @@ void hub_diag_get(struct hub_diag *ret)
         *ret = hub.diag;
         pthread_mutex_unlock(&hub.diag_lock);
 }
+
+/* ---- thread beats for the watchdog ------------------------------------------------- */
+
+static struct {
+        const char *name; /* NULL: not registered */
+        void (*poke)(void);
+        _Atomic uint64_t ns;
+} beats[_HUB_BEAT_MAX];
+static pthread_mutex_t beats_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void hub_beat_register(enum hub_beat b, const char *name, void (*poke)(void))
+{
+        pthread_mutex_lock(&beats_lock);
+        atomic_store(&beats[b].ns, mono_ns());
+        beats[b].poke = poke;
+        beats[b].name = name;
+        pthread_mutex_unlock(&beats_lock);
+}
+
+void hub_beat_unregister(enum hub_beat b)
+{
+        pthread_mutex_lock(&beats_lock);
+        beats[b].name = NULL;
+        beats[b].poke = NULL;
+        pthread_mutex_unlock(&beats_lock);
+}
+
+void hub_beat(enum hub_beat b)
+{
+        atomic_store_explicit(&beats[b].ns, mono_ns(), memory_order_relaxed);
+}
+
+const char *hub_beat_stale(uint64_t max_ns)
+{
+        const char *stale = NULL;
+        uint64_t now = mono_ns();
+        pthread_mutex_lock(&beats_lock);
+        for (unsigned i = 0; i < _HUB_BEAT_MAX && !stale; i++)
+                if (beats[i].name &&
+                    now - atomic_load_explicit(&beats[i].ns, memory_order_relaxed) > max_ns)
+                        stale = beats[i].name;
+        pthread_mutex_unlock(&beats_lock);
+        return stale;
+}
+
+void hub_beat_poke_all(void)
+{
+        void (*pokes[_HUB_BEAT_MAX])(void);
+        pthread_mutex_lock(&beats_lock);
+        for (unsigned i = 0; i < _HUB_BEAT_MAX; i++)
+                pokes[i] = beats[i].name ? beats[i].poke : NULL;
+        pthread_mutex_unlock(&beats_lock);
+        /* Outside the lock: a poke may block on a stuck thread's lock, which is what the
+         * watchdog is there to notice (this thread stops pinging). */
+        for (unsigned i = 0; i < _HUB_BEAT_MAX; i++)
+                if (pokes[i])
+                        pokes[i]();
+}

@@ -36,7 +36,9 @@ struct hub_options {
         unsigned slow_timeout_ms;   /* a client conflated this long without progress is closed */
         unsigned head_timeout_ms;   /* a request head must arrive within this */
         unsigned max_pending;       /* connections whose head has not arrived yet */
-        unsigned http_connections;  /* libmicrohttpd connection limit */
+        unsigned http_connections;  /* REST connections (the gate enforces it) */
+        unsigned max_pending_per_address;      /* pending heads from one client address */
+        unsigned http_connections_per_address; /* REST connections of one client address */
         /* tokens.c, session.c and the dialects: auth, inbound limits, timers */
         const char *auth;            /* "off", "token", "jwt" */
         const char *token_file;      /* lines "TOKEN ROLE [NAME]" */
@@ -138,12 +140,30 @@ struct hub {
         pthread_mutex_t prime_lock;
         pthread_cond_t prime_cond;
         bool primed;
-        _Atomic uint64_t reader_alive_ns;
         atomic_bool stop;
 
         pthread_mutex_t diag_lock;
         struct hub_diag diag;
 };
+
+/* The threads the systemd watchdog (loop.c) checks besides the lws thread itself, which
+ * sends WATCHDOG=1 only while every registered thread has beaten within the watchdog
+ * period. A thread stamps its beat when it makes progress; `poke` (may be NULL for a
+ * thread that wakes on its own at least once a second) makes an idle one beat soon. */
+enum hub_beat {
+        HUB_BEAT_READER,
+        HUB_BEAT_MHD,
+        HUB_BEAT_COMMANDS,
+        HUB_BEAT_MQTT,
+        _HUB_BEAT_MAX,
+};
+void hub_beat_register(enum hub_beat b, const char *name, void (*poke)(void));
+void hub_beat_unregister(enum hub_beat b);
+void hub_beat(enum hub_beat b);
+/* The name of a registered thread that has not beaten for max_ns, or NULL. */
+const char *hub_beat_stale(uint64_t max_ns);
+/* Poke every registered thread (the watchdog's tick). */
+void hub_beat_poke_all(void);
 
 struct hub_handoff {
         struct hub_msg *msg;

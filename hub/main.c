@@ -54,6 +54,10 @@ static void help(void)
                "  --head-timeout MS       a request head must arrive within (default 10000)\n"
                "  --max-pending N         connections waiting for their head (default 1024)\n"
                "  --http-connections N    REST connections (default 1000)\n"
+               "  --max-pending-per-address N\n"
+               "                          waiting heads from one address (default 64)\n"
+               "  --http-connections-per-address N\n"
+               "                          REST connections of one address (default 256)\n"
                "  --auth MODE             off, token or jwt (default off)\n"
                "  --token-file PATH       API tokens, lines 'TOKEN ROLE [NAME]'\n"
                "  --jwt-secret-file PATH  HS256 secret for --auth jwt\n"
@@ -93,6 +97,8 @@ static int parse_args(int argc, char **argv)
                 ARG_HEAD,
                 ARG_PENDING,
                 ARG_HTTP,
+                ARG_PENDING_ADDR,
+                ARG_HTTP_ADDR,
                 ARG_AUTH,
                 ARG_TOKEN_FILE,
                 ARG_JWT_SECRET_FILE,
@@ -117,6 +123,8 @@ static int parse_args(int argc, char **argv)
                 { "head-timeout", required_argument, NULL, ARG_HEAD },
                 { "max-pending", required_argument, NULL, ARG_PENDING },
                 { "http-connections", required_argument, NULL, ARG_HTTP },
+                { "max-pending-per-address", required_argument, NULL, ARG_PENDING_ADDR },
+                { "http-connections-per-address", required_argument, NULL, ARG_HTTP_ADDR },
                 { "auth", required_argument, NULL, ARG_AUTH },
                 { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
                 { "jwt-secret-file", required_argument, NULL, ARG_JWT_SECRET_FILE },
@@ -143,6 +151,8 @@ static int parse_args(int argc, char **argv)
                 .head_timeout_ms = 10000,
                 .max_pending = 1024,
                 .http_connections = 1000,
+                .max_pending_per_address = 64,
+                .http_connections_per_address = 256,
                 .auth = "off",
                 .auth_timeout_secs = 10,
                 .rate_limit = 20,
@@ -190,6 +200,12 @@ static int parse_args(int argc, char **argv)
                         break;
                 case ARG_HTTP:
                         r = parse_uint(optarg, 1, 100000, &o->http_connections);
+                        break;
+                case ARG_PENDING_ADDR:
+                        r = parse_uint(optarg, 1, 100000, &o->max_pending_per_address);
+                        break;
+                case ARG_HTTP_ADDR:
+                        r = parse_uint(optarg, 1, 100000, &o->http_connections_per_address);
                         break;
                 case ARG_AUTH:
                         o->auth = optarg;
@@ -260,6 +276,8 @@ static int parse_args(int argc, char **argv)
                         { ARG_HEAD, "head_timeout" },
                         { ARG_PENDING, "max_pending" },
                         { ARG_HTTP, "http_connections" },
+                        { ARG_PENDING_ADDR, "max_pending_per_address" },
+                        { ARG_HTTP_ADDR, "http_connections_per_address" },
                         { ARG_AUTH, "auth" },
                         { ARG_TOKEN_FILE, "token_file" },
                         { ARG_JWT_SECRET_FILE, "jwt_secret_file" },

@@ -370,7 +370,7 @@ static void *reader_main(void *arg)
                 events_batch_end();
 
                 uint64_t now = mono_ns();
-                atomic_store_explicit(&hub.reader_alive_ns, now, memory_order_relaxed);
+                hub_beat(HUB_BEAT_READER);
                 if (now >= next_tick && hub.primed) {
                         events_batch_begin();
                         tick(now - last_tick);
@@ -405,6 +405,7 @@ int reader_start(void)
         if (r < 0)
                 return log_error_errno(r, "cannot start the ring reader: %m");
         reader_running = true;
+        hub_beat_register(HUB_BEAT_READER, "reader", NULL); /* wakes at least once a second */
         return 0;
 }
 
@@ -420,6 +421,7 @@ void reader_stop(void)
 {
         if (!reader_running)
                 return;
+        hub_beat_unregister(HUB_BEAT_READER);
         atomic_store(&hub.stop, true);
         ring_wake(hub.ring);
         pthread_mutex_lock(&hub.handoff_lock);
