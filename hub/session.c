@@ -6,7 +6,10 @@
  * uuid and peer address; with auth on, the upgrade's token ("Authorization: Bearer" or
  * ?token=) is checked, and a client without a valid one is closed unless its dialect
  * authenticates in band (DIALECT_AUTH_IN_BAND). Receive: binary frames, messages over
- * max_message and malformed ones close the client (a bad frame); then the inbound rate
+ * max_message and malformed ones close the client (a bad frame); every frame of a
+ * fragmented message counts FRAME_COST bytes toward max_message and one message toward
+ * the rate limit, and the message must end within the read deadline (empty
+ * continuation frames are no free ride); then the inbound rate
  * limit (one token bucket per client: the excess is dropped, the dialect's rate_limited()
  * tells the client once a second, abuse closes it with 1008), then the dialect's
  * on_text(). A close we start is a handshake: fanout.c writes the close frame, what the
@@ -193,6 +196,9 @@ static void session_closed(struct pss *pss)
         pss->c = NULL;
 }
 
+/* Bytes each frame of a message counts toward max_message besides its payload. */
+#define FRAME_COST 64
+
 static int reject(struct lws *wsi, int code, const char *reason)
 {
         atomic_fetch_add_explicit(&hub.stats.bad_frames, 1, memory_order_relaxed);
@@ -249,8 +255,33 @@ static int session_receive(struct lws *wsi, struct hub_client *c, const void *in
         if (lws_frame_is_binary(wsi))
                 return reject(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
                               "binary messages not supported");
-        if (c->rx_len + len > hub.opt.max_message)
-                return reject(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
+        bool frame_end = lws_remaining_packet_payload(wsi) == 0;
+        bool final = frame_end && lws_is_final_fragment(wsi);
+        uint64_t now = mono_ns();
+        if (c->rx_len == 0 && c->rx_frames == 0)
+                c->rx_started_ns = now;
+        if (frame_end)
+                c->rx_frames++;
+        if (c->rx_len + len + (size_t)c->rx_frames * FRAME_COST > hub.opt.max_message) {
+                /* Through the close handshake: the rest of a flood is read and dropped. */
+                atomic_fetch_add_explicit(&hub.stats.bad_frames, 1, memory_order_relaxed);
+                client_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
+                return 0;
+        }
+        if (frame_end && !final) {
+                /* A non-final frame: a message toward the rate limit, and the whole
+                 * message within the read deadline. */
+                bool notify;
+                if (inbound(c, &notify) < 0) {
+                        client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded");
+                        return 0;
+                }
+                if (now - c->rx_started_ns > (uint64_t)hub.opt.read_timeout_secs * NSEC_PER_SEC) {
+                        client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                                     "message not completed in time");
+                        return 0;
+                }
+        }
         if (c->rx_len + len + 1 > c->rx_cap) {
                 size_t cap =
                     MIN((size_t)hub.opt.max_message + 1, MAX(c->rx_len + len + 1, (size_t)512));
@@ -262,11 +293,12 @@ static int session_receive(struct lws *wsi, struct hub_client *c, const void *in
         }
         memcpy(c->rx + c->rx_len, in, len);
         c->rx_len += len;
-        if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
+        if (!final)
                 return 0;
         c->rx[c->rx_len] = 0;
         int code = dispatch(c);
         c->rx_len = 0;
+        c->rx_frames = 0;
         if (c->rx_cap > 4096) {
                 free(c->rx);
                 c->rx = NULL;

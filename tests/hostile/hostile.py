@@ -77,3 +77,71 @@ def stop_promptly(env, limit=5):
     rc = env.stop(env.hub, timeout=limit)
     took = time.time() - t0
     check(rc == 0, f"SIGTERM: the hub exited with {rc} after {took:.1f} s (want 0 within {limit} s)")
+
+
+def ws_open(env, path="/ws", source="127.0.0.1", headers=""):
+    """A raw WebSocket: the handshake by hand, then frames with ws_send()/ws_recv()."""
+    s = connect(env, source)
+    s.sendall((f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+               f"{headers}\r\n").encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(1)
+        if not d:
+            raise Fail("the hub closed the WebSocket handshake")
+        buf += d
+    check(b" 101 " in buf.split(b"\r\n")[0], f"handshake: {buf[:80]!r}")
+    return s
+
+
+def ws_frame(opcode, payload=b"", fin=True, mask=True):
+    b0 = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    m = 0x80 if mask else 0
+    if n < 126:
+        head = bytes([b0, m | n])
+    elif n < 65536:
+        head = bytes([b0, m | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([b0, m | 127]) + n.to_bytes(8, "big")
+    if not mask:
+        return head + payload
+    key = b"\x11\x22\x33\x44"
+    return head + key + bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+
+
+def ws_recv(s, timeout=10):
+    """(opcode, payload) of the next frame; ('eof', b'') when the socket closed."""
+    s.settimeout(timeout)
+
+    def need(n):
+        b = b""
+        while len(b) < n:
+            d = s.recv(n - len(b))
+            if not d:
+                raise EOFError
+            b += d
+        return b
+    try:
+        h = need(2)
+        n = h[1] & 0x7F
+        if n == 126:
+            n = int.from_bytes(need(2), "big")
+        elif n == 127:
+            n = int.from_bytes(need(8), "big")
+        return h[0] & 0x0F, need(n)
+    except (EOFError, ConnectionResetError, BrokenPipeError):
+        return "eof", b""
+    except socket.timeout:
+        return "timeout", b""
+
+
+def ws_close_code(s, timeout=10):
+    """Read until a close frame: its code (None without one, 'eof' on a bare close)."""
+    while True:
+        op, p = ws_recv(s, timeout)
+        if op in ("eof", "timeout"):
+            return op
+        if op == 8:
+            return int.from_bytes(p[:2], "big") if len(p) >= 2 else None
