@@ -39,6 +39,8 @@
 
 #define MSG_VARIANT 0x100u /* module.status_change rather than module.discovered */
 #define RATE_MAX    1000.0
+#define RATE_MIN    0.01 /* Hz: one frame per 100 s; smaller (but 0 = unlimited) is refused */
+#define RATE_ERROR  "rate must be 0 (unlimited) or a number 0.01-1000 (Hz)"
 
 /* A /ws name is index i: the topic of row i / 2 of topics.def, its native name when i is
  * even and its native_alt (a variant: module.status_change) when odd; NULL when none. */
@@ -377,7 +379,8 @@ static bool pattern_known(const char *p)
         return false;
 }
 
-/* A rate field: absent (*ret untouched) or a number 0..RATE_MAX. */
+/* A rate field: absent (*ret untouched), 0, or a number RATE_MIN..RATE_MAX (never NaN,
+ * an infinity, a negative or a denormal whose period would not fit a timer). */
 static bool parse_rate(json_object *o, double *ret)
 {
         json_object *v;
@@ -386,7 +389,7 @@ static bool parse_rate(json_object *o, double *ret)
         if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
                 return false;
         double r = json_object_get_double(v);
-        if (!isfinite(r) || r < 0 || r > RATE_MAX)
+        if (!isfinite(r) || (r != 0 && r < RATE_MIN) || r < 0 || r > RATE_MAX)
                 return false;
         *ret = r;
         return true;
@@ -440,8 +443,7 @@ static void do_subscribe(struct native_client *n, json_object *o, json_object *r
         }
         double rate = n->default_rate;
         if (sub && !parse_rate(o, &rate)) {
-                send_error(c, "INVALID_MESSAGE_FORMAT", "rate must be a number 0-1000 (Hz)", req_id,
-                           NULL);
+                send_error(c, "INVALID_MESSAGE_FORMAT", RATE_ERROR, req_id, NULL);
                 return;
         }
         size_t cnt = single ? 1 : json_object_array_length(ev);
@@ -826,8 +828,7 @@ static int native_text(struct hub_client *c, const char *msg, size_t len)
                 double r = -1;
                 json_object *v;
                 if (!json_object_object_get_ex(o, "rate", &v) || !parse_rate(o, &r) || r < 0)
-                        send_error(c, "INVALID_MESSAGE_FORMAT", "rate must be a number 0-1000 (Hz)",
-                                   req_id, NULL);
+                        send_error(c, "INVALID_MESSAGE_FORMAT", RATE_ERROR, req_id, NULL);
                 else {
                         n->default_rate = r;
                         for (size_t i = 0; i < N_NTOPICS; i++)
