@@ -69,8 +69,7 @@ struct native_client {
         bool snapshot_sent;
         bool want[N_NTOPICS];
         double rate[N_NTOPICS];
-        double default_rate; /* set_telemetry_rate */
-        lws_sorted_usec_list_t auth_sul;
+        double default_rate;     /* set_telemetry_rate */
         struct carousel_sub car; /* the carousel protocol's view of this client */
 };
 
@@ -747,16 +746,6 @@ static void send_snapshot_once(struct native_client *n)
         send_modules(n);
 }
 
-static void auth_timeout(lws_sorted_usec_list_t *sul)
-{
-        struct native_client *n = lws_container_of(sul, struct native_client, auth_sul);
-        if (!client_authed(n->c) && !client_closing(n->c)) {
-                log_notice("client %s (%s): no auth within %u s, closing", client_uuid(n->c),
-                           client_ip(n->c), hub.opt.auth_timeout_secs);
-                client_close(n->c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication timeout");
-        }
-}
-
 static void do_auth(struct native_client *n, json_object *o, json_object *req_id)
 {
         json_object *t;
@@ -774,7 +763,6 @@ static void do_auth(struct native_client *n, json_object *o, json_object *req_id
                 send_error(n->c, "WS-001", text, req_id, NULL);
                 return;
         }
-        lws_sul_cancel(&n->auth_sul);
         json_object *r = carousel_reply_new("auth_success", req_id);
         if (r) {
                 json_object *d = json_object_new_object();
@@ -906,9 +894,7 @@ static int native_open(struct hub_client *c)
                 snprintf(text, sizeof(text), "Invalid or expired token (%s)", client_auth_why(c));
                 send_error(c, "WS-001", text, NULL, NULL);
         }
-        lws_sul_schedule(lws_get_context(client_wsi(c)), 0, &n->auth_sul, auth_timeout,
-                         (lws_usec_t)hub.opt.auth_timeout_secs * LWS_US_PER_SEC);
-        return 0;
+        return 0; /* session.c closes it unless it authenticates in time */
 }
 
 static void native_rate_limited(struct hub_client *c)
@@ -919,7 +905,6 @@ static void native_rate_limited(struct hub_client *c)
 static void native_close(struct hub_client *c)
 {
         struct native_client *n = client_priv(c);
-        lws_sul_cancel(&n->auth_sul);
         carousel_close(&n->car);
 }
 

@@ -102,6 +102,18 @@ static bool upgrade_token(struct lws *wsi, char *buf, size_t size)
         return true;
 }
 
+/* Every dialect that authenticates in band (native auth message, Socket.IO CONNECT) gets
+ * auth_timeout_secs to do it: an unauthenticated client must not hold a client slot. */
+static void auth_deadline(lws_sorted_usec_list_t *sul)
+{
+        struct hub_client *c = lws_container_of(sul, struct hub_client, auth_sul);
+        if (c->authed || c->closing)
+                return;
+        log_notice("client %s (%s, %s): no auth within %u s, closing", c->uuid, c->ip, c->d->name,
+                   hub.opt.auth_timeout_secs);
+        client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication timeout");
+}
+
 /* 0, or -1 after closing a client that may not stay. */
 static int authenticate_upgrade(struct hub_client *c)
 {
@@ -127,6 +139,9 @@ static int authenticate_upgrade(struct hub_client *c)
                 client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication failed");
                 return -1;
         }
+        if (!c->authed)
+                lws_sul_schedule(lws_get_context(c->wsi), 0, &c->auth_sul, auth_deadline,
+                                 (lws_usec_t)hub.opt.auth_timeout_secs * LWS_US_PER_SEC);
         return 0;
 }
 
@@ -190,6 +205,7 @@ static void session_closed(struct pss *pss)
         if (c->d->on_close)
                 c->d->on_close(c);
         lws_sul_cancel(&c->exp_sul);
+        lws_sul_cancel(&c->auth_sul);
         fanout_close(c);
         session_client_event(HUB_T_CLIENT_DISCONNECTED, c->uuid, c->ip);
         client_free(c);
