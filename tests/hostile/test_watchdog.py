@@ -47,28 +47,39 @@ def gdb_freeze(pid, thread_name):
     log = tempfile.TemporaryFile("w+")
     g = subprocess.Popen(["gdb", "-q", "-nx"], stdin=subprocess.PIPE, stdout=log,
                          stderr=subprocess.STDOUT, text=True)
-    g.log = log
-    g.stdin.write(f"set pagination off\nset confirm off\nset non-stop on\nattach {pid}\n"
-                  f"continue -a &\nthread find {thread_name}\necho FOUND-DONE\\n\n")
-    g.stdin.flush()
-    end = time.time() + 30
-    num = None
-    while time.time() < end and num is None:
-        time.sleep(0.2)
+
+    def say(cmds, wait=1.0):
+        g.stdin.write(cmds)
+        g.stdin.flush()
+        time.sleep(wait)
         log.seek(0)
-        text = log.read()
-        if "ptrace" in text and "not permitted" in text.lower():
-            g.kill()
-            skip("gdb may not attach (ptrace not permitted)")
-        for line in text.splitlines():
-            if line.startswith("Thread ") and thread_name in line:
-                num = line.split()[1]
+        return log.read()
+    text = say(f"set pagination off\nset confirm off\nset non-stop on\nattach {pid}\n", 2)
+    if "ptrace" in text and "not permitted" in text.lower():
+        g.kill()
+        skip("gdb may not attach (ptrace not permitted)")
+    say("continue -a &\n")
+    num = None
+    for line in say(f"thread find {thread_name}\n").splitlines():
+        if line.startswith("Thread ") and thread_name in line:
+            num = line.split()[1]
     if num is None:
         g.kill()
-        log.seek(0)
-        raise Fail(f"gdb found no {thread_name} thread: {log.read()[-500:]}")
-    g.stdin.write(f"thread {num}\ninterrupt\n")
-    g.stdin.flush()
+        raise Fail(f"gdb found no {thread_name} thread: {text[-500:]}")
+    say(f"thread {num}\ninterrupt\n")
+    # Whatever else attach left stopped runs again (its stops are reported late).
+    for _ in range(3):
+        log.seek(0, 2)
+        start = log.tell()
+        say("info threads\n")
+        log.seek(start)
+        stopped = [l.split()[0 if not l.startswith("*") else 1]
+                   for l in log.read().splitlines()
+                   if " Thread 0x" in l and "(running)" not in l]
+        others = [t for t in stopped if t != num]
+        if not others:
+            return g
+        say("".join(f"thread {t}\ncontinue &\n" for t in others))
     return g
 
 
