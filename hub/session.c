@@ -325,6 +325,25 @@ static int session_receive(struct lws *wsi, struct hub_client *c, const void *in
         return 0;
 }
 
+/* RFC 6455 7.4: a close code a peer may send (lws already answers 1002 to some others). */
+static bool close_code_valid(unsigned code)
+{
+        return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+               (code >= 3000 && code <= 4999);
+}
+
+/* The peer's close frame: 0 lets lws echo it; a 1-byte payload or a code out of range is
+ * a protocol error: our 1002 goes out (fanout.c writes it) and the socket closes. */
+static int session_peer_close(struct hub_client *c, const uint8_t *in, size_t len)
+{
+        if (len == 0 || (len >= 2 && close_code_valid((unsigned)in[0] << 8 | in[1])))
+                return 0;
+        atomic_fetch_add_explicit(&hub.stats.bad_frames, 1, memory_order_relaxed);
+        client_close(c, LWS_CLOSE_STATUS_PROTOCOL_ERR, "invalid close frame");
+        (void)fanout_write(c);
+        return -1;
+}
+
 static int session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                             size_t len)
 {
@@ -339,7 +358,9 @@ static int session_callback(struct lws *wsi, enum lws_callback_reasons reason, v
         case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
                 /* The answer to our close frame (fanout.c wrote it, close_code 0): the
                  * handshake is done, close the socket without echoing a second one. */
-                return pss && pss->c && pss->c->closing && !pss->c->close_code ? -1 : 0;
+                if (pss && pss->c && pss->c->closing && !pss->c->close_code)
+                        return -1;
+                return pss && pss->c ? session_peer_close(pss->c, in, len) : 0;
         case LWS_CALLBACK_CLOSED:
                 if (pss)
                         session_closed(pss);
