@@ -134,25 +134,32 @@ void hub_body_unref(struct hub_body *b)
                 free(b);
 }
 
-static _Atomic uint64_t ser_min = UINT64_MAX, ser_max;
+/* The diagnostics window: count, sum, min and max of the same samples, under one lock,
+ * so its average always lies between its min and max (the counters above also hold the
+ * replies' time, which no event count divides). */
+static pthread_mutex_t ser_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hub_serialize_window ser_win = { .min_ns = UINT64_MAX };
 
 void hub_count_serialization(uint64_t ns)
 {
         atomic_fetch_add_explicit(&hub.stats.serializations, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&hub.stats.serialize_ns, ns, memory_order_relaxed);
-        uint64_t v = atomic_load_explicit(&ser_min, memory_order_relaxed);
-        while (ns < v && !atomic_compare_exchange_weak(&ser_min, &v, ns))
-                ;
-        v = atomic_load_explicit(&ser_max, memory_order_relaxed);
-        while (ns > v && !atomic_compare_exchange_weak(&ser_max, &v, ns))
-                ;
+        pthread_mutex_lock(&ser_lock);
+        ser_win.n++;
+        ser_win.sum_ns += ns;
+        ser_win.min_ns = MIN(ser_win.min_ns, ns);
+        ser_win.max_ns = MAX(ser_win.max_ns, ns);
+        pthread_mutex_unlock(&ser_lock);
 }
 
-void hub_serialize_minmax_take(uint64_t *ret_min, uint64_t *ret_max)
+void hub_serialize_window_take(struct hub_serialize_window *ret)
 {
-        uint64_t mn = atomic_exchange(&ser_min, UINT64_MAX);
-        *ret_min = mn == UINT64_MAX ? 0 : mn;
-        *ret_max = atomic_exchange(&ser_max, 0);
+        pthread_mutex_lock(&ser_lock);
+        *ret = ser_win;
+        ser_win = (struct hub_serialize_window){ .min_ns = UINT64_MAX };
+        pthread_mutex_unlock(&ser_lock);
+        if (ret->n == 0)
+                ret->min_ns = 0;
 }
 
 json_object *hub_diag_json(const struct hub_diag *d)

@@ -200,5 +200,8 @@ void hub_handoff_clear(void);
 void hub_diag_get(struct hub_diag *ret);
 /* The diagnostics as a JSON object (new ref). */
 struct json_object *hub_diag_json(const struct hub_diag *d);
-/* Min and max serialization time since the last call (ns; 0 when none). */
-void hub_serialize_minmax_take(uint64_t *ret_min, uint64_t *ret_max);
+/* Event serializations since the last call: how many, their total, min and max (ns). */
+struct hub_serialize_window {
+        uint64_t n, sum_ns, min_ns, max_ns;
+};
+void hub_serialize_window_take(struct hub_serialize_window *ret);

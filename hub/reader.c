@@ -265,18 +265,12 @@ static void check_producers(bool emit_events)
 
 static void serialize_window(double *min_us, double *avg_us, double *max_us, uint64_t *count)
 {
-        static uint64_t last_n, last_ns;
-        uint64_t n = atomic_load(&hub.stats.serializations);
-        uint64_t ns = atomic_load(&hub.stats.serialize_ns);
-        uint64_t dn = n - last_n, dns = ns - last_ns;
-        last_n = n;
-        last_ns = ns;
-        uint64_t mn, mx;
-        hub_serialize_minmax_take(&mn, &mx);
-        *count = dn;
-        *avg_us = dn ? (double)dns / (double)dn / 1000.0 : 0.0;
-        *min_us = dn ? (double)mn / 1000.0 : 0.0;
-        *max_us = dn ? (double)mx / 1000.0 : 0.0;
+        struct hub_serialize_window w;
+        hub_serialize_window_take(&w);
+        *count = w.n;
+        *avg_us = w.n ? (double)w.sum_ns / (double)w.n / 1000.0 : 0.0;
+        *min_us = (double)w.min_ns / 1000.0;
+        *max_us = (double)w.max_ns / 1000.0;
 }
 
 static void tick(uint64_t dt_ns)
