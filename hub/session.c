@@ -206,6 +206,10 @@ static void session_closed(struct pss *pss)
                 c->d->on_close(c);
         lws_sul_cancel(&c->exp_sul);
         lws_sul_cancel(&c->auth_sul);
+        /* Its own client_disconnected event (published below, on this thread, while it is
+         * still listed) must not reach it: a rate hold would arm its timer after
+         * fanout_close() cancelled it, and the freed client would stay in lws's timers. */
+        c->closing = true;
         fanout_close(c);
         session_client_event(HUB_T_CLIENT_DISCONNECTED, c->uuid, c->ip);
         client_free(c);
