@@ -65,9 +65,14 @@ static void log_refusal(const struct addrlimit_key *k, const char *what)
 {
         unsigned dropped;
         char a[64];
-        if (log_ratelimit_ok(&refusal_log, 5, NSEC_PER_SEC, &dropped))
-                log_info("refused a connection from %s: %s (%u more refusals not logged)",
+        if (!log_ratelimit_ok(&refusal_log, 5, NSEC_PER_SEC, &dropped))
+                return;
+        if (dropped)
+                log_info("refused a connection from %s: %s (and %u refusals not logged)",
                          addrlimit_key_str(k, a, sizeof(a)), what, dropped);
+        else
+                log_info("refused a connection from %s: %s", addrlimit_key_str(k, a, sizeof(a)),
+                         what);
 }
 
 static void gate_remove(struct gate_conn *g)
