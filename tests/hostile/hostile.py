@@ -5,13 +5,17 @@ process stopped by PID); this adds raw-socket clients that behave badly on purpo
 Loopback is a /8 on Linux: a client may bind 127.0.0.N as its source address to play
 another host for the per-address limits.
 """
+import contextlib
 import os
 import socket
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hub"))
-from hubtest import Env, Fail, check, run, skip, recv_json  # noqa: E402,F401
+from hubtest import Env, Fail, check, free_port, run, skip, recv_json  # noqa: E402,F401
+
+HEALTH = b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 def connect(env, source="127.0.0.1", timeout=10):
@@ -62,6 +66,29 @@ def wait_for(what, fn, timeout=20, step=0.1):
             last = e
         time.sleep(step)
     raise Fail(f"{what} (last: {last!r})")
+
+
+def other_address_served(env, source, what):
+    """A GET /api/v1/health from `source` is answered 200 (another client is not starved)."""
+    s = connect(env, source)
+    s.sendall(HEALTH)
+    check(read_response(s) == 200, what)
+    s.close()
+
+
+@contextlib.contextmanager
+def token_file(text):
+    """A private token file ("TOKEN ROLE [NAME]" lines) for --token-file."""
+    d = tempfile.mkdtemp(prefix="ringhub-hostile-")
+    path = os.path.join(d, "tokens")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+    try:
+        yield path
+    finally:
+        os.unlink(path)
+        os.rmdir(d)
 
 
 def health_ok(env):

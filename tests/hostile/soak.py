@@ -27,7 +27,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from hostile import read_response, ws_frame  # noqa: E402
+from hostile import Fail, connect, free_port, read_response, ws_frame, ws_open  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build-asan")
 SECONDS = int(sys.argv[2]) if len(sys.argv) > 2 else 600
@@ -43,39 +43,19 @@ def count(what):
         counts[what] = counts.get(what, 0) + 1
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 PORT = free_port()
 
 
+class Target:  # what the hostile.py helpers need of an Env
+    port = PORT
+
+
 def sock(src="127.0.0.1", timeout=5):
-    s = socket.socket()
-    s.settimeout(timeout)
-    s.bind((src, 0))
-    s.connect(("127.0.0.1", PORT))
-    return s
+    return connect(Target, src, timeout)
 
 
 def ws_raw(path, src="127.0.0.1"):
-    s = sock(src)
-    s.sendall((f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-              .encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        d = s.recv(1)
-        if not d:
-            raise OSError("closed in the handshake")
-        head += d
-    if b" 101 " not in head.split(b"\r\n")[0]:
-        raise OSError("refused: " + head.split(b"\r\n")[0].decode(errors="replace"))
-    return s
+    return ws_open(Target, path, src)
 
 
 def drain(s, secs):
@@ -96,7 +76,7 @@ def loop(fn):
         while not stop.is_set():
             try:
                 fn()
-            except (OSError, ValueError) as e:
+            except (OSError, ValueError, Fail) as e:
                 count(f"{fn.__name__}: {type(e).__name__}")
     t = threading.Thread(target=run, name=fn.__name__, daemon=True)
     t.start()

@@ -7,13 +7,11 @@ them can start a forged journal line ("\\n<3>FORGED" at error priority) or drive
 terminal (ESC).
 """
 import asyncio
-import os
-import socket
-import tempfile
+import json
 
 import websockets
 
-from hostile import Env, check, connect, read_response, run, stop_promptly, wait_for
+from hostile import Env, check, connect, read_response, run, stop_promptly, token_file, wait_for
 
 TOKEN = "op-" + "q" * 40
 EVIL = "x\n<3>FORGED\x1b[31m"
@@ -24,12 +22,7 @@ def forged(env):
 
 
 async def test(env: Env):
-    d = tempfile.mkdtemp(prefix="ringhub-hostile-")
-    tokens = os.path.join(d, "tokens")
-    with open(tokens, "w") as f:
-        f.write(f"{TOKEN} admin op\n")
-    os.chmod(tokens, 0o600)
-    try:
+    with token_file(f"{TOKEN} admin op\n") as tokens:
         env.start_hub("--auth", "token", "--token-file", tokens)
         # A refused REST request: its URL is logged.
         s = connect(env)
@@ -40,11 +33,10 @@ async def test(env: Env):
                                                         if "authentication failed" in l])
         # An emergency stop and a command with client-chosen text (audited).
         async with websockets.connect(env.url(f"/ws?token={TOKEN}")) as ws:
-            await ws.send('{"type":"emergency_stop","reason":"' + EVIL.replace("\n", "\\n")
-                          .replace("\x1b", "\\u001b") + '","request_id":1}')
-            await ws.send('{"type":"command","target":"docker","action":"stop","id":"'
-                          + EVIL.replace("\n", "\\n").replace("\x1b", "\\u001b")
-                          + '","request_id":2}')
+            await ws.send(json.dumps({"type": "emergency_stop", "reason": EVIL,
+                                      "request_id": 1}))
+            await ws.send(json.dumps({"type": "command", "target": "docker", "action": "stop",
+                                      "id": EVIL, "request_id": 2}))
             await asyncio.sleep(1)
         lines = wait_for("the emergency stop is logged",
                          lambda: [l for l in env.hub_log().splitlines() if "FORGED" in l
@@ -52,9 +44,6 @@ async def test(env: Env):
         check(not forged(env), f"forged or raw-escape log lines: {forged(env)}")
         check(all("\\x0a" in l for l in lines), f"the newline is not escaped: {lines}")
         stop_promptly(env)
-    finally:
-        os.unlink(tokens)
-        os.rmdir(d)
 
 
 run("hostile-log-inject", test)

@@ -8,12 +8,10 @@ in-band dialect gets --auth-timeout: the squatters are closed with 1008, the ope
 gets in.
 """
 import asyncio
-import os
-import tempfile
 
 import websockets
 
-from hostile import Env, check, run, stop_promptly
+from hostile import Env, check, run, stop_promptly, token_file
 
 TOKEN = "op-" + "k" * 40
 SIO = "/socket.io/?EIO=4&transport=websocket"
@@ -32,12 +30,7 @@ async def squat(env):
 
 
 async def test(env: Env):
-    d = tempfile.mkdtemp(prefix="ringhub-hostile-")
-    tokens = os.path.join(d, "tokens")
-    with open(tokens, "w") as f:
-        f.write(f"{TOKEN} operator op\n")
-    os.chmod(tokens, 0o600)
-    try:
+    with token_file(f"{TOKEN} operator op\n") as tokens:
         env.start_hub("--auth", "token", "--token-file", tokens, "--max-clients", "10",
                       "--auth-timeout", "2", "--sio-ping-interval", "300")
         squatters = [asyncio.create_task(squat(env)) for _ in range(10)]
@@ -52,9 +45,6 @@ async def test(env: Env):
             await ws.send("42[\"ping\",{}]")
             check(not ws.closed, "an authenticated Socket.IO client was closed")
         stop_promptly(env)
-    finally:
-        os.unlink(tokens)
-        os.rmdir(d)
 
 
 run("hostile-sio-auth", test)
