@@ -190,9 +190,12 @@ int loop_run(int listen_fd, struct MHD_Daemon *mhd)
                 log_error_errno(r, "cannot nest descriptors into libwebsockets: %m");
                 goto out;
         }
-        if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)
+        if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+                /* Idle threads beat now, so the first tick judges them from here. */
+                hub_beat_poke_all();
                 lws_sul_schedule(ctx, 0, &sul_watchdog, watchdog_timer,
                                  (lws_usec_t)(watchdog_usec / 2));
+        }
         /* Frames rendered while we were setting up. */
         fanout_drain();
 
