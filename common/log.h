@@ -8,12 +8,30 @@
  */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <syslog.h>
+
 #include "macros.h"
 
 void log_set_max_level(int level);
 int log_get_max_level(void);
 void log_set_ident(const char *ident);
+/* Copy src to dst (size bytes with the NUL), control bytes as \xNN; the length written.
+ * The logger does this to every message itself. */
+size_t log_escape(char *dst, size_t size, const char *src);
+
+/* At most `burst` lines per `interval_ns` from one call site (a refusal under a flood):
+ * true when this one may be logged, with *ret_suppressed set to how many were dropped
+ * before it (say so in the line). Not locked: one thread per limiter. */
+struct log_ratelimit {
+        uint64_t begin_ns;
+        unsigned n, suppressed;
+};
+bool log_ratelimit_ok(struct log_ratelimit *rl, unsigned burst, uint64_t interval_ns,
+                      unsigned *ret_suppressed);
+
 int log_internal(int level, int error, const char *file, int line, const char *fmt, ...)
     _printf_(5, 6);
 

@@ -59,7 +59,10 @@ struct hub_client {
         unsigned excess;
         char *rx;
         size_t rx_len, rx_cap;
-        lws_sorted_usec_list_t exp_sul; /* the token's exp: closes the client */
+        unsigned rx_frames;              /* frames of the message being received */
+        uint64_t rx_started_ns;          /* when its first frame came */
+        lws_sorted_usec_list_t exp_sul;  /* the token's exp: closes the client */
+        lws_sorted_usec_list_t auth_sul; /* in-band auth deadline (auth_timeout_secs) */
 
         /* fanout.c: the queue of shared frames, conflation, the events/s cap and the
          * per-topic rate holds */

@@ -294,6 +294,7 @@ static void *supervisor(void *arg)
 {
         pthread_mutex_lock(&cm.lock);
         while (!cm.stop) {
+                hub_beat(HUB_BEAT_COMMANDS);
                 if (cm.n == 0) {
                         pthread_cond_wait(&cm.cond, &cm.lock); /* idle: no timeout */
                         continue;
@@ -326,6 +327,14 @@ static void *supervisor(void *arg)
         return NULL;
 }
 
+/* The watchdog's poke: an idle supervisor wakes, beats and sleeps again. */
+static void supervisor_poke(void)
+{
+        pthread_mutex_lock(&cm.lock);
+        pthread_cond_signal(&cm.cond);
+        pthread_mutex_unlock(&cm.lock);
+}
+
 int commands_start(void)
 {
         /* CLOCK_REALTIME deadlines: the default condvar clock. */
@@ -333,6 +342,7 @@ int commands_start(void)
         if (k)
                 return -k;
         cm.started = true;
+        hub_beat_register(HUB_BEAT_COMMANDS, "commands", supervisor_poke);
         return 0;
 }
 
@@ -340,6 +350,7 @@ void commands_stop(void)
 {
         if (!cm.started)
                 return;
+        hub_beat_unregister(HUB_BEAT_COMMANDS);
         pthread_mutex_lock(&cm.lock);
         cm.stop = true;
         pthread_cond_signal(&cm.cond);

@@ -380,6 +380,14 @@ static void do_unsubscribe(struct lf_client *l, json_object *o, json_object *id)
         reply(l->c, id, found, found ? NULL : "No such subscription.");
 }
 
+/* json-c keeps integers up to 2^64-1, but a subscription's id is an int64_t: one above
+ * INT64_MAX would be echoed in the reply as sent and clamped in every event. */
+static bool id_in_range(json_object *id)
+{
+        return json_object_get_int64(id) != INT64_MAX ||
+               json_object_get_uint64(id) == (uint64_t)INT64_MAX;
+}
+
 static int ledfx_text(struct hub_client *c, const char *msg, size_t len)
 {
         struct lf_client *l = client_priv(c);
@@ -389,8 +397,9 @@ static int ledfx_text(struct hub_client *c, const char *msg, size_t len)
                 json_object_put(o);
                 return 0;
         }
-        if (!json_object_object_get_ex(o, "id", &id) || !json_object_is_type(id, json_type_int)) {
-                reply(c, NULL, false, "Message needs an integer id.");
+        if (!json_object_object_get_ex(o, "id", &id) || !json_object_is_type(id, json_type_int) ||
+            !id_in_range(id)) {
+                reply(c, NULL, false, "Message needs an integer id (a signed 64-bit one).");
                 json_object_put(o);
                 return 0;
         }

@@ -39,6 +39,8 @@
 
 #define MSG_VARIANT 0x100u /* module.status_change rather than module.discovered */
 #define RATE_MAX    1000.0
+#define RATE_MIN    0.01 /* Hz: one frame per 100 s; smaller (but 0 = unlimited) is refused */
+#define RATE_ERROR  "rate must be 0 (unlimited) or a number 0.01-1000 (Hz)"
 
 /* A /ws name is index i: the topic of row i / 2 of topics.def, its native name when i is
  * even and its native_alt (a variant: module.status_change) when odd; NULL when none. */
@@ -73,8 +75,7 @@ struct native_client {
         bool snapshot_sent;
         bool want[N_NTOPICS];
         double rate[N_NTOPICS];
-        double default_rate; /* set_telemetry_rate */
-        lws_sorted_usec_list_t auth_sul;
+        double default_rate;     /* set_telemetry_rate */
         struct carousel_sub car; /* the carousel protocol's view of this client */
 };
 
@@ -383,7 +384,8 @@ static bool pattern_known(const char *p)
         return false;
 }
 
-/* A rate field: absent (*ret untouched) or a number 0..RATE_MAX. */
+/* A rate field: absent (*ret untouched), 0, or a number RATE_MIN..RATE_MAX (never NaN,
+ * an infinity, a negative or a denormal whose period would not fit a timer). */
 static bool parse_rate(json_object *o, double *ret)
 {
         json_object *v;
@@ -392,7 +394,7 @@ static bool parse_rate(json_object *o, double *ret)
         if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
                 return false;
         double r = json_object_get_double(v);
-        if (!isfinite(r) || r < 0 || r > RATE_MAX)
+        if (!isfinite(r) || (r != 0 && r < RATE_MIN) || r < 0 || r > RATE_MAX)
                 return false;
         *ret = r;
         return true;
@@ -446,8 +448,7 @@ static void do_subscribe(struct native_client *n, json_object *o, json_object *r
         }
         double rate = n->default_rate;
         if (sub && !parse_rate(o, &rate)) {
-                send_error(c, "INVALID_MESSAGE_FORMAT", "rate must be a number 0-1000 (Hz)", req_id,
-                           NULL);
+                send_error(c, "INVALID_MESSAGE_FORMAT", RATE_ERROR, req_id, NULL);
                 return;
         }
         size_t cnt = single ? 1 : json_object_array_length(ev);
@@ -751,16 +752,6 @@ static void send_snapshot_once(struct native_client *n)
         send_modules(n);
 }
 
-static void auth_timeout(lws_sorted_usec_list_t *sul)
-{
-        struct native_client *n = lws_container_of(sul, struct native_client, auth_sul);
-        if (!client_authed(n->c) && !client_closing(n->c)) {
-                log_notice("client %s (%s): no auth within %u s, closing", client_uuid(n->c),
-                           client_ip(n->c), hub.opt.auth_timeout_secs);
-                client_close(n->c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication timeout");
-        }
-}
-
 static void do_auth(struct native_client *n, json_object *o, json_object *req_id)
 {
         json_object *t;
@@ -778,7 +769,6 @@ static void do_auth(struct native_client *n, json_object *o, json_object *req_id
                 send_error(n->c, "WS-001", text, req_id, NULL);
                 return;
         }
-        lws_sul_cancel(&n->auth_sul);
         json_object *r = carousel_reply_new("auth_success", req_id);
         if (r) {
                 json_object *d = json_object_new_object();
@@ -832,8 +822,7 @@ static int native_text(struct hub_client *c, const char *msg, size_t len)
                 double r = -1;
                 json_object *v;
                 if (!json_object_object_get_ex(o, "rate", &v) || !parse_rate(o, &r) || r < 0)
-                        send_error(c, "INVALID_MESSAGE_FORMAT", "rate must be a number 0-1000 (Hz)",
-                                   req_id, NULL);
+                        send_error(c, "INVALID_MESSAGE_FORMAT", RATE_ERROR, req_id, NULL);
                 else {
                         n->default_rate = r;
                         for (size_t i = 0; i < N_NTOPICS; i++)
@@ -911,9 +900,7 @@ static int native_open(struct hub_client *c)
                 snprintf(text, sizeof(text), "Invalid or expired token (%s)", client_auth_why(c));
                 send_error(c, "WS-001", text, NULL, NULL);
         }
-        lws_sul_schedule(lws_get_context(client_wsi(c)), 0, &n->auth_sul, auth_timeout,
-                         (lws_usec_t)hub.opt.auth_timeout_secs * LWS_US_PER_SEC);
-        return 0;
+        return 0; /* session.c closes it unless it authenticates in time */
 }
 
 static void native_rate_limited(struct hub_client *c)
@@ -924,7 +911,6 @@ static void native_rate_limited(struct hub_client *c)
 static void native_close(struct hub_client *c)
 {
         struct native_client *n = client_priv(c);
-        lws_sul_cancel(&n->auth_sul);
         carousel_close(&n->car);
 }
 

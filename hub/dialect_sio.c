@@ -56,7 +56,6 @@ struct sio_client {
         bool awaiting_pong;
         char sid[24];
         lws_sorted_usec_list_t ping_sul;
-        lws_sorted_usec_list_t auth_sul; /* with auth on: the connect's deadline */
 };
 
 /* ---- tags: history per tag (reader thread) and their JSON for on_connection ---- */
@@ -790,17 +789,6 @@ static bool upgrade_query_ok(struct hub_client *c)
         return sio_query_ok(q);
 }
 
-/* With auth on, namespace "/" must be joined (its auth checked) within the deadline. */
-static void auth_timer(lws_sorted_usec_list_t *sul)
-{
-        struct sio_client *s = lws_container_of(sul, struct sio_client, auth_sul);
-        if (s->connected || client_closing(s->c))
-                return;
-        log_info("client %s (%s): no Socket.IO connect within %u s, closing", client_uuid(s->c),
-                 client_ip(s->c), hub.opt.auth_timeout_secs);
-        client_close(s->c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication timeout");
-}
-
 static int sio_open(struct hub_client *c)
 {
         struct sio_client *s = client_priv(c);
@@ -825,9 +813,6 @@ static int sio_open(struct hub_client *c)
                           hub.opt.sio_ping_ms, hub.opt.sio_timeout_ms, hub.opt.max_message);
         send_text(s, open, (size_t)ol, NULL, 0);
         schedule_ping(s);
-        if (tokens_auth_on())
-                lws_sul_schedule(client_context(c), 0, &s->auth_sul, auth_timer,
-                                 (lws_usec_t)hub.opt.auth_timeout_secs * LWS_US_PER_SEC);
         return 0;
 }
 
@@ -847,7 +832,6 @@ static void sio_close(struct hub_client *c)
 {
         struct sio_client *s = client_priv(c);
         lws_sul_cancel(&s->ping_sul);
-        lws_sul_cancel(&s->auth_sul);
 }
 
 const struct dialect dialect_sio = {

@@ -11,6 +11,12 @@
  * client limit an upgrade gets 503 (not one that joins a polling session: Engine.IO's
  * upgrade; one naming an unknown sid gets Engine.IO's 400); a head that does not arrive
  * in time gets 408, one over 8 KiB 431. After the hand-off the library owns and closes the fd.
+ *
+ * Limits (each refusal is a 503 "busy" and a rate-limited log line): max_pending heads
+ * overall and max_pending_per_address per client address (addrlimit.c); REST
+ * connections over http_connections or http_connections_per_address (rest.c counts
+ * them). A peer that closes or resets before its head is complete is dropped at once
+ * (EPOLLRDHUP/EPOLLHUP: the peeked bytes still queued would hide the EOF from recv).
  */
 #include "gate.h"
 
@@ -26,6 +32,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "addrlimit.h"
 #include "client.h"
 #include "dialect.h"
 #include "dialects.h"
@@ -44,6 +51,9 @@ struct gate_conn {
         int fd;
         bool tls; /* fd is the plaintext end of a TLS relay (tls.c) */
         uint64_t deadline;
+        struct sockaddr_storage addr;
+        socklen_t addr_len;
+        struct addrlimit_key key;
         struct gate_conn *prev, *next;
 };
 
@@ -55,9 +65,26 @@ static struct gate_conn *pending;
 static unsigned n_pending;
 static lws_sorted_usec_list_t sul_gate;
 static bool gate_timer_on;
+static struct log_ratelimit refusal_log;
+
+/* One line per refusal, at most 5 a second (a flood of refusals is no flood of lines). */
+static void log_refusal(const struct addrlimit_key *k, const char *what)
+{
+        unsigned dropped;
+        char a[64];
+        if (!log_ratelimit_ok(&refusal_log, 5, NSEC_PER_SEC, &dropped))
+                return;
+        if (dropped)
+                log_info("refused a connection from %s: %s (and %u refusals not logged)",
+                         addrlimit_key_str(k, a, sizeof(a)), what, dropped);
+        else
+                log_info("refused a connection from %s: %s", addrlimit_key_str(k, a, sizeof(a)),
+                         what);
+}
 
 static void gate_remove(struct gate_conn *g)
 {
+        addrlimit_put(&g->key, ADDRLIMIT_PENDING);
         if (g->prev)
                 g->prev->next = g->next;
         else
@@ -115,6 +142,9 @@ static void set_nodelay(int fd)
 static void gate_decide(struct gate_conn *g, const char *head)
 {
         int fd = g->fd;
+        struct addrlimit_key key = g->key;
+        struct sockaddr_storage addr = g->addr;
+        socklen_t addr_len = g->addr_len;
         epoll_ctl(ep_fd, EPOLL_CTL_DEL, fd, NULL);
         gate_remove(g);
         set_nodelay(fd);
@@ -144,8 +174,7 @@ static void gate_decide(struct gate_conn *g, const char *head)
                 if (!joins && (hub.shutting_down || client_count() >= hub.opt.max_clients)) {
                         atomic_fetch_add_explicit(&hub.stats.clients_refused, 1,
                                                   memory_order_relaxed);
-                        log_info("WebSocket client refused: %u clients (limit %u)", client_count(),
-                                 hub.opt.max_clients);
+                        log_refusal(&key, "WebSocket clients at their limit");
                         send_and_close(fd, "503 Service Unavailable",
                                        "{\"error\":\"too many clients\",\"code\":503}");
                         return;
@@ -162,9 +191,18 @@ static void gate_decide(struct gate_conn *g, const char *head)
                         log_warning("lws could not adopt a polling connection");
                 return;
         }
-        atomic_fetch_add_explicit(&hub.stats.http_conns, 1, memory_order_relaxed);
-        if (rest_add_connection(mhd, fd) < 0)
+        int r = rest_add_connection(mhd, fd, (struct sockaddr *)&addr, addr_len);
+        if (r == -EBUSY || r == -EUSERS) {
+                atomic_fetch_add_explicit(&hub.stats.http_refused, 1, memory_order_relaxed);
+                log_refusal(&key, r == -EBUSY ? "REST connections at their limit"
+                                              : "REST connections of this address at their limit");
+                send_and_close(fd, "503 Service Unavailable", "{\"error\":\"busy\",\"code\":503}");
+                return;
+        }
+        if (r < 0)
                 log_warning("libmicrohttpd refused a connection");
+        else
+                atomic_fetch_add_explicit(&hub.stats.http_conns, 1, memory_order_relaxed);
 }
 
 /* TLS on the one port (tls.c): a ClientHello is relayed and its plaintext end watched in
@@ -202,11 +240,12 @@ static bool gate_tls(struct gate_conn *g, const char *buf, size_t n, bool head)
         return true;
 }
 
-static void gate_peek(struct gate_conn *g)
+static void gate_peek(struct gate_conn *g, uint32_t events)
 {
         static char buf[PEEK_MAX + 1];
         ssize_t n = recv(g->fd, buf, PEEK_MAX, MSG_PEEK);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        if (n < 0 && (errno == EAGAIN || errno == EINTR) &&
+            !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
                 return;
         if (n <= 0) {
                 gate_drop(g);
@@ -218,6 +257,12 @@ static void gate_peek(struct gate_conn *g)
                 return;
         if (head) {
                 gate_decide(g, buf);
+                return;
+        }
+        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                /* Closed or reset with the head unfinished: it never will be. */
+                atomic_fetch_add_explicit(&hub.stats.heads_abandoned, 1, memory_order_relaxed);
+                gate_drop(g);
                 return;
         }
         if (n >= PEEK_MAX) {
@@ -255,7 +300,10 @@ static void gate_timer(lws_sorted_usec_list_t *sul)
 void gate_accept(void)
 {
         for (;;) {
-                int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                struct sockaddr_storage addr;
+                socklen_t addr_len = sizeof(addr);
+                int fd = accept4(listen_fd, (struct sockaddr *)&addr, &addr_len,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
                         if (errno == EMFILE || errno == ENFILE) {
                                 /* Out of fds: shed this connection so poll does not spin. */
@@ -275,17 +323,32 @@ void gate_accept(void)
                                 continue;
                         return;
                 }
-                if (hub.shutting_down || n_pending >= hub.opt.max_pending) {
+                struct addrlimit_key key;
+                addrlimit_key_of((struct sockaddr *)&addr, &key);
+                const char *why =
+                    hub.shutting_down                  ? "shutting down"
+                    : n_pending >= hub.opt.max_pending ? "request heads at their limit"
+                    : !addrlimit_take(&key, ADDRLIMIT_PENDING, hub.opt.max_pending_per_address)
+                        ? "request heads of this address at their limit"
+                        : NULL;
+                if (why) {
+                        atomic_fetch_add_explicit(&hub.stats.heads_refused, 1,
+                                                  memory_order_relaxed);
+                        log_refusal(&key, why);
                         send_and_close(fd, "503 Service Unavailable",
                                        "{\"error\":\"busy\",\"code\":503}");
                         continue;
                 }
                 struct gate_conn *g = calloc(1, sizeof(*g));
                 if (!g) {
+                        addrlimit_put(&key, ADDRLIMIT_PENDING);
                         close(fd);
                         continue;
                 }
                 g->fd = fd;
+                g->addr = addr;
+                g->addr_len = addr_len;
+                g->key = key;
                 g->deadline = mono_ns() + (uint64_t)hub.opt.head_timeout_ms * NSEC_PER_MSEC;
                 g->next = pending;
                 if (pending)
@@ -313,7 +376,7 @@ void gate_events(void)
                 if (n <= 0)
                         return;
                 for (int i = 0; i < n; i++)
-                        gate_peek(evs[i].data.ptr);
+                        gate_peek(evs[i].data.ptr, evs[i].events);
                 if (n < (int)ELEMENTSOF(evs))
                         return;
         }
@@ -341,6 +404,7 @@ void gate_free(void)
         if (reserve_fd >= 0)
                 close(reserve_fd);
         ep_fd = reserve_fd = -EBADF;
+        addrlimit_free();
         ctx = NULL;
         vh = NULL;
 }

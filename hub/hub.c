@@ -134,7 +134,11 @@ void hub_body_unref(struct hub_body *b)
                 free(b);
 }
 
-static _Atomic uint64_t ser_min = UINT64_MAX, ser_max;
+/* The diagnostics window: count, sum, min and max of the same samples, under one lock,
+ * so its average always lies between its min and max (the counters above also hold the
+ * replies' time, which no event count divides). */
+static pthread_mutex_t ser_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hub_serialize_window ser_win = { .min_ns = UINT64_MAX };
 
 const double hub_ser_bounds_ns[HUB_SER_BUCKETS] = { 1e3, 2.5e3, 5e3, 1e4, 2.5e4, 5e4,
                                                     1e5, 2.5e5, 5e5, 1e6, 2.5e6, 1e7 };
@@ -156,19 +160,22 @@ void hub_count_serialization(uint64_t ns)
                 b++;
         atomic_fetch_add_explicit(&ser_buckets[b], 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&ser_sum_ns, ns, memory_order_relaxed);
-        uint64_t v = atomic_load_explicit(&ser_min, memory_order_relaxed);
-        while (ns < v && !atomic_compare_exchange_weak(&ser_min, &v, ns))
-                ;
-        v = atomic_load_explicit(&ser_max, memory_order_relaxed);
-        while (ns > v && !atomic_compare_exchange_weak(&ser_max, &v, ns))
-                ;
+        pthread_mutex_lock(&ser_lock);
+        ser_win.n++;
+        ser_win.sum_ns += ns;
+        ser_win.min_ns = MIN(ser_win.min_ns, ns);
+        ser_win.max_ns = MAX(ser_win.max_ns, ns);
+        pthread_mutex_unlock(&ser_lock);
 }
 
-void hub_serialize_minmax_take(uint64_t *ret_min, uint64_t *ret_max)
+void hub_serialize_window_take(struct hub_serialize_window *ret)
 {
-        uint64_t mn = atomic_exchange(&ser_min, UINT64_MAX);
-        *ret_min = mn == UINT64_MAX ? 0 : mn;
-        *ret_max = atomic_exchange(&ser_max, 0);
+        pthread_mutex_lock(&ser_lock);
+        *ret = ser_win;
+        ser_win = (struct hub_serialize_window){ .min_ns = UINT64_MAX };
+        pthread_mutex_unlock(&ser_lock);
+        if (ret->n == 0)
+                ret->min_ns = 0;
 }
 
 json_object *hub_diag_json(const struct hub_diag *d)
@@ -272,4 +279,62 @@ void hub_diag_get(struct hub_diag *ret)
         pthread_mutex_lock(&hub.diag_lock);
         *ret = hub.diag;
         pthread_mutex_unlock(&hub.diag_lock);
+}
+
+/* ---- thread beats for the watchdog ------------------------------------------------- */
+
+static struct {
+        const char *name; /* NULL: not registered */
+        void (*poke)(void);
+        _Atomic uint64_t ns;
+} beats[_HUB_BEAT_MAX];
+static pthread_mutex_t beats_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void hub_beat_register(enum hub_beat b, const char *name, void (*poke)(void))
+{
+        pthread_mutex_lock(&beats_lock);
+        atomic_store(&beats[b].ns, mono_ns());
+        beats[b].poke = poke;
+        beats[b].name = name;
+        pthread_mutex_unlock(&beats_lock);
+}
+
+void hub_beat_unregister(enum hub_beat b)
+{
+        pthread_mutex_lock(&beats_lock);
+        beats[b].name = NULL;
+        beats[b].poke = NULL;
+        pthread_mutex_unlock(&beats_lock);
+}
+
+void hub_beat(enum hub_beat b)
+{
+        atomic_store_explicit(&beats[b].ns, mono_ns(), memory_order_relaxed);
+}
+
+const char *hub_beat_stale(uint64_t max_ns)
+{
+        const char *stale = NULL;
+        uint64_t now = mono_ns();
+        pthread_mutex_lock(&beats_lock);
+        for (unsigned i = 0; i < _HUB_BEAT_MAX && !stale; i++)
+                if (beats[i].name &&
+                    now - atomic_load_explicit(&beats[i].ns, memory_order_relaxed) > max_ns)
+                        stale = beats[i].name;
+        pthread_mutex_unlock(&beats_lock);
+        return stale;
+}
+
+void hub_beat_poke_all(void)
+{
+        void (*pokes[_HUB_BEAT_MAX])(void);
+        pthread_mutex_lock(&beats_lock);
+        for (unsigned i = 0; i < _HUB_BEAT_MAX; i++)
+                pokes[i] = beats[i].name ? beats[i].poke : NULL;
+        pthread_mutex_unlock(&beats_lock);
+        /* Outside the lock: a poke may block on a stuck thread's lock, which is what the
+         * watchdog is there to notice (this thread stops pinging). */
+        for (unsigned i = 0; i < _HUB_BEAT_MAX; i++)
+                if (pokes[i])
+                        pokes[i]();
 }

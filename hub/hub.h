@@ -36,7 +36,9 @@ struct hub_options {
         unsigned slow_timeout_ms;   /* a client conflated this long without progress is closed */
         unsigned head_timeout_ms;   /* a request head must arrive within this */
         unsigned max_pending;       /* connections whose head has not arrived yet */
-        unsigned http_connections;  /* libmicrohttpd connection limit */
+        unsigned http_connections;  /* REST connections (the gate enforces it) */
+        unsigned max_pending_per_address;      /* pending heads from one client address */
+        unsigned http_connections_per_address; /* REST connections of one client address */
         /* tls.c and the gate: certificate and key files (NULL: no TLS), plain refused */
         const char *tls_cert;
         const char *tls_key; /* NULL: the key is in tls_cert's file */
@@ -150,13 +152,31 @@ struct hub {
         pthread_mutex_t prime_lock;
         pthread_cond_t prime_cond;
         bool primed;
-        _Atomic uint64_t reader_alive_ns;
         _Atomic uint64_t ring_repaired_ns; /* realtime of the last ring repair, 0 = never */
         atomic_bool stop;
 
         pthread_mutex_t diag_lock;
         struct hub_diag diag;
 };
+
+/* The threads the systemd watchdog (loop.c) checks besides the lws thread itself, which
+ * sends WATCHDOG=1 only while every registered thread has beaten within the watchdog
+ * period. A thread stamps its beat when it makes progress; `poke` (may be NULL for a
+ * thread that wakes on its own at least once a second) makes an idle one beat soon. */
+enum hub_beat {
+        HUB_BEAT_READER,
+        HUB_BEAT_MHD,
+        HUB_BEAT_COMMANDS,
+        HUB_BEAT_MQTT,
+        _HUB_BEAT_MAX,
+};
+void hub_beat_register(enum hub_beat b, const char *name, void (*poke)(void));
+void hub_beat_unregister(enum hub_beat b);
+void hub_beat(enum hub_beat b);
+/* The name of a registered thread that has not beaten for max_ns, or NULL. */
+const char *hub_beat_stale(uint64_t max_ns);
+/* Poke every registered thread (the watchdog's tick). */
+void hub_beat_poke_all(void);
 
 struct hub_handoff {
         struct hub_msg *msg;
@@ -193,10 +213,13 @@ void hub_handoff_clear(void);
 void hub_diag_get(struct hub_diag *ret);
 /* The diagnostics as a JSON object (new ref). */
 struct json_object *hub_diag_json(const struct hub_diag *d);
-/* Min and max serialization time since the last call (ns; 0 when none). */
-void hub_serialize_minmax_take(uint64_t *ret_min, uint64_t *ret_max);
 /* The serialization time of events as a histogram: upper bounds (ns) and, per bucket
  * (the last one above every bound), how many; the sum of those times. */
 #define HUB_SER_BUCKETS 12
 extern const double hub_ser_bounds_ns[HUB_SER_BUCKETS];
 void hub_serialize_histogram(uint64_t ret_counts[HUB_SER_BUCKETS + 1], uint64_t *ret_sum_ns);
+/* Event serializations since the last call: how many, their total, min and max (ns). */
+struct hub_serialize_window {
+        uint64_t n, sum_ns, min_ns, max_ns;
+};
+void hub_serialize_window_take(struct hub_serialize_window *ret);

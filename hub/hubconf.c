@@ -121,11 +121,6 @@ static void apply(struct hub_options *o, bool at_start)
                         o->listen = keep(KEEP_LISTEN, conf_get_string(cfg, "hub", "listen"));
                 if (from_file("head_timeout"))
                         o->head_timeout_ms = (unsigned)conf_get_uint(cfg, "hub", "head_timeout");
-                if (from_file("max_pending"))
-                        o->max_pending = (unsigned)conf_get_uint(cfg, "hub", "max_pending");
-                if (from_file("http_connections"))
-                        o->http_connections =
-                            (unsigned)conf_get_uint(cfg, "hub", "http_connections");
                 if (from_file("state_dir"))
                         o->state_dir = state_dir();
                 o->history_alarms = (unsigned)conf_get_uint(cfg, "history", "last_alarms");
@@ -137,6 +132,14 @@ static void apply(struct hub_options *o, bool at_start)
                 if (from_file(key))        \
                         o->field = (expr); \
         } while (0)
+        /* The gate and rest.c enforce these per connection: a reload applies them. */
+        SET("max_pending", max_pending, (unsigned)conf_get_uint(cfg, "hub", "max_pending"));
+        SET("http_connections", http_connections,
+            (unsigned)conf_get_uint(cfg, "hub", "http_connections"));
+        SET("max_pending_per_address", max_pending_per_address,
+            (unsigned)conf_get_uint(cfg, "hub", "max_pending_per_address"));
+        SET("http_connections_per_address", http_connections_per_address,
+            (unsigned)conf_get_uint(cfg, "hub", "http_connections_per_address"));
         SET("max_clients", max_clients, (unsigned)conf_get_uint(cfg, "hub", "max_clients"));
         SET("max_message", max_message, (unsigned)conf_get_uint(cfg, "hub", "max_message"));
         SET("ping_interval", ping_secs, secs_of_ms(conf_get_uint(cfg, "hub", "ping_interval")));

@@ -15,6 +15,63 @@
 
 #include "util.h"
 
+/* Any NaN or infinity (json-c reads NaN, Infinity, 1e999) in the tree? They have no JSON
+ * spelling: echoed back (a request id) they would make an invalid text frame. */
+static bool has_nonfinite(json_object *o)
+{
+        switch (json_object_get_type(o)) {
+        case json_type_double:
+                return !isfinite(json_object_get_double(o));
+        case json_type_array:
+                for (size_t i = 0; i < json_object_array_length(o); i++)
+                        if (has_nonfinite(json_object_array_get_idx(o, i)))
+                                return true;
+                return false;
+        case json_type_object: {
+                json_object_object_foreach(o, k, v)
+                {
+                        (void)k;
+                        if (has_nonfinite(v))
+                                return true;
+                }
+                return false;
+        }
+        default:
+                return false;
+        }
+}
+
+/* The members of the top-level object of msg, counted in the text (json-c keeps the last
+ * of duplicate keys silently, so its count is smaller when a key repeats). */
+static size_t top_level_members(const char *msg, size_t len)
+{
+        size_t depth = 0, n = 0;
+        bool in_str = false, member_seen = false;
+        for (size_t i = 0; i < len; i++) {
+                char ch = msg[i];
+                if (in_str) {
+                        if (ch == '\\')
+                                i++;
+                        else if (ch == '"')
+                                in_str = false;
+                        continue;
+                }
+                if (ch == '"') {
+                        in_str = true;
+                        if (depth == 1 && !member_seen) {
+                                n++;
+                                member_seen = true; /* its key; the value follows ':' */
+                        }
+                } else if (ch == '{' || ch == '[')
+                        depth++;
+                else if (ch == '}' || ch == ']')
+                        depth--;
+                else if (ch == ',' && depth == 1)
+                        member_seen = false;
+        }
+        return n;
+}
+
 json_object *jsonfmt_parse(const char *msg, size_t len)
 {
         if (len > INT32_MAX)
@@ -33,6 +90,13 @@ json_object *jsonfmt_parse(const char *msg, size_t len)
                         }
         }
         json_tokener_free(tok);
+        /* No NaN or infinity anywhere; no key twice in an object request
+         * ({"type":"ping","type":"emergency_stop"} must not run the last one). */
+        if (!bad && has_nonfinite(o))
+                bad = true;
+        if (!bad && json_object_is_type(o, json_type_object) &&
+            top_level_members(msg, len) != (size_t)json_object_object_length(o))
+                bad = true;
         if (bad) {
                 json_object_put(o);
                 return NULL;

@@ -12,7 +12,8 @@
 
 #define JSONFMT_UUID_LEN 36
 
-/* Parse exactly one JSON value from msg (NULL when malformed or trailing bytes). */
+/* Parse exactly one JSON value from msg: NULL when malformed, with trailing bytes, with a
+ * NaN or infinity anywhere, or with a key twice in the top-level object. */
 json_object *jsonfmt_parse(const char *msg, size_t len);
 /* ISO 8601 UTC with milliseconds: 2024-12-19T10:30:00.123Z. Returns the length (0 on
  * failure). */

@@ -7,13 +7,16 @@
  * wakes it with lws_cancel_service() (LWS_CALLBACK_EVENT_WAIT_CANCELLED), upon which the
  * fan-out drains it. SIGHUP re-reads the configuration (hubconf.c, which publishes
  * config.updated); SIGTERM closes every client with 1001 and leaves after they are gone
- * or 2 s. WATCHDOG=1 is sent only while the reader thread is alive too. Never blocks
- * but in lws_service().
+ * or 2 s. WATCHDOG=1 is sent from this thread (so it stops when this thread does) and
+ * only while every other thread registered with hub_beat_register() (reader,
+ * libmicrohttpd, commands, MQTT) has made progress within the period; each tick pokes
+ * the idle ones so they show they are alive. Never blocks but in lws_service().
  */
 #include "loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libwebsockets.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -68,10 +71,17 @@ static void begin_shutdown(void)
 
 static void watchdog_timer(lws_sorted_usec_list_t *sul)
 {
-        uint64_t alive = atomic_load(&hub.reader_alive_ns);
-        /* Ping only while the reader thread is alive too. */
-        if (mono_ns() - alive < watchdog_usec * 1000)
+        static const char *warned;
+        /* Ping only while every registered thread beats too. */
+        const char *stale = hub_beat_stale(watchdog_usec * 1000);
+        if (!stale)
                 sd_notify(0, "WATCHDOG=1");
+        else if (stale != warned)
+                log_error("watchdog: the %s thread has made no progress for %" PRIu64
+                          " ms, not pinging systemd",
+                          stale, watchdog_usec / 1000);
+        warned = stale;
+        hub_beat_poke_all();
         lws_sul_schedule(ctx, 0, &sul_watchdog, watchdog_timer, (lws_usec_t)(watchdog_usec / 2));
 }
 
@@ -181,9 +191,12 @@ int loop_run(int listen_fd, struct MHD_Daemon *mhd)
                 log_error_errno(r, "cannot nest descriptors into libwebsockets: %m");
                 goto out;
         }
-        if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)
+        if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+                /* Idle threads beat now, so the first tick judges them from here. */
+                hub_beat_poke_all();
                 lws_sul_schedule(ctx, 0, &sul_watchdog, watchdog_timer,
                                  (lws_usec_t)(watchdog_usec / 2));
+        }
         /* Frames rendered while we were setting up. */
         fanout_drain();
 

@@ -61,11 +61,16 @@ static void help(void)
                "                          on the same port\n"
                "  --tls-key PATH          TLS private key (PEM; default: in --tls-cert)\n"
                "  --tls-only on|off       with a certificate: refuse plain HTTP (default on)\n"
+               "  --max-pending-per-address N\n"
+               "                          waiting heads from one address (default 64)\n"
+               "  --http-connections-per-address N\n"
+               "                          REST connections of one address (default 256)\n"
                "  --auth MODE             off, token or jwt (default off)\n"
                "  --token-file PATH       API tokens, lines 'TOKEN ROLE [NAME]'\n"
                "  --jwt-secret-file PATH  HS256 secret for --auth jwt\n"
                "  --control on|off        with --auth off: accept commands (default off)\n"
-               "  --auth-timeout SECS     /ws clients must authenticate within (default 10)\n"
+               "  --auth-timeout SECS     /ws and Socket.IO clients must authenticate within\n"
+               "                          (default 10)\n"
                "  --state-dir DIR         the hub's own files: history (default $STATE_DIRECTORY\n"
                "                          from systemd, else none: kept in memory)\n"
                "  --rate-limit N          inbound messages/s per client (default 20)\n"
@@ -135,6 +140,8 @@ static int parse_args(int argc, char **argv)
                 ARG_HEAD,
                 ARG_PENDING,
                 ARG_HTTP,
+                ARG_PENDING_ADDR,
+                ARG_HTTP_ADDR,
                 ARG_AUTH,
                 ARG_TOKEN_FILE,
                 ARG_JWT_SECRET_FILE,
@@ -164,6 +171,8 @@ static int parse_args(int argc, char **argv)
                 { "head-timeout", required_argument, NULL, ARG_HEAD },
                 { "max-pending", required_argument, NULL, ARG_PENDING },
                 { "http-connections", required_argument, NULL, ARG_HTTP },
+                { "max-pending-per-address", required_argument, NULL, ARG_PENDING_ADDR },
+                { "http-connections-per-address", required_argument, NULL, ARG_HTTP_ADDR },
                 { "auth", required_argument, NULL, ARG_AUTH },
                 { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
                 { "jwt-secret-file", required_argument, NULL, ARG_JWT_SECRET_FILE },
@@ -195,6 +204,8 @@ static int parse_args(int argc, char **argv)
                 .head_timeout_ms = 10000,
                 .max_pending = 1024,
                 .http_connections = 1000,
+                .max_pending_per_address = 64,
+                .http_connections_per_address = 256,
                 .auth = "off",
                 .auth_timeout_secs = 10,
                 .rate_limit = 20,
@@ -243,6 +254,12 @@ static int parse_args(int argc, char **argv)
                         break;
                 case ARG_HTTP:
                         r = parse_uint(optarg, 1, 100000, &o->http_connections);
+                        break;
+                case ARG_PENDING_ADDR:
+                        r = parse_uint(optarg, 1, 100000, &o->max_pending_per_address);
+                        break;
+                case ARG_HTTP_ADDR:
+                        r = parse_uint(optarg, 1, 100000, &o->http_connections_per_address);
                         break;
                 case ARG_AUTH:
                         o->auth = optarg;
@@ -329,6 +346,8 @@ static int parse_args(int argc, char **argv)
                         { ARG_HEAD, "head_timeout" },
                         { ARG_PENDING, "max_pending" },
                         { ARG_HTTP, "http_connections" },
+                        { ARG_PENDING_ADDR, "max_pending_per_address" },
+                        { ARG_HTTP_ADDR, "http_connections_per_address" },
                         { ARG_AUTH, "auth" },
                         { ARG_TOKEN_FILE, "token_file" },
                         { ARG_JWT_SECRET_FILE, "jwt_secret_file" },

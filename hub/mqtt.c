@@ -542,6 +542,7 @@ static void *bridge_main(void *arg)
         struct link l = { .backoff = BACKOFF_MIN_MS };
         bool enabled = false, ready = false;
         for (;;) {
+                hub_beat(HUB_BEAT_MQTT);
                 pthread_mutex_lock(&m.lock);
                 bool stop = m.stop, changed = m.changed, rediscover = m.rediscover;
                 m.changed = m.rediscover = false;
@@ -613,6 +614,7 @@ static int start_thread(void)
         if (r < 0)
                 return log_error_errno(r, "mqtt: cannot start the bridge thread: %m");
         m.running = true;
+        hub_beat_register(HUB_BEAT_MQTT, "mqtt", wake);
         return 0;
 }
 
@@ -693,6 +695,7 @@ void mqtt_stop(void)
         m.stop = true;
         pthread_mutex_unlock(&m.lock);
         if (m.running) {
+                hub_beat_unregister(HUB_BEAT_MQTT);
                 wake();
                 pthread_join(m.thread, NULL);
                 m.running = false;

@@ -312,18 +312,12 @@ static void repair_ring(void)
 
 static void serialize_window(double *min_us, double *avg_us, double *max_us, uint64_t *count)
 {
-        static uint64_t last_n, last_ns;
-        uint64_t n = atomic_load(&hub.stats.serializations);
-        uint64_t ns = atomic_load(&hub.stats.serialize_ns);
-        uint64_t dn = n - last_n, dns = ns - last_ns;
-        last_n = n;
-        last_ns = ns;
-        uint64_t mn, mx;
-        hub_serialize_minmax_take(&mn, &mx);
-        *count = dn;
-        *avg_us = dn ? (double)dns / (double)dn / 1000.0 : 0.0;
-        *min_us = dn ? (double)mn / 1000.0 : 0.0;
-        *max_us = dn ? (double)mx / 1000.0 : 0.0;
+        struct hub_serialize_window w;
+        hub_serialize_window_take(&w);
+        *count = w.n;
+        *avg_us = w.n ? (double)w.sum_ns / (double)w.n / 1000.0 : 0.0;
+        *min_us = (double)w.min_ns / 1000.0;
+        *max_us = (double)w.max_ns / 1000.0;
 }
 
 static void tick(uint64_t dt_ns)
@@ -420,7 +414,7 @@ static void *reader_main(void *arg)
                         repair_ring();
 
                 uint64_t now = mono_ns();
-                atomic_store_explicit(&hub.reader_alive_ns, now, memory_order_relaxed);
+                hub_beat(HUB_BEAT_READER);
                 if (now >= next_tick && hub.primed) {
                         events_batch_begin();
                         tick(now - last_tick);
@@ -455,6 +449,7 @@ int reader_start(void)
         if (r < 0)
                 return log_error_errno(r, "cannot start the ring reader: %m");
         reader_running = true;
+        hub_beat_register(HUB_BEAT_READER, "reader", NULL); /* wakes at least once a second */
         return 0;
 }
 
@@ -470,6 +465,7 @@ void reader_stop(void)
 {
         if (!reader_running)
                 return;
+        hub_beat_unregister(HUB_BEAT_READER);
         atomic_store(&hub.stop, true);
         ring_wake(hub.ring);
         pthread_mutex_lock(&hub.handoff_lock);

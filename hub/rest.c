@@ -9,8 +9,16 @@
  * come from the ring's registry (shm/registry.h). GET/POST /api/clients
  * lists WebSocket clients (client.c) and publishes a client_sync (session.c). With auth
  * on every path but /api/v1/health needs a bearer token (tokens.c). Unknown path → 404
- * JSON (whatever the method), other methods than GET/HEAD on a path that exists → 405. Must not
- * block on anything but state_lock and the client registry, never touch the ring cursor or lws.
+ * JSON (whatever the method), other methods than GET/HEAD on a path that exists → 405.
+ * Must not block on anything but state_lock and the client registry, never touch the ring
+ * cursor or lws.
+ *
+ * Connection limits are the gate's and ours, never libmicrohttpd's: its own limit is set
+ * far above http_connections because an externally added connection refused at that
+ * limit (libmicrohttpd 0.9.75) leaves its thread blocked on a mutex it holds, and REST
+ * dead for good. rest_add_connection() counts connections in (overall and per client
+ * address, addrlimit.c), the close notification counts them out. The watchdog's poke
+ * (rest_probe) hands libmicrohttpd one request over a socketpair so its thread beats.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,10 +28,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "rest.h"
 
+#include "addrlimit.h"
 #include "client.h"
 #include "control_rest.h"
 #include "dialect.h"
@@ -38,11 +48,15 @@
 #include "registry.h"
 #include "session.h"
 #include "state.h"
-#include "tls.h"
 #include "tokens.h"
 #include "util.h"
 
 #define REST_BODY_MAX 4096
+/* libmicrohttpd's own connection limit: out of reach (see the top of the file). */
+#define REST_MHD_LIMIT (1u << 20)
+
+static struct MHD_Daemon *daemon_;
+static atomic_uint conns; /* connections handed to libmicrohttpd and not yet closed */
 
 /* A request to /api/clients (its body), or REQ_PLAIN for every other request. */
 struct rest_req {
@@ -425,6 +439,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                                const char *method, const char *version, const char *upload_data,
                                size_t *upload_data_size, void **req_cls)
 {
+        hub_beat(HUB_BEAT_MHD);
+        /* Request smuggling: a body framed two ways is refused (RFC 9112 6.3). */
+        if (!*req_cls &&
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+                return respond_error(conn, MHD_HTTP_BAD_REQUEST,
+                                     "both Content-Length and Transfer-Encoding", NULL, true);
         /* The control routes (POST, suspended while their command is in flight). */
         enum MHD_Result hr;
         if (control_rest(conn, url, method, upload_data, upload_data_size, req_cls, &hr))
@@ -496,40 +517,97 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
         log_debug("libmicrohttpd: %s", strstrip(buf));
 }
 
+/* A connection is gone: count it out (the watchdog's probe, AF_UNIX, was never in). */
+static void conn_closed(const struct sockaddr *sa)
+{
+        if (!sa || sa->sa_family == AF_UNIX)
+                return;
+        struct addrlimit_key k;
+        addrlimit_key_of(sa, &k);
+        addrlimit_put(&k, ADDRLIMIT_REST);
+        atomic_fetch_sub(&conns, 1);
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                              enum MHD_ConnectionNotificationCode code)
+{
+        if (code != MHD_CONNECTION_NOTIFY_CLOSED)
+                return;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        conn_closed(ci ? ci->client_addr : NULL);
+}
+
+/* The watchdog's poke (lws thread): one request over a socketpair; the handler beats. */
+static void rest_probe(void)
+{
+        static int mine = -EBADF;
+        static const char req[] = "GET /api/v1/health HTTP/1.1\r\nHost: watchdog\r\n"
+                                  "Connection: close\r\n\r\n";
+        int sv[2];
+        if (mine >= 0)
+                close(mine); /* the last probe's end: its answer is not needed */
+        mine = -EBADF;
+        if (!daemon_ || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+                return;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (send(sv[0], req, sizeof(req) - 1, MSG_NOSIGNAL) < 0 ||
+            MHD_add_connection(daemon_, sv[1], (struct sockaddr *)&sa, sizeof(sa)) != MHD_YES) {
+                close(sv[0]);
+                return;
+        }
+        mine = sv[0];
+}
+
 int rest_start(struct MHD_Daemon **ret)
 {
-        struct MHD_Daemon *d =
-            MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL_INTERNAL_THREAD |
-                                 MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME,
-                             0, NULL, NULL, handler, NULL, MHD_OPTION_CONNECTION_LIMIT,
-                             (unsigned)hub.opt.http_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                             (unsigned)30, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                             MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_END);
+        struct MHD_Daemon *d = MHD_start_daemon(
+            MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+                MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME,
+            0, NULL, NULL, handler, NULL, MHD_OPTION_CONNECTION_LIMIT, REST_MHD_LIMIT,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+            MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+            notify_connection, NULL, MHD_OPTION_END);
         if (!d)
                 return log_error_errno(-EIO, "cannot start libmicrohttpd");
-        *ret = d;
+        *ret = daemon_ = d;
+        hub_beat_register(HUB_BEAT_MHD, "libmicrohttpd", rest_probe);
         return 0;
 }
 
 void rest_stop(struct MHD_Daemon *d)
 {
-        if (d)
-                MHD_stop_daemon(d);
+        if (!d)
+                return;
+        hub_beat_unregister(HUB_BEAT_MHD);
+        daemon_ = NULL;
+        MHD_stop_daemon(d);
 }
 
-int rest_add_connection(struct MHD_Daemon *d, int fd)
+int rest_add_connection(struct MHD_Daemon *d, int fd, const struct sockaddr *sa, socklen_t sl)
 {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
-                close(fd);
-                return -errno;
+        struct addrlimit_key k;
+        addrlimit_key_of(sa, &k);
+        /* Over a limit the caller answers 503 itself: libmicrohttpd never sees its limit. */
+        if (atomic_fetch_add(&conns, 1) >= hub.opt.http_connections) {
+                atomic_fetch_sub(&conns, 1);
+                return -EBUSY;
         }
-        /* A TLS connection's socket pair: the client's own address, for logs and audit. */
-        if (ss.ss_family == AF_UNIX)
-                (void)tls_peer(fd, &ss, &sl);
+        if (!addrlimit_take(&k, ADDRLIMIT_REST, hub.opt.http_connections_per_address)) {
+                atomic_fetch_sub(&conns, 1);
+                return -EUSERS;
+        }
+        /* sa is the client's own address, also for a TLS connection's socket pair (the
+         * gate keeps what accept() gave): logs and the audit name the client. */
         /* libmicrohttpd owns (and closes) the socket from here on, also on failure. */
-        if (MHD_add_connection(d, fd, (struct sockaddr *)&ss, sl) != MHD_YES)
+        if (MHD_add_connection(d, fd, sa, sl) != MHD_YES) {
+                conn_closed(sa);
                 return -EIO;
+        }
         return 0;
+}
+
+unsigned rest_connections(void)
+{
+        return atomic_load(&conns);
 }

@@ -6,7 +6,10 @@
  * uuid and peer address; with auth on, the upgrade's token ("Authorization: Bearer" or
  * ?token=) is checked, and a client without a valid one is closed unless its dialect
  * authenticates in band (DIALECT_AUTH_IN_BAND). Receive: binary frames, messages over
- * max_message and malformed ones close the client (a bad frame); then the inbound rate
+ * max_message and malformed ones close the client (a bad frame); every frame of a
+ * fragmented message counts FRAME_COST bytes toward max_message and one message toward
+ * the rate limit, and the message must end within the read deadline (empty
+ * continuation frames are no free ride); then the inbound rate
  * limit (one token bucket per client: the excess is dropped, the dialect's rate_limited()
  * tells the client once a second, abuse closes it with 1008), then the dialect's
  * on_text(). A close we start is a handshake: fanout.c writes the close frame, what the
@@ -156,6 +159,18 @@ static bool upgrade_token(struct lws *wsi, char *buf, size_t size)
         return true;
 }
 
+/* Every dialect that authenticates in band (native auth message, Socket.IO CONNECT) gets
+ * auth_timeout_secs to do it: an unauthenticated client must not hold a client slot. */
+static void auth_deadline(lws_sorted_usec_list_t *sul)
+{
+        struct hub_client *c = lws_container_of(sul, struct hub_client, auth_sul);
+        if (c->authed || c->closing)
+                return;
+        log_notice("client %s (%s, %s): no auth within %u s, closing", c->uuid, c->ip, c->d->name,
+                   hub.opt.auth_timeout_secs);
+        client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication timeout");
+}
+
 /* 0, or -1 after closing a client that may not stay. */
 static int authenticate_upgrade(struct hub_client *c)
 {
@@ -181,6 +196,9 @@ static int authenticate_upgrade(struct hub_client *c)
                 client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication failed");
                 return -1;
         }
+        if (!c->authed)
+                lws_sul_schedule(client_context(c), 0, &c->auth_sul, auth_deadline,
+                                 (lws_usec_t)hub.opt.auth_timeout_secs * LWS_US_PER_SEC);
         return 0;
 }
 
@@ -245,6 +263,11 @@ void session_end(struct hub_client *c)
         if (c->d->on_close)
                 c->d->on_close(c);
         lws_sul_cancel(&c->exp_sul);
+        lws_sul_cancel(&c->auth_sul);
+        /* Its own client_disconnected event (published below, on this thread, while it is
+         * still listed) must not reach it: a rate hold would arm its timer after
+         * fanout_close() cancelled it, and the freed client would stay in lws's timers. */
+        c->closing = true;
         fanout_close(c);
         session_client_event(HUB_T_CLIENT_DISCONNECTED, c->uuid, c->ip);
         client_free(c);
@@ -339,6 +362,9 @@ static int probe_write(struct lws *wsi, struct pss *pss)
         return lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT) < 0 ? -1 : 0;
 }
 
+/* Bytes each frame of a message counts toward max_message besides its payload. */
+#define FRAME_COST 64
+
 static int reject(struct lws *wsi, int code, const char *reason)
 {
         atomic_fetch_add_explicit(&hub.stats.bad_frames, 1, memory_order_relaxed);
@@ -394,8 +420,33 @@ static int session_receive(struct lws *wsi, struct hub_client *c, const void *in
         if (lws_frame_is_binary(wsi))
                 return reject(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
                               "binary messages not supported");
-        if (c->rx_len + len > hub.opt.max_message)
-                return reject(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
+        bool frame_end = lws_remaining_packet_payload(wsi) == 0;
+        bool final = frame_end && lws_is_final_fragment(wsi);
+        uint64_t now = mono_ns();
+        if (c->rx_len == 0 && c->rx_frames == 0)
+                c->rx_started_ns = now;
+        if (frame_end)
+                c->rx_frames++;
+        if (c->rx_len + len + (size_t)c->rx_frames * FRAME_COST > hub.opt.max_message) {
+                /* Through the close handshake: the rest of a flood is read and dropped. */
+                atomic_fetch_add_explicit(&hub.stats.bad_frames, 1, memory_order_relaxed);
+                client_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
+                return 0;
+        }
+        if (frame_end && !final) {
+                /* A non-final frame: a message toward the rate limit, and the whole
+                 * message within the read deadline. */
+                bool notify;
+                if (inbound(c, &notify) < 0) {
+                        client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded");
+                        return 0;
+                }
+                if (now - c->rx_started_ns > (uint64_t)hub.opt.read_timeout_secs * NSEC_PER_SEC) {
+                        client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                                     "message not completed in time");
+                        return 0;
+                }
+        }
         if (c->rx_len + len + 1 > c->rx_cap) {
                 size_t cap =
                     MIN((size_t)hub.opt.max_message + 1, MAX(c->rx_len + len + 1, (size_t)512));
@@ -407,11 +458,12 @@ static int session_receive(struct lws *wsi, struct hub_client *c, const void *in
         }
         memcpy(c->rx + c->rx_len, in, len);
         c->rx_len += len;
-        if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
+        if (!final)
                 return 0;
         c->rx[c->rx_len] = 0;
         int code = session_dispatch(c, c->rx, c->rx_len);
         c->rx_len = 0;
+        c->rx_frames = 0;
         if (c->rx_cap > 4096) {
                 free(c->rx);
                 c->rx = NULL;
@@ -420,6 +472,25 @@ static int session_receive(struct lws *wsi, struct hub_client *c, const void *in
         if (code > 0)
                 return reject(wsi, code, code == 1007 ? "malformed message" : "rejected");
         return 0;
+}
+
+/* RFC 6455 7.4: a close code a peer may send (lws already answers 1002 to some others). */
+static bool close_code_valid(unsigned code)
+{
+        return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+               (code >= 3000 && code <= 4999);
+}
+
+/* The peer's close frame: 0 lets lws echo it; a 1-byte payload or a code out of range is
+ * a protocol error: our 1002 goes out (fanout.c writes it) and the socket closes. */
+static int session_peer_close(struct hub_client *c, const uint8_t *in, size_t len)
+{
+        if (len == 0 || (len >= 2 && close_code_valid((unsigned)in[0] << 8 | in[1])))
+                return 0;
+        atomic_fetch_add_explicit(&hub.stats.bad_frames, 1, memory_order_relaxed);
+        client_close(c, LWS_CLOSE_STATUS_PROTOCOL_ERR, "invalid close frame");
+        (void)fanout_write(c);
+        return -1;
 }
 
 int session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -440,8 +511,9 @@ int session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
                 /* The answer to our close frame (fanout.c wrote it, close_code 0): the
                  * handshake is done, close the socket without echoing a second one. */
-                return pss && pss->c && !pss->probing && pss->c->closing && !pss->c->close_code ? -1
-                                                                                                : 0;
+                if (pss && pss->c && !pss->probing && pss->c->closing && !pss->c->close_code)
+                        return -1;
+                return pss && pss->c && !pss->probing ? session_peer_close(pss->c, in, len) : 0;
         case LWS_CALLBACK_CLOSED:
                 if (pss)
                         session_closed(pss);

@@ -93,5 +93,9 @@ uint64_t rate_limit_wait_ns(const struct rate_limit *r, uint64_t now)
                 t += (double)(now - r->last_ns) / 1e9 * r->rate;
         if (t >= 1.0)
                 return 0;
-        return (uint64_t)((1.0 - t) / r->rate * 1e9) + 1;
+        /* A tiny rate must not overflow the conversion (undefined): at most a day. */
+        double ns = (1.0 - t) / r->rate * 1e9;
+        if (!(ns < 86400e9))
+                return (uint64_t)86400e9;
+        return (uint64_t)ns + 1;
 }
