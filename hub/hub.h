@@ -168,6 +168,7 @@ enum hub_beat {
         HUB_BEAT_MHD,
         HUB_BEAT_COMMANDS,
         HUB_BEAT_MQTT,
+        HUB_BEAT_TLS,
         _HUB_BEAT_MAX,
 };
 void hub_beat_register(enum hub_beat b, const char *name, void (*poke)(void));

@@ -275,6 +275,13 @@ static void take_incoming(void)
         }
 }
 
+/* The watchdog's poke: an idle TLS thread beats once it wakes. */
+static void poke(void)
+{
+        uint64_t one = 1;
+        (void)!write(wake_fd, &one, sizeof(one));
+}
+
 static void *tls_main(void *arg)
 {
         (void)arg;
@@ -283,6 +290,7 @@ static void *tls_main(void *arg)
                 int n = epoll_wait(ep_fd, evs, ELEMENTSOF(evs), -1);
                 if (n < 0 && errno != EINTR)
                         break;
+                hub_beat(HUB_BEAT_TLS); /* the watchdog's poke wakes an idle one */
                 for (int i = 0; i < n; i++) {
                         if (evs[i].data.ptr)
                                 pump(evs[i].data.ptr);
@@ -291,6 +299,7 @@ static void *tls_main(void *arg)
                 }
                 free_dead();
         }
+        hub_beat_unregister(HUB_BEAT_TLS);
         take_incoming();
         while (conns)
                 conn_close(conns);
@@ -309,9 +318,12 @@ static int thread_start(void)
         struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
         if (epoll_ctl(ep_fd, EPOLL_CTL_ADD, wake_fd, &ev) < 0)
                 return log_error_errno(-errno, "TLS: epoll_ctl: %m");
+        hub_beat_register(HUB_BEAT_TLS, "tls", poke);
         int r = -pthread_create(&thread, NULL, tls_main, NULL);
-        if (r < 0)
+        if (r < 0) {
+                hub_beat_unregister(HUB_BEAT_TLS);
                 return log_error_errno(r, "TLS: cannot start its thread: %m");
+        }
         pthread_setname_np(thread, "tls");
         thread_on = true;
         return 0;
