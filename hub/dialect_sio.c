@@ -110,14 +110,7 @@ static void sio_tags_free(void)
 /* PyAutomation's "%m/%d/%Y, %H:%M:%S.%f" in local time. */
 static size_t pyauto_time(char *buf, size_t size, uint64_t ns)
 {
-        time_t s = (time_t)(ns / NSEC_PER_SEC);
-        struct tm tm;
-        if (!localtime_r(&s, &tm))
-                return 0;
-        int n = snprintf(buf, size, "%02d/%02d/%04d, %02d:%02d:%02d.%06u", tm.tm_mon + 1,
-                         tm.tm_mday, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                         (unsigned)(ns % NSEC_PER_SEC / 1000));
-        return n > 0 && (size_t)n < size ? (size_t)n : 0;
+        return jsonfmt_pyauto_time(buf, size, ns);
 }
 
 static struct tag_hist *tag_find(const char *name)
