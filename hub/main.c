@@ -59,6 +59,7 @@ static void help(void)
                "  --jwt-secret-file PATH  HS256 secret for --auth jwt\n"
                "  --control on|off        with --auth off: accept commands (default off)\n"
                "  --auth-timeout SECS     /ws clients must authenticate within (default 10)\n"
+               "  --state-dir DIR         the hub's own files: history (default /var/lib/ringhub)\n"
                "  --rate-limit N          inbound messages/s per client (default 20)\n"
                "  --max-events N          outbound events/s per client (default 1000)\n"
                "  --sio-ping-interval MS  Socket.IO pingInterval (default 25000)\n"
@@ -104,6 +105,7 @@ static int parse_args(int argc, char **argv)
                 ARG_VERSION,
                 ARG_CONFIG,
                 ARG_CONTROL,
+                ARG_STATE_DIR,
         };
         static const struct option opts[] = {
                 { "ring", required_argument, NULL, ARG_RING },
@@ -130,6 +132,7 @@ static int parse_args(int argc, char **argv)
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "config", required_argument, NULL, ARG_CONFIG },
                 { "control", required_argument, NULL, ARG_CONTROL },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 {},
         };
         struct hub_options *o = &hub.opt;
@@ -227,6 +230,10 @@ static int parse_args(int argc, char **argv)
                         return 0;
                 case ARG_CONFIG:
                         break; /* read before the flags */
+                case ARG_STATE_DIR:
+                        o->state_dir = optarg;
+                        r = optarg[0] == '/' ? 0 : -EINVAL;
+                        break;
                 case ARG_CONTROL:
                         r = strcmp(optarg, "on") == 0    ? 1
                             : strcmp(optarg, "off") == 0 ? 0
@@ -265,6 +272,7 @@ static int parse_args(int argc, char **argv)
                         { ARG_JWT_SECRET_FILE, "jwt_secret_file" },
                         { ARG_RATE_LIMIT, "rate_limit" },
                         { ARG_CONTROL, "control" },
+                        { ARG_STATE_DIR, "state_dir" },
                 };
                 for (size_t i = 0; i < ELEMENTSOF(keys); i++)
                         if (keys[i].arg == c)
