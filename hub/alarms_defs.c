@@ -41,8 +41,7 @@ static bool label_safe(const char *s, size_t max)
         if (!n || n >= max)
                 return false;
         for (; *s; s++)
-                if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' ||
-                    *s == '\\')
+                if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
                         return false;
         return true;
 }
@@ -160,8 +159,8 @@ int alarms_def_parse(json_object *o, const struct alarm_def *base, struct alarm_
                 *ret_why = "id must be 1 to 39 letters, digits, '_' or '-'";
         else if (!base && (!has_name || !has_tag || !has_trig || !has_val))
                 *ret_why = "name, tag, trigger_type and trigger_value are required";
-        else if ((has_tag || !base) && !path_ok(d.tag, ret_why))
-                ;
+        else if (has_tag || !base)
+                (void)path_ok(d.tag, ret_why);
         if (*ret_why)
                 return -EINVAL;
         if (has_trig)
@@ -222,7 +221,8 @@ json_object *alarms_payload(const struct alarm *a, int change, const char *user)
         }
         enum alarm_state s = a->state;
         json_object_object_add(o, "identifier", json_object_new_string(a->def.id));
-        json_object_object_add(sp, "type", json_object_new_string(alarm_trigger_name(a->def.trigger)));
+        json_object_object_add(sp, "type",
+                               json_object_new_string(alarm_trigger_name(a->def.trigger)));
         json_object_object_add(sp, "value", json_object_new_double(a->def.setpoint));
         json_object_object_add(sp, "setpoint", json_object_new_double(a->def.setpoint));
         json_object_object_add(sp, "hysteresis", json_object_new_double(a->def.deadband));
@@ -244,8 +244,7 @@ json_object *alarms_payload(const struct alarm *a, int change, const char *user)
         json_object_object_add(st, "shelved_until",
                                s == ALARM_SHELVED ? ts_or_null(a->shelved_until_ns) : NULL);
         json_object_object_add(o, "state", st);
-        json_object_object_add(o, "value",
-                               a->have_value ? json_object_new_double(a->value) : NULL);
+        json_object_object_add(o, "value", a->have_value ? json_object_new_double(a->value) : NULL);
         json_object_object_add(o, "source_lost", json_object_new_boolean(a->source_lost));
         json_object_object_add(o, "source",
                                json_object_new_string(a->def.from_config ? "config" : "rest"));
@@ -255,7 +254,8 @@ json_object *alarms_payload(const struct alarm *a, int change, const char *user)
         json_object_object_add(o, "rtn_time", ts_or_null(a->rtn_ns));
         if (change >= 0)
                 json_object_object_add(
-                    o, "event", json_object_new_string(alarm_change_name((enum alarm_change)change)));
+                    o, "event",
+                    json_object_new_string(alarm_change_name((enum alarm_change)change)));
         json_object_object_add(o, "user", str_or_null(user));
         return o;
 }

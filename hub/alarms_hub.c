@@ -16,14 +16,19 @@
 #include "alarms_hub.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "alarms_defs.h"
 #include "events.h"
+#include "history.h"
+#include "journal.h"
+#include "jsonfmt.h"
 #include "log.h"
 #include "macros.h"
 #include "schema.h"
@@ -31,7 +36,6 @@
 #include "util.h"
 
 #define PEND_MAX   65536 /* changes waiting for flush; beyond, dropped and counted */
-#define RECENT_MAX 100   /* last_alarms kept in memory */
 #define ALARMS_MAX 100000
 
 static_assert(HUB_T_ALARM_DELETED - HUB_T_ALARM_RAISED == ALARM_CH_DELETED - ALARM_CH_RAISED,
@@ -49,6 +53,9 @@ struct entry {
 struct pend {
         unsigned topic;
         json_object *o;
+        char *user; /* who acted, or NULL */
+        char msg[ALARM_NAME_MAX + 64];
+        unsigned priority;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -61,8 +68,6 @@ static uint64_t list_gen[RT_MAX];
 static struct pend *pend;
 static size_t n_pend, cap_pend;
 static uint64_t dropped;
-static json_object *recent[RECENT_MAX];
-static size_t recent_pos, n_recent;
 static char store_path[4096];
 
 /* ---- the index ---- */
@@ -113,21 +118,11 @@ static struct entry *by_name(const char *name)
 
 /* ---- changes → pending events ---- */
 
-static void remember(json_object *o)
-{
-        json_object_put(recent[recent_pos]);
-        recent[recent_pos] = json_object_get(o);
-        recent_pos = (recent_pos + 1) % RECENT_MAX;
-        if (n_recent < RECENT_MAX)
-                n_recent++;
-}
-
 static void queue_one(const struct entry *e, enum alarm_change c, const char *user)
 {
         if (n_pend >= PEND_MAX) {
                 if (dropped++ % 1000 == 0)
-                        log_warning("alarm events are not being published: %" PRIu64
-                                    " dropped",
+                        log_warning("alarm events are not being published: %" PRIu64 " dropped",
                                     dropped);
                 return;
         }
@@ -142,9 +137,15 @@ static void queue_one(const struct entry *e, enum alarm_change c, const char *us
         json_object *o = alarms_payload(&e->a, (int)c, user);
         if (!o)
                 return;
-        if (c != ALARM_CH_SOURCE_LOST)
-                remember(o);
-        pend[n_pend++] = (struct pend){ .topic = HUB_T_ALARM_RAISED + (unsigned)c, .o = o };
+        struct pend *p = &pend[n_pend++];
+        *p = (struct pend){ .topic = HUB_T_ALARM_RAISED + (unsigned)c,
+                            .o = o,
+                            .user = user ? strdup(user) : NULL,
+                            .priority = e->a.def.trigger == ALARM_TRIG_HIGH_HIGH ||
+                                                e->a.def.trigger == ALARM_TRIG_LOW_LOW
+                                            ? 1
+                                            : 2 };
+        snprintf(p->msg, sizeof(p->msg), "Alarm %s %s", e->a.def.name, alarm_change_name(c));
 }
 
 static void queue(const struct entry *e, const struct alarm_changes *c, const char *user)
@@ -167,7 +168,26 @@ void alarms_hub_flush(void)
         pthread_mutex_unlock(&lock);
         for (size_t i = 0; i < n; i++) {
                 (void)events_publish_json(p[i].topic, false, p[i].o, 0);
+                /* last_alarms, and the Event and Log of the change */
+                size_t len;
+                const char *s = jsonfmt_text(p[i].o, &len);
+                if (s && len <= HISTORY_ENTRY_MAX)
+                        (void)history_append(HISTORY_ALARM, s, len, NULL);
+                json_object *st;
+                const char *desc = json_object_object_get_ex(p[i].o, "state", &st)
+                                       ? json_object_get_string(st)
+                                       : NULL;
+                struct journal_entry je = {
+                        .message = p[i].msg,
+                        .description = desc,
+                        .classification = JOURNAL_CLASS_ALARM,
+                        .user = p[i].user,
+                        .priority = p[i].priority,
+                        .criticity = p[i].priority == 1 ? 5 : 3,
+                };
+                (void)journal_action(&je, p[i].o);
                 json_object_put(p[i].o);
+                free(p[i].user);
         }
         free(p);
 }
@@ -180,7 +200,8 @@ static double value_of(json_object *ent, const char *field)
 {
         json_object *v;
         if (json_object_object_get_ex(ent, "quality", &v) &&
-            json_object_is_type(v, json_type_string) && startswith(json_object_get_string(v), "Bad"))
+            json_object_is_type(v, json_type_string) &&
+            startswith(json_object_get_string(v), "Bad"))
                 return NAN;
         if (!json_object_object_get_ex(ent, field, &v))
                 return NAN;
@@ -191,13 +212,11 @@ static double value_of(json_object *ent, const char *field)
         return NAN;
 }
 
-static void feed(unsigned topic, const char *entity, json_object *obj, uint64_t gen,
-                 uint64_t now)
+static void feed(unsigned topic, const char *entity, json_object *obj, uint64_t gen, uint64_t now)
 {
         if (!n_buckets)
                 return;
-        for (struct entry *e = buckets[hash_of(topic, entity) & (n_buckets - 1)]; e;
-             e = e->hnext) {
+        for (struct entry *e = buckets[hash_of(topic, entity) & (n_buckets - 1)]; e; e = e->hnext) {
                 if (e->topic != topic || strcmp(e->entity, entity) != 0)
                         continue;
                 struct alarm_changes c = { 0 };
@@ -233,7 +252,8 @@ static void feed_entity(const struct record_desc *d, json_object *obj, uint64_t 
 static void on_event(const struct hub_event *ev, void *userdata)
 {
         (void)userdata;
-        if (ev->topic >= RT_MAX || !atomic_load_explicit(&watching[ev->topic], memory_order_relaxed))
+        if (ev->topic >= RT_MAX ||
+            !atomic_load_explicit(&watching[ev->topic], memory_order_relaxed))
                 return;
         const struct record_desc *d = schema_record(ev->topic);
         if (!d || !ev->data)
@@ -381,6 +401,8 @@ int alarms_hub_init(const char *config_file, const char *state_dir)
         if (r < 0)
                 return r;
         if (state_dir && *state_dir) {
+                if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
+                        log_warning_errno(-errno, "cannot create %s, ignoring: %m", state_dir);
                 if (path_join(store_path, sizeof(store_path), state_dir, "/alarms.json") < 0)
                         return log_error_errno(-ENAMETOOLONG, "state directory too long: %m");
                 (void)load(store_path, false); /* a bad file is logged; REST rewrites it */
@@ -402,11 +424,6 @@ void alarms_hub_free(void)
         ents = NULL;
         buckets = NULL;
         n_ents = cap_ents = n_buckets = 0;
-        for (size_t i = 0; i < RECENT_MAX; i++) {
-                json_object_put(recent[i]);
-                recent[i] = NULL;
-        }
-        n_recent = recent_pos = 0;
         pthread_mutex_unlock(&lock);
 }
 
@@ -524,7 +541,8 @@ struct alarms_result alarms_hub_act(const char *id, enum alarm_action act, json_
                 return fail(400, "the body must be a JSON object");
         json_object *dv;
         if (args && json_object_object_get_ex(args, "duration", &dv) &&
-            (!(json_object_is_type(dv, json_type_int) || json_object_is_type(dv, json_type_double)) ||
+            (!(json_object_is_type(dv, json_type_int) ||
+               json_object_is_type(dv, json_type_double)) ||
              (dur = json_object_get_double(dv)) <= 0 || dur > 7 * 86400.0))
                 return fail(400, "duration is seconds, more than 0 and at most 604800");
         pthread_mutex_lock(&lock);
@@ -610,19 +628,6 @@ json_object *alarms_hub_get(const char *id)
         json_object *o = e ? alarms_payload(&e->a, -1, NULL) : NULL;
         pthread_mutex_unlock(&lock);
         return o;
-}
-
-json_object *alarms_hub_recent(unsigned n)
-{
-        json_object *a = json_object_new_array();
-        pthread_mutex_lock(&lock);
-        size_t k = MIN((size_t)n, n_recent);
-        for (size_t i = 0; a && i < k; i++) {
-                size_t at = (recent_pos + RECENT_MAX - k + i) % RECENT_MAX;
-                json_object_array_add(a, json_object_get(recent[at]));
-        }
-        pthread_mutex_unlock(&lock);
-        return a;
 }
 
 void alarms_hub_metrics(FILE *o)

@@ -20,9 +20,9 @@
 
 /* Outcome of a REST/native call: an HTTP status and a message for errors. */
 struct alarms_result {
-        unsigned http;         /* 200, 201, 400, 404, 409, 500 */
-        const char *error;     /* NULL on success */
-        json_object *payload;  /* the alarm (or list) on success, new ref; caller puts */
+        unsigned http;        /* 200, 201, 400, 404, 409, 500 */
+        const char *error;    /* NULL on success */
+        json_object *payload; /* the alarm (or list) on success, new ref; caller puts */
 };
 
 /*
@@ -50,11 +50,10 @@ struct alarms_result alarms_hub_act(const char *id, enum alarm_action act, json_
 struct alarms_result alarms_hub_ack_all(const char *user);
 
 /* Snapshots (new refs): every alarm, one by id (NULL when unknown), the active ones, the
- * latest changes (newest last, at most n). */
+ * latest changes are the history's (history.h, HISTORY_ALARM). */
 json_object *alarms_hub_list(void);
 json_object *alarms_hub_get(const char *id);
 json_object *alarms_hub_active(void);
-json_object *alarms_hub_recent(unsigned n);
 
 /* /metrics: ringhub_alarm_state{…} per alarm and the active and unacknowledged counts. */
 void alarms_hub_metrics(FILE *o);

@@ -80,8 +80,8 @@ static bool split(const char *rest, char *id, size_t id_size, char *action, size
         rest++;
         const char *slash = strchr(rest, '/');
         size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
-        if (!n || n >= id_size || (slash && (!slash[1] || strlen(slash + 1) >= act_size ||
-                                             strchr(slash + 1, '/'))))
+        if (!n || n >= id_size ||
+            (slash && (!slash[1] || strlen(slash + 1) >= act_size || strchr(slash + 1, '/'))))
                 return false;
         memcpy(id, rest, n);
         id[n] = 0;
@@ -123,7 +123,7 @@ static enum MHD_Result route(struct MHD_Connection *conn, const char *url, const
                            auth_role_name(who.role), auth_role_name(need));
                 return send_error(conn, MHD_HTTP_FORBIDDEN,
                                   tokens_auth_on() ? "forbidden: role too low"
-                                                        : "forbidden: control is off");
+                                                   : "forbidden: control is off");
         }
         if (q->too_big)
                 return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");

@@ -58,7 +58,7 @@ static unsigned ntopic(size_t i)
 /* Names a client may subscribe to that no collector produces yet (no error for them). */
 static const char *const reserved[] = {
         "telemetry.status", "system.error", "command.result",
-        "alarm.triggered",  "alarm.update", "alarm.cleared",
+        "alarm.triggered",  "alarm.update",
 };
 
 struct native_client {

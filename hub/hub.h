@@ -51,6 +51,7 @@ struct hub_options {
         atomic_bool control;
         /* the hub's own files ([hub] state_dir, --state-dir): the history store (journal.c) */
         const char *state_dir;
+        const char *alarms_file; /* alarm definitions ([hub] alarms_file, --alarms-file) */
         /* records kept per history kind ([history] last_alarms, last_events, last_logs) */
         unsigned history_alarms, history_events, history_logs;
 };
