@@ -598,6 +598,39 @@ struct alarms_result alarms_hub_ack_all(const char *user)
         return (struct alarms_result){ .http = 200, .payload = o };
 }
 
+void alarms_hub_command(json_object *reply, const char *action, const char *id, json_object *args,
+                        bool allowed, const char *user)
+{
+        bool all = action && strcmp(action, "acknowledge-all") == 0;
+        int act = action ? alarm_action_parse(action) : -1;
+        struct alarms_result res;
+        if (!all && act < 0)
+                res = fail(400, "unknown alarm action");
+        else if (!all && (!id || !*id))
+                res = fail(400, "an alarm action needs the alarm's id");
+        else if (!allowed)
+                res = fail(403, "the operator role is required");
+        else if (all)
+                res = alarms_hub_ack_all(user);
+        else
+                res = alarms_hub_act(id, (enum alarm_action)act, args, user);
+        const char *status = res.http == 200   ? "OK"
+                             : res.http == 403 ? "FORBIDDEN"
+                             : res.http == 404 ? "NOT_FOUND"
+                             : res.http == 409 ? "CONFLICT"
+                                               : "INVALID_COMMAND";
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "target", json_object_new_string("alarms"));
+        json_object_object_add(d, "action", action ? json_object_new_string(action) : NULL);
+        json_object_object_add(d, "id", id ? json_object_new_string(id) : NULL);
+        json_object_object_add(d, "status", json_object_new_string(status));
+        json_object_object_add(d, "message",
+                               json_object_new_string(res.error ? res.error : "done"));
+        json_object_object_add(d, "result", res.payload);
+        json_object_object_add(reply, "success", json_object_new_boolean(!res.error));
+        json_object_object_add(reply, "data", d);
+}
+
 /* ---- snapshots and metrics ---- */
 
 static json_object *collect(bool active_only)

@@ -49,6 +49,16 @@ struct alarms_result alarms_hub_act(const char *id, enum alarm_action act, json_
 /* Acknowledge every unacknowledged alarm; payload {"acknowledged": N, "alarms": [...]} */
 struct alarms_result alarms_hub_ack_all(const char *user);
 
+/*
+ * An alarm action asked as a command (native {"type":"command","target":"alarms",
+ * "action":A,"id":ID,"args":{…}}; A is an action of alarm_action_parse() or
+ * "acknowledge-all"): fills reply (a command.result message) with "success" and "data"
+ * {target, action, id, status OK|FORBIDDEN|NOT_FOUND|INVALID_COMMAND|CONFLICT, message,
+ * result: the alarm}. allowed: the caller has the operator role (the control gate).
+ */
+void alarms_hub_command(json_object *reply, const char *action, const char *id, json_object *args,
+                        bool allowed, const char *user);
+
 /* Snapshots (new refs): every alarm, one by id (NULL when unknown), the active ones, the
  * latest changes are the history's (history.h, HISTORY_ALARM). */
 json_object *alarms_hub_list(void);

@@ -118,7 +118,11 @@ async def scenario(env):
         hdr = {"Authorization": f"Bearer {VIEW}"}
         async with websockets.connect(env.url("/ws"), extra_headers=hdr) as nat, \
                 websockets.connect(env.url("/api/v1/ws"), extra_headers=hdr) as unr, \
+                websockets.connect(env.url("/api/websocket"), extra_headers=hdr) as led, \
                 websockets.connect(env.url("/socket.io/?EIO=4&transport=websocket")) as sio:
+            await led.recv()  # client_id
+            await led.send(json.dumps({"id": 9, "type": "subscribe_event",
+                                       "event_type": "alarm_raised"}))
             await sio.recv()  # 0{…}
             await sio.send("40" + json.dumps({"token": VIEW}))
             snap = await until(sio, lambda m: m[0] == "on_connection", "on_connection",
@@ -161,9 +165,32 @@ async def scenario(env):
             check(alarm_metric(env, "UpsLow") == 0, "metric Normal")
             check(count_metric(env, "ringhub_alarms_active") == 0, "active count")
 
-            # The hot disk, then the disk vanishes from the list.
+            # Alarm actions as native commands: a viewer is refused, an operator is not.
+            await nat.send(json.dumps({"type": "command", "target": "alarms",
+                                       "action": "acknowledge", "id": ups["id"],
+                                       "request_id": "v1"}))
+            r = await until(nat, lambda m: m.get("type") == "command.result", "viewer result")
+            check(not r["success"] and r["data"]["status"] == "FORBIDDEN" and
+                  r["request_id"] == "v1", f"viewer native command {r}")
+            async with websockets.connect(env.url("/ws"), extra_headers={
+                    "Authorization": f"Bearer {OP}"}) as op:
+                for action, want in (("out-of-service", "Out Of Service"),
+                                     ("return-to-service", "Normal")):
+                    await op.send(json.dumps({"type": "command", "target": "alarms",
+                                              "action": action, "id": ups["id"],
+                                              "request_id": 7}))
+                    r = await until(op, lambda m: m.get("type") == "command.result", action)
+                    check(r["success"] and r["request_id"] == 7 and
+                          r["data"]["result"]["state"]["state"] == want, f"{action}: {r}")
+                    await until(nat, lambda m: m.get("type", "").startswith("alarm.") and
+                                m["data"]["user"].startswith("bob"), f"alarm event of {action}")
+
+            # The hot disk (LedFx subscribed to alarm_raised), then the disk vanishes.
             env.inject("disk", "id=disk1", "device=sda", "temperature_celsius=52")
             await wait_state(env, hot["id"], "Unacknowledged")
+            ev = await until(led, lambda m: m.get("type") == "event" and
+                             m.get("name") == "DiskHot", "ledfx event")
+            check(ev["event_type"] == "alarm_raised" and ev["tag"] == hot["tag"], f"ledfx {ev}")
             env.inject("disk", empty=True)
             a = await wait_state(env, hot["id"], "RTN Unacknowledged")
             check(a["source_lost"] is True, f"source lost {a}")
