@@ -152,9 +152,9 @@ static void queue(const struct entry *e, const struct alarm_changes *c, const ch
 {
         for (unsigned i = 0; i < c->n; i++) {
                 queue_one(e, c->ch[i], user);
-                log_info("alarm %s (%s): %s, now %s%s%s", e->a.def.name, e->a.def.tag,
-                         alarm_change_name(c->ch[i]), alarm_state_name(e->a.state),
-                         user ? " by " : "", user ? user : "");
+                log_info("alarm %s (%s = %g): %s, now %s%s%s", e->a.def.name, e->a.def.tag,
+                         e->a.have_value ? e->a.value : NAN, alarm_change_name(c->ch[i]),
+                         alarm_state_name(e->a.state), user ? " by " : "", user ? user : "");
         }
 }
 

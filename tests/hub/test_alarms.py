@@ -12,81 +12,15 @@ With API tokens (viewer, operator, admin):
     acknowledged → Normal;
   * a restart keeps both REST definitions (state dir).
 """
-import asyncio
 import json
 import os
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
 
 import websockets
+from alarmlib import ADM, OP, VIEW, alarm_metric, call, count_metric, sio_decode, until, wait_state
 
 from hubtest import check, run
-
-VIEW, OP, ADM = "viewtok-0123456789", "optok-0123456789ab", "admtok-0123456789a"
-
-
-def call(env, method, path, body=None, token=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"http://127.0.0.1:{env.port}{path}", data=data, method=method)
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read().decode())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read().decode() or "{}")
-
-
-def metric_lines(env):
-    req = urllib.request.Request(f"http://127.0.0.1:{env.port}/metrics")
-    req.add_header("Authorization", f"Bearer {VIEW}")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.read().decode().splitlines()
-
-
-def alarm_metric(env, name):
-    for line in metric_lines(env):
-        if line.startswith("ringhub_alarm_state{") and f'alarm="{name}"' in line:
-            return int(float(line.rsplit(" ", 1)[1]))
-    return None
-
-
-def count_metric(env, name):
-    for line in metric_lines(env):
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
-
-
-async def until(ws, pred, what, timeout=15, decode=json.loads):
-    end = asyncio.get_running_loop().time() + timeout
-    while True:
-        left = end - asyncio.get_running_loop().time()
-        if left <= 0:
-            raise asyncio.TimeoutError(what)
-        raw = await asyncio.wait_for(ws.recv(), left)
-        m = decode(raw)
-        if m is not None and pred(m):
-            return m
-
-
-def sio_decode(raw):
-    if isinstance(raw, str) and raw.startswith("42"):
-        return json.loads(raw[2:])
-    return None
-
-
-async def wait_state(env, alarm_id, state, timeout=15):
-    end = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < end:
-        st, a = call(env, "GET", f"/api/v1/alarms/{alarm_id}", token=VIEW)
-        if st == 200 and a["state"]["state"] == state:
-            return a
-        await asyncio.sleep(0.05)
-    check(False, f"alarm {alarm_id} never reached {state}: {a}")
-
 
 async def scenario(env):
     state = tempfile.mkdtemp(prefix=f"{env.ring}-state-")
