@@ -216,12 +216,18 @@ static void feed(unsigned topic, const char *entity, json_object *obj, uint64_t 
 {
         if (!n_buckets)
                 return;
+        const char *field = NULL; /* the alarms of an entity mostly watch one field */
+        double v = NAN;
         for (struct entry *e = buckets[hash_of(topic, entity) & (n_buckets - 1)]; e; e = e->hnext) {
                 if (e->topic != topic || strcmp(e->entity, entity) != 0)
                         continue;
+                if (!field || strcmp(field, e->field) != 0) {
+                        field = e->field;
+                        v = value_of(obj, field);
+                }
                 struct alarm_changes c = { 0 };
                 e->gen = gen;
-                alarm_value(&e->a, value_of(obj, e->field), now, &c);
+                alarm_value(&e->a, v, now, &c);
                 queue(e, &c, NULL);
         }
 }
@@ -319,10 +325,16 @@ static struct entry *entry_new(const struct alarm_def *d)
                 cap_ents = cap;
         }
         ents[n_ents++] = e;
-        if (reindex() < 0) {
-                n_ents--;
-                free(e);
-                return NULL;
+        if (2 * n_ents > n_buckets) {
+                if (reindex() < 0) {
+                        n_ents--;
+                        free(e);
+                        return NULL;
+                }
+        } else {
+                size_t h = hash_of(e->topic, e->entity) & (n_buckets - 1);
+                e->hnext = buckets[h];
+                buckets[h] = e;
         }
         if (e->topic < RT_MAX)
                 atomic_fetch_add(&watching[e->topic], 1);
