@@ -155,6 +155,36 @@ async def scenario(env):
         check(st == 200, f"DELETE {st} {r}")
         st, r = call(env, "GET", f"/api/v1/alarms/{hot['id']}", token=VIEW)
         check(st == 404, f"deleted alarm {st}")
+
+        # Alarms of the configuration file join the REST ones and are fixed over REST.
+        env.stop(env.hub)
+        conf = os.path.join(state, "alarms.conf.json")
+        with open(conf, "w") as f:
+            json.dump([{"id": "file-1", "name": "FileLowLow", "tag": "ups::battery_charge_percent",
+                        "trigger_type": "LOW_LOW", "trigger_value": 10,
+                        "description": "from the file"}], f)
+        env.start_hub(*hub_args, "--alarms-file", conf)
+        st, lst = call(env, "GET", "/api/v1/alarms", token=VIEW)
+        got = {a["name"]: a["source"] for a in lst}
+        check(got == {"UpsLow": "rest", "FileLowLow": "config"}, f"both sources {got}")
+        st, r = call(env, "PUT", "/api/v1/alarms/file-1", {"trigger_value": 5}, token=ADM)
+        check(st == 409, f"PUT on a file alarm {st} {r}")
+        st, r = call(env, "DELETE", "/api/v1/alarms/file-1", token=ADM)
+        check(st == 409, f"DELETE on a file alarm {st} {r}")
+        st, r = call(env, "POST", "/api/v1/alarms", dict(low, name="FileLowLow"), token=ADM)
+        check(st == 409, f"a REST alarm with a file alarm's name {st} {r}")
+        env.inject("ups", "connected=true", "battery_charge_percent=5.0")
+        a = await wait_state(env, "file-1", "Unacknowledged")
+        check(a["trigger_type"] == "LOW-LOW" and a["value"] == 5.0, f"file alarm raised {a}")
+
+        # A bad file stops the hub, naming the file and the entry.
+        env.stop(env.hub)
+        with open(conf, "w") as f:
+            json.dump([{"name": "Bad", "tag": "disk:sda", "trigger_type": "HIGH",
+                        "trigger_value": 1}], f)
+        env.start_hub(*hub_args, "--alarms-file", conf, wait=False)
+        check(env.hub.wait(10) != 0, "the hub refuses a bad alarms file")
+        check("alarm 1: tag must be" in env.hub_log(), f"the error names it: {env.hub_log()}")
     finally:
         shutil.rmtree(state, ignore_errors=True)
 
