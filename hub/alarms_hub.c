@@ -55,6 +55,7 @@ struct pend {
         json_object *o;
         char *user; /* who acted, or NULL */
         char msg[ALARM_NAME_MAX + 64];
+        char desc[ALARM_TAG_MAX + 96];
         unsigned priority;
 };
 
@@ -146,6 +147,10 @@ static void queue_one(const struct entry *e, enum alarm_change c, const char *us
                                             ? 1
                                             : 2 };
         snprintf(p->msg, sizeof(p->msg), "Alarm %s %s", e->a.def.name, alarm_change_name(c));
+        snprintf(p->desc, sizeof(p->desc), "%s = %g (%s %g): %s%s", e->a.def.tag,
+                 e->a.have_value ? e->a.value : NAN, alarm_trigger_name(e->a.def.trigger),
+                 e->a.def.setpoint, alarm_state_name(e->a.state),
+                 e->a.source_lost ? ", source lost" : "");
 }
 
 static void queue(const struct entry *e, const struct alarm_changes *c, const char *user)
@@ -172,20 +177,21 @@ void alarms_hub_flush(void)
                 size_t len;
                 const char *s = jsonfmt_text(p[i].o, &len);
                 if (s && len <= HISTORY_ENTRY_MAX)
-                        (void)history_append(HISTORY_ALARM, s, len, NULL);
-                json_object *st;
-                const char *desc = json_object_object_get_ex(p[i].o, "state", &st)
-                                       ? json_object_get_string(st)
-                                       : NULL;
+                        (void)journal_keep_alarm(s, len);
                 struct journal_entry je = {
                         .message = p[i].msg,
-                        .description = desc,
+                        .description = p[i].desc,
                         .classification = JOURNAL_CLASS_ALARM,
                         .user = p[i].user,
                         .priority = p[i].priority,
                         .criticity = p[i].priority == 1 ? 5 : 3,
                 };
-                (void)journal_action(&je, p[i].o);
+                /* an operator's action: an Event and a Log linking the alarm; the process's
+                 * transitions: an Event */
+                if (p[i].user)
+                        (void)journal_action(&je, p[i].o);
+                else
+                        (void)journal_event(&je, NULL);
                 json_object_put(p[i].o);
                 free(p[i].user);
         }
