@@ -53,7 +53,8 @@ struct entry {
 struct pend {
         unsigned topic;
         json_object *o;
-        char *user; /* who acted, or NULL */
+        char *user;       /* who acted, or NULL */
+        const char *role; /* a static role name, or NULL */
         char msg[ALARM_NAME_MAX + 64];
         char desc[ALARM_TAG_MAX + 96];
         unsigned priority;
@@ -119,7 +120,12 @@ static struct entry *by_name(const char *name)
 
 /* ---- changes → pending events ---- */
 
-static void queue_one(const struct entry *e, enum alarm_change c, const char *user)
+static const char *name_of(const struct alarms_actor *who)
+{
+        return who && who->name ? who->name : "ringhub";
+}
+
+static void queue_one(const struct entry *e, enum alarm_change c, const struct alarms_actor *who)
 {
         if (n_pend >= PEND_MAX) {
                 if (dropped++ % 1000 == 0)
@@ -135,6 +141,7 @@ static void queue_one(const struct entry *e, enum alarm_change c, const char *us
                 pend = p;
                 cap_pend = cap;
         }
+        const char *user = who ? name_of(who) : NULL;
         json_object *o = alarms_payload(&e->a, (int)c, user);
         if (!o)
                 return;
@@ -142,6 +149,7 @@ static void queue_one(const struct entry *e, enum alarm_change c, const char *us
         *p = (struct pend){ .topic = HUB_T_ALARM_RAISED + (unsigned)c,
                             .o = o,
                             .user = user ? strdup(user) : NULL,
+                            .role = who ? who->role : NULL,
                             .priority = e->a.def.trigger == ALARM_TRIG_HIGH_HIGH ||
                                                 e->a.def.trigger == ALARM_TRIG_LOW_LOW
                                             ? 1
@@ -153,13 +161,14 @@ static void queue_one(const struct entry *e, enum alarm_change c, const char *us
                  e->a.source_lost ? ", source lost" : "");
 }
 
-static void queue(const struct entry *e, const struct alarm_changes *c, const char *user)
+static void queue(const struct entry *e, const struct alarm_changes *c,
+                  const struct alarms_actor *who)
 {
         for (unsigned i = 0; i < c->n; i++) {
-                queue_one(e, c->ch[i], user);
+                queue_one(e, c->ch[i], who);
                 log_info("alarm %s (%s = %g): %s, now %s%s%s", e->a.def.name, e->a.def.tag,
                          e->a.have_value ? e->a.value : NAN, alarm_change_name(c->ch[i]),
-                         alarm_state_name(e->a.state), user ? " by " : "", user ? user : "");
+                         alarm_state_name(e->a.state), who ? " by " : "", who ? name_of(who) : "");
         }
 }
 
@@ -183,6 +192,7 @@ void alarms_hub_flush(void)
                         .description = p[i].desc,
                         .classification = JOURNAL_CLASS_ALARM,
                         .user = p[i].user,
+                        .role = p[i].role,
                         .priority = p[i].priority,
                         .criticity = p[i].priority == 1 ? 5 : 3,
                 };
@@ -457,7 +467,7 @@ static struct alarms_result ok(unsigned http, const struct entry *e)
         return (struct alarms_result){ .http = http, .payload = alarms_payload(&e->a, -1, NULL) };
 }
 
-struct alarms_result alarms_hub_create(json_object *body, const char *user)
+struct alarms_result alarms_hub_create(json_object *body, const struct alarms_actor *who)
 {
         struct alarm_def d;
         const char *why;
@@ -474,8 +484,8 @@ struct alarms_result alarms_hub_create(json_object *body, const char *user)
                 entry_remove(e);
                 res = fail(500, "cannot save the definition");
         } else {
-                queue_one(e, ALARM_CH_CREATED, user);
-                log_notice("audit: alarm %s (%s) created by %s", d.name, d.id, user);
+                queue_one(e, ALARM_CH_CREATED, who);
+                log_notice("audit: alarm %s (%s) created by %s", d.name, d.id, name_of(who));
                 res = ok(201, e);
         }
         pthread_mutex_unlock(&lock);
@@ -483,7 +493,8 @@ struct alarms_result alarms_hub_create(json_object *body, const char *user)
         return res;
 }
 
-struct alarms_result alarms_hub_update(const char *id, json_object *body, const char *user)
+struct alarms_result alarms_hub_update(const char *id, json_object *body,
+                                       const struct alarms_actor *who)
 {
         pthread_mutex_lock(&lock);
         struct entry *e = by_id(id);
@@ -520,8 +531,9 @@ struct alarms_result alarms_hub_update(const char *id, json_object *body, const 
                         strcpy(e->entity, ent);
                         strcpy(e->field, f);
                         (void)reindex();
-                        queue(e, &c, user);
-                        log_notice("audit: alarm %s (%s) updated by %s", d.name, d.id, user);
+                        queue(e, &c, who);
+                        log_notice("audit: alarm %s (%s) updated by %s", d.name, d.id,
+                                   name_of(who));
                         res = ok(200, e);
                 }
         }
@@ -530,7 +542,7 @@ struct alarms_result alarms_hub_update(const char *id, json_object *body, const 
         return res;
 }
 
-struct alarms_result alarms_hub_delete(const char *id, const char *user)
+struct alarms_result alarms_hub_delete(const char *id, const struct alarms_actor *who)
 {
         pthread_mutex_lock(&lock);
         struct entry *e = by_id(id);
@@ -541,8 +553,8 @@ struct alarms_result alarms_hub_delete(const char *id, const char *user)
                 res = fail(409, "defined in the configuration file: remove it there");
         else {
                 res = ok(200, e);
-                queue_one(e, ALARM_CH_DELETED, user);
-                log_notice("audit: alarm %s (%s) deleted by %s", e->a.def.name, id, user);
+                queue_one(e, ALARM_CH_DELETED, who);
+                log_notice("audit: alarm %s (%s) deleted by %s", e->a.def.name, id, name_of(who));
                 entry_remove(e);
                 (void)save();
         }
@@ -552,7 +564,7 @@ struct alarms_result alarms_hub_delete(const char *id, const char *user)
 }
 
 struct alarms_result alarms_hub_act(const char *id, enum alarm_action act, json_object *args,
-                                    const char *user)
+                                    const struct alarms_actor *who)
 {
         double dur = 0;
         if (args && !json_object_is_type(args, json_type_object))
@@ -572,14 +584,15 @@ struct alarms_result alarms_hub_act(const char *id, enum alarm_action act, json_
                 res = fail(404, "no such alarm");
         } else {
                 struct alarm_changes c = { 0 };
-                int r = alarm_act(&e->a, act, user, (uint64_t)llround(dur * 1000.0), real_ns(), &c);
+                int r = alarm_act(&e->a, act, name_of(who), (uint64_t)llround(dur * 1000.0),
+                                  real_ns(), &c);
                 if (r < 0) {
                         res = fail(409, r == -EALREADY ? "nothing to do in this state"
                                                        : "not possible in this state");
                 } else {
-                        queue(e, &c, user);
+                        queue(e, &c, who);
                         log_notice("audit: alarm %s (%s) %s by %s: now %s", e->a.def.name,
-                                   e->a.def.id, alarm_action_name(act), user,
+                                   e->a.def.id, alarm_action_name(act), name_of(who),
                                    alarm_state_name(e->a.state));
                         res = ok(200, e);
                 }
@@ -589,7 +602,7 @@ struct alarms_result alarms_hub_act(const char *id, enum alarm_action act, json_
         return res;
 }
 
-struct alarms_result alarms_hub_ack_all(const char *user)
+struct alarms_result alarms_hub_ack_all(const struct alarms_actor *who)
 {
         json_object *list = json_object_new_array();
         if (!list)
@@ -601,14 +614,14 @@ struct alarms_result alarms_hub_ack_all(const char *user)
                 struct entry *e = ents[i];
                 struct alarm_changes c = { 0 };
                 if (!alarm_is_unacked(&e->a) ||
-                    alarm_act(&e->a, ALARM_ACT_ACKNOWLEDGE, user, 0, now, &c) < 0)
+                    alarm_act(&e->a, ALARM_ACT_ACKNOWLEDGE, name_of(who), 0, now, &c) < 0)
                         continue;
-                queue(e, &c, user);
+                queue(e, &c, who);
                 json_object_array_add(list, alarms_payload(&e->a, -1, NULL));
                 n++;
         }
         pthread_mutex_unlock(&lock);
-        log_notice("audit: %u alarm(s) acknowledged by %s (acknowledge all)", n, user);
+        log_notice("audit: %u alarm(s) acknowledged by %s (acknowledge all)", n, name_of(who));
         alarms_hub_flush();
         json_object *o = json_object_new_object();
         json_object_object_add(o, "acknowledged", json_object_new_int((int)n));
@@ -617,7 +630,7 @@ struct alarms_result alarms_hub_ack_all(const char *user)
 }
 
 void alarms_hub_command(json_object *reply, const char *action, const char *id, json_object *args,
-                        bool allowed, const char *user)
+                        bool allowed, const struct alarms_actor *who)
 {
         bool all = action && strcmp(action, "acknowledge-all") == 0;
         int act = action ? alarm_action_parse(action) : -1;
@@ -629,9 +642,9 @@ void alarms_hub_command(json_object *reply, const char *action, const char *id, 
         else if (!allowed)
                 res = fail(403, "the operator role is required");
         else if (all)
-                res = alarms_hub_ack_all(user);
+                res = alarms_hub_ack_all(who);
         else
-                res = alarms_hub_act(id, (enum alarm_action)act, args, user);
+                res = alarms_hub_act(id, (enum alarm_action)act, args, who);
         const char *status = res.http == 200   ? "OK"
                              : res.http == 403 ? "FORBIDDEN"
                              : res.http == 404 ? "NOT_FOUND"

@@ -94,7 +94,8 @@ static void define(bool crowd)
                 json_object_object_add(d, "trigger_type", json_object_new_string("HIGH"));
                 json_object_object_add(d, "trigger_value",
                                        json_object_new_double(crowd ? (double)i : 50));
-                struct alarms_result r = alarms_hub_create(d, "bench");
+                struct alarms_result r =
+                    alarms_hub_create(d, &(struct alarms_actor){ .name = "bench" });
                 json_object_put(d);
                 json_object_put(r.payload);
                 if (r.error) {

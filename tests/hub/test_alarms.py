@@ -84,6 +84,14 @@ async def scenario(env):
             check(r["state"]["ack_user"].startswith("bob"), f"ack_user {r}")
             m = await until(nat, lambda m: m.get("type") == "alarm.acknowledged", "acked")
             check(m["data"]["user"].startswith("bob"), f"native ack user {m}")
+            # The journal: an Event for the raise (no user), an Event and a Log for the ack
+            lg = await until(sio, lambda m: m[0] == "on.log" and
+                             m[1]["message"] == "Alarm UpsLow acknowledged", "on.log",
+                             decode=sio_decode)
+            check(lg[1]["user"]["username"].startswith("bob") and
+                  lg[1]["user"]["role"]["name"] == "operator" and
+                  lg[1]["alarm"]["id"] == ups["id"] and lg[1]["classification"] == "Alarm",
+                  f"the Log of the acknowledgement {lg}")
             st, r = call(env, "POST", f"/api/v1/alarms/{ups['id']}/acknowledge", token=OP)
             check(st == 409, f"second ack {st} {r}")
             check(alarm_metric(env, "UpsLow") == 2, "metric Acknowledged")
@@ -147,6 +155,17 @@ async def scenario(env):
         st, lst = call(env, "GET", "/api/v1/alarms", token=VIEW)
         check(st == 200 and sorted(a["name"] for a in lst) == ["DiskHot", "UpsLow"],
               f"after restart {st} {lst}")
+        # last_alarms comes from the history store: the changes before the restart are there
+        async with websockets.connect(env.url("/socket.io/?EIO=4&transport=websocket")) as sio:
+            await sio.recv()
+            await sio.send("40" + json.dumps({"token": VIEW}))
+            snap = await until(sio, lambda m: m[0] == "on_connection", "on_connection",
+                               decode=sio_decode)
+            events = [(a["name"], a["event"]) for a in snap[1]["last_alarms"]]
+            check(("UpsLow", "raised") in events and ("UpsLow", "cleared") in events,
+                  f"last_alarms after a restart {events}")
+            check(any(e["message"] == "Alarm UpsLow raised" and e["user"] is None
+                      for e in snap[1]["last_events"]), "the raise as an Event")
         st, r = call(env, "PUT", f"/api/v1/alarms/{ups['id']}", {"trigger_value": 20}, token=OP)
         check(st == 403, f"operator PUT {st}")
         st, r = call(env, "PUT", f"/api/v1/alarms/{ups['id']}", {"trigger_value": 20}, token=ADM)
