@@ -150,7 +150,8 @@ async def scenario(env):
             check(st == 404, f"unknown action {st}")
 
         # Definitions survive a restart; PUT changes one, DELETE removes it.
-        env.stop(env.hub)
+        rc = env.stop(env.hub)
+        check(rc == 0, f"the hub stops cleanly (sanitizers: no leak): {rc} {env.hub_log()}")
         env.start_hub(*hub_args)
         st, lst = call(env, "GET", "/api/v1/alarms", token=VIEW)
         check(st == 200 and sorted(a["name"] for a in lst) == ["DiskHot", "UpsLow"],
@@ -176,7 +177,8 @@ async def scenario(env):
         check(st == 404, f"deleted alarm {st}")
 
         # Alarms of the configuration file join the REST ones and are fixed over REST.
-        env.stop(env.hub)
+        rc = env.stop(env.hub)
+        check(rc == 0, f"the hub stops cleanly: {rc} {env.hub_log()}")
         conf = os.path.join(state, "alarms.conf.json")
         with open(conf, "w") as f:
             json.dump([{"id": "file-1", "name": "FileLowLow", "tag": "ups::battery_charge_percent",

@@ -136,6 +136,9 @@ def main(env):
         skip(f"unknown mode {MODE!r}")
     try:
         asyncio.run(modes[MODE](env))
+        rc = env.stop(env.hub)
+        if rc != 0:
+            raise Fail(f"the hub did not stop cleanly: {rc}")
     finally:
         for fn in reversed(env.cleanups):
             fn()
