@@ -61,7 +61,8 @@ struct pend {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct entry **ents; /* in creation order */
+static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER; /* taken before lock */
+static struct entry **ents;                                   /* in creation order */
 static size_t n_ents, cap_ents;
 static struct entry **buckets;
 static size_t n_buckets; /* power of two */
@@ -371,18 +372,32 @@ static void entry_remove(struct entry *e)
         free(e);
 }
 
-/* Save the REST-made definitions; caller holds lock. */
-static int save(void)
+/* The REST definitions as they are to be: with put (added, or replacing its id), without
+ * the alarm drop. Caller holds lock. */
+static json_object *defs_after(const struct alarm_def *put, const char *drop)
 {
-        if (!store_path[0])
-                return 0;
         json_object *a = json_object_new_array();
-        if (!a)
-                return -ENOMEM;
-        for (size_t i = 0; i < n_ents; i++)
-                if (!ents[i]->a.def.from_config)
-                        json_object_array_add(a, alarms_def_json(&ents[i]->a.def));
-        int r = alarms_file_write(store_path, a);
+        bool replaced = false;
+        for (size_t i = 0; a && i < n_ents; i++) {
+                const struct alarm_def *d = &ents[i]->a.def;
+                if (d->from_config || (drop && strcmp(d->id, drop) == 0))
+                        continue;
+                if (put && strcmp(d->id, put->id) == 0) {
+                        d = put;
+                        replaced = true;
+                }
+                json_object_array_add(a, alarms_def_json(d));
+        }
+        if (a && put && !replaced)
+                json_object_array_add(a, alarms_def_json(put));
+        return a;
+}
+
+/* Write what defs_after() gave (and put it), outside lock: the reader's sink never waits
+ * for the disk. Callers hold save_lock, so definitions change one at a time. */
+static int store(json_object *a)
+{
+        int r = !a ? -ENOMEM : store_path[0] ? alarms_file_write(store_path, a) : 0;
         json_object_put(a);
         if (r < 0)
                 log_error_errno(r, "cannot save alarm definitions to %s: %m", store_path);
@@ -473,22 +488,33 @@ struct alarms_result alarms_hub_create(json_object *body, const struct alarms_ac
         const char *why;
         if (alarms_def_parse(body, NULL, &d, &why) < 0)
                 return fail(400, why);
+        pthread_mutex_lock(&save_lock);
         pthread_mutex_lock(&lock);
-        struct alarms_result res;
-        struct entry *e = NULL;
+        struct alarms_result res = { 0 };
+        json_object *after = NULL;
         if (by_id(d.id) || by_name(d.name))
                 res = fail(409, "an alarm with this name or id exists");
-        else if (!(e = entry_new(&d)))
-                res = fail(500, "out of memory or too many alarms");
-        else if (save() < 0) {
-                entry_remove(e);
-                res = fail(500, "cannot save the definition");
-        } else {
-                queue_one(e, ALARM_CH_CREATED, who);
-                log_notice("audit: alarm %s (%s) created by %s", d.name, d.id, name_of(who));
-                res = ok(201, e);
-        }
+        else if (n_ents >= ALARMS_MAX)
+                res = fail(409, "too many alarms");
+        else
+                after = defs_after(&d, NULL);
         pthread_mutex_unlock(&lock);
+        if (!res.error && store(after) < 0)
+                res = fail(500, "cannot save the definition");
+        if (!res.error) {
+                pthread_mutex_lock(&lock);
+                struct entry *e = entry_new(&d);
+                if (!e) {
+                        res = fail(500, "out of memory");
+                } else {
+                        queue_one(e, ALARM_CH_CREATED, who);
+                        log_notice("audit: alarm %s (%s) created by %s", d.name, d.id,
+                                   name_of(who));
+                        res = ok(201, e);
+                }
+                pthread_mutex_unlock(&lock);
+        }
+        pthread_mutex_unlock(&save_lock);
         alarms_hub_flush();
         return res;
 }
@@ -496,12 +522,13 @@ struct alarms_result alarms_hub_create(json_object *body, const struct alarms_ac
 struct alarms_result alarms_hub_update(const char *id, json_object *body,
                                        const struct alarms_actor *who)
 {
+        pthread_mutex_lock(&save_lock);
         pthread_mutex_lock(&lock);
         struct entry *e = by_id(id);
-        struct alarms_result res;
+        struct alarms_result res = { 0 };
         struct alarm_def d;
         const char *why = NULL;
-        json_object *v;
+        json_object *v, *after = NULL;
         if (!e)
                 res = fail(404, "no such alarm");
         else if (e->a.def.from_config)
@@ -511,54 +538,64 @@ struct alarms_result alarms_hub_update(const char *id, json_object *body,
         else if (strcmp(d.id, id) != 0 || (json_object_object_get_ex(body, "name", &v) &&
                                            by_name(d.name) && by_name(d.name) != e))
                 res = fail(409, "the id cannot change and the name must stay unique");
-        else {
-                struct alarm old = e->a;
+        else
+                after = defs_after(&d, NULL);
+        pthread_mutex_unlock(&lock);
+        if (!res.error && store(after) < 0)
+                res = fail(500, "cannot save the definition");
+        if (!res.error) {
                 char t[ALARM_TAG_MAX], ent[ALARM_TAG_MAX], f[ALARM_TAG_MAX];
                 (void)alarm_path_split(d.tag, t, ent, f);
                 const struct record_desc *r = schema_record_by_name(t);
                 unsigned topic = r ? r->id : 0;
+                pthread_mutex_lock(&lock);
+                e = by_id(id); /* still there: definitions change under save_lock only */
                 struct alarm_changes c = { 0 };
                 alarm_redefine(&e->a, &d, real_ns(), &c);
-                if (save() < 0) {
-                        e->a = old;
-                        res = fail(500, "cannot save the definition");
-                } else {
-                        if (topic != e->topic) {
-                                atomic_fetch_sub(&watching[e->topic], 1);
-                                atomic_fetch_add(&watching[topic], 1);
-                        }
-                        e->topic = topic;
-                        strcpy(e->entity, ent);
-                        strcpy(e->field, f);
-                        (void)reindex();
-                        queue(e, &c, who);
-                        log_notice("audit: alarm %s (%s) updated by %s", d.name, d.id,
-                                   name_of(who));
-                        res = ok(200, e);
+                if (topic != e->topic) {
+                        atomic_fetch_sub(&watching[e->topic], 1);
+                        atomic_fetch_add(&watching[topic], 1);
                 }
+                e->topic = topic;
+                strcpy(e->entity, ent);
+                strcpy(e->field, f);
+                (void)reindex();
+                queue(e, &c, who);
+                log_notice("audit: alarm %s (%s) updated by %s", d.name, d.id, name_of(who));
+                res = ok(200, e);
+                pthread_mutex_unlock(&lock);
         }
-        pthread_mutex_unlock(&lock);
+        pthread_mutex_unlock(&save_lock);
         alarms_hub_flush();
         return res;
 }
 
 struct alarms_result alarms_hub_delete(const char *id, const struct alarms_actor *who)
 {
+        pthread_mutex_lock(&save_lock);
         pthread_mutex_lock(&lock);
         struct entry *e = by_id(id);
-        struct alarms_result res;
+        struct alarms_result res = { 0 };
+        json_object *after = NULL;
         if (!e)
                 res = fail(404, "no such alarm");
         else if (e->a.def.from_config)
                 res = fail(409, "defined in the configuration file: remove it there");
-        else {
+        else
+                after = defs_after(NULL, id);
+        pthread_mutex_unlock(&lock);
+        if (!res.error && store(after) < 0)
+                res = fail(500, "cannot save the definition");
+        if (!res.error) {
+                pthread_mutex_lock(&lock);
+                e = by_id(id);
                 res = ok(200, e);
                 queue_one(e, ALARM_CH_DELETED, who);
                 log_notice("audit: alarm %s (%s) deleted by %s", e->a.def.name, id, name_of(who));
                 entry_remove(e);
-                (void)save();
+                pthread_mutex_unlock(&lock);
         }
-        pthread_mutex_unlock(&lock);
+        pthread_mutex_unlock(&save_lock);
         alarms_hub_flush();
         return res;
 }
