@@ -8,8 +8,10 @@
  * it any more has lost its source (the engine returns it to normal: Unacknowledged goes to
  * RTN Unacknowledged, Acknowledged to Normal, each with an event); a missing value (null,
  * a spun-down disk's temperature, a UPS gone), an OPC UA quality "Bad…" or no value for the
- * alarm's stale_after does the same. Definitions from the configuration file are fixed
- * (409 over REST); those made over REST are saved to the state directory's alarms.json on
+ * alarm's stale_after does the same; without one, an alarm on a topic that comes every
+ * cycle (SINGLE, LIST) goes stale after three of its cycles without a value (its
+ * collector died or stalled), at least AUTO_STALE_MIN_NS. Definitions from the configuration file
+ * are fixed (409 over REST); those made over REST are saved to the state directory's alarms.json on
  * every change and loaded at start. Alarm states are not saved: after a restart every
  * alarm starts in Normal and the first values raise what is still abnormal.
  */
@@ -35,8 +37,9 @@
 #include "topics.h"
 #include "util.h"
 
-#define PEND_MAX   65536 /* changes waiting for flush; beyond, dropped and counted */
-#define ALARMS_MAX 100000
+#define PEND_MAX          65536 /* changes waiting for flush; beyond, dropped and counted */
+#define ALARMS_MAX        100000
+#define AUTO_STALE_MIN_NS (10 * NSEC_PER_SEC)
 
 static_assert(HUB_T_ALARM_DELETED - HUB_T_ALARM_RAISED == ALARM_CH_DELETED - ALARM_CH_RAISED,
               "topics.def alarm rows follow enum alarm_change");
@@ -68,6 +71,7 @@ static struct entry **buckets;
 static size_t n_buckets; /* power of two */
 static _Atomic unsigned watching[RT_MAX];
 static uint64_t list_gen[RT_MAX];
+static uint64_t pub_ns[RT_MAX], period_ns[RT_MAX]; /* SINGLE/LIST topics: last, mean gap */
 static struct pend *pend;
 static size_t n_pend, cap_pend;
 static uint64_t dropped;
@@ -283,6 +287,14 @@ static void on_event(const struct hub_event *ev, void *userdata)
                 return;
         uint64_t now = real_ns();
         pthread_mutex_lock(&lock);
+        if (d->kind == SK_SINGLE || d->kind == SK_LIST) {
+                /* how often the topic comes (its collector's cycle), for auto staleness */
+                uint64_t gap = pub_ns[d->id] && now > pub_ns[d->id] ? now - pub_ns[d->id] : 0;
+                period_ns[d->id] = !gap                ? period_ns[d->id]
+                                   : !period_ns[d->id] ? gap
+                                                       : (3 * period_ns[d->id] + gap) / 4;
+                pub_ns[d->id] = now;
+        }
         if (d->kind == SK_SINGLE) {
                 feed(d->id, "", ev->data, 0, now);
         } else if (d->kind == SK_KEYED) {
@@ -309,9 +321,17 @@ void alarms_hub_tick(uint64_t now)
 {
         pthread_mutex_lock(&lock);
         for (size_t i = 0; i < n_ents; i++) {
+                struct entry *e = ents[i];
                 struct alarm_changes c = { 0 };
-                alarm_tick(&ents[i]->a, now, &c);
-                queue(ents[i], &c, NULL);
+                alarm_tick(&e->a, now, &c);
+                /* Without a stale_after of its own, an alarm on a topic that comes every
+                 * cycle loses its source after three cycles without it (at least
+                 * AUTO_STALE_MIN): its collector died, stalled or stopped. */
+                uint64_t p = e->topic < RT_MAX ? period_ns[e->topic] : 0;
+                if (!e->a.def.stale_ms && p && e->a.have_value &&
+                    now - e->a.seen_ns >= MAX(3 * p, AUTO_STALE_MIN_NS))
+                        alarm_lost(&e->a, now, &c);
+                queue(e, &c, NULL);
         }
         pthread_mutex_unlock(&lock);
 }

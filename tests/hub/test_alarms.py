@@ -10,7 +10,9 @@ With API tokens (viewer, operator, admin):
   * the charge comes back: alarm.cleared, Normal everywhere, active count 0;
   * the hot disk raises, then vanishes from the disk list: RTN Unacknowledged (source lost),
     acknowledged → Normal;
-  * a restart keeps both REST definitions (state dir).
+  * a restart keeps both REST definitions (state dir), last_alarms comes from the history;
+  * the configuration file's alarms join them, fixed over REST; a bad file stops the hub;
+  * a UPS nobody writes any more goes stale: the alarm returns with source_lost.
 """
 import json
 import os
@@ -197,6 +199,10 @@ async def scenario(env):
         env.inject("ups", "connected=true", "battery_charge_percent=5.0")
         a = await wait_state(env, "file-1", "Unacknowledged")
         check(a["trigger_type"] == "LOW-LOW" and a["value"] == 5.0, f"file alarm raised {a}")
+        # Nobody writes the UPS any more (its collector died): after three of its cycles,
+        # at least 10 s, the source is lost and the alarm returns (RTN Unacknowledged).
+        a = await wait_state(env, "file-1", "RTN Unacknowledged", timeout=40)
+        check(a["source_lost"] is True and a["state"]["source_lost"] is True, f"stale {a}")
 
         # A bad file stops the hub, naming the file and the entry.
         env.stop(env.hub)
