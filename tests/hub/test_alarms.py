@@ -134,7 +134,8 @@ async def scenario(env):
             await wait_state(env, hot["id"], "Unacknowledged")
             ev = await until(led, lambda m: m.get("type") == "event" and
                              m.get("name") == "DiskHot", "ledfx event")
-            check(ev["event_type"] == "alarm_raised" and ev["tag"] == hot["tag"], f"ledfx {ev}")
+            check(ev["id"] == 9 and ev["event_type"] == "alarm_raised" and
+                  ev["alarm_id"] == hot["id"] and ev["tag"] == hot["tag"], f"ledfx {ev}")
             env.inject("disk", empty=True)
             a = await wait_state(env, hot["id"], "RTN Unacknowledged")
             check(a["source_lost"] is True, f"source lost {a}")
