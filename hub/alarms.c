@@ -274,9 +274,12 @@ void alarm_redefine(struct alarm *a, const struct alarm_def *def, uint64_t now,
                 a->def.max_shelve_ms = ALARM_SHELVE_MAX_MS;
         push(a, ret, ALARM_CH_UPDATED);
         if (!same_source) {
-                /* Another metric: nothing is known of it yet. */
-                alarm_lost(a, now, ret);
-                a->source_lost = false;
+                /* Another metric: nothing is known of it yet (not a loss: no event). */
+                a->have_value = a->source_lost = a->pending = a->raw = false;
+                if (a->cond) {
+                        a->cond = false;
+                        condition_changed(a, now, ret);
+                }
                 return;
         }
         if (a->have_value) {

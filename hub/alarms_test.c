@@ -316,9 +316,11 @@ static void test_redefine_and_paths(void)
         alarm_redefine(&a, &d, 3, &c);
         check_eq(a.state, ALARM_UNACK);
         strcpy(d.tag, "disk:sda:temperature_celsius");
+        memset(&c, 0, sizeof(c));
         alarm_redefine(&a, &d, 4, &c); /* another metric: nothing known of it */
         check_eq(a.state, ALARM_RTN_UNACK);
         check(!a.have_value && !a.source_lost);
+        check(c.n == 2 && c.ch[0] == ALARM_CH_UPDATED && c.ch[1] == ALARM_CH_RETURNED);
 
         char t[ALARM_TAG_MAX], e[ALARM_TAG_MAX], f[ALARM_TAG_MAX];
         check(alarm_path_split("disk:sda:temperature_celsius", t, e, f));
