@@ -14,6 +14,7 @@
 #include "alarms_hub.h"
 #include "control.h"
 #include "control_rest.h"
+#include "hub.h"
 #include "jsonfmt.h"
 #include "log.h"
 #include "tokens.h"
@@ -191,6 +192,7 @@ bool alarms_rest(struct MHD_Connection *conn, const char *url, const char *metho
                 *ret = MHD_YES;
                 return true;
         }
+        atomic_fetch_add_explicit(&hub.stats.http_requests, 1, memory_order_relaxed);
         *ret = route(conn, url, method, q);
         return true;
 }
