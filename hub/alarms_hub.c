@@ -29,6 +29,7 @@
 #include "alarms_defs.h"
 #include "events.h"
 #include "history.h"
+#include "hub.h"
 #include "journal.h"
 #include "jsonfmt.h"
 #include "log.h"
@@ -64,8 +65,9 @@ struct pend {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER; /* taken before lock */
-static struct entry **ents;                                   /* in creation order */
+static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER;  /* taken before lock */
+static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER; /* taken before lock */
+static struct entry **ents;                                    /* in creation order */
 static size_t n_ents, cap_ents;
 static struct entry **buckets;
 static size_t n_buckets; /* power of two */
@@ -179,6 +181,13 @@ static void queue(const struct entry *e, const struct alarm_changes *c,
 
 void alarms_hub_flush(void)
 {
+        /* One flush at a time, so events go out in the order they were queued. The lws
+         * thread never waits for it: a flush elsewhere may be waiting for that thread to
+         * drain the hand-off queue; what it leaves goes with the reader's next drain or
+         * tick (within a second). */
+        if (hub_on_loop_thread() ? pthread_mutex_trylock(&flush_lock) != 0
+                                 : pthread_mutex_lock(&flush_lock) != 0)
+                return;
         pthread_mutex_lock(&lock);
         struct pend *p = pend;
         size_t n = n_pend;
@@ -211,6 +220,7 @@ void alarms_hub_flush(void)
                 free(p[i].user);
         }
         free(p);
+        pthread_mutex_unlock(&flush_lock);
 }
 
 /* ---- the sink ---- */

@@ -41,7 +41,9 @@ struct alarms_result {
 int alarms_hub_init(const char *config_file, const char *state_dir);
 void alarms_hub_free(void);
 
-/* Publish what changed since the last call (any thread, never from a sink). */
+/* Publish what changed since the last call (any thread, never from a sink; on the lws
+ * thread only when no other thread is flushing — the reader's next drain or tick does it
+ * otherwise). */
 void alarms_hub_flush(void);
 /* Once a second or so (reader thread): delays, shelve expiry, stale sources. */
 void alarms_hub_tick(uint64_t now_ns);

@@ -69,6 +69,11 @@ uint64_t journal_action(const struct journal_entry *e, json_object *alarm)
         return 1;
 }
 
+bool hub_on_loop_thread(void)
+{
+        return false;
+}
+
 /* ---- the bench ---- */
 
 static int cmp_u64(const void *a, const void *b)
