@@ -54,8 +54,11 @@ async def scenario(env):
         hdr = {"Authorization": f"Bearer {VIEW}"}
         async with websockets.connect(env.url("/ws"), extra_headers=hdr) as nat, \
                 websockets.connect(env.url("/api/v1/ws"), extra_headers=hdr) as unr, \
+                websockets.connect(env.url("/ws"), extra_headers=hdr) as sub, \
                 websockets.connect(env.url("/api/websocket"), extra_headers=hdr) as led, \
                 websockets.connect(env.url("/socket.io/?EIO=4&transport=websocket")) as sio:
+            await sub.send(json.dumps({"type": "subscribe", "events": ["alarm.*"], "rate": 50}))
+            await until(sub, lambda m: m.get("type") == "subscription_confirmed", "subscribed")
             await led.recv()  # client_id
             await led.send(json.dumps({"id": 9, "type": "subscribe_event",
                                        "event_type": "alarm_raised"}))
@@ -69,6 +72,8 @@ async def scenario(env):
             env.inject("ups", "connected=true", "battery_charge_percent=30.0")
             m = await until(nat, lambda m: m.get("type") == "alarm.raised", "alarm.raised")
             check(m["data"]["name"] == "UpsLow" and m["data"]["value"] == 30.0, f"native {m}")
+            m = await until(sub, lambda m: True, "the subscriber's next frame")
+            check(m["type"] == "alarm.raised", f"alarm.* subscriber got {m['type']} first")
             s = await until(sio, lambda m: m[0] == "on.alarm" and m[1]["event"] == "raised",
                             "on.alarm", decode=sio_decode)
             check(s[1]["state"]["state"] == "Unacknowledged", f"sio {s}")
