@@ -110,8 +110,9 @@ static struct hub_msg *render_diag(const struct hub_event *ev)
                            ELEMENTSOF(parts));
 }
 
-/* The journal's Events and Logs have an "id" of their own, which would collide with the
- * subscription's "id" beside the flattened fields: theirs becomes event_id / log_id. */
+/* The journal's Events and Logs and the alarms have an "id" of their own, which would
+ * collide with the subscription's "id" beside the flattened fields: theirs becomes
+ * event_id / log_id / alarm_id. */
 static struct hub_msg *render_journal(const struct hub_event *ev, const char *name,
                                       const char *id_key)
 {
@@ -136,6 +137,8 @@ static struct hub_msg *ledfx_render(const struct hub_event *ev)
         if (ev->topic == HUB_T_EVENT || ev->topic == HUB_T_LOG)
                 return render_journal(ev, topics_event_name(ev->topic),
                                       ev->topic == HUB_T_EVENT ? "event_id" : "log_id");
+        if (ev->topic >= HUB_T_ALARM_RAISED && ev->topic <= HUB_T_ALARM_DELETED)
+                return render_journal(ev, topics_event_name(ev->topic), "alarm_id");
         /* LedFx carries every topic that has an event name. */
         const char *name = topics_event_name(ev->topic);
         return name ? lf_frame(ev, name, ev->json, ev->json_len) : NULL;

@@ -21,6 +21,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "alarms_hub.h"
 #include "carousel.h"
 #include "client.h"
 #include "config.h"
@@ -66,7 +67,6 @@ static const char *const reserved[] = {
         "telemetry.realtime", "telemetry.status",  "system.error",        "mission.started",
         "mission.progress",   "mission.completed", "safety.zone_entered", "safety.clear",
         "config.rollback",    "command.result",    "alarm.triggered",     "alarm.update",
-        "alarm.cleared",
 };
 
 struct native_client {
@@ -664,6 +664,23 @@ static void do_command(struct native_client *n, json_object *o, json_object *req
                 own = args ? json_object_get(args) : json_object_new_object();
                 json_object_object_add(own, "confirm", json_object_get(cf));
                 args = own;
+        }
+        if (strcmp(json_object_get_string(tv), "alarms") == 0) {
+                /* Alarm actions are the hub's own: answered at once (alarms_hub.c). */
+                json_object *r = carousel_reply_new("command.result", req_id);
+                char who[96];
+                snprintf(who, sizeof(who), "%s@%s", client_sub(n->c)[0] ? client_sub(n->c) : "ws",
+                         client_ip(n->c));
+                if (r) {
+                        alarms_hub_command(
+                            r, json_object_get_string(av), iv ? json_object_get_string(iv) : NULL,
+                            args, control_allowed(client_role(n->c), AUTH_ROLE_OPERATOR),
+                            &(struct alarms_actor){ .name = who,
+                                                    .role = auth_role_name(client_role(n->c)) });
+                        fanout_reply(n->c, r);
+                }
+                json_object_put(own);
+                return;
         }
         struct native_cmd *nc = calloc(1, sizeof(*nc));
         if (!nc) {

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alarms_hub.h"
 #include "client.h"
 #include "dialect.h"
 #include "eio_poll.h"
@@ -483,6 +484,8 @@ static struct hub_msg *sio_render(const struct hub_event *ev)
                 return render_tag(ev);
         if (ev->topic == RT_opcua_conn)
                 return render_opcua(ev);
+        if (ev->topic >= HUB_T_ALARM_RAISED && ev->topic <= HUB_T_ALARM_DELETED)
+                return msg_event(ev, "on.alarm", 0, ev->json, ev->json_len);
         if (ev->topic == HUB_T_EVENT || ev->topic == HUB_T_LOG) /* the journal's (journal.h) */
                 return msg_event(ev, ev->topic == HUB_T_EVENT ? "on.event" : "on.log", 0, ev->json,
                                  ev->json_len);
@@ -532,6 +535,14 @@ static void schedule_ping(struct sio_client *s)
                          (lws_usec_t)hub.opt.sio_ping_ms * LWS_US_PER_MS);
 }
 
+/* Write o's text and put it ([] when NULL). */
+static void put_json(FILE *f, json_object *o)
+{
+        const char *s = o ? jsonfmt_text(o, NULL) : NULL;
+        fputs(s ? s : "[]", f);
+        json_object_put(o);
+}
+
 /* The snapshot: PyAutomation's seven keys, its tags joined from the latest on.tag
  * texts (no parse, no second encoding). Malloc'd; NULL on ENOMEM. */
 static char *on_connection_text(size_t *ret_len)
@@ -551,7 +562,9 @@ static char *on_connection_text(size_t *ret_len)
                         fwrite(tags[i].json, 1, tags[i].json_len, f);
                         first = false;
                 }
-        fputs("],\"alarms\":[],\"machines\":[", f);
+        fputs("],\"alarms\":", f);
+        put_json(f, alarms_hub_list());
+        fputs(",\"machines\":[", f);
         first = true;
         for (size_t i = 0; i < n_machines; i++)
                 if (machines[i].json) {
@@ -565,10 +578,9 @@ static char *on_connection_text(size_t *ret_len)
         _cleanup_free_ char *la = history_last_array(HISTORY_ALARM, 0, NULL);
         _cleanup_free_ char *le = history_last_array(HISTORY_EVENT, 0, NULL);
         _cleanup_free_ char *ll = history_last_array(HISTORY_LOG, 0, NULL);
-        fprintf(f,
-                "],\"last_alarms\":%s,\"last_active_alarms\":[],\"last_events\":%s,"
-                "\"last_logs\":%s}",
-                la ? la : "[]", le ? le : "[]", ll ? ll : "[]");
+        fprintf(f, "],\"last_alarms\":%s,\"last_active_alarms\":", la ? la : "[]");
+        put_json(f, alarms_hub_active());
+        fprintf(f, ",\"last_events\":%s,\"last_logs\":%s}", le ? le : "[]", ll ? ll : "[]");
         if (fclose(f) != 0) {
                 free(buf);
                 return NULL;

@@ -61,6 +61,7 @@ struct hub_options {
         /* the hub's own files ([hub] state_dir, --state-dir, else systemd's
          * $STATE_DIRECTORY): the history store (journal.c). NULL: none, keep in memory */
         const char *state_dir;
+        const char *alarms_file; /* alarm definitions ([hub] alarms_file, --alarms-file) */
         /* records kept per history kind ([history] last_alarms, last_events, last_logs) */
         unsigned history_alarms, history_events, history_logs;
 };

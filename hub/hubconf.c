@@ -49,6 +49,7 @@ enum keep_slot {
         KEEP_JWT_AUDIENCE,
         KEEP_JWT_ISSUER,
         KEEP_STATE_DIR,
+        KEEP_ALARMS_FILE,
         KEEP_N
 };
 static char *owned[KEEP_N];
@@ -123,6 +124,9 @@ static void apply(struct hub_options *o, bool at_start)
                         o->head_timeout_ms = (unsigned)conf_get_uint(cfg, "hub", "head_timeout");
                 if (from_file("state_dir"))
                         o->state_dir = state_dir();
+                if (from_file("alarms_file"))
+                        o->alarms_file =
+                            keep(KEEP_ALARMS_FILE, conf_get_string(cfg, "hub", "alarms_file"));
                 o->history_alarms = (unsigned)conf_get_uint(cfg, "history", "last_alarms");
                 o->history_events = (unsigned)conf_get_uint(cfg, "history", "last_events");
                 o->history_logs = (unsigned)conf_get_uint(cfg, "history", "last_logs");

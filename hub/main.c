@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alarms_hub.h"
 #include "commands.h"
 #include "config.h"
 #include "hub.h"
@@ -71,6 +72,7 @@ static void help(void)
                "  --control on|off        with --auth off: accept commands (default off)\n"
                "  --auth-timeout SECS     /ws and Socket.IO clients must authenticate within\n"
                "                          (default 10)\n"
+               "  --alarms-file PATH      alarm definitions, a JSON array (docs/alarms.md)\n"
                "  --state-dir DIR         the hub's own files: history (default $STATE_DIRECTORY\n"
                "                          from systemd, else none: kept in memory)\n"
                "  --rate-limit N          inbound messages/s per client (default 20)\n"
@@ -157,6 +159,7 @@ static int parse_args(int argc, char **argv)
                 ARG_TLS_KEY,
                 ARG_TLS_ONLY,
                 ARG_STATE_DIR,
+                ARG_ALARMS_FILE,
                 ARG_CHECK_HISTORY,
         };
         static const struct option opts[] = {
@@ -190,6 +193,7 @@ static int parse_args(int argc, char **argv)
                 { "tls-key", required_argument, NULL, ARG_TLS_KEY },
                 { "tls-only", required_argument, NULL, ARG_TLS_ONLY },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "alarms-file", required_argument, NULL, ARG_ALARMS_FILE },
                 { "check-history", required_argument, NULL, ARG_CHECK_HISTORY },
                 {},
         };
@@ -297,6 +301,9 @@ static int parse_args(int argc, char **argv)
                         return 0;
                 case ARG_CONFIG:
                         break; /* read before the flags */
+                case ARG_ALARMS_FILE:
+                        o->alarms_file = optarg;
+                        break;
                 case ARG_CHECK_HISTORY:
                         arg_check_history = optarg;
                         break;
@@ -357,6 +364,7 @@ static int parse_args(int argc, char **argv)
                         { ARG_TLS_KEY, "tls_key" },
                         { ARG_TLS_ONLY, "tls_only" },
                         { ARG_STATE_DIR, "state_dir" },
+                        { ARG_ALARMS_FILE, "alarms_file" },
                 };
                 for (size_t i = 0; i < ELEMENTSOF(keys); i++)
                         if (keys[i].arg == c)
@@ -530,6 +538,8 @@ static int hub_main(int argc, char **argv)
         struct MHD_Daemon *mhd = NULL;
         if (mqtt_start(argc, argv) < 0) /* an events sink: before anything publishes */
                 goto out;
+        if (alarms_hub_init(hub.opt.alarms_file, hub.opt.state_dir) < 0) /* a sink too */
+                goto out;
         if (commands_start() < 0)
                 goto out;
         if (reader_start() < 0)
@@ -545,6 +555,7 @@ out:
         commands_stop(); /* what is still in flight is answered before REST goes away */
         reader_stop();
         rest_stop(mhd);
+        alarms_hub_free();
         mqtt_free();         /* every publishing thread has stopped */
         hub_handoff_clear(); /* what the reader rendered after the loop left */
         pthread_mutex_lock(&state_lock);

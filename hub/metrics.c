@@ -24,6 +24,7 @@
 #include "metrics.h"
 
 #include "config.h"
+#include "alarms_hub.h"
 #include "hub.h"
 #include "macros.h"
 #include "record_json.h"
@@ -453,6 +454,7 @@ char *metrics_render(size_t *ret_len)
         pthread_mutex_unlock(&state_lock);
         emit_hub(o);
         emit_collectors(o);
+        alarms_hub_metrics(o);
         if (fclose(o) != 0) {
                 free(buf);
                 return NULL;

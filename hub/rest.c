@@ -34,6 +34,7 @@
 #include "rest.h"
 
 #include "addrlimit.h"
+#include "alarms_rest.h"
 #include "client.h"
 #include "control_rest.h"
 #include "dialect.h"
@@ -446,8 +447,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
                 return respond_error(conn, MHD_HTTP_BAD_REQUEST,
                                      "both Content-Length and Transfer-Encoding", NULL, true);
-        /* The control routes (POST, suspended while their command is in flight). */
+        /* The alarm routes (answered at once). */
         enum MHD_Result hr;
+        if (alarms_rest(conn, url, method, upload_data, upload_data_size, req_cls, &hr))
+                return hr;
+        /* The control routes (POST, suspended while their command is in flight). */
         if (control_rest(conn, url, method, upload_data, upload_data_size, req_cls, &hr))
                 return hr;
         /* /api/clients and the Authorization check. */
