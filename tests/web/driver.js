@@ -56,6 +56,7 @@ async function handle(r) {
     case "click": await p.page.click(r.selector, { timeout: r.timeout || 5000 }); return {};
     case "fill": await p.page.fill(r.selector, r.value, { timeout: r.timeout || 5000 }); return {};
     case "press": await p.page.press(r.selector, r.key, { timeout: r.timeout || 5000 }); return {};
+    case "reload": await p.page.reload({ waitUntil: "load" }); return {};
     case "viewport": await p.page.setViewportSize({ width: r.width, height: r.height }); return {};
     case "screenshot": await p.page.screenshot({ path: r.path, fullPage: !!r.full }); return {};
     case "problems": return { value: p.problems };
