@@ -141,6 +141,12 @@ class Env:
                     return int(line.split()[1])
         return 0
 
+    def cpu_seconds(self, pid=None):
+        """utime + stime of pid (default: the hub) in seconds."""
+        with open(f"/proc/{pid or self.hub.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def metric(self, name):
         return self.metrics(name)[0]
 
