@@ -60,7 +60,7 @@ function bar(v, label) {
   fill.style.width = Math.max(0, Math.min(100, v || 0)) + "%";
   if (v >= 90) fill.classList.add("hot");
   return h("span", { class: "bar", role: "meter", "aria-valuemin": "0", "aria-valuemax": "100",
-    "aria-valuenow": num(v, 0), "aria-label": label }, fill);
+    "aria-valuenow": typeof v === "number" ? v.toFixed(0) : null, "aria-label": label }, fill);
 }
 function table(head, rows, cls) {
   return h("div", { class: "scroll" }, h("table", { class: cls || "" },
