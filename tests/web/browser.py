@@ -42,7 +42,8 @@ def artifacts():
 class Browser:
     def __init__(self, env=None):
         require_browser()
-        self.log = open(os.path.join(artifacts(), f"driver-{os.getpid()}.log"), "w")
+        name = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+        self.log = open(os.path.join(artifacts(), f"driver-{name}.log"), "w")
         self.p = subprocess.Popen(["node", os.path.join(HERE, "driver.js")], cwd=HERE,
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=self.log, text=True, bufsize=1)

@@ -1,12 +1,13 @@
 """test_page.py — the dashboard served by the hub, in headless Debian chromium.
 
-Real peers: the hub and ringhub-collect-system on a private ring (a long interval, so
-the CPU figure holds still while the page and REST are compared). HTTP: GET / is the
+Real peers: the hub and ringhub-collect-system on a private ring (a 3 s interval; the
+page's CPU figure must be REST's just before or after it is read). HTTP: GET / is the
 page with a strict CSP, ETag/304, gzip, HEAD, 405 for POST, 404 for an unknown /ui/
 file, ≤ 100 KB compressed; a WebSocket upgrade on / still speaks the native dialect (the
 carousel seed's clients). Browser: the page loads with no console error and no failed
 request under the CSP; within 2 s it shows REST's hostname and CPU figure (± rounding);
-every button has a name; screenshots at 1920 and 360 px go to <build>/web-artifacts; the
+every button has a name; screenshots at 1920 px (light) and 360 px (dark) go to
+<build>/web-artifacts; the
 hub killed (-9) → "disconnected", restarted on the same port → live again.
 """
 import asyncio
@@ -126,7 +127,7 @@ def main(env):
         check(not probs, f"console errors or failed requests: {probs}")
         art = artifacts()
         b.call("screenshot", page=page, path=os.path.join(art, "dashboard-1920.png"), full=True)
-        phone, _ = b.open(url, 360, 740)
+        phone, _ = b.open(url, 360, 740, scheme="dark")
         b.wait(phone, CONN + " === 'live' && document.querySelector('[data-testid=cpu]')", 3000)
         wide = b.eval(phone, "document.documentElement.scrollWidth")
         check(wide <= 360, f"the page is {wide} px wide on a 360 px screen")
