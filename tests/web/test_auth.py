@@ -5,7 +5,8 @@ machine written into the ring with ringhubctl. The page itself needs no token (i
 no data; REST without one is 401). In headless chromium: no token → the login box; a
 wrong token → the box again with the refusal; the viewer token → live, the container and
 machine shown, no control button anywhere; reloaded → still logged in (sessionStorage);
-logged out and in as operator → the stop, move and e-stop buttons are there.
+logged out and in as operator → the stop, move and e-stop buttons are there, and the
+e-stop asks first (Cancel sends nothing; Confirm sends it and shows the hub's answer).
 """
 import os
 import tempfile
@@ -70,6 +71,21 @@ def main(env):
         login(b, page, OPERATOR)
         b.wait(page, CONN + " === 'live' && " + CONTROLS + " === 3", 5000)
         check("operator" in b.text(page, "#who"), f"role shown: {b.text(page, '#who')}")
+        # The e-stop has a confirm step: Cancel sends nothing, Confirm sends the command
+        # (no PLC collector here: the hub's answer is shown all the same).
+        estop = "button[aria-label='emergency stop Carousel']"
+        dialog_open = "document.getElementById('confirm').open"
+        b.call("press", page=page, selector=estop, key="Enter")
+        b.wait(page, dialog_open, 3000)
+        b.call("press", page=page, selector="#confirm-cancel", key="Enter")
+        b.wait(page, "!" + dialog_open, 3000)
+        check(b.eval(page, "document.getElementById('result').hidden"), "cancel sent a command")
+        b.call("press", page=page, selector=estop, key="Enter")
+        b.wait(page, dialog_open, 3000)
+        b.call("click", page=page, selector="#confirm-ok")
+        res = b.wait(page, "(t => t.startsWith('emergency stop m1: ') && !t.endsWith('sent…') && t)"
+                     "(document.getElementById('result').textContent)", 15000)
+        print(f"e-stop after the confirm step: {res}")
         probs = b.problems(page)
         check(not probs, f"console errors or failed requests: {probs}")
         print("login box, refusal, viewer without controls, operator with them")
