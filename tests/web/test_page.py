@@ -1,7 +1,7 @@
 """test_page.py — the dashboard served by the hub, in headless Debian chromium.
 
-Real peers: the hub and ringhub-collect-system on a private ring (a 3 s interval; the
-page's CPU figure must be REST's just before or after it is read). HTTP: GET / is the
+Real peers: the hub, ringhub-collect-system (a 3 s interval; the page's CPU figure must
+be REST's just before or after it is read) and ringhub-collect-network on a private ring. HTTP: GET / is the
 page with a strict CSP, ETag/304, gzip, HEAD, 405 for POST, 404 for an unknown /ui/
 file, ≤ 100 KB compressed; a WebSocket upgrade on / still speaks the native dialect (the
 carousel seed's clients). Browser: the page loads with no console error and no failed
@@ -86,6 +86,8 @@ def rest_json(env, path):
 def main(env):
     env.start_hub()
     env.spawn([env.collect_system, "--ring", env.ring, "--interval", "3000"])
+    env.spawn([os.path.join(os.path.dirname(env.collect_system), "ringhub-collect-network"),
+               "--ring", env.ring, "--interval", "1000"])
     end = time.time() + 20
     while time.time() < end and not rest_json(env, "/api/v1/system").get("hostname"):
         time.sleep(0.1)
