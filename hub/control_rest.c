@@ -146,9 +146,8 @@ static enum MHD_Result fail(struct MHD_Connection *conn, unsigned status, const 
         return respond(conn, status, buf);
 }
 
-/* The caller's identity: a token's role and name with auth on; the address with it off. */
-static bool identify(struct MHD_Connection *conn, struct control_who *who, char *name, size_t size,
-                     enum MHD_Result *ret)
+bool control_rest_identify(struct MHD_Connection *conn, struct control_who *who, char *name,
+                           size_t size, enum MHD_Result *ret)
 {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -271,7 +270,7 @@ bool control_rest(struct MHD_Connection *conn, const char *url, const char *meth
         }
         char name[96];
         struct control_who who;
-        if (!identify(conn, &who, name, sizeof(name), ret))
+        if (!control_rest_identify(conn, &who, name, sizeof(name), ret))
                 return true;
         const char *bad;
         json_object *args = args_of(conn, q, &bad);

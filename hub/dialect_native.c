@@ -21,6 +21,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "alarms_hub.h"
 #include "carousel.h"
 #include "client.h"
 #include "config.h"
@@ -57,8 +58,7 @@ static unsigned ntopic(size_t i)
 
 /* Names a client may subscribe to that no collector produces yet (no error for them). */
 static const char *const reserved[] = {
-        "telemetry.status", "system.error", "command.result",
-        "alarm.triggered",  "alarm.update", "alarm.cleared",
+        "telemetry.status", "system.error", "command.result", "alarm.triggered", "alarm.update",
 };
 
 struct native_client {
@@ -657,6 +657,21 @@ static void do_command(struct native_client *n, json_object *o, json_object *req
                 own = args ? json_object_get(args) : json_object_new_object();
                 json_object_object_add(own, "confirm", json_object_get(cf));
                 args = own;
+        }
+        if (strcmp(json_object_get_string(tv), "alarms") == 0) {
+                /* Alarm actions are the hub's own: answered at once (alarms_hub.c). */
+                json_object *r = carousel_reply_new("command.result", req_id);
+                char who[96];
+                snprintf(who, sizeof(who), "%s@%s", client_sub(n->c)[0] ? client_sub(n->c) : "ws",
+                         client_ip(n->c));
+                if (r) {
+                        alarms_hub_command(
+                            r, json_object_get_string(av), iv ? json_object_get_string(iv) : NULL,
+                            args, control_allowed(client_role(n->c), AUTH_ROLE_OPERATOR), who);
+                        fanout_reply(n->c, r);
+                }
+                json_object_put(own);
+                return;
         }
         struct native_cmd *nc = calloc(1, sizeof(*nc));
         if (!nc) {

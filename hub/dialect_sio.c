@@ -25,9 +25,11 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "alarms_hub.h"
 #include "client.h"
 #include "dialect.h"
 #include "fanout.h"
+#include "history.h"
 #include "jsonfmt.h"
 #include "log.h"
 #include "macros.h"
@@ -110,14 +112,7 @@ static void sio_tags_free(void)
 /* PyAutomation's "%m/%d/%Y, %H:%M:%S.%f" in local time. */
 static size_t pyauto_time(char *buf, size_t size, uint64_t ns)
 {
-        time_t s = (time_t)(ns / NSEC_PER_SEC);
-        struct tm tm;
-        if (!localtime_r(&s, &tm))
-                return 0;
-        int n = snprintf(buf, size, "%02d/%02d/%04d, %02d:%02d:%02d.%06u", tm.tm_mon + 1,
-                         tm.tm_mday, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                         (unsigned)(ns % NSEC_PER_SEC / 1000));
-        return n > 0 && (size_t)n < size ? (size_t)n : 0;
+        return jsonfmt_pyauto_time(buf, size, ns);
 }
 
 static struct tag_hist *tag_find(const char *name)
@@ -494,6 +489,8 @@ static struct hub_msg *sio_render(const struct hub_event *ev)
                 return render_tag(ev);
         if (ev->topic == RT_opcua_conn)
                 return render_opcua(ev);
+        if (ev->topic >= HUB_T_ALARM_RAISED && ev->topic <= HUB_T_ALARM_DELETED)
+                return msg_event(ev, "on.alarm", 0, ev->json, ev->json_len);
         const struct topic_info *t = plain_topic(ev->topic);
         return t ? msg_event(ev, t->event, ev->state ? HUB_MSG_STATE : 0, ev->json, ev->json_len)
                  : NULL;
@@ -553,6 +550,14 @@ static void schedule_ping(struct sio_client *s)
                          (lws_usec_t)hub.opt.sio_ping_ms * LWS_US_PER_MS);
 }
 
+/* Write o's text and put it ([] when NULL). */
+static void put_json(FILE *f, json_object *o)
+{
+        const char *s = o ? jsonfmt_text(o, NULL) : NULL;
+        fputs(s ? s : "[]", f);
+        json_object_put(o);
+}
+
 /* The snapshot: PyAutomation's seven keys, its tags joined from the latest on.tag
  * texts (no parse, no second encoding). Malloc'd; NULL on ENOMEM. */
 static char *on_connection_text(size_t *ret_len)
@@ -572,7 +577,9 @@ static char *on_connection_text(size_t *ret_len)
                         fwrite(tags[i].json, 1, tags[i].json_len, f);
                         first = false;
                 }
-        fputs("],\"alarms\":[],\"machines\":[", f);
+        fputs("],\"alarms\":", f);
+        put_json(f, alarms_hub_list());
+        fputs(",\"machines\":[", f);
         first = true;
         for (size_t i = 0; i < n_machines; i++)
                 if (machines[i].json) {
@@ -582,9 +589,10 @@ static char *on_connection_text(size_t *ret_len)
                         first = false;
                 }
         pthread_mutex_unlock(&tags_lock);
-        fputs("],\"last_alarms\":[],\"last_active_alarms\":[],\"last_events\":[],"
-              "\"last_logs\":[]}",
-              f);
+        _cleanup_free_ char *last = history_last_array(HISTORY_ALARM, hub.opt.history_alarms, NULL);
+        fprintf(f, "],\"last_alarms\":%s,\"last_active_alarms\":", last ? last : "[]");
+        put_json(f, alarms_hub_active());
+        fputs(",\"last_events\":[],\"last_logs\":[]}", f);
         if (fclose(f) != 0) {
                 free(buf);
                 return NULL;

@@ -11,11 +11,14 @@
  * messages are dropped silently. See docs/wire-unraid.md. No per-client encoding.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "client.h"
 #include "dialect.h"
 #include "fanout.h"
+#include "jsonfmt.h"
 #include "log.h"
 #include "macros.h"
 #include "util.h"
@@ -32,6 +35,47 @@ static const struct topic_info *topic_of(unsigned topic)
         return t && (t->carry & TC_UNRAID) && t->event ? t : NULL;
 }
 
+static const char *str_of(json_object *o, const char *key)
+{
+        json_object *v;
+        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+                   ? json_object_get_string(v)
+                   : "";
+}
+
+/* An alarm change as an Unraid notification {id, alarm_id, title, subject, description,
+ * importance alert|warning|normal, type unread|archive, timestamp, event, alarm}. */
+static json_object *notification(const struct hub_event *ev, const char *ts)
+{
+        json_object *a = ev->data, *st = NULL, *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        const char *what = str_of(a, "event"), *trig = str_of(a, "trigger_type");
+        (void)json_object_object_get_ex(a, "state", &st);
+        const char *state = str_of(st, "state");
+        bool raised = strcmp(what, "raised") == 0;
+        bool severe = !strcmp(trig, "HIGH-HIGH") || !strcmp(trig, "LOW-LOW");
+        bool unread = !strcmp(state, "Unacknowledged") || !strcmp(state, "RTN Unacknowledged");
+        char id[96], subject[160], desc[320];
+        snprintf(id, sizeof(id), "ringhub-alarm-%s-%" PRIu64, str_of(a, "id"), ev->ts_ns);
+        snprintf(subject, sizeof(subject), "Alarm %s %s", str_of(a, "name"), what);
+        snprintf(desc, sizeof(desc), "%s (%s %s): %s", str_of(a, "tag"), trig,
+                 json_object_to_json_string(json_object_object_get(a, "trigger_value")), state);
+        json_object_object_add(o, "id", json_object_new_string(id));
+        json_object_object_add(o, "alarm_id", json_object_new_string(str_of(a, "id")));
+        json_object_object_add(o, "title", json_object_new_string("ringhub alarm"));
+        json_object_object_add(o, "subject", json_object_new_string(subject));
+        json_object_object_add(o, "description", json_object_new_string(desc));
+        json_object_object_add(
+            o, "importance",
+            json_object_new_string(raised ? (severe ? "alert" : "warning") : "normal"));
+        json_object_object_add(o, "type", json_object_new_string(unread ? "unread" : "archive"));
+        json_object_object_add(o, "timestamp", json_object_new_string(ts));
+        json_object_object_add(o, "event", json_object_new_string(what));
+        json_object_object_add(o, "alarm", json_object_get(a));
+        return o;
+}
+
 static struct hub_msg *unraid_render(const struct hub_event *ev)
 {
         const struct topic_info *t = topic_of(ev->topic);
@@ -42,14 +86,29 @@ static struct hub_msg *unraid_render(const struct hub_event *ev)
         size_t tl = format_rfc3339_ns(ts, sizeof(ts), ev->ts_ns, false);
         if (!tl)
                 return NULL;
-        const char *parts[] = { "{\"event\":\"", name, "\",\"timestamp\":\"", ts, "\",\"data\":",
-                                ev->json,        "}" };
-        const size_t lens[] = { 10, strlen(name), 15, tl, 9, ev->json_len, 1 };
+        const char *data = ev->json;
+        size_t data_len = ev->json_len;
+        json_object *note = NULL;
+        if (ev->topic >= HUB_T_ALARM_RAISED && ev->topic <= HUB_T_ALARM_DELETED) {
+                name = t->alias; /* notifications_update */
+                note = notification(ev, ts);
+                data = note ? jsonfmt_text(note, &data_len) : NULL;
+                if (!data) {
+                        json_object_put(note);
+                        return NULL;
+                }
+        }
+        const char *parts[] = {
+                "{\"event\":\"", name, "\",\"timestamp\":\"", ts, "\",\"data\":", data, "}"
+        };
+        const size_t lens[] = { 10, strlen(name), 15, tl, 9, data_len, 1 };
         static_assert(sizeof("{\"event\":\"") - 1 == 10, "part 0");
         static_assert(sizeof("\",\"timestamp\":\"") - 1 == 15, "part 2");
         static_assert(sizeof("\",\"data\":") - 1 == 9, "part 4");
-        return hub_msg_new((uint16_t)ev->topic, ev->state ? HUB_MSG_STATE : 0, parts, lens,
-                           ELEMENTSOF(parts));
+        struct hub_msg *m = hub_msg_new((uint16_t)ev->topic, ev->state ? HUB_MSG_STATE : 0, parts,
+                                        lens, ELEMENTSOF(parts));
+        json_object_put(note);
+        return m;
 }
 
 static int unraid_open(struct hub_client *c)

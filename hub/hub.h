@@ -49,6 +49,11 @@ struct hub_options {
         unsigned diag_interval_ms;   /* self-diagnostics period */
         /* control.c: with auth off, commands are accepted only when this is on */
         atomic_bool control;
+        /* the hub's own files ([hub] state_dir, --state-dir): the history store (journal.c) */
+        const char *state_dir;
+        const char *alarms_file; /* alarm definitions ([hub] alarms_file, --alarms-file) */
+        /* records kept per history kind ([history] last_alarms, last_events, last_logs) */
+        unsigned history_alarms, history_events, history_logs;
 };
 
 /* Counters shared by every thread (relaxed atomics; /metrics and diagnostics read them),

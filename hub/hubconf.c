@@ -37,7 +37,7 @@ static bool from_file(const char *key)
         return true;
 }
 static unsigned version = 1;
-static char *owned[8]; /* copies of strings hub.opt points at */
+static char *owned[10]; /* copies of strings hub.opt points at */
 
 struct reload_hook {
         void (*fn)(void *userdata);
@@ -96,6 +96,13 @@ static void apply(struct hub_options *o, bool at_start)
                 if (from_file("http_connections"))
                         o->http_connections =
                             (unsigned)conf_get_uint(cfg, "hub", "http_connections");
+                if (from_file("state_dir"))
+                        o->state_dir = keep(8, conf_get_string(cfg, "hub", "state_dir"));
+                if (from_file("alarms_file"))
+                        o->alarms_file = keep(9, conf_get_string(cfg, "hub", "alarms_file"));
+                o->history_alarms = (unsigned)conf_get_uint(cfg, "history", "last_alarms");
+                o->history_events = (unsigned)conf_get_uint(cfg, "history", "last_events");
+                o->history_logs = (unsigned)conf_get_uint(cfg, "history", "last_logs");
         }
 #define SET(key, field, expr)              \
         do {                               \

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alarms_hub.h"
 #include "commands.h"
 #include "config.h"
 #include "hub.h"
@@ -59,6 +60,8 @@ static void help(void)
                "  --jwt-secret-file PATH  HS256 secret for --auth jwt\n"
                "  --control on|off        with --auth off: accept commands (default off)\n"
                "  --auth-timeout SECS     /ws clients must authenticate within (default 10)\n"
+               "  --alarms-file PATH      alarm definitions, a JSON array (docs/alarms.md)\n"
+               "  --state-dir DIR         the hub's own files: history (default /var/lib/ringhub)\n"
                "  --rate-limit N          inbound messages/s per client (default 20)\n"
                "  --max-events N          outbound events/s per client (default 1000)\n"
                "  --sio-ping-interval MS  Socket.IO pingInterval (default 25000)\n"
@@ -104,6 +107,8 @@ static int parse_args(int argc, char **argv)
                 ARG_VERSION,
                 ARG_CONFIG,
                 ARG_CONTROL,
+                ARG_STATE_DIR,
+                ARG_ALARMS_FILE,
         };
         static const struct option opts[] = {
                 { "ring", required_argument, NULL, ARG_RING },
@@ -130,6 +135,8 @@ static int parse_args(int argc, char **argv)
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "config", required_argument, NULL, ARG_CONFIG },
                 { "control", required_argument, NULL, ARG_CONTROL },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "alarms-file", required_argument, NULL, ARG_ALARMS_FILE },
                 {},
         };
         struct hub_options *o = &hub.opt;
@@ -227,6 +234,13 @@ static int parse_args(int argc, char **argv)
                         return 0;
                 case ARG_CONFIG:
                         break; /* read before the flags */
+                case ARG_ALARMS_FILE:
+                        o->alarms_file = optarg;
+                        break;
+                case ARG_STATE_DIR:
+                        o->state_dir = optarg;
+                        r = optarg[0] == '/' ? 0 : -EINVAL;
+                        break;
                 case ARG_CONTROL:
                         r = strcmp(optarg, "on") == 0    ? 1
                             : strcmp(optarg, "off") == 0 ? 0
@@ -265,6 +279,8 @@ static int parse_args(int argc, char **argv)
                         { ARG_JWT_SECRET_FILE, "jwt_secret_file" },
                         { ARG_RATE_LIMIT, "rate_limit" },
                         { ARG_CONTROL, "control" },
+                        { ARG_STATE_DIR, "state_dir" },
+                        { ARG_ALARMS_FILE, "alarms_file" },
                 };
                 for (size_t i = 0; i < ELEMENTSOF(keys); i++)
                         if (keys[i].arg == c)
@@ -415,6 +431,8 @@ static int hub_main(int argc, char **argv)
         struct MHD_Daemon *mhd = NULL;
         if (mqtt_start(argc, argv) < 0) /* an events sink: before anything publishes */
                 goto out;
+        if (alarms_hub_init(hub.opt.alarms_file, hub.opt.state_dir) < 0) /* a sink too */
+                goto out;
         if (commands_start() < 0)
                 goto out;
         if (reader_start() < 0)
@@ -430,6 +448,7 @@ out:
         commands_stop(); /* what is still in flight is answered before REST goes away */
         reader_stop();
         rest_stop(mhd);
+        alarms_hub_free();
         mqtt_free();         /* every publishing thread has stopped */
         hub_handoff_clear(); /* what the reader rendered after the loop left */
         pthread_mutex_lock(&state_lock);

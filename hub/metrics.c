@@ -18,6 +18,7 @@
 
 #include "metrics.h"
 
+#include "alarms_hub.h"
 #include "hub.h"
 #include "macros.h"
 #include "record_json.h"
@@ -242,6 +243,7 @@ char *metrics_render(size_t *ret_len)
         emit_state(o);
         pthread_mutex_unlock(&state_lock);
         emit_hub(o);
+        alarms_hub_metrics(o);
         if (fclose(o) != 0) {
                 free(buf);
                 return NULL;

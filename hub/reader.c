@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "alarms_hub.h"
 #include "events.h"
 #include "hub.h"
 #include "log.h"
@@ -367,6 +368,7 @@ static void *reader_main(void *arg)
                 }
                 if (!hub.primed && k != 1 && k != -EINPROGRESS)
                         prime();
+                alarms_hub_flush(); /* what the drain's values changed */
                 events_batch_end();
 
                 uint64_t now = mono_ns();
@@ -374,6 +376,8 @@ static void *reader_main(void *arg)
                 if (now >= next_tick && hub.primed) {
                         events_batch_begin();
                         tick(now - last_tick);
+                        alarms_hub_tick(real_ns());
+                        alarms_hub_flush();
                         events_batch_end();
                         last_tick = now;
                         next_tick = now + DIAG_NS;

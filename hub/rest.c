@@ -25,6 +25,7 @@
 
 #include "rest.h"
 
+#include "alarms_rest.h"
 #include "client.h"
 #include "control_rest.h"
 #include "dialects.h"
@@ -358,8 +359,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                                const char *method, const char *version, const char *upload_data,
                                size_t *upload_data_size, void **req_cls)
 {
-        /* The control routes (POST, suspended while their command is in flight). */
+        /* The alarm routes (answered at once). */
         enum MHD_Result hr;
+        if (alarms_rest(conn, url, method, upload_data, upload_data_size, req_cls, &hr))
+                return hr;
+        /* The control routes (POST, suspended while their command is in flight). */
         if (control_rest(conn, url, method, upload_data, upload_data_size, req_cls, &hr))
                 return hr;
         /* /api/clients and the Authorization check. */
