@@ -8,10 +8,12 @@ Binaries come from the environment: RINGHUB, RINGHUBCTL, COLLECT_SYSTEM.
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -57,6 +59,8 @@ class Env:
         self.procs = []
         self.hub = None
         self.logs = []
+        # The hub's own files (history, REST-made alarms) stay private to the test.
+        self.state_dir = tempfile.mkdtemp(prefix=f"{self.ring}-state-")
 
     # ---- processes ----
     def spawn(self, argv, **kw):
@@ -69,7 +73,7 @@ class Env:
 
     def start_hub(self, *extra, wait=True):
         self.hub = self.spawn([self.ringhub, "--ring", self.ring, "--listen",
-                               f"127.0.0.1:{self.port}", *extra])
+                               f"127.0.0.1:{self.port}", "--state-dir", self.state_dir, *extra])
         if wait:
             self.wait_ready()
         return self.hub
@@ -109,6 +113,7 @@ class Env:
                 p.wait()
         subprocess.run([self.ctl, "--ring", self.ring, "rm"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
         for log in self.logs:
             name = log.name
             log.close()
