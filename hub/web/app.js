@@ -153,11 +153,19 @@ const handlers = {
   "hub.diag": (d) => { S.diag = d; dirty("hub"); },
   "module.discovered": (d) => moduleEvent(d),
   "module.status_change": (d) => moduleEvent(d),
-  "command.executed": (d, m) => listEvent({ t: m.timestamp, kind: "command", text:
+  "command.executed": (d, m) => commandEvent(d, m),
+};
+
+// Every command's end (anyone's: this page, REST, another client) in the events feed.
+function commandEvent(d, m) {
+  listEvent({ t: m.timestamp, kind: "command", text:
     `${d.action} ${d.target || ""} by ${d.origin || "?"}: ${d.status}${d.message ? " — " + d.message : ""}` },
-    S.events, 100),
-  "safety.estop": (d, m) => listEvent({ t: m.timestamp, kind: "e-stop", text:
-    `emergency stop (${d.reason || "no reason"}): ${d.status}` }, S.events, 100),
+    S.events, 100);
+  dirty("events");
+}
+handlers["safety.estop"] = (d, m) => {
+  listEvent({ t: m.timestamp, kind: "e-stop", text: `emergency stop (${d.reason || "no reason"}): ${d.status}` }, S.events, 100);
+  dirty("events");
 };
 
 function moduleEvent(d) {
@@ -208,8 +216,15 @@ function onMessage(m) {
   const d = m.data;
   if (handlers[t]) return handlers[t](d, m);
   if (t.startsWith("alarm.")) return onAlarm(t, d);
-  if (t.startsWith("event.")) { listEvent({ t: m.timestamp, kind: t.slice(6), text: d.message || t, d }, S.events, 100); return dirty("events"); }
-  if (t.startsWith("log.")) { listEvent({ t: m.timestamp, kind: t.slice(4), text: d.message || t, d }, S.logs, 100); return dirty("events"); }
+  if (t.startsWith("event.") || t.startsWith("log.")) return journal(t, d || {}, m);
+}
+
+// The hub's journal: PyAutomation's Event and Log objects (event.recorded, log.recorded).
+function journal(t, d, m) {
+  const who = d.user && (d.user.username || d.user.name);
+  const text = (d.message || t) + (d.description ? " — " + d.description : "") + (who ? " (" + who + ")" : "");
+  listEvent({ t: m.timestamp, kind: d.classification || t.split(".")[1], text }, t.startsWith("log.") ? S.logs : S.events, 100);
+  dirty("events");
 }
 
 function showResult(ok, text) {

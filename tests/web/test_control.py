@@ -4,7 +4,7 @@ Real peers: podman's Docker-compatible service with a busybox container behind
 ringhub-collect-docker, and the hub with `--control on`. In headless chromium the
 container's row shows "running"; its "stop container web1" button (keyboard: focused and
 Enter) goes as a /ws command, the result line shows OK, the row shows "exited" and REST
-agrees; then the start button brings it back. No console error or failed request.
+agrees, the events view lists it; then the start button brings it back. No console error or failed request.
 Skips (77) without root, podman, runc or busybox, chromium or playwright-core.
 """
 import json
@@ -63,6 +63,10 @@ def main(env):
         res = b.text(page, "#result")
         check("stop container web1: OK" in res, f"result line: {res}")
         check(rest_state(env, "web1") == "exited", f"REST: {rest_state(env, 'web1')}")
+        # The events view shows it (the hub's journal, or the command.executed event).
+        feed = b.wait(page, "(t => t.includes('web1') && t)(document.querySelector('#events')"
+                      ".textContent)", 10000)
+        print(f"events view: {feed[:300]}")
         press(b, page, "start container web1")
         b.wait(page, state + " === 'running'", 60000)
         check(rest_state(env, "web1") == "running", f"REST after start: {rest_state(env, 'web1')}")
