@@ -3,8 +3,9 @@
 // One WebSocket per tab to the hub's native dialect (/ws): the welcome says whether the
 // hub wants a token; the token (from the login box, kept in sessionStorage) goes as the
 // auth message. The snapshot that follows fills the state; the subscriptions then ask for
-// state topics at 1 Hz (latest wins, so a wall screen costs the hub one frame per topic
-// per second) and for events (commands, alarms, modules, logs) without a rate. Controls
+// whole-state topics at 1 Hz (latest wins, so a wall screen costs the hub one frame per
+// topic per second), for per-entity topics (tags, machines) and events (commands, alarms,
+// modules, logs) without a rate. Controls
 // go as {"type":"command"} and their command.result is shown; alarms use REST. Lost
 // connection: "disconnected" at once, reconnect with backoff (0.5 s doubling to 10 s).
 import { dirty, markAll } from "./views.js";
@@ -69,12 +70,15 @@ function send(o) {
 }
 
 function subscribe() {
+  // Whole-state topics at 1 Hz: the hub holds back all but the latest of each.
   send({ type: "subscribe", rate: 1, events: [
     "system.status", "array.status", "disk.list", "share.list", "pool.list",
-    "container.list", "vm.list", "ups.status", "gpu.list", "network.list", "source.status",
-    "tag.update", "machine.status", "opcua.connection", "hub.diag"] });
+    "container.list", "vm.list", "ups.status", "gpu.list", "network.list", "hub.diag"] });
+  // One entity per frame (a tag, a machine, a source): no rate, or the hub's per-topic
+  // hold would drop one entity's update for another's. Events as they happen.
   send({ type: "subscribe", events: [
-    "module.*", "command.*", "safety.*", "client.*", "config.*"] });
+    "tag.update", "machine.status", "source.status", "opcua.connection",
+    "module.*", "command.*", "safety.*"] });
   // Alarms, events and logs, one by one: a hub without one answers WS-002 for it alone.
   // alarm.raised confirmed = this hub has alarms: then the list comes over REST.
   send({ type: "subscribe", events: ["alarm.raised"], request_id: "sub-alarms" });

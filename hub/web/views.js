@@ -227,11 +227,17 @@ function machineCard(m) {
     ["direction", m.direction ?? "–"], ["last command", `${m.last_command ?? "–"} ${m.last_result ?? ""}`], ["error", m.error || "–"]]), bits, controls);
 }
 
+function tagValue(t) {
+  if (typeof t.value === "number") return +t.value.toFixed(3);
+  if (typeof t.value_bool === "boolean") return t.value_bool;
+  return t.value_string || "–";
+}
+
 function plant() {
   const out = [];
   out.push(card("Tags", S.tags.size ? table(["tag", "value", "trend", "quality", "description"],
     [...S.tags.values()].map((t) => h("tr", { class: t.quality && t.quality !== "Good" ? "warn" : "" }, h("td", { text: t.name }),
-      h("td", { text: `${t.value_string ?? (typeof t.value === "number" ? +t.value.toFixed(3) : t.value_bool ?? "–")} ${t.unit || ""}` }),
+      h("td", { text: `${tagValue(t)} ${t.unit || ""}` }),
       h("td", {}, spark(S.tagHist.get(t.name), t.name + " trend")), h("td", { text: t.quality || "–" }),
       h("td", { text: t.description || "" })))) : empty("No tags.")));
   if (S.opcua.size) out.push(card("OPC UA", kv([...S.opcua.values()].map((c) => [c.endpoint, c.state + (c.reason ? " — " + c.reason : "")]))));

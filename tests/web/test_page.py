@@ -6,6 +6,7 @@ page with a strict CSP, ETag/304, gzip, HEAD, 405 for POST, 404 for an unknown /
 file, ≤ 100 KB compressed; a WebSocket upgrade on / still speaks the native dialect (the
 carousel seed's clients). Browser: the page loads with no console error and no failed
 request under the CSP; within 2 s it shows REST's hostname and CPU figure (± rounding);
+two tags written in one batch both show;
 every button has a name; screenshots at 1920 px (light) and 360 px (dark) go to
 <build>/web-artifacts; the
 hub killed (-9) → "disconnected", restarted on the same port → live again.
@@ -122,6 +123,12 @@ def main(env):
         check(first <= 2000, f"first data after {first} ms")
         print(f"hostname {host}, CPU {cpu} (REST {rest_cpu:.3f}), first data at {first} ms")
         check(b.wait(page, CONN + " === 'live'", 2000), "not live")
+        # Two tags changed in one batch: both show (per-entity topics come without a rate).
+        env.inject("tag", "name=Pressure_01", "value=41.25", "unit=bar", "quality=Good", "+",
+                   "tag", "name=Level_02", "value=7.75", "unit=m", "quality=Good")
+        b.wait(page, "(t => t.includes('Pressure_01') && t.includes('41.25 bar') &&"
+               " t.includes('Level_02') && t.includes('7.75 m'))"
+               "(document.getElementById('plant').textContent)", 3000)
         unnamed = b.eval(page, "[...document.querySelectorAll('button')].filter(x => x.offsetParent"
                          " && !(x.getAttribute('aria-label') || x.textContent).trim()).length")
         check(unnamed == 0, f"{unnamed} buttons without a name")
