@@ -131,7 +131,17 @@ const handlers = {
     dirty("box");
   },
   "array.status": (d) => { S.array = d; dirty("storage"); },
-  "disk.list": (d) => { S.disks = d || []; dirty("storage"); },
+  "disk.list": (d, m) => {
+    // I/O rates from the counters of two lists in a row (the hub sends counters only).
+    const now = Date.parse(m.timestamp) || Date.now(), prev = new Map(S.disks.map((x) => [x.id, x]));
+    S.disks = d || [];
+    for (const x of S.disks) {
+      const p = prev.get(x.id), dt = p && (now - p._t) / 1000;
+      x._t = now;
+      if (dt > 0) { x._rd = (x.read_bytes - p.read_bytes) / dt; x._wr = (x.write_bytes - p.write_bytes) / dt; }
+    }
+    dirty("storage");
+  },
   "share.list": (d) => { S.shares = d || []; dirty("storage"); },
   "pool.list": (d) => { S.pools = d || []; dirty("storage"); },
   "container.list": (d) => { S.containers = d || []; dirty("apps"); },

@@ -149,7 +149,7 @@ function storage() {
     S.disks.map((d) => h("tr", {}, h("td", { text: `${d.name || d.id} (${d.device || ""})` }), h("td", { text: d.role || "–" }),
       h("td", {}, state(d.spin_state)), h("td", { text: d.spin_state === "standby" ? "(asleep)" : temp(d.temperature_celsius) }),
       smartCell(d), h("td", {}, d.size_bytes ? [bar(d.usage_percent, "usage " + d.id), " ", pct(d.usage_percent)] : "–"),
-      h("td", { text: pct(d.io_utilization_percent) })))) : empty("No disks reported.")));
+      h("td", { text: `${pct(d.io_utilization_percent)}${d._rd >= 0 ? ` · r ${rate(d._rd)} w ${rate(d._wr)}` : ""}` })))) : empty("No disks reported.")));
   if (S.shares.length)
     out.push(card("Shares", table(["share", "path", "used", "free"],
       S.shares.map((s) => h("tr", {}, h("td", { text: s.name }), h("td", { text: s.path }),
