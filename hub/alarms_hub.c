@@ -53,8 +53,10 @@ struct entry {
 struct pend {
         unsigned topic;
         json_object *o;
-        char *user; /* who acted, or NULL */
+        char *user;       /* who acted, or NULL */
+        const char *role; /* a static role name, or NULL */
         char msg[ALARM_NAME_MAX + 64];
+        char desc[ALARM_TAG_MAX + 96];
         unsigned priority;
 };
 
@@ -118,7 +120,12 @@ static struct entry *by_name(const char *name)
 
 /* ---- changes → pending events ---- */
 
-static void queue_one(const struct entry *e, enum alarm_change c, const char *user)
+static const char *name_of(const struct alarms_actor *who)
+{
+        return who && who->name ? who->name : "ringhub";
+}
+
+static void queue_one(const struct entry *e, enum alarm_change c, const struct alarms_actor *who)
 {
         if (n_pend >= PEND_MAX) {
                 if (dropped++ % 1000 == 0)
@@ -134,6 +141,7 @@ static void queue_one(const struct entry *e, enum alarm_change c, const char *us
                 pend = p;
                 cap_pend = cap;
         }
+        const char *user = who ? name_of(who) : NULL;
         json_object *o = alarms_payload(&e->a, (int)c, user);
         if (!o)
                 return;
@@ -141,20 +149,26 @@ static void queue_one(const struct entry *e, enum alarm_change c, const char *us
         *p = (struct pend){ .topic = HUB_T_ALARM_RAISED + (unsigned)c,
                             .o = o,
                             .user = user ? strdup(user) : NULL,
+                            .role = who ? who->role : NULL,
                             .priority = e->a.def.trigger == ALARM_TRIG_HIGH_HIGH ||
                                                 e->a.def.trigger == ALARM_TRIG_LOW_LOW
                                             ? 1
                                             : 2 };
         snprintf(p->msg, sizeof(p->msg), "Alarm %s %s", e->a.def.name, alarm_change_name(c));
+        snprintf(p->desc, sizeof(p->desc), "%s = %g (%s %g): %s%s", e->a.def.tag,
+                 e->a.have_value ? e->a.value : NAN, alarm_trigger_name(e->a.def.trigger),
+                 e->a.def.setpoint, alarm_state_name(e->a.state),
+                 e->a.source_lost ? ", source lost" : "");
 }
 
-static void queue(const struct entry *e, const struct alarm_changes *c, const char *user)
+static void queue(const struct entry *e, const struct alarm_changes *c,
+                  const struct alarms_actor *who)
 {
         for (unsigned i = 0; i < c->n; i++) {
-                queue_one(e, c->ch[i], user);
-                log_info("alarm %s (%s): %s, now %s%s%s", e->a.def.name, e->a.def.tag,
-                         alarm_change_name(c->ch[i]), alarm_state_name(e->a.state),
-                         user ? " by " : "", user ? user : "");
+                queue_one(e, c->ch[i], who);
+                log_info("alarm %s (%s = %g): %s, now %s%s%s", e->a.def.name, e->a.def.tag,
+                         e->a.have_value ? e->a.value : NAN, alarm_change_name(c->ch[i]),
+                         alarm_state_name(e->a.state), who ? " by " : "", who ? name_of(who) : "");
         }
 }
 
@@ -172,20 +186,22 @@ void alarms_hub_flush(void)
                 size_t len;
                 const char *s = jsonfmt_text(p[i].o, &len);
                 if (s && len <= HISTORY_ENTRY_MAX)
-                        (void)history_append(HISTORY_ALARM, s, len, NULL);
-                json_object *st;
-                const char *desc = json_object_object_get_ex(p[i].o, "state", &st)
-                                       ? json_object_get_string(st)
-                                       : NULL;
+                        (void)journal_keep_alarm(s, len);
                 struct journal_entry je = {
                         .message = p[i].msg,
-                        .description = desc,
+                        .description = p[i].desc,
                         .classification = JOURNAL_CLASS_ALARM,
                         .user = p[i].user,
+                        .role = p[i].role,
                         .priority = p[i].priority,
                         .criticity = p[i].priority == 1 ? 5 : 3,
                 };
-                (void)journal_action(&je, p[i].o);
+                /* an operator's action: an Event and a Log linking the alarm; the process's
+                 * transitions: an Event */
+                if (p[i].user)
+                        (void)journal_action(&je, p[i].o);
+                else
+                        (void)journal_event(&je, NULL);
                 json_object_put(p[i].o);
                 free(p[i].user);
         }
@@ -216,12 +232,18 @@ static void feed(unsigned topic, const char *entity, json_object *obj, uint64_t 
 {
         if (!n_buckets)
                 return;
+        const char *field = NULL; /* the alarms of an entity mostly watch one field */
+        double v = NAN;
         for (struct entry *e = buckets[hash_of(topic, entity) & (n_buckets - 1)]; e; e = e->hnext) {
                 if (e->topic != topic || strcmp(e->entity, entity) != 0)
                         continue;
+                if (!field || strcmp(field, e->field) != 0) {
+                        field = e->field;
+                        v = value_of(obj, field);
+                }
                 struct alarm_changes c = { 0 };
                 e->gen = gen;
-                alarm_value(&e->a, value_of(obj, e->field), now, &c);
+                alarm_value(&e->a, v, now, &c);
                 queue(e, &c, NULL);
         }
 }
@@ -319,10 +341,16 @@ static struct entry *entry_new(const struct alarm_def *d)
                 cap_ents = cap;
         }
         ents[n_ents++] = e;
-        if (reindex() < 0) {
-                n_ents--;
-                free(e);
-                return NULL;
+        if (2 * n_ents > n_buckets) {
+                if (reindex() < 0) {
+                        n_ents--;
+                        free(e);
+                        return NULL;
+                }
+        } else {
+                size_t h = hash_of(e->topic, e->entity) & (n_buckets - 1);
+                e->hnext = buckets[h];
+                buckets[h] = e;
         }
         if (e->topic < RT_MAX)
                 atomic_fetch_add(&watching[e->topic], 1);
@@ -439,7 +467,7 @@ static struct alarms_result ok(unsigned http, const struct entry *e)
         return (struct alarms_result){ .http = http, .payload = alarms_payload(&e->a, -1, NULL) };
 }
 
-struct alarms_result alarms_hub_create(json_object *body, const char *user)
+struct alarms_result alarms_hub_create(json_object *body, const struct alarms_actor *who)
 {
         struct alarm_def d;
         const char *why;
@@ -456,8 +484,8 @@ struct alarms_result alarms_hub_create(json_object *body, const char *user)
                 entry_remove(e);
                 res = fail(500, "cannot save the definition");
         } else {
-                queue_one(e, ALARM_CH_CREATED, user);
-                log_notice("audit: alarm %s (%s) created by %s", d.name, d.id, user);
+                queue_one(e, ALARM_CH_CREATED, who);
+                log_notice("audit: alarm %s (%s) created by %s", d.name, d.id, name_of(who));
                 res = ok(201, e);
         }
         pthread_mutex_unlock(&lock);
@@ -465,7 +493,8 @@ struct alarms_result alarms_hub_create(json_object *body, const char *user)
         return res;
 }
 
-struct alarms_result alarms_hub_update(const char *id, json_object *body, const char *user)
+struct alarms_result alarms_hub_update(const char *id, json_object *body,
+                                       const struct alarms_actor *who)
 {
         pthread_mutex_lock(&lock);
         struct entry *e = by_id(id);
@@ -502,8 +531,9 @@ struct alarms_result alarms_hub_update(const char *id, json_object *body, const 
                         strcpy(e->entity, ent);
                         strcpy(e->field, f);
                         (void)reindex();
-                        queue(e, &c, user);
-                        log_notice("audit: alarm %s (%s) updated by %s", d.name, d.id, user);
+                        queue(e, &c, who);
+                        log_notice("audit: alarm %s (%s) updated by %s", d.name, d.id,
+                                   name_of(who));
                         res = ok(200, e);
                 }
         }
@@ -512,7 +542,7 @@ struct alarms_result alarms_hub_update(const char *id, json_object *body, const 
         return res;
 }
 
-struct alarms_result alarms_hub_delete(const char *id, const char *user)
+struct alarms_result alarms_hub_delete(const char *id, const struct alarms_actor *who)
 {
         pthread_mutex_lock(&lock);
         struct entry *e = by_id(id);
@@ -523,8 +553,8 @@ struct alarms_result alarms_hub_delete(const char *id, const char *user)
                 res = fail(409, "defined in the configuration file: remove it there");
         else {
                 res = ok(200, e);
-                queue_one(e, ALARM_CH_DELETED, user);
-                log_notice("audit: alarm %s (%s) deleted by %s", e->a.def.name, id, user);
+                queue_one(e, ALARM_CH_DELETED, who);
+                log_notice("audit: alarm %s (%s) deleted by %s", e->a.def.name, id, name_of(who));
                 entry_remove(e);
                 (void)save();
         }
@@ -534,7 +564,7 @@ struct alarms_result alarms_hub_delete(const char *id, const char *user)
 }
 
 struct alarms_result alarms_hub_act(const char *id, enum alarm_action act, json_object *args,
-                                    const char *user)
+                                    const struct alarms_actor *who)
 {
         double dur = 0;
         if (args && !json_object_is_type(args, json_type_object))
@@ -554,14 +584,15 @@ struct alarms_result alarms_hub_act(const char *id, enum alarm_action act, json_
                 res = fail(404, "no such alarm");
         } else {
                 struct alarm_changes c = { 0 };
-                int r = alarm_act(&e->a, act, user, (uint64_t)llround(dur * 1000.0), real_ns(), &c);
+                int r = alarm_act(&e->a, act, name_of(who), (uint64_t)llround(dur * 1000.0),
+                                  real_ns(), &c);
                 if (r < 0) {
                         res = fail(409, r == -EALREADY ? "nothing to do in this state"
                                                        : "not possible in this state");
                 } else {
-                        queue(e, &c, user);
+                        queue(e, &c, who);
                         log_notice("audit: alarm %s (%s) %s by %s: now %s", e->a.def.name,
-                                   e->a.def.id, alarm_action_name(act), user,
+                                   e->a.def.id, alarm_action_name(act), name_of(who),
                                    alarm_state_name(e->a.state));
                         res = ok(200, e);
                 }
@@ -571,7 +602,7 @@ struct alarms_result alarms_hub_act(const char *id, enum alarm_action act, json_
         return res;
 }
 
-struct alarms_result alarms_hub_ack_all(const char *user)
+struct alarms_result alarms_hub_ack_all(const struct alarms_actor *who)
 {
         json_object *list = json_object_new_array();
         if (!list)
@@ -583,14 +614,14 @@ struct alarms_result alarms_hub_ack_all(const char *user)
                 struct entry *e = ents[i];
                 struct alarm_changes c = { 0 };
                 if (!alarm_is_unacked(&e->a) ||
-                    alarm_act(&e->a, ALARM_ACT_ACKNOWLEDGE, user, 0, now, &c) < 0)
+                    alarm_act(&e->a, ALARM_ACT_ACKNOWLEDGE, name_of(who), 0, now, &c) < 0)
                         continue;
-                queue(e, &c, user);
+                queue(e, &c, who);
                 json_object_array_add(list, alarms_payload(&e->a, -1, NULL));
                 n++;
         }
         pthread_mutex_unlock(&lock);
-        log_notice("audit: %u alarm(s) acknowledged by %s (acknowledge all)", n, user);
+        log_notice("audit: %u alarm(s) acknowledged by %s (acknowledge all)", n, name_of(who));
         alarms_hub_flush();
         json_object *o = json_object_new_object();
         json_object_object_add(o, "acknowledged", json_object_new_int((int)n));
@@ -599,7 +630,7 @@ struct alarms_result alarms_hub_ack_all(const char *user)
 }
 
 void alarms_hub_command(json_object *reply, const char *action, const char *id, json_object *args,
-                        bool allowed, const char *user)
+                        bool allowed, const struct alarms_actor *who)
 {
         bool all = action && strcmp(action, "acknowledge-all") == 0;
         int act = action ? alarm_action_parse(action) : -1;
@@ -611,9 +642,9 @@ void alarms_hub_command(json_object *reply, const char *action, const char *id, 
         else if (!allowed)
                 res = fail(403, "the operator role is required");
         else if (all)
-                res = alarms_hub_ack_all(user);
+                res = alarms_hub_ack_all(who);
         else
-                res = alarms_hub_act(id, (enum alarm_action)act, args, user);
+                res = alarms_hub_act(id, (enum alarm_action)act, args, who);
         const char *status = res.http == 200   ? "OK"
                              : res.http == 403 ? "FORBIDDEN"
                              : res.http == 404 ? "NOT_FOUND"

@@ -18,6 +18,13 @@
 
 #include "alarms.h"
 
+/* Who acts: a token's name (or client address) and role name ("operator"…); NULL where
+ * a function takes one: the hub itself. */
+struct alarms_actor {
+        const char *name;
+        const char *role;
+};
+
 /* Outcome of a REST/native call: an HTTP status and a message for errors. */
 struct alarms_result {
         unsigned http;        /* 200, 201, 400, 404, 409, 500 */
@@ -40,14 +47,15 @@ void alarms_hub_flush(void);
 void alarms_hub_tick(uint64_t now_ns);
 
 /* Definitions (admin). body: the seed's Alarm fields. */
-struct alarms_result alarms_hub_create(json_object *body, const char *user);
-struct alarms_result alarms_hub_update(const char *id, json_object *body, const char *user);
-struct alarms_result alarms_hub_delete(const char *id, const char *user);
+struct alarms_result alarms_hub_create(json_object *body, const struct alarms_actor *who);
+struct alarms_result alarms_hub_update(const char *id, json_object *body,
+                                       const struct alarms_actor *who);
+struct alarms_result alarms_hub_delete(const char *id, const struct alarms_actor *who);
 /* Operator actions; args may hold "duration" (seconds, shelve) and "reason". */
 struct alarms_result alarms_hub_act(const char *id, enum alarm_action act, json_object *args,
-                                    const char *user);
+                                    const struct alarms_actor *who);
 /* Acknowledge every unacknowledged alarm; payload {"acknowledged": N, "alarms": [...]} */
-struct alarms_result alarms_hub_ack_all(const char *user);
+struct alarms_result alarms_hub_ack_all(const struct alarms_actor *who);
 
 /*
  * An alarm action asked as a command (native {"type":"command","target":"alarms",
@@ -57,7 +65,7 @@ struct alarms_result alarms_hub_ack_all(const char *user);
  * result: the alarm}. allowed: the caller has the operator role (the control gate).
  */
 void alarms_hub_command(json_object *reply, const char *action, const char *id, json_object *args,
-                        bool allowed, const char *user);
+                        bool allowed, const struct alarms_actor *who);
 
 /* Snapshots (new refs): every alarm, one by id (NULL when unknown), the active ones, the
  * latest changes are the history's (history.h, HISTORY_ALARM). */

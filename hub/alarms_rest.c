@@ -145,16 +145,17 @@ static enum MHD_Result route(struct MHD_Connection *conn, const char *url, const
                 }
         }
         struct alarms_result res;
+        const struct alarms_actor actor = { .name = who.name, .role = auth_role_name(who.role) };
         if (ack_all)
-                res = alarms_hub_ack_all(who.name);
+                res = alarms_hub_ack_all(&actor);
         else if (act >= 0)
-                res = alarms_hub_act(id, (enum alarm_action)act, body, who.name);
+                res = alarms_hub_act(id, (enum alarm_action)act, body, &actor);
         else if (post)
-                res = alarms_hub_create(body, who.name);
+                res = alarms_hub_create(body, &actor);
         else if (put)
-                res = alarms_hub_update(id, body, who.name);
+                res = alarms_hub_update(id, body, &actor);
         else
-                res = alarms_hub_delete(id, who.name);
+                res = alarms_hub_delete(id, &actor);
         json_object_put(body);
         return send_result(conn, res);
 }

@@ -13,6 +13,7 @@
 
 #include "events.h"
 #include "hub.h"
+#include "journal.h"
 #include "log.h"
 #include "macros.h"
 #include "mailbox.h"
@@ -28,7 +29,7 @@ struct pending {
         uint64_t deadline_ns; /* realtime */
         uint64_t start_mono;
         char collector[RING_NAME_MAX + 1];
-        char action[32], target[96], origin[48];
+        char action[32], target[96], origin[48], role[16];
         command_done_fn done;
         void *userdata;
 };
@@ -63,7 +64,29 @@ unsigned commands_http_status(const char *status)
         return 500;
 }
 
-/* Audit once, tell every client through the publish path, then the asker. */
+/* The history's Event and Log of a command: who asked what, and how it ended. */
+static void journal_command(const struct pending *p, const struct command_outcome *o, bool ok)
+{
+        char msg[200], desc[320];
+        snprintf(msg, sizeof(msg), "%s %s%s%s: %s", o->collector, o->action, *o->target ? " " : "",
+                 o->target, o->status);
+        snprintf(desc, sizeof(desc), "command %llu by %s%s%s (%.1f ms)",
+                 (unsigned long long)o->request_id, *o->origin ? o->origin : "an unknown client",
+                 *o->message ? ": " : "", o->message, (double)o->duration_us / 1e3);
+        const struct journal_entry e = {
+                .message = msg,
+                .description = desc,
+                .classification = JOURNAL_CLASS_OPERATOR,
+                .user = o->origin,
+                .role = *p->role ? p->role : NULL,
+                .priority = ok ? 3 : 2,
+                .criticity = ok ? 2 : 3,
+                .segment = o->collector,
+        };
+        (void)journal_action(&e, NULL);
+}
+
+/* Audit once, tell every client through the publish path, journal it, then the asker. */
 static void finish(const struct pending *p, const char *status, const char *message,
                    const char *data, uint64_t collector_us)
 {
@@ -104,6 +127,7 @@ static void finish(const struct pending *p, const char *status, const char *mess
                 (void)events_publish_json(HUB_T_COMMAND, false, d, 0);
                 json_object_put(d);
         }
+        journal_command(p, &o, ok);
         if (p->done)
                 p->done(&o, p->userdata);
 }
@@ -116,6 +140,7 @@ void commands_refuse(const struct command_request *req, const char *status, cons
         strscpy(p.action, sizeof(p.action), req->action ? req->action : "");
         strscpy(p.target, sizeof(p.target), req->target ? req->target : "");
         strscpy(p.origin, sizeof(p.origin), req->origin ? req->origin : "");
+        strscpy(p.role, sizeof(p.role), req->role ? req->role : "");
         finish(&p, status, message, NULL, 0);
 }
 
@@ -158,6 +183,7 @@ uint64_t commands_submit(const struct command_request *req, command_done_fn done
         strscpy(p->action, sizeof(p->action), req->action);
         strscpy(p->target, sizeof(p->target), req->target ? req->target : "");
         strscpy(p->origin, sizeof(p->origin), req->origin ? req->origin : "");
+        strscpy(p->role, sizeof(p->role), req->role ? req->role : "");
         struct mailbox_command mc = { .action = req->action,
                                       .target = req->target,
                                       .args = req->args,

@@ -8,8 +8,10 @@
  * collector's answer or the hub's own verdict (BUSY when the mailbox or the hub's table
  * is full, CONNECTION_ERROR when the collector is not running, dies or restarts before
  * answering, TIMEOUT at the deadline). Every command is audited once: one log line (who,
- * what, result, duration) and one `command` event through the publish path, which is
- * how other clients learn of it (native `command.executed`).
+ * what, result, duration), one `command` event through the publish path, which is how
+ * other clients learn of it (native `command.executed`), and an Event and a Log in the
+ * history (journal.h) — written before the asker hears the outcome, so an answered
+ * command is in the history even if the hub is killed right after.
  *
  * Threads: commands_submit() from any thread; results on the reader thread; deadlines
  * and liveness on this module's own thread, which sleeps without a timeout while
@@ -33,6 +35,7 @@ struct command_request {
         const char *target;  /* NULL = "" */
         const char *args;    /* a JSON object's text, NULL = "" */
         const char *origin;  /* who: token name or client address */
+        const char *role;    /* the asker's role name (journal's user), NULL = unknown */
         uint32_t timeout_ms; /* 0 = COMMANDS_DEFAULT_TIMEOUT */
 };
 

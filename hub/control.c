@@ -119,7 +119,8 @@ static void refuse(const struct control_request *req, const struct control_who *
         struct command_request cr = { .collector = collector,
                                       .action = req->action,
                                       .target = req->id,
-                                      .origin = who->name };
+                                      .origin = who->name,
+                                      .role = auth_role_name(who->role) };
         commands_refuse(&cr, status, msg, done, userdata);
 }
 
@@ -208,6 +209,7 @@ void control_submit(const struct control_request *req, const struct control_who 
                                       .target = req->id ? req->id : "",
                                       .args = args,
                                       .origin = who->name,
+                                      .role = auth_role_name(who->role),
                                       .timeout_ms = timeout };
         (void)commands_submit(&cr, done, userdata);
 }

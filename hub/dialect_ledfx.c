@@ -96,10 +96,32 @@ static struct hub_msg *render_diag(const struct hub_event *ev)
                            ELEMENTSOF(parts));
 }
 
+/* The journal's Events and Logs have an "id" of their own, which would collide with the
+ * subscription's "id" beside the flattened fields: theirs becomes event_id / log_id. */
+static struct hub_msg *render_journal(const struct hub_event *ev, const char *name,
+                                      const char *id_key)
+{
+        if (!ev->data || !json_object_is_type(ev->data, json_type_object))
+                return NULL;
+        json_object *o = json_object_new_object();
+        json_object_object_foreach(ev->data, k, v)
+        {
+                json_object_object_add(o, strcmp(k, "id") ? k : id_key, json_object_get(v));
+        }
+        size_t len;
+        const char *text = jsonfmt_text(o, &len);
+        struct hub_msg *m = text ? lf_frame(ev, name, text, len) : NULL;
+        json_object_put(o);
+        return m;
+}
+
 static struct hub_msg *ledfx_render(const struct hub_event *ev)
 {
         if (ev->topic == HUB_T_DIAG)
                 return render_diag(ev);
+        if (ev->topic == HUB_T_EVENT || ev->topic == HUB_T_LOG)
+                return render_journal(ev, topics_event_name(ev->topic),
+                                      ev->topic == HUB_T_EVENT ? "event_id" : "log_id");
         /* LedFx carries every topic that has an event name. */
         const char *name = topics_event_name(ev->topic);
         return name ? lf_frame(ev, name, ev->json, ev->json_len) : NULL;

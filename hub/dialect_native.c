@@ -667,7 +667,9 @@ static void do_command(struct native_client *n, json_object *o, json_object *req
                 if (r) {
                         alarms_hub_command(
                             r, json_object_get_string(av), iv ? json_object_get_string(iv) : NULL,
-                            args, control_allowed(client_role(n->c), AUTH_ROLE_OPERATOR), who);
+                            args, control_allowed(client_role(n->c), AUTH_ROLE_OPERATOR),
+                            &(struct alarms_actor){ .name = who,
+                                                    .role = auth_role_name(client_role(n->c)) });
                         fanout_reply(n->c, r);
                 }
                 json_object_put(own);

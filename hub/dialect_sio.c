@@ -109,12 +109,6 @@ static void sio_tags_free(void)
         pthread_mutex_unlock(&tags_lock);
 }
 
-/* PyAutomation's "%m/%d/%Y, %H:%M:%S.%f" in local time. */
-static size_t pyauto_time(char *buf, size_t size, uint64_t ns)
-{
-        return jsonfmt_pyauto_time(buf, size, ns);
-}
-
 static struct tag_hist *tag_find(const char *name)
 {
         for (size_t i = 0; i < n_tags; i++)
@@ -205,7 +199,7 @@ static struct hub_msg *render_tag(const struct hub_event *ev)
         if (!o)
                 return NULL;
         char ts[96], id[16]; /* room for any int the format could print */
-        pyauto_time(ts, sizeof(ts), ev->rec_ts_ns ? ev->rec_ts_ns : ev->ts_ns);
+        jsonfmt_pyauto_time(ts, sizeof(ts), ev->rec_ts_ns ? ev->rec_ts_ns : ev->ts_ns);
         snprintf(id, sizeof(id), "%08" PRIx32, fnv1a(name));
         json_object *value = tag_value(d);
         json_object *values = json_object_new_array(), *stamps = json_object_new_array();
@@ -491,6 +485,9 @@ static struct hub_msg *sio_render(const struct hub_event *ev)
                 return render_opcua(ev);
         if (ev->topic >= HUB_T_ALARM_RAISED && ev->topic <= HUB_T_ALARM_DELETED)
                 return msg_event(ev, "on.alarm", 0, ev->json, ev->json_len);
+        if (ev->topic == HUB_T_EVENT || ev->topic == HUB_T_LOG) /* the journal's (journal.h) */
+                return msg_event(ev, ev->topic == HUB_T_EVENT ? "on.event" : "on.log", 0, ev->json,
+                                 ev->json_len);
         const struct topic_info *t = plain_topic(ev->topic);
         return t ? msg_event(ev, t->event, ev->state ? HUB_MSG_STATE : 0, ev->json, ev->json_len)
                  : NULL;
@@ -589,10 +586,13 @@ static char *on_connection_text(size_t *ret_len)
                         first = false;
                 }
         pthread_mutex_unlock(&tags_lock);
-        _cleanup_free_ char *last = history_last_array(HISTORY_ALARM, hub.opt.history_alarms, NULL);
-        fprintf(f, "],\"last_alarms\":%s,\"last_active_alarms\":", last ? last : "[]");
+        /* The history's last alarms, events and logs, as many as it keeps (history.h). */
+        _cleanup_free_ char *la = history_last_array(HISTORY_ALARM, 0, NULL);
+        _cleanup_free_ char *le = history_last_array(HISTORY_EVENT, 0, NULL);
+        _cleanup_free_ char *ll = history_last_array(HISTORY_LOG, 0, NULL);
+        fprintf(f, "],\"last_alarms\":%s,\"last_active_alarms\":", la ? la : "[]");
         put_json(f, alarms_hub_active());
-        fputs(",\"last_events\":[],\"last_logs\":[]}", f);
+        fprintf(f, ",\"last_events\":%s,\"last_logs\":%s}", le ? le : "[]", ll ? ll : "[]");
         if (fclose(f) != 0) {
                 free(buf);
                 return NULL;
@@ -702,7 +702,7 @@ static void do_event(struct sio_client *s, const struct sio_packet *p)
                 char ts[96];
                 result = json_object_new_object();
                 json_object_object_add(result, "pong", json_object_new_boolean(true));
-                if (pyauto_time(ts, sizeof(ts), real_ns()))
+                if (jsonfmt_pyauto_time(ts, sizeof(ts), real_ns()))
                         json_object_object_add(result, "timestamp", json_object_new_string(ts));
         } else if (strcmp(ev, "on_connection") == 0 || strcmp(ev, "get_snapshot") == 0) {
                 if (p->ack_id >= 0) {

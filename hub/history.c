@@ -15,6 +15,7 @@
  */
 #include "history.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -30,13 +32,14 @@
 #include "log.h"
 #include "macros.h"
 
-#define HDR_MAGIC     "RHHIST\0\0"
-#define HDR_SIZE      16u
-#define HDR_VERSION   1u
-#define REC_MAGIC     0x31524852u /* "RHR1" */
-#define REC_HDR_SIZE  24u
-#define RECORD_MAX    (REC_HDR_SIZE + HISTORY_ENTRY_MAX)
-#define COMPACT_RATIO 2u /* compact when the file holds this many times the kept records */
+#define HDR_MAGIC        "RHHIST\0\0"
+#define HDR_SIZE         16u
+#define HDR_VERSION      1u
+#define REC_MAGIC        0x31524852u /* "RHR1" */
+#define REC_HDR_SIZE     24u
+#define RECORD_MAX       (REC_HDR_SIZE + HISTORY_ENTRY_MAX)
+#define COMPACT_RATIO    2u /* compact when the file holds this many times the kept records */
+#define HISTORY_BAD_KEEP 3u /* damaged files kept aside, the newest */
 
 struct rec_hdr {
         uint32_t magic, len, kind, crc;
@@ -46,7 +49,7 @@ _Static_assert(sizeof(struct rec_hdr) == REC_HDR_SIZE, "record header layout");
 
 struct entry {
         uint64_t seq;
-        uint32_t len;
+        uint32_t len, crc; /* crc: its record's, so compaction copies without computing */
         char *json;
 };
 
@@ -60,13 +63,22 @@ static struct {
         pthread_mutex_t lock;
         struct kind_ring ring[HISTORY_KINDS];
         int fd;                /* -1: memory only */
+        int lock_fd;           /* DIR/history.lock, flock()ed while open */
         char path[4096];       /* DIR/history.log */
         uint64_t size;         /* bytes of the file */
         uint64_t file_records; /* records in the file */
         uint64_t seq;          /* last sequence number given */
         uint64_t appended, write_errors;
         bool failing; /* in a streak of write errors (logged once) */
-} hs = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
+        /* the compaction thread */
+        pthread_cond_t cond; /* wakes it; tells history_flush() it is done */
+        pthread_t thread;
+        bool thread_started, stop;
+        bool compact_wanted, compacting, compact_failing;
+        uint64_t compactions, retry_at;
+} hs = {
+        .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .fd = -1, .lock_fd = -1
+};
 
 /* ---- CRC-32C (Castagnoli), table-driven ---- */
 
@@ -123,7 +135,7 @@ static struct entry *ring_at(struct kind_ring *r, unsigned i)
 }
 
 /* Keep json (taken over) as the newest entry of r, forgetting the oldest beyond cap. */
-static void ring_push(struct kind_ring *r, uint64_t seq, char *json, uint32_t len)
+static void ring_push(struct kind_ring *r, uint64_t seq, char *json, uint32_t len, uint32_t crc)
 {
         struct entry *e;
         if (r->n == r->cap) {
@@ -132,7 +144,7 @@ static void ring_push(struct kind_ring *r, uint64_t seq, char *json, uint32_t le
                 r->head = (r->head + 1) % r->cap;
         } else
                 e = ring_at(r, r->n++);
-        *e = (struct entry){ .seq = seq, .len = len, .json = json };
+        *e = (struct entry){ .seq = seq, .len = len, .crc = crc, .json = json };
 }
 
 static void rings_free(void)
@@ -212,7 +224,7 @@ static int scan(int fd, scan_fn fn, struct history_check_result *res)
                         verdict = 1;
                 else {
                         verdict = 1;
-                        uint8_t z[512];
+                        uint8_t z[4096];
                         for (uint64_t o = off; o < size && verdict == 1; o += sizeof(z)) {
                                 size_t n = (size_t)MIN((uint64_t)sizeof(z), size - o);
                                 if (pread(fd, z, n, (off_t)o) != (ssize_t)n)
@@ -276,27 +288,32 @@ static int fsync_dir(const char *path)
         return 0;
 }
 
-/* Rewrite the file with the kept entries (oldest first over all kinds): tmp, sync,
- * rename. Lock held. 0 or -errno; on failure the old file stays as it was. */
-static int compact(void)
+/* The kept entries with seq > after, oldest first over all kinds, as file bytes (after
+ * the header when header is set). Lock held. Malloc'ed; NULL on ENOMEM. */
+static uint8_t *image(uint64_t after, bool header, size_t *ret_len, uint64_t *ret_records)
 {
-        char tmp[sizeof(hs.path) + 8];
-        snprintf(tmp, sizeof(tmp), "%s.tmp", hs.path);
-        _cleanup_close_ int fd =
-            open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return -errno;
-        uint8_t hdr[HDR_SIZE];
-        header_bytes(hdr);
-        int r = write_all(fd, &(struct iovec){ .iov_base = hdr, .iov_len = HDR_SIZE }, 1);
-        uint64_t size = HDR_SIZE, records = 0;
+        size_t len = header ? HDR_SIZE : 0;
+        for (unsigned k = 0; k < HISTORY_KINDS; k++)
+                for (unsigned i = 0; i < hs.ring[k].n; i++)
+                        if (ring_at(&hs.ring[k], i)->seq > after)
+                                len += REC_HDR_SIZE + ring_at(&hs.ring[k], i)->len;
+        uint8_t *buf = malloc(MAX(len, (size_t)1)), *p = buf;
+        if (!buf)
+                return NULL;
+        if (header) {
+                header_bytes(p);
+                p += HDR_SIZE;
+        }
+        uint64_t records = 0;
         unsigned pos[HISTORY_KINDS] = { 0 };
-        while (r == 0) {
+        for (;;) {
                 /* Merge the three rings by seq. */
                 struct entry *next = NULL;
                 unsigned nk = 0;
                 for (unsigned k = 0; k < HISTORY_KINDS; k++) {
                         struct kind_ring *rg = &hs.ring[k];
+                        while (pos[k] < rg->n && ring_at(rg, pos[k])->seq <= after)
+                                pos[k]++;
                         if (pos[k] < rg->n && (!next || ring_at(rg, pos[k])->seq < next->seq)) {
                                 next = ring_at(rg, pos[k]);
                                 nk = k;
@@ -305,31 +322,153 @@ static int compact(void)
                 if (!next)
                         break;
                 pos[nk]++;
-                struct rec_hdr h = {
-                        .magic = REC_MAGIC, .len = next->len, .kind = nk, .seq = next->seq
-                };
-                h.crc = rec_crc(&h, next->json);
-                struct iovec iov[2] = { { .iov_base = &h, .iov_len = REC_HDR_SIZE },
-                                        { .iov_base = next->json, .iov_len = next->len } };
-                r = write_all(fd, iov, 2);
-                size += REC_HDR_SIZE + next->len;
+                const struct rec_hdr h = { .magic = REC_MAGIC,
+                                           .len = next->len,
+                                           .kind = nk,
+                                           .crc = next->crc,
+                                           .seq = next->seq };
+                memcpy(p, &h, REC_HDR_SIZE);
+                memcpy(p + REC_HDR_SIZE, next->json, next->len);
+                p += REC_HDR_SIZE + next->len;
                 records++;
         }
+        *ret_len = len;
+        *ret_records = records;
+        return buf;
+}
+
+static void tmp_path(char *tmp, size_t size)
+{
+        snprintf(tmp, size, "%s.tmp", hs.path);
+}
+
+/* Write the image of the kept entries to PATH.tmp and sync it (no lock needed for the
+ * write itself). Returns the open fd or -errno. */
+static int write_tmp(const uint8_t *buf, size_t len)
+{
+        char tmp[sizeof(hs.path) + 8];
+        tmp_path(tmp, sizeof(tmp));
+        _cleanup_close_ int fd =
+            open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        int r = write_all(fd, &(struct iovec){ .iov_base = (void *)buf, .iov_len = len }, 1);
         if (r == 0 && fdatasync(fd) < 0)
-                r = -errno;
-        if (r == 0 && rename(tmp, hs.path) < 0)
                 r = -errno;
         if (r < 0) {
                 (void)unlink(tmp);
                 return r;
         }
-        (void)fsync_dir(hs.path);
-        if (hs.fd >= 0)
-                close(hs.fd);
-        hs.fd = TAKE_FD(fd);
+        return TAKE_FD(fd);
+}
+
+/* A PATH.tmp that will not be used. */
+static void drop_tmp(int fd)
+{
+        char tmp[sizeof(hs.path) + 8];
+        tmp_path(tmp, sizeof(tmp));
+        (void)unlink(tmp);
+        close(fd);
+}
+
+/* Put PATH.tmp (fd, size bytes, records) in the place of the file (on failure the caller
+ * drops it). Lock held. *ret_old
+ * gets the replaced file's descriptor, for the caller to close after the lock: the last
+ * close of a replaced file frees its blocks, which takes a while. */
+static int install_tmp(int fd, uint64_t size, uint64_t records, int *ret_old)
+{
+        char tmp[sizeof(hs.path) + 8];
+        tmp_path(tmp, sizeof(tmp));
+        if (rename(tmp, hs.path) < 0)
+                return -errno;
+        *ret_old = hs.fd;
+        hs.fd = fd;
         hs.size = size;
         hs.file_records = records;
         return 0;
+}
+
+/* Rewrite the file with the kept entries at once (open, salvage). Lock held. 0 or -errno;
+ * on failure the old file stays as it was. */
+static int compact_now(void)
+{
+        size_t len;
+        uint64_t records;
+        _cleanup_free_ uint8_t *buf = image(0, true, &len, &records);
+        if (!buf)
+                return -ENOMEM;
+        int fd = write_tmp(buf, len);
+        if (fd < 0)
+                return fd;
+        int old = -1;
+        int r = install_tmp(fd, len, records, &old);
+        if (r < 0)
+                drop_tmp(fd);
+        if (old >= 0)
+                close(old);
+        if (r == 0)
+                (void)fsync_dir(hs.path);
+        return r;
+}
+
+/*
+ * The compaction thread: the hub's threads only append, and when the file holds
+ * COMPACT_RATIO times the kept records they wake this one. It takes an image of the kept
+ * entries under the lock, writes and syncs it without the lock (appends go on into the
+ * old file meanwhile), then under the lock adds what was appended since and renames it
+ * over the file. Sleeps without a timeout between compactions.
+ */
+static void *compactor(void *arg)
+{
+        pthread_mutex_lock(&hs.lock);
+        for (;;) {
+                while (!hs.stop && !hs.compact_wanted)
+                        pthread_cond_wait(&hs.cond, &hs.lock);
+                if (hs.stop)
+                        break;
+                hs.compact_wanted = false;
+                size_t len, tail_len;
+                uint64_t records, tail_records, upto = hs.seq;
+                _cleanup_free_ uint8_t *buf = image(0, true, &len, &records);
+                pthread_mutex_unlock(&hs.lock);
+                int fd = buf ? write_tmp(buf, len) : -ENOMEM;
+                pthread_mutex_lock(&hs.lock);
+                int r = fd, old = -1;
+                if (fd >= 0 && (hs.stop || hs.fd < 0))
+                        r = -ECANCELED;
+                else if (fd >= 0) {
+                        _cleanup_free_ uint8_t *tail = image(upto, false, &tail_len, &tail_records);
+                        r = !tail
+                                ? -ENOMEM
+                                : write_all(
+                                      fd, &(struct iovec){ .iov_base = tail, .iov_len = tail_len },
+                                      1);
+                        if (r == 0)
+                                r = install_tmp(fd, len + tail_len, records + tail_records, &old);
+                }
+                if (fd >= 0 && r < 0)
+                        drop_tmp(fd);
+                hs.compactions++;
+                if (r < 0 && r != -ECANCELED && !hs.compact_failing)
+                        log_warning_errno(r,
+                                          "history: compacting %s failed, trying again at "
+                                          "the next append: %m",
+                                          hs.path);
+                hs.compact_failing = r < 0;
+                /* After a failure, the next try waits for as many appends as are kept. */
+                hs.retry_at = r < 0 ? hs.file_records + kept_total() : 0;
+                hs.compacting = false;
+                pthread_cond_broadcast(&hs.cond);
+                if (r == 0) {
+                        pthread_mutex_unlock(&hs.lock);
+                        if (old >= 0)
+                                close(old);
+                        (void)fsync_dir(hs.path);
+                        pthread_mutex_lock(&hs.lock);
+                }
+        }
+        pthread_mutex_unlock(&hs.lock);
+        return NULL;
 }
 
 /* ---- open and close ---- */
@@ -341,7 +480,7 @@ static void load_one(const struct rec_hdr *h, const char *payload)
                 return; /* the entry stays in the file; memory holds less */
         memcpy(copy, payload, h->len);
         copy[h->len] = 0;
-        ring_push(&hs.ring[h->kind], h->seq, copy, h->len);
+        ring_push(&hs.ring[h->kind], h->seq, copy, h->len, h->crc);
 }
 
 static int mkdir_p(const char *dir)
@@ -362,6 +501,39 @@ static int mkdir_p(const char *dir)
         }
 }
 
+static int aside_cmp(const void *a, const void *b)
+{
+        return strcmp(a, b);
+}
+
+/* Keep the newest HISTORY_BAD_KEEP damaged files moved aside (their names sort by the
+ * time they were moved), so that a store damaged at every start cannot fill the disk. */
+static void prune_aside(void)
+{
+        char dir[sizeof(hs.path)];
+        snprintf(dir, sizeof(dir), "%s", hs.path);
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+                return;
+        *slash = 0;
+        _cleanup_(closedirp_) DIR *d = opendir(dir);
+        if (!d)
+                return;
+        static const char prefix[] = HISTORY_FILE ".bad-";
+        char found[32][64];
+        unsigned n = 0;
+        struct dirent *de;
+        while ((de = readdir(d)) && n < ELEMENTSOF(found))
+                if (strncmp(de->d_name, prefix, sizeof(prefix) - 1) == 0 &&
+                    strlen(de->d_name) < sizeof(found[0]))
+                        strcpy(found[n++], de->d_name);
+        if (n <= HISTORY_BAD_KEEP)
+                return;
+        qsort(found, n, sizeof(found[0]), aside_cmp);
+        for (unsigned i = 0; i < n - HISTORY_BAD_KEEP; i++)
+                (void)unlinkat(dirfd(d), found[i], 0);
+}
+
 /* Move a damaged file aside as PATH.bad-UNIXTIME (never over an older one); bad gets the
  * new name, or "" when it could not be moved (it is then overwritten). */
 static void move_aside(char *bad, size_t size)
@@ -375,6 +547,24 @@ static void move_aside(char *bad, size_t size)
         }
         if (rename(hs.path, bad) < 0)
                 bad[0] = 0;
+        else
+                prune_aside();
+}
+
+/* One hub per directory: a second one (another ring, same state_dir) would interleave
+ * its records. The lock is a file of its own, since compaction replaces history.log. */
+static int take_lock(const char *dir)
+{
+        char p[sizeof(hs.path)];
+        if (snprintf(p, sizeof(p), "%s/history.lock", dir) >= (int)sizeof(p))
+                return -ENAMETOOLONG;
+        _cleanup_close_ int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK ? -EBUSY : -errno;
+        hs.lock_fd = TAKE_FD(fd);
+        return 0;
 }
 
 /* Load the file (lock held): repair a torn tail, move a damaged file aside. */
@@ -403,7 +593,7 @@ static int load(void)
                                     "the %" PRIu64 " records before the damage",
                                     hs.path, res.good_bytes, res.bad_bytes,
                                     *bad ? bad : "(could not move it)", hs.file_records);
-                return compact();
+                return compact_now();
         }
         if (v == 1) {
                 log_notice("history: dropped a torn tail of %" PRIu64 " bytes after record %" PRIu64
@@ -422,7 +612,7 @@ static int load(void)
         }
         hs.fd = TAKE_FD(fd);
         if (hs.file_records >= COMPACT_RATIO * kept_total())
-                return compact();
+                return compact_now();
         return 0;
 }
 
@@ -447,20 +637,50 @@ int history_open(const char *dir, const struct history_limits *lim)
                                   (int)sizeof(hs.path))
                         r = -ENAMETOOLONG;
                 if (r == 0)
+                        r = take_lock(dir);
+                if (r == 0)
                         r = load();
+        }
+        if (r == 0 && hs.fd >= 0) {
+                int k = pthread_create(&hs.thread, NULL, compactor, NULL);
+                if (k == 0)
+                        hs.thread_started = true;
+                else
+                        r = -k;
         }
         pthread_mutex_unlock(&hs.lock);
         return r;
 }
 
+void history_flush(void)
+{
+        pthread_mutex_lock(&hs.lock);
+        while (hs.compacting)
+                pthread_cond_wait(&hs.cond, &hs.lock);
+        pthread_mutex_unlock(&hs.lock);
+}
+
 void history_close(void)
 {
         pthread_mutex_lock(&hs.lock);
+        if (hs.thread_started) {
+                hs.stop = true;
+                pthread_cond_broadcast(&hs.cond);
+                pthread_mutex_unlock(&hs.lock);
+                pthread_join(hs.thread, NULL);
+                pthread_mutex_lock(&hs.lock);
+                hs.thread_started = hs.stop = false;
+        }
+        hs.compact_wanted = hs.compacting = hs.compact_failing = false;
+        hs.compactions = hs.retry_at = 0;
         if (hs.fd >= 0) {
                 (void)fdatasync(hs.fd);
                 close(hs.fd);
         }
         hs.fd = -1;
+        if (hs.lock_fd >= 0)
+                close(hs.lock_fd);
+        hs.lock_fd = -1;
         rings_free();
         hs.path[0] = 0;
         hs.size = hs.file_records = hs.seq = hs.appended = hs.write_errors = 0;
@@ -486,12 +706,10 @@ int history_append(enum history_kind kind, const char *json, size_t len, uint64_
                 return -EINVAL; /* not open */
         }
         uint64_t seq = ++hs.seq;
+        struct rec_hdr h = { .magic = REC_MAGIC, .len = (uint32_t)len, .kind = kind, .seq = seq };
+        h.crc = rec_crc(&h, json);
         int r = 0;
         if (hs.fd >= 0) {
-                struct rec_hdr h = {
-                        .magic = REC_MAGIC, .len = (uint32_t)len, .kind = kind, .seq = seq
-                };
-                h.crc = rec_crc(&h, json);
                 struct iovec iov[2] = { { .iov_base = &h, .iov_len = REC_HDR_SIZE },
                                         { .iov_base = (void *)json, .iov_len = len } };
                 r = write_all(hs.fd, iov, 2);
@@ -505,7 +723,7 @@ int history_append(enum history_kind kind, const char *json, size_t len, uint64_
                         hs.fd = -1;
                 }
         }
-        ring_push(&hs.ring[kind], seq, copy, (uint32_t)len);
+        ring_push(&hs.ring[kind], seq, copy, (uint32_t)len, h.crc);
         hs.appended++;
         if (r < 0) {
                 hs.write_errors++;
@@ -517,13 +735,10 @@ int history_append(enum history_kind kind, const char *json, size_t len, uint64_
         } else if (hs.failing)
                 log_notice("history: writing %s again", hs.path);
         hs.failing = r < 0;
-        if (r == 0 && hs.fd >= 0 && hs.file_records >= COMPACT_RATIO * kept_total()) {
-                int k = compact();
-                if (k < 0 && hs.file_records == COMPACT_RATIO * kept_total())
-                        log_warning_errno(k,
-                                          "history: compacting %s failed, trying again at "
-                                          "the next append: %m",
-                                          hs.path);
+        if (r == 0 && hs.fd >= 0 && hs.file_records >= COMPACT_RATIO * kept_total() &&
+            hs.file_records >= hs.retry_at && !hs.compacting && hs.thread_started) {
+                hs.compact_wanted = hs.compacting = true;
+                pthread_cond_broadcast(&hs.cond);
         }
         pthread_mutex_unlock(&hs.lock);
         if (ret_seq)

@@ -1,7 +1,8 @@
 /*
  * history.h — the crash-safe store of the last alarms, events and logs.
  *
- * Process: ringhub, any thread (one mutex; nothing here calls back into the hub). The
+ * Process: ringhub, any thread (one mutex; nothing here calls back into the hub), plus
+ * the store's compaction thread, asleep unless the file has grown to twice its size. The
  * store is one append-only file, STATE_DIR/history.log: a header, then records, each
  * `magic, length, kind, sequence, CRC-32C` followed by one JSON object's text. An entry
  * is appended with one write() before history_append() returns, so what was answered
@@ -11,16 +12,19 @@
  * in memory, so reading them (snapshots) never touches the disk.
  *
  * Bounded: when the file holds twice as many records as are kept (the sum of the three
- * limits), it is compacted — the kept records are written to history.log.tmp, synced,
- * and renamed over history.log (atomic: a crash leaves the old or the new file, both
- * valid). With entries of at most HISTORY_ENTRY_MAX bytes the file stays under
- * 2 * (sum of limits) * (HISTORY_ENTRY_MAX + header).
+ * limits), it is compacted by the store's own thread — the kept records are written to
+ * history.log.tmp and synced without holding up appends, what was appended meanwhile is
+ * added, and it is renamed over history.log (atomic: a crash leaves the old or the new
+ * file, both valid). With entries of at most HISTORY_ENTRY_MAX bytes the file stays near
+ * 2 * (sum of limits) * (HISTORY_ENTRY_MAX + 24) at most (plus what is appended while a
+ * compaction runs).
  *
  * Opening: a torn tail (a record cut short or failing its CRC at the end of the file,
  * what a crash in the middle of a write leaves) is dropped with one log line and the
  * file truncated there; never fatal. A file that is not a store (bad header, garbage,
- * damage in the middle) is moved aside as history.log.bad-UNIXTIME with one log line,
- * and a fresh store holding whatever records could be read before the damage is made.
+ * damage in the middle) is moved aside as history.log.bad-UNIXTIME with one log line
+ * (the three newest such files are kept), and a fresh store holding whatever records
+ * could be read before the damage is made.
  */
 #pragma once
 
@@ -50,12 +54,16 @@ const char *history_kind_name(enum history_kind kind);
  * Open (create) DIR/history.log and load its last entries; dir is created (0700) when
  * missing. dir NULL or "" keeps the history in memory only (lost at exit). Any damage of
  * the file is repaired as described above; an error is returned only when the directory
- * or file cannot be created or written (then the history still works, in memory only,
- * and one error line is logged by the caller). 0, or a negative errno.
+ * or file cannot be created or written, or another process holds DIR/history.lock
+ * (-EBUSY: one hub per directory); the caller then closes and reopens in memory only.
+ * 0, or a negative errno (-EINVAL: limits out of range).
  */
 int history_open(const char *dir, const struct history_limits *lim);
-/* Sync and close the file, free the entries. Safe when never opened. */
+/* Stop the compaction thread, sync and close the file, free the entries. Safe when never
+ * opened. */
 void history_close(void);
+/* Wait until a compaction in progress has finished (tests, benchmarks). */
+void history_flush(void);
 
 /*
  * Append one entry: json is one JSON object's text of len bytes (1..HISTORY_ENTRY_MAX,

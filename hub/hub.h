@@ -49,7 +49,8 @@ struct hub_options {
         unsigned diag_interval_ms;   /* self-diagnostics period */
         /* control.c: with auth off, commands are accepted only when this is on */
         atomic_bool control;
-        /* the hub's own files ([hub] state_dir, --state-dir): the history store (journal.c) */
+        /* the hub's own files ([hub] state_dir, --state-dir, else systemd's
+         * $STATE_DIRECTORY): the history store (journal.c). NULL: none, keep in memory */
         const char *state_dir;
         const char *alarms_file; /* alarm definitions ([hub] alarms_file, --alarms-file) */
         /* records kept per history kind ([history] last_alarms, last_events, last_logs) */

@@ -43,7 +43,7 @@ struct reload_hook {
         void (*fn)(void *userdata);
         void *userdata;
 };
-static struct reload_hook hooks[4];
+static struct reload_hook hooks[8];
 static unsigned n_hooks;
 
 int hubconf_add_reload_hook(void (*fn)(void *userdata), void *userdata)
@@ -81,6 +81,22 @@ static unsigned secs_of_ms(uint64_t ms)
         return (unsigned)MAX((uint64_t)1, (ms + 999) / 1000);
 }
 
+/* [hub] state_dir, else the directory systemd made for the service (StateDirectory=,
+ * passed as $STATE_DIRECTORY, the first of a colon-separated list), else none: a hub
+ * started by hand or by a test writes nothing under /var/lib. */
+static const char *state_dir(void)
+{
+        const char *v = conf_get_string(cfg, "hub", "state_dir");
+        if (v && *v)
+                return keep(8, v);
+        const char *env = getenv("STATE_DIRECTORY");
+        if (!env || env[0] != '/')
+                return NULL;
+        char first[4096];
+        snprintf(first, sizeof(first), "%.*s", (int)strcspn(env, ":"), env);
+        return keep(8, first);
+}
+
 /* Apply every [hub] key (reloadable or not: at start all apply). */
 static void apply(struct hub_options *o, bool at_start)
 {
@@ -97,7 +113,7 @@ static void apply(struct hub_options *o, bool at_start)
                         o->http_connections =
                             (unsigned)conf_get_uint(cfg, "hub", "http_connections");
                 if (from_file("state_dir"))
-                        o->state_dir = keep(8, conf_get_string(cfg, "hub", "state_dir"));
+                        o->state_dir = state_dir();
                 if (from_file("alarms_file"))
                         o->alarms_file = keep(9, conf_get_string(cfg, "hub", "alarms_file"));
                 o->history_alarms = (unsigned)conf_get_uint(cfg, "history", "last_alarms");
@@ -173,8 +189,8 @@ static void on_change(const struct conf_key *k, const char *old_value, const cha
                       void *userdata)
 {
         struct diff_ctx *d = userdata;
-        bool ours =
-            !strcmp(k->section, "hub") || !strcmp(k->section, "log") || !strcmp(k->section, "ring");
+        bool ours = !strcmp(k->section, "hub") || !strcmp(k->section, "log") ||
+                    !strcmp(k->section, "ring") || !strcmp(k->section, "history");
         /* A collector's section is applied by that collector (it gets its own SIGHUP). */
         bool applied = ours && k->reload;
         char key[96];
@@ -199,6 +215,14 @@ static void on_change(const struct conf_key *k, const char *old_value, const cha
         }
 }
 
+/* What the reload being applied did, for the hooks (hubconf_reload_summary()). */
+static char summary[160];
+
+const char *hubconf_reload_summary(void)
+{
+        return summary;
+}
+
 void hubconf_reload(void)
 {
         struct conf *old = NULL;
@@ -208,14 +232,18 @@ void hubconf_reload(void)
         if (conf_reload(&cfg, &old) < 0) {
                 log_warning("configuration not reloaded (errors above); keeping the running one");
                 status = "rejected";
+                snprintf(summary, sizeof(summary),
+                         "not reloaded: the file has errors; the running configuration stays");
         } else {
                 conf_diff(old, cfg, on_change, &d);
                 conf_free(old);
                 apply(&hub.opt, false);
                 status = d.restart ? "partially_applied" : "applied";
                 version++;
-                log_info("configuration reloaded from %s: %u change(s) applied, %u need a restart",
+                snprintf(summary, sizeof(summary),
+                         "reloaded from %s: %u change(s) applied, %u need a restart",
                          conf_source(cfg) ? conf_source(cfg) : "defaults", d.applied, d.restart);
+                log_info("configuration %s", summary);
         }
         /* Files of their own (tokens, the JWT secret) are re-read by their modules. */
         for (unsigned i = 0; i < n_hooks; i++)

@@ -27,6 +27,9 @@ const char *hubconf_ring_name(void);
 /* Call fn(userdata) on every reload, after hub.opt has the new values and before
  * config.updated is published (register at start-up). 0, or -ENOSPC. */
 int hubconf_add_reload_hook(void (*fn)(void *userdata), void *userdata);
+/* In a reload hook: what this reload did, for a human ("reloaded from FILE: 2 change(s)
+ * applied, 0 need a restart", or "not reloaded: …" when the file had errors). */
+const char *hubconf_reload_summary(void);
 /* SIGHUP, lws thread. */
 void hubconf_reload(void);
 void hubconf_free(void);

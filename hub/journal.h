@@ -15,8 +15,15 @@
  * links the Event it caused (and the Alarm, for alarm actions). Ids are integers
  * increasing over the store's life, one sequence per kind, as in the seed.
  *
- * Not from inside an events sink call (events.h: a sink must not publish); a sink that
- * needs to journal something hands it to its own thread or to the next call outside.
+ * For the alarm engine: journal_event() for a transition (JOURNAL_CLASS_ALARM, user
+ * NULL), journal_action(&e, alarm) for an operator's acknowledge, shelve, … (user and
+ * role set: an Event and a Log linking it and the Alarm object), journal_keep_alarm()
+ * for the Alarm record itself (on_connection last_alarms, /api/v1/history/alarms).
+ *
+ * Not from inside an events sink call (events.h: a sink must not publish — the sinks,
+ * the caller's included, would be called again from inside it); a sink that needs to
+ * journal something hands it to its own thread or to the next call outside. The
+ * dialects render `event` and `log` without taking state_lock.
  */
 #pragma once
 
@@ -74,5 +81,12 @@ uint64_t journal_log(const struct journal_entry *e, json_object *event, json_obj
  * when there is one). Returns the Event's id or 0.
  */
 uint64_t journal_action(const struct journal_entry *e, json_object *alarm);
+
+/*
+ * Keep an Alarm record (the on.alarm object's text) in the history, for last_alarms and
+ * /api/v1/history/alarms; not published (the alarm engine sends on.alarm itself).
+ * Counted in /metrics like every entry. history_append()'s result.
+ */
+int journal_keep_alarm(const char *json, size_t len);
 
 /* Snapshots (last_events, last_logs, last_alarms): history_last_array() in history.h. */

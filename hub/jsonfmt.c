@@ -52,6 +52,18 @@ size_t jsonfmt_iso8601(char *buf, size_t size, uint64_t ns)
         return n > 0 && (size_t)n < size ? (size_t)n : 0;
 }
 
+size_t jsonfmt_pyauto_time(char *buf, size_t size, uint64_t ns)
+{
+        time_t s = (time_t)(ns / NSEC_PER_SEC);
+        struct tm tm;
+        if (!localtime_r(&s, &tm))
+                return 0;
+        int n = snprintf(buf, size, "%02d/%02d/%04d, %02d:%02d:%02d.%06u", tm.tm_mon + 1,
+                         tm.tm_mday, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                         (unsigned)(ns % NSEC_PER_SEC / 1000));
+        return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
 int jsonfmt_uuid4(char out[JSONFMT_UUID_LEN + 1])
 {
         uint8_t b[16];
@@ -84,16 +96,4 @@ const char *jsonfmt_text(json_object *o, size_t *ret_len)
 {
         return json_object_to_json_string_length(
             o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, ret_len);
-}
-
-size_t jsonfmt_pyauto_time(char *buf, size_t size, uint64_t ns)
-{
-        time_t s = (time_t)(ns / NSEC_PER_SEC);
-        struct tm tm;
-        if (!localtime_r(&s, &tm))
-                return 0;
-        int n = snprintf(buf, size, "%02d/%02d/%04d, %02d:%02d:%02d.%06u", tm.tm_mon + 1,
-                         tm.tm_mday, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                         (unsigned)(ns % NSEC_PER_SEC / 1000));
-        return n > 0 && (size_t)n < size ? (size_t)n : 0;
 }

@@ -17,7 +17,8 @@ json_object *jsonfmt_parse(const char *msg, size_t len);
 /* ISO 8601 UTC with milliseconds: 2024-12-19T10:30:00.123Z. Returns the length (0 on
  * failure). */
 size_t jsonfmt_iso8601(char *buf, size_t size, uint64_t realtime_ns);
-/* PyAutomation's "%m/%d/%Y, %H:%M:%S.%f" in local time. Returns the length (0 on failure). */
+/* PyAutomation's timestamp "%m/%d/%Y, %H:%M:%S.%f" in local time (Socket.IO objects,
+ * Events and Logs). Returns the length (0 on failure). */
 size_t jsonfmt_pyauto_time(char *buf, size_t size, uint64_t realtime_ns);
 /* A random (version 4) UUID. 0 or -errno. */
 int jsonfmt_uuid4(char out[JSONFMT_UUID_LEN + 1]);

@@ -86,7 +86,8 @@ void mqtt_cmd_handle(const char *rel, const char *payload, size_t len, enum auth
                 struct command_request cr = { .collector = collector,
                                               .action = req.action,
                                               .target = req.id,
-                                              .origin = origin };
+                                              .origin = origin,
+                                              .role = auth_role_name(role) };
                 commands_refuse(&cr, "FORBIDDEN", "the MQTT bridge's role may not send commands",
                                 done, NULL);
         } else {

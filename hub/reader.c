@@ -23,6 +23,7 @@
 #include "alarms_hub.h"
 #include "events.h"
 #include "hub.h"
+#include "journal.h"
 #include "log.h"
 #include "macros.h"
 #include "reader.h"
@@ -211,6 +212,25 @@ static const char *state_word(enum registry_state s)
         return s == REGISTRY_EXITED ? "stopped" : registry_state_name(s);
 }
 
+/* A collector's transition as an Event of the history: up (appeared, restarted,
+ * recovered) or down (stalled, died, stopped). */
+static void journal_collector(const char *name, unsigned pid, const char *what, const char *state,
+                              const char *prev)
+{
+        bool down = strcmp(state, "running") != 0;
+        char msg[96], desc[160];
+        snprintf(msg, sizeof(msg), "collector %s %s", name, what);
+        snprintf(desc, sizeof(desc), "pid %u, now %s%s%s", pid, state, prev ? ", was " : "",
+                 prev ? prev : "");
+        const struct journal_entry e = { .message = msg,
+                                         .description = desc,
+                                         .classification = JOURNAL_CLASS_COLLECTOR,
+                                         .priority = down ? 2 : 4,
+                                         .criticity = down ? 3 : 1,
+                                         .segment = name };
+        (void)journal_event(&e, NULL);
+}
+
 static void check_producers(bool emit_events)
 {
         uint64_t now = real_ns();
@@ -259,6 +279,7 @@ static void check_producers(bool emit_events)
                 json_object_object_add(o, "timestamp", json_object_new_string(ts));
                 (void)events_publish_json(HUB_T_COLLECTOR, false, o, now);
                 json_object_put(o);
+                journal_collector(e.name, (unsigned)e.pid, what, s, prev);
         }
 }
 

@@ -29,6 +29,7 @@
 #include "client.h"
 #include "control_rest.h"
 #include "dialects.h"
+#include "history.h"
 #include "hub.h"
 #include "jsonfmt.h"
 #include "log.h"
@@ -159,10 +160,27 @@ static enum MHD_Result keyed(struct MHD_Connection *conn, const char *url,
 }
 
 /* GET /api/v1/<sub>: a topic's state, one of its entities, or a live view. */
+/* GET /api/v1/history/{alarms,events,logs}: what the history keeps, oldest first. */
+static enum MHD_Result history(struct MHD_Connection *conn, const char *url, const char *which)
+{
+        static const char *const names[HISTORY_KINDS] = { "alarms", "events", "logs" };
+        for (unsigned k = 0; k < HISTORY_KINDS; k++)
+                if (strcmp(which, names[k]) == 0) {
+                        size_t len;
+                        _cleanup_free_ char *a = history_last_array((enum history_kind)k, 0, &len);
+                        return a ? respond(conn, MHD_HTTP_OK, "application/json", a, len, false)
+                                 : respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                                 "out of memory", url, false);
+                }
+        return respond_error(conn, MHD_HTTP_NOT_FOUND, "not found", url, false);
+}
+
 static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const char *sub)
 {
         if (strcmp(sub, "health") == 0)
                 return respond_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
+        if (startswith(sub, "history/"))
+                return history(conn, url, sub + strlen("history/"));
         /* The longest route first: "collectors/status" before a one-segment path + id. */
         const struct topic_info *rt = topics_by_rest(sub, strlen(sub));
         const char *id = NULL;

@@ -59,8 +59,14 @@ class Env:
         self.procs = []
         self.hub = None
         self.logs = []
-        # The hub's own files (history, REST-made alarms) stay private to the test.
-        self.state_dir = tempfile.mkdtemp(prefix=f"{self.ring}-state-")
+        self._state_dir = None
+
+    @property
+    def state_dir(self):
+        """A private [hub] state_dir (the history), removed at cleanup."""
+        if not self._state_dir:
+            self._state_dir = tempfile.mkdtemp(prefix=f"{self.ring}-state-")
+        return self._state_dir
 
     # ---- processes ----
     def spawn(self, argv, **kw):
@@ -113,7 +119,8 @@ class Env:
                 p.wait()
         subprocess.run([self.ctl, "--ring", self.ring, "rm"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.state_dir, ignore_errors=True)
+        if self._state_dir:
+            shutil.rmtree(self._state_dir, ignore_errors=True)
         for log in self.logs:
             name = log.name
             log.close()
@@ -121,6 +128,23 @@ class Env:
                 os.unlink(name)
             except OSError:
                 pass
+
+    def start_system_collector(self, interval_ms=60000):
+        """The real system collector on this ring, once the registry says it runs."""
+        p = self.spawn([self.collect_system, "--ring", self.ring, "--interval", str(interval_ms)])
+        end = time.time() + 15
+        while time.time() < end:
+            out = subprocess.run([self.ctl, "--ring", self.ring, "stat", "--json"],
+                                 capture_output=True, text=True).stdout
+            try:
+                ps = json.loads(out)["producers"]
+            except (ValueError, KeyError):
+                ps = []
+            if any(x["name"] == "system" and x["pid"] == p.pid and x["state"] == "running"
+                   for x in ps):
+                return p
+            time.sleep(0.05)
+        raise Fail("system collector did not register")
 
     # ---- ring ----
     def inject(self, *args, empty=False):

@@ -12,81 +12,15 @@ With API tokens (viewer, operator, admin):
     acknowledged → Normal;
   * a restart keeps both REST definitions (state dir).
 """
-import asyncio
 import json
 import os
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
 
 import websockets
+from alarmlib import ADM, OP, VIEW, alarm_metric, call, count_metric, sio_decode, until, wait_state
 
 from hubtest import check, run
-
-VIEW, OP, ADM = "viewtok-0123456789", "optok-0123456789ab", "admtok-0123456789a"
-
-
-def call(env, method, path, body=None, token=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"http://127.0.0.1:{env.port}{path}", data=data, method=method)
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read().decode())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read().decode() or "{}")
-
-
-def metric_lines(env):
-    req = urllib.request.Request(f"http://127.0.0.1:{env.port}/metrics")
-    req.add_header("Authorization", f"Bearer {VIEW}")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.read().decode().splitlines()
-
-
-def alarm_metric(env, name):
-    for line in metric_lines(env):
-        if line.startswith("ringhub_alarm_state{") and f'alarm="{name}"' in line:
-            return int(float(line.rsplit(" ", 1)[1]))
-    return None
-
-
-def count_metric(env, name):
-    for line in metric_lines(env):
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
-
-
-async def until(ws, pred, what, timeout=15, decode=json.loads):
-    end = asyncio.get_running_loop().time() + timeout
-    while True:
-        left = end - asyncio.get_running_loop().time()
-        if left <= 0:
-            raise asyncio.TimeoutError(what)
-        raw = await asyncio.wait_for(ws.recv(), left)
-        m = decode(raw)
-        if m is not None and pred(m):
-            return m
-
-
-def sio_decode(raw):
-    if isinstance(raw, str) and raw.startswith("42"):
-        return json.loads(raw[2:])
-    return None
-
-
-async def wait_state(env, alarm_id, state, timeout=15):
-    end = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < end:
-        st, a = call(env, "GET", f"/api/v1/alarms/{alarm_id}", token=VIEW)
-        if st == 200 and a["state"]["state"] == state:
-            return a
-        await asyncio.sleep(0.05)
-    check(False, f"alarm {alarm_id} never reached {state}: {a}")
-
 
 async def scenario(env):
     state = tempfile.mkdtemp(prefix=f"{env.ring}-state-")
@@ -150,6 +84,14 @@ async def scenario(env):
             check(r["state"]["ack_user"].startswith("bob"), f"ack_user {r}")
             m = await until(nat, lambda m: m.get("type") == "alarm.acknowledged", "acked")
             check(m["data"]["user"].startswith("bob"), f"native ack user {m}")
+            # The journal: an Event for the raise (no user), an Event and a Log for the ack
+            lg = await until(sio, lambda m: m[0] == "on.log" and
+                             m[1]["message"] == "Alarm UpsLow acknowledged", "on.log",
+                             decode=sio_decode)
+            check(lg[1]["user"]["username"].startswith("bob") and
+                  lg[1]["user"]["role"]["name"] == "operator" and
+                  lg[1]["alarm"]["id"] == ups["id"] and lg[1]["classification"] == "Alarm",
+                  f"the Log of the acknowledgement {lg}")
             st, r = call(env, "POST", f"/api/v1/alarms/{ups['id']}/acknowledge", token=OP)
             check(st == 409, f"second ack {st} {r}")
             check(alarm_metric(env, "UpsLow") == 2, "metric Acknowledged")
@@ -208,11 +150,23 @@ async def scenario(env):
             check(st == 404, f"unknown action {st}")
 
         # Definitions survive a restart; PUT changes one, DELETE removes it.
-        env.stop(env.hub)
+        rc = env.stop(env.hub)
+        check(rc == 0, f"the hub stops cleanly (sanitizers: no leak): {rc} {env.hub_log()}")
         env.start_hub(*hub_args)
         st, lst = call(env, "GET", "/api/v1/alarms", token=VIEW)
         check(st == 200 and sorted(a["name"] for a in lst) == ["DiskHot", "UpsLow"],
               f"after restart {st} {lst}")
+        # last_alarms comes from the history store: the changes before the restart are there
+        async with websockets.connect(env.url("/socket.io/?EIO=4&transport=websocket")) as sio:
+            await sio.recv()
+            await sio.send("40" + json.dumps({"token": VIEW}))
+            snap = await until(sio, lambda m: m[0] == "on_connection", "on_connection",
+                               decode=sio_decode)
+            events = [(a["name"], a["event"]) for a in snap[1]["last_alarms"]]
+            check(("UpsLow", "raised") in events and ("UpsLow", "cleared") in events,
+                  f"last_alarms after a restart {events}")
+            check(any(e["message"] == "Alarm UpsLow raised" and e["user"] is None
+                      for e in snap[1]["last_events"]), "the raise as an Event")
         st, r = call(env, "PUT", f"/api/v1/alarms/{ups['id']}", {"trigger_value": 20}, token=OP)
         check(st == 403, f"operator PUT {st}")
         st, r = call(env, "PUT", f"/api/v1/alarms/{ups['id']}", {"trigger_value": 20}, token=ADM)
@@ -221,6 +175,37 @@ async def scenario(env):
         check(st == 200, f"DELETE {st} {r}")
         st, r = call(env, "GET", f"/api/v1/alarms/{hot['id']}", token=VIEW)
         check(st == 404, f"deleted alarm {st}")
+
+        # Alarms of the configuration file join the REST ones and are fixed over REST.
+        rc = env.stop(env.hub)
+        check(rc == 0, f"the hub stops cleanly: {rc} {env.hub_log()}")
+        conf = os.path.join(state, "alarms.conf.json")
+        with open(conf, "w") as f:
+            json.dump([{"id": "file-1", "name": "FileLowLow", "tag": "ups::battery_charge_percent",
+                        "trigger_type": "LOW_LOW", "trigger_value": 10,
+                        "description": "from the file"}], f)
+        env.start_hub(*hub_args, "--alarms-file", conf)
+        st, lst = call(env, "GET", "/api/v1/alarms", token=VIEW)
+        got = {a["name"]: a["source"] for a in lst}
+        check(got == {"UpsLow": "rest", "FileLowLow": "config"}, f"both sources {got}")
+        st, r = call(env, "PUT", "/api/v1/alarms/file-1", {"trigger_value": 5}, token=ADM)
+        check(st == 409, f"PUT on a file alarm {st} {r}")
+        st, r = call(env, "DELETE", "/api/v1/alarms/file-1", token=ADM)
+        check(st == 409, f"DELETE on a file alarm {st} {r}")
+        st, r = call(env, "POST", "/api/v1/alarms", dict(low, name="FileLowLow"), token=ADM)
+        check(st == 409, f"a REST alarm with a file alarm's name {st} {r}")
+        env.inject("ups", "connected=true", "battery_charge_percent=5.0")
+        a = await wait_state(env, "file-1", "Unacknowledged")
+        check(a["trigger_type"] == "LOW-LOW" and a["value"] == 5.0, f"file alarm raised {a}")
+
+        # A bad file stops the hub, naming the file and the entry.
+        env.stop(env.hub)
+        with open(conf, "w") as f:
+            json.dump([{"name": "Bad", "tag": "disk:sda", "trigger_type": "HIGH",
+                        "trigger_value": 1}], f)
+        env.start_hub(*hub_args, "--alarms-file", conf, wait=False)
+        check(env.hub.wait(10) != 0, "the hub refuses a bad alarms file")
+        check("alarm 1: tag must be" in env.hub_log(), f"the error names it: {env.hub_log()}")
     finally:
         shutil.rmtree(state, ignore_errors=True)
 

@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -42,19 +41,7 @@ def post(env, path, body=None, token=None, timeout=30):
 
 
 def start_collector(env):
-    p = env.spawn([env.collect_system, "--ring", env.ring, "--interval", "60000"])
-    end = time.time() + 15
-    while time.time() < end:
-        out = subprocess.run([env.ctl, "--ring", env.ring, "stat", "--json"],
-                             capture_output=True, text=True).stdout
-        try:
-            ps = json.loads(out)["producers"]
-        except (ValueError, KeyError):
-            ps = []
-        if any(x["name"] == "system" and x["pid"] == p.pid and x["state"] == "running" for x in ps):
-            return p
-        time.sleep(0.05)
-    raise AssertionError("system collector did not register")
+    return env.start_system_collector()
 
 
 async def native_command(ws, req_id, **fields):

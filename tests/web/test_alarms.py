@@ -1,6 +1,6 @@
 """test_alarms.py — an alarm raised by a NUT dummy UPS, acknowledged from the dashboard.
 
-Real peers: NUT's upsd with the dummy-ups driver (tests/ups/nut.py) behind
+Real peers: NUT's upsd with the dummy-ups driver (tests/ups/nutlib.py) behind
 ringhub-collect-ups, the hub with `--control on` and its alarm engine. An alarm is
 defined over REST (battery charge LOW below 50 %); the UPS goes on battery at 9 %; in
 headless chromium the alarm appears as Unacknowledged, its "acknowledge" button is pressed
@@ -21,10 +21,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "docker"))
 sys.path.insert(0, os.path.join(HERE, "..", "ups"))
 from browser import Browser, require_browser  # noqa: E402
-from hubtest import Fail, check, free_port, run  # noqa: E402
-from nut import LB, OL, Nut, require_nut  # noqa: E402
+from hubtest import Fail, check, free_port, run, skip  # noqa: E402
+from nutlib import NUT, Nut  # noqa: E402
 
 BUILD = os.path.dirname(os.environ["RINGHUB"].rstrip("/")).rsplit("/hub", 1)[0]
+# The dummy UPS: on line and full, then on battery and nearly empty.
+ONLINE = "ups.status: OL\nbattery.charge: 100\nbattery.runtime: 3600\n"
+LOW = "ups.status: OB LB DISCHRG\nbattery.charge: 9\nbattery.runtime: 120\n"
 ALARM = {"id": "ups-battery-low", "name": "UPS battery low", "tag": "ups::battery_charge_percent",
          "trigger_type": "LOW", "trigger_value": 50,
          "description": "UPS battery charge below 50 %"}
@@ -50,6 +53,13 @@ def alarm_state(a):
     return s.get("state") if isinstance(s, dict) else s
 
 
+def require_nut():
+    if not os.path.exists(NUT + "/upsd") or not os.path.exists(NUT + "/dummy-ups"):
+        skip("NUT (nut-server) not installed")
+    if os.geteuid() != 0:
+        skip("upsd and dummy-ups are started as root here (-u root)")
+
+
 def main(env):
     require_nut()
     require_browser()
@@ -67,7 +77,7 @@ def main(env):
         st, body = rest(env, "POST", "/api/v1/alarms", ALARM)
         check(st in (200, 201), f"define the alarm: {st} {body}")
 
-        nut.write(OL)
+        nut.write(ONLINE)
         nut.start_driver()
         nut.start_upsd()
         env.spawn([os.path.join(BUILD, "collectors", "ringhub-collect-ups"), "--ring", env.ring,
@@ -76,7 +86,7 @@ def main(env):
         page, _ = b.open(f"http://127.0.0.1:{env.port}/", 1280, 900)
         b.wait(page, "document.querySelector('[data-testid=conn]').textContent === 'live'", 5000)
 
-        nut.write(LB)  # on battery, 9 %
+        nut.write(LOW)
         sel = "[data-testid='alarm-state-ups-battery-low']"
         state = f"(document.querySelector({json.dumps(sel)}) || {{}}).textContent"
         b.wait(page, state + " === 'Unacknowledged'", 30000)

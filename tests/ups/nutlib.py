@@ -1,38 +1,26 @@
-"""nut.py — a real NUT upsd with the dummy-ups driver as a test peer.
+"""nutlib.py — a NUT upsd with the dummy-ups driver under a temporary directory (tests).
 
-Nut(d, port): dummy-ups reads a static .dev file (re-read when its mtime changes; write()
-bumps it), upsd listens on a loopback port; everything under the private directory d,
-every process stopped by PID. OL, OB, LB: .dev texts of a UPS online, on battery, low.
-Used by the UPS collector's tests and the dashboard's alarm test.
+Used by nut_test.py and the hub's alarm test. `Nut(d, port)` writes the configuration
+(one UPS named UPS, pollinterval 1), `write(text)` replaces the driver's .dev file with a
+fresh mtime, `start_driver()`/`start_upsd()` start them as root in their own sessions,
+`cleanup()` stops both by PID.
 """
 import os
 import signal
 import subprocess
 import time
 
-from ringlib import skip, wait_for
-
 NUT = "/lib/nut"
 UPS = "rack"
 
-OL = """device.model: Back-UPS RS 1500G
-ups.model: Back-UPS RS 1500G
-ups.status: OL
-battery.charge: 100
-battery.runtime: 3600
-ups.load: 25
-input.voltage: 230.5
-output.voltage: 230.0
-ups.realpower.nominal: 900
-battery.voltage: 27.1
-"""
-OB = OL.replace("ups.status: OL", "ups.status: OB DISCHRG").replace(
-    "battery.charge: 100", "battery.charge: 80").replace("battery.runtime: 3600",
-                                                         "battery.runtime: 1200")
-LB = OL.replace("ups.status: OL", "ups.status: OB LB DISCHRG").replace(
-    "battery.charge: 100", "battery.charge: 9").replace("battery.runtime: 3600",
-                                                        "battery.runtime: 120") + \
-    "ups.realpower: 240\n"
+
+def _wait_for(pred, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise RuntimeError("timed out waiting for " + what)
 
 
 class Nut:
@@ -71,7 +59,7 @@ class Nut:
         self.driver = subprocess.Popen([NUT + "/dummy-ups", "-a", UPS, "-u", "root", "-F"],
                                        env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
                                        start_new_session=True)
-        wait_for(lambda: os.path.exists(sock), 15, what="dummy-ups socket")
+        _wait_for(lambda: os.path.exists(sock), 15, "dummy-ups socket")
 
     def start_upsd(self):
         self.upsd = subprocess.Popen([NUT + "/upsd", "-u", "root", "-F"], env=self.env,
@@ -100,11 +88,3 @@ class Nut:
         self.stop_upsd()
         self.stop_driver()
         self.log.close()
-
-
-def require_nut():
-    """Skip (77) unless NUT's upsd and dummy-ups can run here (as root)."""
-    if not os.path.exists(NUT + "/upsd") or not os.path.exists(NUT + "/dummy-ups"):
-        skip("NUT (nut-server) not installed")
-    if os.geteuid() != 0:
-        skip("upsd and dummy-ups are started as root here (-u root)")
