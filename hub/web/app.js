@@ -216,6 +216,8 @@ function onMessage(m) {
     send({ type: "subscribe", events: ["alarm.*"] });
     return loadAlarms();
   }
+  if (t === "subscription_confirmed" && m.request_id === "sub-events") return loadJournal("events");
+  if (t === "subscription_confirmed" && m.request_id === "sub-logs") return loadJournal("logs");
   if (t === "error" && m.request_id === "sub-alarms") { S.alarmsMissing = true; return dirty("alarms"); }
   if (t === "error") {
     if (m.error_code === "WS-001" && S.authRequired && !S.live) {
@@ -234,11 +236,26 @@ function onMessage(m) {
 }
 
 // The hub's journal: PyAutomation's Event and Log objects (event.recorded, log.recorded).
-function journal(t, d, m) {
+function journalEntry(kind, d, when) {
   const who = d.user && (d.user.username || d.user.name);
-  const text = (d.message || t) + (d.description ? " — " + d.description : "") + (who ? " (" + who + ")" : "");
-  listEvent({ t: m.timestamp, kind: d.classification || t.split(".")[1], text }, t.startsWith("log.") ? S.logs : S.events, 100);
+  const text = (d.message || kind) + (d.description ? " — " + d.description : "") + (who ? " (" + who + ")" : "");
+  return { t: when || d.timestamp, kind: d.classification || kind, text };
+}
+function journal(t, d, m) {
+  listEvent(journalEntry(t.split(".")[0], d, m.timestamp), t.startsWith("log.") ? S.logs : S.events, 100);
   dirty("events");
+}
+
+// What the journal kept before this page connected (GET /api/v1/history/…, oldest first).
+async function loadJournal(which) {
+  try {
+    const r = await fetch("/api/v1/history/" + which, { headers: authHeaders() });
+    if (!r.ok) return;
+    const list = (await r.json()).map((d) => journalEntry(which.slice(0, -1), d)).reverse();
+    const arr = which === "logs" ? S.logs : S.events;
+    arr.splice(0, arr.length, ...list.slice(0, 100));
+    dirty("events");
+  } catch { /* the WebSocket's close says it */ }
 }
 
 function showResult(ok, text) {

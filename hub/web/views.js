@@ -266,7 +266,7 @@ function alarms() {
 
 function feed(title, list) {
   return card(title, list.length ? h("ol", { class: "feed" }, list.slice(0, 50).map((e) =>
-    h("li", {}, h("time", { text: (e.t || "").slice(11, 19) }), " ", h("b", { text: e.kind }), " ", e.text))) : empty("Nothing yet."));
+    h("li", {}, h("time", { text: (String(e.t || "").match(/\d\d:\d\d:\d\d/) || [""])[0] }), " ", h("b", { text: e.kind }), " ", e.text))) : empty("Nothing yet."));
 }
 function events() { return [feed("Events", S.events), feed("Logs", S.logs)]; }
 
