@@ -223,7 +223,7 @@ function machineCard(m) {
     btn("E-STOP", "emergency stop " + (m.name || m.id), async () => {
       if (await confirmAction(`Emergency stop ${m.name || m.id}?`)) command("machines", "estop", m.id, null, `emergency stop ${m.id}`);
     }, "danger")) : null;
-  return card(m.name || m.id, kv([["connection", m.connection_status || "–"], ["position", m.position ?? "–"],
+  return card(m.name || m.id, kv([["connection", m.connection_status || "–"], ["position", m.position ?? "–", { "data-testid": "position-" + m.id }],
     ["direction", m.direction ?? "–"], ["last command", `${m.last_command ?? "–"} ${m.last_result ?? ""}`], ["error", m.error || "–"]]), bits, controls);
 }
 
