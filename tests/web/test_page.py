@@ -6,7 +6,8 @@ page with a strict CSP, ETag/304, gzip, HEAD, 405 for POST, 404 for an unknown /
 file, ≤ 100 KB compressed; a WebSocket upgrade on / still speaks the native dialect (the
 carousel seed's clients). Browser: the page loads with no console error and no failed
 request under the CSP; within 2 s it shows REST's hostname and CPU figure (± rounding);
-two tags written in one batch both show; a disk's read rate from two lists' counters;
+two tags written in one batch both show; a disk's read rate from two lists' counters, a
+sleeping disk shown asleep and its failing SMART attribute marked;
 every button has a name; screenshots at 1920 px (light) and 360 px (dark) go to
 <build>/web-artifacts; the
 hub killed (-9) → "disconnected", restarted on the same port → live again.
@@ -130,13 +131,23 @@ def main(env):
                " t.includes('Level_02') && t.includes('7.75 m'))"
                "(document.getElementById('plant').textContent)", 3000)
         # Disks: the I/O rates the page works out from two lists' counters.
+        # A sleeping disk with a failing SMART attribute: shown asleep, the attribute marked.
+        disk2 = ["+", "disk", "id=disk2", "device=sdb", "name=Disk 2", "role=parity",
+                 "spin_state=standby", "smart_status=FAILED", "+", "disk_smart_attr",
+                 "disk_id=disk2", "attr_id=5", "name=Reallocated_Sector_Ct", "value=5",
+                 "worst=5", "threshold=36", "when_failed=now"]
         for rb in (1000, 5001000):
             env.inject("disk", "id=disk1", "device=sda", "name=Disk 1", "role=data",
                        "spin_state=active", "smart_status=PASSED", f"read_bytes={rb}",
-                       "write_bytes=0", "size_bytes=4000000000000", "usage_percent=42.0")
+                       "write_bytes=0", "size_bytes=4000000000000", "usage_percent=42.0",
+                       *(disk2 if rb > 1000 else []))
             time.sleep(1.1)
         b.wait(page, "(t => t.includes('Disk 1') && t.includes('PASSED') && / r [0-9.]+ MB\\/s/"
-               ".test(t))(document.getElementById('storage').textContent)", 5000)
+               ".test(t) && t.includes('(asleep)'))(document.getElementById('storage')"
+               ".textContent)", 5000)
+        failing = b.eval(page, "[...document.querySelectorAll('#storage td.warn .failing')]"
+                         ".map(e => e.textContent).join()")
+        check("Reallocated_Sector_Ct 5/36" in failing, f"failing SMART attribute: {failing!r}")
         unnamed = b.eval(page, "[...document.querySelectorAll('button')].filter(x => x.offsetParent"
                          " && !(x.getAttribute('aria-label') || x.textContent).trim()).length")
         check(unnamed == 0, f"{unnamed} buttons without a name")
