@@ -907,6 +907,10 @@ static int native_open(struct hub_client *c)
         json_object_object_add(w, "machines", carousel_machine_list());
         json_object_object_add(w, "client_id", json_object_new_string(client_uuid(c)));
         json_object_object_add(w, "auth_required", json_object_new_boolean(!client_authed(c)));
+        /* With auth off, whether commands are taken ([hub] control); the dashboard shows
+         * its buttons by it. With auth on the role decides (auth_success). */
+        json_object_object_add(w, "control",
+                               json_object_new_boolean(atomic_load(&hub.opt.control)));
         fanout_reply(c, w);
         if (client_authed(c)) {
                 send_snapshot_once(n);

@@ -8,7 +8,8 @@
  * out (machines and tags, kept entity by entity, are serialized per request). Collectors
  * come from the ring's registry (shm/registry.h). GET/POST /api/clients
  * lists WebSocket clients (client.c) and publishes a client_sync (session.c). With auth
- * on every path but /api/v1/health needs a bearer token (tokens.c). Unknown path → 404
+ * on every path but /api/v1/health and the dashboard's (web.c) needs a bearer token
+ * (tokens.c). Unknown path → 404
  * JSON (whatever the method), other methods than GET/HEAD on a path that exists → 405.
  * Must not block on anything but state_lock and the client registry, never touch the ring
  * cursor or lws.
@@ -51,6 +52,7 @@
 #include "state.h"
 #include "tokens.h"
 #include "util.h"
+#include "web.h"
 
 #define REST_BODY_MAX 4096
 /* libmicrohttpd's own connection limit: out of reach (see the top of the file). */
@@ -385,7 +387,7 @@ static bool api_clients(struct MHD_Connection *conn, const char *url, const char
         if (strcmp(url, "/api/clients") != 0) {
                 /* Other paths: only the Authorization check, on the request's last call. */
                 if (!tokens_auth_on() || !*req_cls || *upload_size ||
-                    strcmp(url, "/api/v1/health") == 0)
+                    strcmp(url, "/api/v1/health") == 0 || web_path(url))
                         return false;
                 return rest_refused(conn, method, url, AUTH_ROLE_VIEWER, ret);
         }
@@ -477,6 +479,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                 return respond_error(conn, MHD_HTTP_NOT_FOUND, "no WebSocket endpoint here", url,
                                      true);
         }
+        /* The dashboard (a plain GET /: an upgrade on / went to lws at the gate). */
+        if (web_path(url))
+                return web_respond(conn, url, method);
         bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
         if (!get && api_path_exists(url))
                 return respond_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", url,

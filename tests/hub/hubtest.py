@@ -8,9 +8,9 @@ Binaries come from the environment: RINGHUB, RINGHUBCTL, COLLECT_SYSTEM.
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -102,7 +102,7 @@ class Env:
 
     def start_hub(self, *extra, wait=True):
         self.hub = self.spawn([self.ringhub, "--ring", self.ring, "--listen",
-                               f"127.0.0.1:{self.port}", *extra])
+                               f"127.0.0.1:{self.port}", "--state-dir", self.state_dir, *extra])
         if wait:
             self.wait_ready()
         return self.hub
@@ -199,6 +199,12 @@ class Env:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
         return 0
+
+    def cpu_seconds(self, pid=None):
+        """utime + stime of pid (default: the hub) in seconds."""
+        with open(f"/proc/{pid or self.hub.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def metric(self, name):
         return self.metrics(name)[0]

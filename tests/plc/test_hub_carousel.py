@@ -11,7 +11,7 @@
 # the sender and command_executed to the second client, seen by the simulator; BUSY while
 # the carousel moves, MACHINE_NOT_FOUND, CONNECTION_ERROR for the dead PLC; an AGV-style
 # native client's emergency_stop stops every simulator (each sees its e-stop command) and
-# safety.estop counts them; machines as modules; GET / without an upgrade unchanged (404);
+# safety.estop counts them; machines as modules; GET / without an upgrade the dashboard;
 # and, on a second hub with control off, send_command refused.
 import asyncio
 import json
@@ -230,8 +230,8 @@ timeout = 300
     hub.wait_machine("m1", lambda m: m.get("connected"), what="connected")
     hub.wait_machine("m2", lambda m: m.get("connected"), what="connected")
     st, body = hub.get("/")
-    if st != 404:
-        fail(f"GET / without an upgrade: {st} {body}")
+    if st != 200 or "<!doctype html>" not in str(body):
+        fail(f"GET / without an upgrade is the dashboard: {st} {str(body)[:200]}")
     asyncio.run(scenario())
     hub_off = Hub(tmp, control=False)
     asyncio.run(control_off())
