@@ -361,8 +361,8 @@ static void collect_rapl(struct collector *c, struct rec_system *sys)
         if (s->rapl_ns && now > s->rapl_ns + 100 * NSEC_PER_MSEC) {
                 uint64_t d = uj >= s->rapl_uj ? uj - s->rapl_uj : 0;
                 if (uj < s->rapl_uj &&
-                    collector_read_attr_u64(sysfs, "class/powercap/intel-rapl:0/max_energy_range_uj",
-                                            &range) == 0 &&
+                    collector_read_attr_u64(
+                        sysfs, "class/powercap/intel-rapl:0/max_energy_range_uj", &range) == 0 &&
                     range > s->rapl_uj)
                         d = range - s->rapl_uj + uj;
                 sys->cpu_power_watts = (double)d / 1e6 / ((double)(now - s->rapl_ns) / 1e9);

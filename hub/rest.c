@@ -194,9 +194,11 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const c
         struct hub_body *b = NULL;
         pthread_mutex_lock(&state_lock);
         struct state_topic *t = state_topic(rt->id);
-        if (!id)
-                b = hub_body_ref(t ? t->body : NULL);
-        else {
+        /* A SINGLE topic no collector wrote: its defaults, with why (below). */
+        if (!id) {
+                if (t && (t->seen || d->kind != SK_SINGLE))
+                        b = hub_body_ref(t->body);
+        } else {
                 struct state_entity *e = state_find(t, id, rt->rest_alt);
                 b = e ? hub_body_ref(e->body) : NULL;
         }
@@ -205,7 +207,7 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const c
                 return respond_body(conn, b);
         if (id)
                 return respond_error(conn, MHD_HTTP_NOT_FOUND, "no such entity", url, false);
-        /* Not published yet: no collector wrote it (the agent's defaults, and why). */
+        /* No collector wrote it (yet): the agent's defaults, and why. */
         if (d->kind == SK_SINGLE)
                 return respond_object(
                     conn, rest_unraid_default(rt->id, rt->id == RT_array ? "disks" : d->name));
@@ -378,8 +380,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                 if (rest_unraid_limited(conn)) {
                         atomic_fetch_add_explicit(&hub.stats.http_requests, 1,
                                                   memory_order_relaxed);
-                        return respond_error(conn, MHD_HTTP_TOO_MANY_REQUESTS,
-                                             "too many requests", url, false);
+                        return respond_error(conn, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests",
+                                             url, false);
                 }
                 const char *cl =
                     MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");

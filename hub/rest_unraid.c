@@ -151,13 +151,20 @@ json_object *rest_unraid_default(unsigned type, const char *collector)
         const struct record_desc *d = schema_record(type);
         if (!d)
                 return NULL;
-        uint8_t payload[SCHEMA_PAYLOAD_MAX];
-        record_init_missing(type, payload);
-        json_object *o = record_json_new(type, payload, STATE_RJ_FLAGS);
-        if (!o)
-                return NULL;
-        state_agent_fields(type, o);
-        json_object_object_add(o, "timestamp", time_now());
+        /* The state's default entity (every seed field typed, empty child lists). */
+        pthread_mutex_lock(&state_lock);
+        struct state_topic *t = state_topic(type);
+        json_object *o = t && t->n ? state_entity_json(d, t->ents[0]) : NULL;
+        pthread_mutex_unlock(&state_lock);
+        if (!o) {
+                uint8_t payload[SCHEMA_PAYLOAD_MAX];
+                record_init_missing(type, payload);
+                o = record_json_new(type, payload, STATE_RJ_FLAGS);
+                if (!o)
+                        return NULL;
+                state_agent_fields(type, o);
+                json_object_object_add(o, "timestamp", time_now());
+        }
         json_object_object_add(o, "source_status", not_reported(collector));
         return o;
 }
@@ -305,11 +312,11 @@ static json_object *port_conflicts(void)
                                         if (!names) {
                                                 names = json_object_new_array();
                                                 json_object_array_add(
-                                                    names, json_object_new_string(
-                                                               ((const struct rec_container *)t
-                                                                    ->ents[i]
-                                                                    ->payload)
-                                                                   ->name));
+                                                    names,
+                                                    json_object_new_string(
+                                                        ((const struct rec_container *)t->ents[i]
+                                                             ->payload)
+                                                            ->name));
                                         }
                                         json_object_array_add(
                                             names,
@@ -324,10 +331,11 @@ static json_object *port_conflicts(void)
                                 continue;
                         }
                         json_object *c = json_object_new_object();
-                        json_object_object_add(c, "host_port", json_object_new_int64(pp->host_port));
-                        json_object_object_add(c, "protocol",
-                                               json_object_new_string(*pp->protocol ? pp->protocol
-                                                                                    : "tcp"));
+                        json_object_object_add(c, "host_port",
+                                               json_object_new_int64(pp->host_port));
+                        json_object_object_add(
+                            c, "protocol",
+                            json_object_new_string(*pp->protocol ? pp->protocol : "tcp"));
                         json_object_object_add(c, "containers", names);
                         json_object_array_add(a, c);
                 }
@@ -339,8 +347,9 @@ static json_object *port_conflicts(void)
 
 static const char *source_state(const char *status)
 {
-        return !strcmp(status, "up") ? "healthy" : !strcmp(status, "absent") ? "disabled"
-                                                                               : "unavailable";
+        return !strcmp(status, "up")       ? "healthy"
+               : !strcmp(status, "absent") ? "disabled"
+                                           : "unavailable";
 }
 
 /* Every source_status record as the agent's SourceStatus. Caller holds state_lock. */
@@ -355,7 +364,8 @@ static json_object *subsystems(void)
                 json_object *o = source_status(name, source_state(s->status),
                                                strcmp(s->status, "up") ? s->message : NULL);
                 char buf[64];
-                if (t->ents[i]->ts_ns && format_rfc3339_ns(buf, sizeof(buf), t->ents[i]->ts_ns, false))
+                if (t->ents[i]->ts_ns &&
+                    format_rfc3339_ns(buf, sizeof(buf), t->ents[i]->ts_ns, false))
                         json_object_object_add(o, "last_checked", json_object_new_string(buf));
                 json_object_array_add(a, o);
         }
@@ -443,7 +453,8 @@ static json_object *health_report(json_object *subs)
                 if (strcmp(json_object_get_string(st), "unavailable") != 0)
                         continue;
                 json_object_object_get_ex(s, "subsystem", &sub);
-                snprintf(title, sizeof(title), "Source unavailable: %s", json_object_get_string(sub));
+                snprintf(title, sizeof(title), "Source unavailable: %s",
+                         json_object_get_string(sub));
                 finding(fs, "warning", title,
                         json_object_object_get_ex(s, "reason", &why) ? json_object_get_string(why)
                                                                      : "");
@@ -495,10 +506,12 @@ json_object *rest_unraid_get(const char *sub)
 {
         if (strcmp(sub, "collectors/status") == 0)
                 return collectors_status();
-        static const char *const routes[] = { "fans",          "temperatures",
+        static const char *const routes[] = { "fans",
+                                              "temperatures",
                                               "docker/port-conflicts",
                                               "diagnostics/self-test",
-                                              "health/report", "network/access-urls" };
+                                              "health/report",
+                                              "network/access-urls" };
         size_t r = 0;
         while (r < ELEMENTSOF(routes) && strcmp(sub, routes[r]) != 0)
                 r++;

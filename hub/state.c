@@ -429,8 +429,8 @@ json_object *state_entity_json(const struct record_desc *d, const struct state_e
                 const struct record_desc *kd = schema_record(kid_types[d->id][k]);
                 const struct state_kids *ks = &e->kids[k];
                 bool map = kd->flags & R_MAP;
-                json_object *a = map ? json_object_new_object()
-                                     : json_object_new_array_ext((int)ks->n);
+                json_object *a =
+                    map ? json_object_new_object() : json_object_new_array_ext((int)ks->n);
                 for (uint32_t i = 0; i < ks->n; i++) {
                         const uint8_t *p = ks->p + (size_t)kd->size * i;
                         json_object *v;

@@ -107,6 +107,10 @@ void state_agent_fields(unsigned type, json_object *o)
                 add_default(o, "ram_used_mb", json_double(num(o, "ram_used_bytes", 0) / MIB));
                 add_default(o, "ram_total_mb", json_double(num(o, "ram_total_bytes", 0) / MIB));
                 break;
+        case RT_netif:
+                add_default(o, "rx_bytes_per_sec", json_double(0));
+                add_default(o, "tx_bytes_per_sec", json_double(0));
+                break;
         case RT_share:
                 add_default(o, "smb_export", json_object_new_boolean(0));
                 add_default(o, "nfs_export", json_object_new_boolean(0));

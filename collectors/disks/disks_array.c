@@ -465,8 +465,7 @@ int array_run(struct collector *c)
         unsigned n_pools = s->n_pools;
 
         if (collector_root_path(c, "/var/local/emhttp/var.ini", p, sizeof(p)) == 0 &&
-            access(p, F_OK) == 0)
-        {
+            access(p, F_OK) == 0) {
                 unraid_array(c, a, p);
                 user_root_usage(c, a);
         } else {
