@@ -26,6 +26,15 @@ static void add_default(json_object *o, const char *key, json_object *v)
                 json_object_object_add(o, key, v);
 }
 
+/* As add_default, and an empty string counts as absent. */
+static void add_default_text(json_object *o, const char *key, const char *text)
+{
+        json_object *v;
+        if (json_object_object_get_ex(o, key, &v) && json_object_get_string_len(v) == 0)
+                json_object_object_del(o, key);
+        add_default(o, key, json_object_new_string(text));
+}
+
 /* A number of o (int or double), def when absent. */
 static double num(json_object *o, const char *key, double def)
 {
@@ -114,7 +123,7 @@ void state_agent_fields(unsigned type, json_object *o)
         case RT_share:
                 add_default(o, "smb_export", json_object_new_boolean(0));
                 add_default(o, "nfs_export", json_object_new_boolean(0));
-                add_default(o, "storage", json_object_new_string("unknown"));
+                add_default_text(o, "storage", "unknown");
                 break;
         case RT_vm: {
                 static const char *const counters[] = { "disk_read_bytes", "disk_write_bytes",
