@@ -66,12 +66,13 @@ written() { # records written by producer NAME on RING
     "$BUILD/shm/ringhubctl" --ring "$1" --json stat | "$PY" -c '
 import json, sys
 d = json.load(sys.stdin)
-print(sum(p["written"] for p in d["producers"] if p["name"] == sys.argv[1]))' "$2"
+print(sum(p.get("records_written", p.get("written", 0)) for p in d["producers"] if p["name"] == sys.argv[1]))' "$2"
 }
 measure() { # NAME RING PER_BATCH BINARY ARGS… → "cpu_us_per_cycle rss_kb hwm_kb cycles"
     local name=$1 r=$2 per=$3
     shift 3
-    "$@" --ring "$r" --interval 20 2>/dev/null &
+    # Not on our stdout: a collector left behind must not hold the caller's pipe open.
+    "$@" --ring "$r" --interval 20 >/dev/null 2>&1 &
     local pid=$!
     pids+=("$pid")
     sleep 1
