@@ -10,6 +10,7 @@
 #include "state_agent.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -75,7 +76,8 @@ static json_object *uptime_text(json_object *o)
         return json_object_new_string(buf);
 }
 
-/* "host_port:container_port/protocol" for each published port, as the agent lists them. */
+/* "host_port:container_port/protocol" for each published port, as the agent lists them
+ * (from the container's port bindings: one per mapping). */
 static json_object *port_mappings(json_object *o)
 {
         json_object *ports, *a = json_object_new_array();
@@ -92,7 +94,12 @@ static json_object *port_mappings(json_object *o)
                          json_object_object_get_ex(p, "protocol", &proto)
                              ? json_object_get_string(proto)
                              : "tcp");
-                json_object_array_add(a, json_object_new_string(buf));
+                /* Once per mapping: not again for its IPv6 binding. */
+                bool dup = false;
+                for (size_t k = 0; k < json_object_array_length(a) && !dup; k++)
+                        dup = !strcmp(json_object_get_string(json_object_array_get_idx(a, k)), buf);
+                if (!dup)
+                        json_object_array_add(a, json_object_new_string(buf));
         }
         return a;
 }
