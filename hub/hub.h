@@ -39,6 +39,9 @@ struct hub_options {
         unsigned http_connections;  /* REST connections (the gate enforces it) */
         unsigned max_pending_per_address;      /* pending heads from one client address */
         unsigned http_connections_per_address; /* REST connections of one client address */
+        unsigned rest_rate;         /* REST requests per second per client address (0: off) */
+        unsigned rest_burst;        /* … and at once above that */
+        const char *cors_origin;    /* Access-Control-Allow-Origin ("": none) */
         /* tls.c and the gate: certificate and key files (NULL: no TLS), plain refused */
         const char *tls_cert;
         const char *tls_key; /* NULL: the key is in tls_cert's file */

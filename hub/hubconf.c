@@ -50,6 +50,7 @@ enum keep_slot {
         KEEP_JWT_ISSUER,
         KEEP_STATE_DIR,
         KEEP_ALARMS_FILE,
+        KEEP_CORS_ORIGIN,
         KEEP_N
 };
 static char *owned[KEEP_N];
@@ -122,6 +123,9 @@ static void apply(struct hub_options *o, bool at_start)
                         o->listen = keep(KEEP_LISTEN, conf_get_string(cfg, "hub", "listen"));
                 if (from_file("head_timeout"))
                         o->head_timeout_ms = (unsigned)conf_get_uint(cfg, "hub", "head_timeout");
+                if (from_file("cors_origin"))
+                        o->cors_origin =
+                            keep(KEEP_CORS_ORIGIN, conf_get_string(cfg, "hub", "cors_origin"));
                 if (from_file("state_dir"))
                         o->state_dir = state_dir();
                 if (from_file("alarms_file"))
@@ -152,6 +156,8 @@ static void apply(struct hub_options *o, bool at_start)
         SET("queue", queue_len, (unsigned)conf_get_uint(cfg, "hub", "queue"));
         SET("slow_timeout", slow_timeout_ms, (unsigned)conf_get_uint(cfg, "hub", "slow_timeout"));
         SET("rate_limit", rate_limit, (unsigned)conf_get_uint(cfg, "hub", "rate_limit"));
+        SET("rest_rate", rest_rate, (unsigned)conf_get_uint(cfg, "hub", "rest_rate"));
+        SET("rest_burst", rest_burst, (unsigned)conf_get_uint(cfg, "hub", "rest_burst"));
         SET("diagnostics_interval", diag_interval_ms,
             (unsigned)conf_get_uint(cfg, "hub", "diagnostics_interval"));
         SET("auth", auth, keep(KEEP_AUTH, conf_get_string(cfg, "hub", "auth")));

@@ -44,48 +44,50 @@
 
 static void help(void)
 {
-        printf("Usage: ringhub [OPTIONS]\n\n"
-               "The ringhub hub: ring -> state -> WebSocket and REST on one port.\n\n"
-               "  --ring NAME             ring name (default $RINGHUB_RING or 'ringhub')\n"
-               "  --listen ADDR:PORT      listen here when not socket-activated\n"
-               "                          (default " DEFAULT_LISTEN "; [v6]:PORT for IPv6)\n"
-               "  --max-clients N         WebSocket clients (default 100)\n"
-               "  --max-message BYTES     inbound WebSocket message size (default 16384)\n"
-               "  --ping-interval SECS    ping an idle client after (default 30)\n"
-               "  --read-timeout SECS     hang up on a silent client after (default 60)\n"
-               "  --queue N               queued messages per client (default 256)\n"
-               "  --slow-timeout MS       close a client conflating this long (default 10000)\n"
-               "  --head-timeout MS       a request head must arrive within (default 10000)\n"
-               "  --max-pending N         connections waiting for their head (default 1024)\n"
-               "  --http-connections N    REST connections (default 1000)\n"
-               "  --tls-cert PATH         TLS certificate chain (PEM): https:// and wss://\n"
-               "                          on the same port\n"
-               "  --tls-key PATH          TLS private key (PEM; default: in --tls-cert)\n"
-               "  --tls-only on|off       with a certificate: refuse plain HTTP (default on)\n"
-               "  --max-pending-per-address N\n"
-               "                          waiting heads from one address (default 64)\n"
-               "  --http-connections-per-address N\n"
-               "                          REST connections of one address (default 256)\n"
-               "  --auth MODE             off, token or jwt (default off)\n"
-               "  --token-file PATH       API tokens, lines 'TOKEN ROLE [NAME]'\n"
-               "  --jwt-secret-file PATH  HS256 secret for --auth jwt\n"
-               "  --control on|off        with --auth off: accept commands (default off)\n"
-               "  --auth-timeout SECS     /ws and Socket.IO clients must authenticate within\n"
-               "                          (default 10)\n"
-               "  --alarms-file PATH      alarm definitions, a JSON array (docs/alarms.md)\n"
-               "  --state-dir DIR         the hub's own files: history (default $STATE_DIRECTORY\n"
-               "                          from systemd, else none: kept in memory)\n"
-               "  --rate-limit N          inbound messages/s per client (default 20)\n"
-               "  --max-events N          outbound events/s per client (default 1000)\n"
-               "  --sio-ping-interval MS  Socket.IO pingInterval (default 25000)\n"
-               "  --sio-ping-timeout MS   Socket.IO pingTimeout (default 20000)\n"
-               "  --check-history FILE    check a history store file and exit (0 valid,\n"
-               "                          1 torn tail or damaged, 2 unreadable)\n"
-               "  --config FILE           configuration file (default /etc/ringhub/ringhub.conf,\n"
-               "                          $RINGHUB_CONFIG); flags override it; SIGHUP re-reads it\n"
-               "  -v, --verbose           debug logging\n"
-               "  -h, --help              this help\n"
-               "      --version           print the version\n");
+        printf(
+            "Usage: ringhub [OPTIONS]\n\n"
+            "The ringhub hub: ring -> state -> WebSocket and REST on one port.\n\n"
+            "  --ring NAME             ring name (default $RINGHUB_RING or 'ringhub')\n"
+            "  --listen ADDR:PORT      listen here when not socket-activated\n"
+            "                          (default " DEFAULT_LISTEN "; [v6]:PORT for IPv6)\n"
+            "  --max-clients N         WebSocket clients (default 100)\n"
+            "  --max-message BYTES     inbound WebSocket message size (default 16384)\n"
+            "  --ping-interval SECS    ping an idle client after (default 30)\n"
+            "  --read-timeout SECS     hang up on a silent client after (default 60)\n"
+            "  --queue N               queued messages per client (default 256)\n"
+            "  --slow-timeout MS       close a client conflating this long (default 10000)\n"
+            "  --head-timeout MS       a request head must arrive within (default 10000)\n"
+            "  --max-pending N         connections waiting for their head (default 1024)\n"
+            "  --http-connections N    REST connections (default 1000)\n"
+            "  --rest-rate N           REST requests/s per client address (default 50, 0 = off)\n"
+            "  --tls-cert PATH         TLS certificate chain (PEM): https:// and wss://\n"
+            "                          on the same port\n"
+            "  --tls-key PATH          TLS private key (PEM; default: in --tls-cert)\n"
+            "  --tls-only on|off       with a certificate: refuse plain HTTP (default on)\n"
+            "  --max-pending-per-address N\n"
+            "                          waiting heads from one address (default 64)\n"
+            "  --http-connections-per-address N\n"
+            "                          REST connections of one address (default 256)\n"
+            "  --auth MODE             off, token or jwt (default off)\n"
+            "  --token-file PATH       API tokens, lines 'TOKEN ROLE [NAME]'\n"
+            "  --jwt-secret-file PATH  HS256 secret for --auth jwt\n"
+            "  --control on|off        with --auth off: accept commands (default off)\n"
+            "  --auth-timeout SECS     /ws and Socket.IO clients must authenticate within\n"
+            "                          (default 10)\n"
+            "  --alarms-file PATH      alarm definitions, a JSON array (docs/alarms.md)\n"
+            "  --state-dir DIR         the hub's own files: history (default $STATE_DIRECTORY\n"
+            "                          from systemd, else none: kept in memory)\n"
+            "  --rate-limit N          inbound messages/s per client (default 20)\n"
+            "  --max-events N          outbound events/s per client (default 1000)\n"
+            "  --sio-ping-interval MS  Socket.IO pingInterval (default 25000)\n"
+            "  --sio-ping-timeout MS   Socket.IO pingTimeout (default 20000)\n"
+            "  --check-history FILE    check a history store file and exit (0 valid,\n"
+            "                          1 torn tail or damaged, 2 unreadable)\n"
+            "  --config FILE           configuration file (default /etc/ringhub/ringhub.conf,\n"
+            "                          $RINGHUB_CONFIG); flags override it; SIGHUP re-reads it\n"
+            "  -v, --verbose           debug logging\n"
+            "  -h, --help              this help\n"
+            "      --version           print the version\n");
 }
 
 static const char *arg_check_history;
@@ -144,6 +146,7 @@ static int parse_args(int argc, char **argv)
                 ARG_HTTP,
                 ARG_PENDING_ADDR,
                 ARG_HTTP_ADDR,
+                ARG_REST_RATE,
                 ARG_AUTH,
                 ARG_TOKEN_FILE,
                 ARG_JWT_SECRET_FILE,
@@ -176,6 +179,7 @@ static int parse_args(int argc, char **argv)
                 { "http-connections", required_argument, NULL, ARG_HTTP },
                 { "max-pending-per-address", required_argument, NULL, ARG_PENDING_ADDR },
                 { "http-connections-per-address", required_argument, NULL, ARG_HTTP_ADDR },
+                { "rest-rate", required_argument, NULL, ARG_REST_RATE },
                 { "auth", required_argument, NULL, ARG_AUTH },
                 { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
                 { "jwt-secret-file", required_argument, NULL, ARG_JWT_SECRET_FILE },
@@ -210,6 +214,9 @@ static int parse_args(int argc, char **argv)
                 .http_connections = 1000,
                 .max_pending_per_address = 64,
                 .http_connections_per_address = 256,
+                .rest_rate = 50,
+                .rest_burst = 100,
+                .cors_origin = "*",
                 .auth = "off",
                 .auth_timeout_secs = 10,
                 .rate_limit = 20,
@@ -264,6 +271,9 @@ static int parse_args(int argc, char **argv)
                         break;
                 case ARG_HTTP_ADDR:
                         r = parse_uint(optarg, 1, 100000, &o->http_connections_per_address);
+                        break;
+                case ARG_REST_RATE:
+                        r = parse_uint(optarg, 0, 100000, &o->rest_rate);
                         break;
                 case ARG_AUTH:
                         o->auth = optarg;
@@ -355,6 +365,7 @@ static int parse_args(int argc, char **argv)
                         { ARG_HTTP, "http_connections" },
                         { ARG_PENDING_ADDR, "max_pending_per_address" },
                         { ARG_HTTP_ADDR, "http_connections_per_address" },
+                        { ARG_REST_RATE, "rest_rate" },
                         { ARG_AUTH, "auth" },
                         { ARG_TOKEN_FILE, "token_file" },
                         { ARG_JWT_SECRET_FILE, "jwt_secret_file" },

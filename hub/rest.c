@@ -11,6 +11,8 @@
  * on every path but /api/v1/health and the dashboard's (web.c) needs a bearer token
  * (tokens.c). Unknown path → 404
  * JSON (whatever the method), other methods than GET/HEAD on a path that exists → 405.
+ * The Unraid agent's conventions (CORS and the OPTIONS preflight, 429 per client address,
+ * 413 over 1 MB) and the routes built per request are rest_unraid.c's.
  * Must not block on anything but state_lock and the client registry, never touch the ring
  * cursor or lws.
  *
@@ -33,6 +35,7 @@
 #include <unistd.h>
 
 #include "rest.h"
+#include "rest_unraid.h"
 
 #include "addrlimit.h"
 #include "alarms_rest.h"
@@ -47,7 +50,6 @@
 #include "macros.h"
 #include "metrics.h"
 #include "record_json.h"
-#include "registry.h"
 #include "session.h"
 #include "state.h"
 #include "tokens.h"
@@ -77,6 +79,7 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
         if (!r)
                 return MHD_NO;
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+        rest_unraid_headers(r);
         if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
                 MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
         if (close_conn)
@@ -111,26 +114,6 @@ static enum MHD_Result respond_body(struct MHD_Connection *conn, struct hub_body
         enum MHD_Result r = respond(conn, MHD_HTTP_OK, "application/json", b->s, b->len, false);
         hub_body_unref(b);
         return r;
-}
-
-/* Collectors from the registry (live heartbeats, so built per request). */
-static enum MHD_Result collectors_status(struct MHD_Connection *conn)
-{
-        struct registry_entry *ents = calloc(RING_MAX_PRODUCERS, sizeof(*ents));
-        if (!ents)
-                return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL,
-                                     false);
-        size_t n = registry_snapshot(hub.ring, ents, RING_MAX_PRODUCERS);
-        uint64_t now = real_ns();
-        json_object *a = json_object_new_array();
-        for (size_t i = 0; i < n; i++)
-                json_object_array_add(a, registry_entry_json(&ents[i], now));
-        free(ents);
-        size_t len;
-        const char *s = jsonfmt_text(a, &len);
-        enum MHD_Result ret = respond(conn, MHD_HTTP_OK, "application/json", s, len, false);
-        json_object_put(a);
-        return ret;
 }
 
 /*
@@ -209,6 +192,17 @@ static enum MHD_Result history(struct MHD_Connection *conn, const char *url, con
         return respond_error(conn, MHD_HTTP_NOT_FOUND, "not found", url, false);
 }
 
+static enum MHD_Result respond_object(struct MHD_Connection *conn, json_object *o)
+{
+        size_t len;
+        const char *s = o ? jsonfmt_text(o, &len) : NULL;
+        enum MHD_Result r =
+            s ? respond(conn, MHD_HTTP_OK, "application/json", s, len, false)
+              : respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL, false);
+        json_object_put(o);
+        return r;
+}
+
 /*
  * The GET route of /api/v1/<sub>: its topic and entity id (NULL: the whole topic).
  * False when no GET route has that shape (health is answered before).
@@ -244,7 +238,11 @@ static bool api_path_exists(const char *url)
         if (!startswith(url, "/api/v1/"))
                 return false;
         url += strlen("/api/v1/");
-        return strcmp(url, "health") == 0 || api_route(url, &rt, &id);
+        if (strcmp(url, "health") == 0 || startswith(url, "history/") || api_route(url, &rt, &id))
+                return true;
+        json_object *built = rest_unraid_get(url); /* the routes built per request */
+        json_object_put(built);
+        return built != NULL;
 }
 
 /* GET /api/v1/<sub>: a topic's state, one of its entities, or a live view. */
@@ -254,12 +252,13 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const c
                 return health(conn);
         if (startswith(sub, "history/"))
                 return history(conn, url, sub + strlen("history/"));
+        json_object *built = rest_unraid_get(sub);
+        if (built)
+                return respond_object(conn, built);
         const struct topic_info *rt;
         const char *id;
         if (!api_route(sub, &rt, &id))
                 return respond_error(conn, MHD_HTTP_NOT_FOUND, "not found", url, false);
-        if (rt->id == HUB_T_COLLECTOR && !id)
-                return collectors_status(conn);
         if (rt->id == HUB_T_DIAG && !id)
                 return diag(conn);
         const struct record_desc *d = schema_record(rt->id);
@@ -268,9 +267,11 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const c
         struct hub_body *b = NULL;
         pthread_mutex_lock(&state_lock);
         struct state_topic *t = state_topic(rt->id);
-        if (!id)
-                b = hub_body_ref(t ? t->body : NULL);
-        else {
+        /* A SINGLE topic no collector wrote: its defaults, with why (below). */
+        if (!id) {
+                if (t && (t->seen || d->kind != SK_SINGLE))
+                        b = hub_body_ref(t->body);
+        } else {
                 struct state_entity *e = state_find(t, id, rt->rest_alt);
                 b = e ? hub_body_ref(e->body) : NULL;
         }
@@ -279,10 +280,11 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const c
                 return respond_body(conn, b);
         if (id)
                 return respond_error(conn, MHD_HTTP_NOT_FOUND, "no such entity", url, false);
-        /* Not published yet (the hub is still starting). */
-        return respond_json(
-            conn, MHD_HTTP_OK,
-            d->kind == SK_SINGLE ? (rt->id == RT_ups ? "{\"connected\":false}" : "{}") : "[]");
+        /* No collector wrote it (yet): the agent's defaults, and why. */
+        if (d->kind == SK_SINGLE)
+                return respond_object(
+                    conn, rest_unraid_default(rt->id, rt->id == RT_array ? "disks" : d->name));
+        return respond_json(conn, MHD_HTTP_OK, "[]");
 }
 
 /* ---- /api/clients and the Authorization check ---- */
@@ -295,6 +297,7 @@ static enum MHD_Result rest_respond(struct MHD_Connection *conn, unsigned status
         if (!r)
                 return MHD_NO;
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        rest_unraid_headers(r);
         if (auth_header)
                 MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                         "Bearer realm=\"ringhub\"");
@@ -449,6 +452,24 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
                 return respond_error(conn, MHD_HTTP_BAD_REQUEST,
                                      "both Content-Length and Transfer-Encoding", NULL, true);
+        /* The agent's conventions, on a request's first call: CORS preflight, the
+         * per-address rate limit, the body limit. */
+        if (!*req_cls) {
+                if (strcmp(method, "OPTIONS") == 0)
+                        return respond(conn, MHD_HTTP_OK, "text/plain", "", 0, false);
+                if (rest_unraid_limited(conn)) {
+                        atomic_fetch_add_explicit(&hub.stats.http_requests, 1,
+                                                  memory_order_relaxed);
+                        return respond_error(conn, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests",
+                                             url, false);
+                }
+                const char *cl =
+                    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+                uint64_t n;
+                if (cl && safe_atou64(cl, &n) == 0 && n > REST_UNRAID_BODY_MAX)
+                        return respond_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                                             "request body too large", url, true);
+        }
         /* The alarm routes (answered at once). */
         enum MHD_Result hr;
         if (alarms_rest(conn, url, method, upload_data, upload_data_size, req_cls, &hr))
@@ -502,6 +523,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                 }
                 MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                         "text/plain; version=0.0.4; charset=utf-8");
+                rest_unraid_headers(r);
                 enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
                 MHD_destroy_response(r);
                 return ret;

@@ -94,9 +94,11 @@ const state = (s, testid) => h("span", { class: "state st-" + String(s || "").re
 function box() {
   const s = S.sys;
   if (!s) return [empty("No system data yet (is ringhub-collect-system running?)")];
-  const cores = (s.cpu_per_core_usage || []).map((c, i) => {
-    const v = c && typeof c === "object" ? c.usage_percent : c;
-    return h("li", {}, h("span", { class: "core", text: "cpu" + i }), bar(v, "CPU " + i), h("span", { text: pct(v) }));
+  // The agent's map {"cpu0": 12.5, …}, in core order.
+  const perCore = s.cpu_per_core_usage || {};
+  const cores = Object.keys(perCore).sort((a, b) => parseInt(a.slice(3), 10) - parseInt(b.slice(3), 10)).map((k) => {
+    const v = perCore[k];
+    return h("li", {}, h("span", { class: "core", text: k }), bar(v, "CPU " + k.slice(3)), h("span", { text: pct(v) }));
   });
   return [
     card("CPU",
@@ -116,12 +118,12 @@ function box() {
         ...(s.fans || []).map((f) => ["fan " + f.name, (f.rpm ?? "–") + " rpm"])])),
     card("System",
       kv([["host", s.hostname], ["uptime", dur(s.uptime_seconds)], ["model", s.server_model || "–"],
-        ["BIOS", `${s.bios_version || "–"} ${s.bios_date || ""}`], ["ringhub", s.version || "–"]])),
+        ["BIOS", `${s.bios_version || "–"} ${s.bios_date || ""}`], ["OS", s.version || "–"], ["ringhub", s.agent_version || "–"]])),
   ];
 }
 
 function smartCell(d) {
-  const bad = (d.smart_attributes || []).filter((a) => a.when_failed || (a.threshold && a.value <= a.threshold));
+  const bad = Object.values(d.smart_attributes || {}).filter((a) => a.when_failed || (a.threshold && a.value <= a.threshold));
   const ok = d.smart_status === "PASSED" && !bad.length;
   return h("td", { class: ok ? "" : "warn" }, d.smart_status || "–",
     bad.map((a) => h("div", { class: "failing", text: `${a.name} ${a.value}/${a.threshold}${a.when_failed ? " (" + a.when_failed + ")" : ""}` })));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# collectors-bench.sh — CPU per collection cycle and RSS of ringhub-collect-disks and
-# ringhub-collect-network on fixture trees of 20 disks (10 mounted, SMART excluded) and
-# 20 interfaces. Each collector runs with a 20 ms interval for a few seconds; CPU is the
+# collectors-bench.sh — CPU per collection cycle and RSS of ringhub-collect-disks,
+# ringhub-collect-network and ringhub-collect-system on fixture trees of 20 disks (10
+# mounted, SMART excluded), 20 interfaces and the system fixture (tests/fixtures/
+# system-basic: 2 CPUs, 2 fans, 4 temperatures, RAPL). Each collector runs with a 20 ms interval for a few seconds; CPU is the
 # sum of every thread's /proc/PID/task/*/schedstat run time between two points,
 # divided by the batches written in between. Last line: one JSON object.
 # Usage: BUILD=build-dir tests/bench/collectors-bench.sh [seconds]
@@ -17,6 +18,7 @@ cleanup() {
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     "$BUILD/shm/ringhubctl" --ring "$ring-d" rm >/dev/null 2>&1 || true
     "$BUILD/shm/ringhubctl" --ring "$ring-n" rm >/dev/null 2>&1 || true
+    "$BUILD/shm/ringhubctl" --ring "$ring-s" rm >/dev/null 2>&1 || true
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -64,12 +66,13 @@ written() { # records written by producer NAME on RING
     "$BUILD/shm/ringhubctl" --ring "$1" --json stat | "$PY" -c '
 import json, sys
 d = json.load(sys.stdin)
-print(sum(p["written"] for p in d["producers"] if p["name"] == sys.argv[1]))' "$2"
+print(sum(p.get("records_written", p.get("written", 0)) for p in d["producers"] if p["name"] == sys.argv[1]))' "$2"
 }
 measure() { # NAME RING PER_BATCH BINARY ARGS… → "cpu_us_per_cycle rss_kb hwm_kb cycles"
     local name=$1 r=$2 per=$3
     shift 3
-    "$@" --ring "$r" --interval 20 2>/dev/null &
+    # Not on our stdout: a collector left behind must not hold the caller's pipe open.
+    "$@" --ring "$r" --interval 20 >/dev/null 2>&1 &
     local pid=$!
     pids+=("$pid")
     sleep 1
@@ -94,7 +97,13 @@ read -r d_us d_rss d_hwm d_n d_anon d_pss < <(measure disks "$ring-d" 20 "$BUILD
 read -r n_us n_rss n_hwm n_n n_anon n_pss < <(measure network "$ring-n" 20 "$BUILD/collectors/ringhub-collect-network" \
     --procfs "$T/n/proc" --sysfs "$T/n/sys")
 
+# system: 9 records a batch (system, 2 cores, 2 fans, 4 temperatures)
+SYSFIX=$(cd "$(dirname "$0")/../fixtures/system-basic" && pwd)
+read -r s_us s_rss s_hwm s_n s_anon s_pss < <(measure system "$ring-s" 9 "$BUILD/collectors/ringhub-collect-system" \
+    --procfs "$SYSFIX/proc" --sysfs "$SYSFIX/sys" --rootfs "$SYSFIX")
+
 echo "disks: ${d_us} us CPU per cycle over ${d_n} cycles (20 disks), RSS ${d_rss} kB (peak ${d_hwm}; anon ${d_anon}, PSS ${d_pss}; the rest is the shared ring and libraries)"
 echo "network: ${n_us} us CPU per cycle over ${n_n} cycles (20 interfaces), RSS ${n_rss} kB (peak ${n_hwm}; anon ${n_anon}, PSS ${n_pss})"
-printf '{"bench":"collectors","disks":20,"interfaces":20,"disks_cycle_cpu_us":%s,"disks_cycles":%s,"disks_rss_kb":%s,"disks_rss_peak_kb":%s,"disks_rss_anon_kb":%s,"disks_pss_kb":%s,"network_cycle_cpu_us":%s,"network_cycles":%s,"network_rss_kb":%s,"network_rss_peak_kb":%s,"network_rss_anon_kb":%s,"network_pss_kb":%s}\n' \
-    "$d_us" "$d_n" "$d_rss" "$d_hwm" "$d_anon" "$d_pss" "$n_us" "$n_n" "$n_rss" "$n_hwm" "$n_anon" "$n_pss"
+echo "system: ${s_us} us CPU per cycle over ${s_n} cycles, RSS ${s_rss} kB (peak ${s_hwm}; anon ${s_anon}, PSS ${s_pss})"
+printf '{"bench":"collectors","disks":20,"interfaces":20,"disks_cycle_cpu_us":%s,"disks_cycles":%s,"disks_rss_kb":%s,"disks_rss_peak_kb":%s,"disks_rss_anon_kb":%s,"disks_pss_kb":%s,"network_cycle_cpu_us":%s,"network_cycles":%s,"network_rss_kb":%s,"network_rss_peak_kb":%s,"network_rss_anon_kb":%s,"network_pss_kb":%s,"system_cycle_cpu_us":%s,"system_cycles":%s,"system_rss_kb":%s,"system_pss_kb":%s}\n' \
+    "$d_us" "$d_n" "$d_rss" "$d_hwm" "$d_anon" "$d_pss" "$n_us" "$n_n" "$n_rss" "$n_hwm" "$n_anon" "$n_pss" "$s_us" "$s_n" "$s_rss" "$s_pss"

@@ -101,8 +101,12 @@ class Env:
         return p
 
     def start_hub(self, *extra, wait=True):
+        # A private state directory, unless the test names its own (a flag would override
+        # the state_dir of a --config file).
+        own = "--config" in extra or "--state-dir" in extra
+        state = [] if own else ["--state-dir", self.state_dir]
         self.hub = self.spawn([self.ringhub, "--ring", self.ring, "--listen",
-                               f"127.0.0.1:{self.port}", "--state-dir", self.state_dir, *extra])
+                               f"127.0.0.1:{self.port}", *state, *extra])
         if wait:
             self.wait_ready()
         return self.hub
