@@ -100,14 +100,16 @@ def main(env, d):
           f"WebSocket client got {len(ws_during)} system events in 28 s of outage")
     check(slow_rest < 1.0, f"REST took {slow_rest:.2f} s during the outage")
     # Latency with the broker down against latency with it up (the same client, the same
-    # producer pace): within noise — at most twice the baseline p99 plus 50 ms.
+    # producer pace): within noise — at most three times the baseline p99 plus 250 ms. A
+    # bridge that held the publish path up would cost its connect timeouts (seconds); a
+    # loaded 2-core machine under ASan moves a p99 by tens of ms on its own.
     base = [c[2] for c in counts if prod_at + 1 < c[0] < down_at]
     during = [c[2] for c in ws_during]
     p99_up, p99_down = pct(base, 0.99), pct(during, 0.99)
     print(f"WebSocket latency p99: broker up {p99_up * 1e3:.1f} ms ({len(base)} events), "
           f"broker down {p99_down * 1e3:.1f} ms ({len(during)} events)")
     check(len(base) > 0.5 * RATE * 3, f"only {len(base)} events before the outage")
-    check(p99_down <= 2 * p99_up + 0.05,
+    check(p99_down <= 3 * p99_up + 0.25,
           f"latency p99 {p99_down * 1e3:.1f} ms with the broker down vs {p99_up * 1e3:.1f} ms up")
     # ASan keeps freed memory in quarantine (256 MiB by default): the bound is checked
     # in a plain build, a sanitized one only checks it is not runaway.
