@@ -35,6 +35,7 @@
 #include "metrics.h"
 #include "record_json.h"
 #include "registry.h"
+#include "rest_sources.h"
 #include "session.h"
 #include "state.h"
 #include "tls.h"
@@ -173,10 +174,36 @@ static enum MHD_Result history(struct MHD_Connection *conn, const char *url, con
         return respond_error(conn, MHD_HTTP_NOT_FOUND, "not found", url, false);
 }
 
+/* A route of rest_sources.c: its body, and X-Source-Status (control characters blanked). */
+static enum MHD_Result sources(struct MHD_Connection *conn, struct rest_sources_reply *sr)
+{
+        if (!sr->body)
+                return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL,
+                                     false);
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(sr->len, sr->body, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+                free(sr->body);
+                return MHD_NO;
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        for (char *p = sr->source_header; *p; p++)
+                if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+                        *p = ' ';
+        if (sr->source_header[0])
+                MHD_add_response_header(r, "X-Source-Status", sr->source_header);
+        enum MHD_Result ret = MHD_queue_response(conn, sr->status, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
 static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const char *sub)
 {
         if (strcmp(sub, "health") == 0)
                 return respond_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
+        struct rest_sources_reply sr;
+        if (rest_sources_get(sub, &sr))
+                return sources(conn, &sr);
         if (startswith(sub, "history/"))
                 return history(conn, url, sub + strlen("history/"));
         /* The longest route first: "collectors/status" before a one-segment path + id. */

@@ -1,0 +1,401 @@
+/*
+ * rest_sources.c — see rest_sources.h: /notifications…, /zfs/… in the agent's shapes.
+ *
+ * Process: ringhub, mhd thread. One table of routes; each names its topic, its body's
+ * shape and the sources whose state explains an empty body. Every entity gets the keys
+ * its agent DTO always carries (typed zeros, Go's zero time) when the collector could
+ * not know them (a ZFS pool's vdevs and scan facts need `zpool status`, which is not
+ * read). Object bodies carry {"source_status": {subsystem, state, reason}}; array bodies
+ * carry the same as the X-Source-Status header. An unknown route under these prefixes is
+ * not ours (rest.c answers 404).
+ */
+#include "rest_sources.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub.h"
+#include "jsonfmt.h"
+#include "macros.h"
+#include "state.h"
+#include "util.h"
+
+#define GO_ZERO_TIME "0001-01-01T00:00:00Z"
+
+/* A key the agent's DTO always sends, and its type's zero. */
+struct dflt {
+        const char *key;
+        char type; /* s string, i integer, f float, b bool, a array, t time */
+};
+
+static const struct dflt d_notification[] = { { "id", 's' },        { "importance", 's' },
+                                              { "timestamp", 't' }, { "formatted_timestamp", 's' },
+                                              { "type", 's' },      { NULL, 0 } };
+static const struct dflt d_pool[] = { { "name", 's' },
+                                      { "health", 's' },
+                                      { "state", 's' },
+                                      { "size_bytes", 'i' },
+                                      { "allocated_bytes", 'i' },
+                                      { "free_bytes", 'i' },
+                                      { "fragmentation_percent", 'f' },
+                                      { "capacity_percent", 'f' },
+                                      { "dedup_ratio", 'f' },
+                                      { "readonly", 'b' },
+                                      { "autoexpand", 'b' },
+                                      { "vdevs", 'a' },
+                                      { "scan_errors", 'i' },
+                                      { "scan_repaired_bytes", 'i' },
+                                      { "scan_start_time", 't' },
+                                      { "scan_end_time", 't' },
+                                      { "scan_progress_percent", 'f' },
+                                      { "read_errors", 'i' },
+                                      { "write_errors", 'i' },
+                                      { "checksum_errors", 'i' },
+                                      { "is_boot_pool", 'b' },
+                                      { NULL, 0 } };
+static const struct dflt d_dataset[] = { { "name", 's' },
+                                         { "type", 's' },
+                                         { "used_bytes", 'i' },
+                                         { "available_bytes", 'i' },
+                                         { "referenced_bytes", 'i' },
+                                         { "compress_ratio", 'f' },
+                                         { "compression", 's' },
+                                         { "readonly", 'b' },
+                                         { NULL, 0 } };
+static const struct dflt d_snapshot[] = { { "name", 's' },          { "dataset", 's' },
+                                          { "used_bytes", 'i' },    { "referenced_bytes", 'i' },
+                                          { "creation_time", 't' }, { NULL, 0 } };
+static const struct dflt d_arc[] = { { "size_bytes", 'i' },
+                                     { "size_mb", 'f' },
+                                     { "target_size_bytes", 'i' },
+                                     { "min_size_bytes", 'i' },
+                                     { "max_size_bytes", 'i' },
+                                     { "configured_max_bytes", 'i' },
+                                     { "usage_percent", 'f' },
+                                     { "hit_ratio_percent", 'f' },
+                                     { "mru_hit_ratio_percent", 'f' },
+                                     { "mfu_hit_ratio_percent", 'f' },
+                                     { "hits", 'i' },
+                                     { "misses", 'i' },
+                                     { NULL, 0 } };
+
+enum shape {
+        S_NOTIF_ALL,      /* {overview, notifications, timestamp} */
+        S_NOTIF_UNREAD,   /* {notifications, count} of type unread */
+        S_NOTIF_ARCHIVE,  /* … of type archive */
+        S_NOTIF_OVERVIEW, /* {unread:{…}, archive:{…}} */
+        S_NOTIF_ONE,      /* notifications/{id} */
+        S_LIST,           /* [entity…] */
+        S_LIST_ONE,       /* prefix/{key} */
+        S_SINGLE,         /* {…} */
+};
+
+struct route {
+        const char *path; /* exact, or the prefix of /{id} for *_ONE */
+        enum shape shape;
+        unsigned topic;
+        const struct dflt *dflt;
+        const char *collector;
+        const char *sources[2]; /* source_status keys, first not up explains */
+};
+
+static const struct route routes[] = {
+        { "notifications",
+          S_NOTIF_ALL,
+          RT_notification,
+          d_notification,
+          "unraid",
+          { "notifications", NULL } },
+        { "notifications/unread",
+          S_NOTIF_UNREAD,
+          RT_notification,
+          d_notification,
+          "unraid",
+          { "notifications", NULL } },
+        { "notifications/archive",
+          S_NOTIF_ARCHIVE,
+          RT_notification,
+          d_notification,
+          "unraid",
+          { "notifications", NULL } },
+        { "notifications/overview",
+          S_NOTIF_OVERVIEW,
+          RT_notification,
+          d_notification,
+          "unraid",
+          { "notifications", NULL } },
+        { "notifications/",
+          S_NOTIF_ONE,
+          RT_notification,
+          d_notification,
+          "unraid",
+          { "notifications", NULL } },
+        { "zfs/pools", S_LIST, RT_zfs_pool, d_pool, "zfs", { "zfs_kstat", "zpool" } },
+        { "zfs/pools/", S_LIST_ONE, RT_zfs_pool, d_pool, "zfs", { "zfs_kstat", "zpool" } },
+        { "zfs/datasets", S_LIST, RT_zfs_dataset, d_dataset, "zfs", { "zfs_kstat", "zfs" } },
+        { "zfs/snapshots", S_LIST, RT_zfs_snapshot, d_snapshot, "zfs", { "zfs_kstat", "zfs" } },
+        { "zfs/arc", S_SINGLE, RT_zfs_arc, d_arc, "zfs", { "zfs_kstat", NULL } },
+};
+
+static json_object *now_time(void)
+{
+        char buf[64];
+        format_rfc3339_ns(buf, sizeof(buf), real_ns(), true);
+        return json_object_new_string(buf);
+}
+
+static void fill_defaults(json_object *o, const struct dflt *d)
+{
+        for (; d && d->key; d++) {
+                if (json_object_object_get_ex(o, d->key, NULL))
+                        continue;
+                json_object *v = NULL;
+                switch (d->type) {
+                case 's':
+                        v = json_object_new_string("");
+                        break;
+                case 'i':
+                        v = json_object_new_int64(0);
+                        break;
+                case 'f':
+                        v = json_object_new_double(0);
+                        break;
+                case 'b':
+                        v = json_object_new_boolean(0);
+                        break;
+                case 'a':
+                        v = json_object_new_array();
+                        break;
+                case 't':
+                        v = json_object_new_string(GO_ZERO_TIME);
+                        break;
+                }
+                json_object_object_add(o, d->key, v);
+        }
+        if (!json_object_object_get_ex(o, "timestamp", NULL))
+                json_object_object_add(o, "timestamp", now_time());
+}
+
+/* {subsystem, state, reason}: the first of the route's sources that is not up, else
+ * healthy. Caller holds state_lock. */
+static json_object *source_status(const struct route *r)
+{
+        struct state_topic *t = state_topic(RT_source_status);
+        const char *state = "healthy", *reason = "", *sub = r->sources[0];
+        char why[192];
+        for (unsigned i = 0; i < ELEMENTSOF(r->sources) && r->sources[i]; i++) {
+                struct state_entity *e = t ? state_find(t, r->sources[i], NULL) : NULL;
+                if (!e) {
+                        if (i > 0)
+                                continue; /* a later source not yet tried (zfs list runs
+                                           * minutes after start) */
+                        snprintf(why, sizeof(why),
+                                 "collector %s has not reported %s (not running here?)",
+                                 r->collector, r->sources[i]);
+                        state = "unavailable";
+                        reason = why;
+                        sub = r->sources[i];
+                        break;
+                }
+                const struct rec_source_status *ss = (const void *)e->payload;
+                if (strcmp(ss->status, "up") != 0) {
+                        snprintf(why, sizeof(why), "%s", ss->message);
+                        state = "unavailable";
+                        reason = why;
+                        sub = r->sources[i];
+                        break;
+                }
+        }
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "subsystem", json_object_new_string(sub));
+        json_object_object_add(o, "state", json_object_new_string(state));
+        if (*reason)
+                json_object_object_add(o, "reason", json_object_new_string(reason));
+        return o;
+}
+
+/* Every entity of a topic as agent-shaped objects (filter: a notification type, or
+ * NULL). Caller holds state_lock. */
+static json_object *entities(const struct route *r, const char *type_filter)
+{
+        struct state_topic *t = state_topic(r->topic);
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; a && t && i < t->n; i++) {
+                json_object *o = state_entity_json(t->d, t->ents[i]), *ty;
+                if (!o)
+                        continue;
+                if (type_filter && (!json_object_object_get_ex(o, "type", &ty) ||
+                                    strcmp(json_object_get_string(ty), type_filter) != 0)) {
+                        json_object_put(o);
+                        continue;
+                }
+                fill_defaults(o, r->dflt);
+                json_object_array_add(a, o);
+        }
+        return a;
+}
+
+static const char *str_of(json_object *o, const char *key)
+{
+        json_object *v;
+        return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+/* Newest first, as the agent sorts them (RFC 3339 UTC strings sort by time). */
+static int by_time_desc(const void *a, const void *b)
+{
+        return strcmp(str_of(*(json_object *const *)b, "timestamp"),
+                      str_of(*(json_object *const *)a, "timestamp"));
+}
+
+static json_object *counts(json_object *list, const char *type)
+{
+        int info = 0, warning = 0, alert = 0;
+        for (size_t i = 0; i < json_object_array_length(list); i++) {
+                json_object *n = json_object_array_get_idx(list, i);
+                if (strcmp(str_of(n, "type"), type) != 0)
+                        continue;
+                const char *imp = str_of(n, "importance");
+                if (strcmp(imp, "alert") == 0)
+                        alert++;
+                else if (strcmp(imp, "warning") == 0)
+                        warning++;
+                else if (strcmp(imp, "info") == 0 || strcmp(imp, "normal") == 0)
+                        info++;
+        }
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "info", json_object_new_int(info));
+        json_object_object_add(o, "warning", json_object_new_int(warning));
+        json_object_object_add(o, "alert", json_object_new_int(alert));
+        json_object_object_add(o, "total", json_object_new_int(info + warning + alert));
+        return o;
+}
+
+static json_object *overview(json_object *list)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "unread", counts(list, "unread"));
+        json_object_object_add(o, "archive", counts(list, "archive"));
+        return o;
+}
+
+static json_object *find_by(json_object *list, const char *key, const char *want)
+{
+        for (size_t i = 0; i < json_object_array_length(list); i++) {
+                json_object *o = json_object_array_get_idx(list, i);
+                if (strcmp(str_of(o, key), want) == 0)
+                        return json_object_get(o);
+        }
+        return NULL;
+}
+
+static json_object *not_found(const struct route *r, const char *id)
+{
+        json_object *o = json_object_new_object();
+        if (r->shape == S_NOTIF_ONE) {
+                json_object_object_add(o, "error",
+                                       json_object_new_string("Notification not found"));
+                return o;
+        }
+        char msg[160];
+        snprintf(msg, sizeof(msg), "ZFS pool not found: %s", id);
+        json_object_object_add(o, "success", json_object_new_boolean(0));
+        json_object_object_add(o, "message", json_object_new_string(msg));
+        json_object_object_add(o, "timestamp", now_time());
+        return o;
+}
+
+/* The body of route r (id for the *_ONE shapes); *ret_status 404 for an unknown id. */
+static json_object *build(const struct route *r, const char *id, unsigned *ret_status,
+                          json_object **ret_ss)
+{
+        bool single = r->shape == S_SINGLE;
+        json_object *list = single ? NULL
+                                   : entities(r, r->shape == S_NOTIF_UNREAD    ? "unread"
+                                                 : r->shape == S_NOTIF_ARCHIVE ? "archive"
+                                                                               : NULL);
+        *ret_ss = source_status(r);
+        if (list && r->topic == RT_notification)
+                json_object_array_sort(list, by_time_desc);
+        json_object *o = NULL;
+        switch (r->shape) {
+        case S_NOTIF_ALL:
+                o = json_object_new_object();
+                json_object_object_add(o, "overview", overview(list));
+                json_object_object_add(o, "notifications", json_object_get(list));
+                json_object_object_add(o, "timestamp", now_time());
+                break;
+        case S_NOTIF_UNREAD:
+        case S_NOTIF_ARCHIVE:
+                o = json_object_new_object();
+                json_object_object_add(o, "notifications", json_object_get(list));
+                json_object_object_add(o, "count",
+                                       json_object_new_int((int)json_object_array_length(list)));
+                break;
+        case S_NOTIF_OVERVIEW:
+                o = overview(list);
+                break;
+        case S_NOTIF_ONE:
+        case S_LIST_ONE:
+                o = find_by(list, r->shape == S_NOTIF_ONE ? "id" : "name", id);
+                if (!o) {
+                        *ret_status = 404;
+                        o = not_found(r, id);
+                }
+                break;
+        case S_LIST:
+                o = json_object_get(list);
+                break;
+        case S_SINGLE: {
+                struct state_topic *t = state_topic(r->topic);
+                o = t && t->n ? state_entity_json(t->d, t->ents[0]) : json_object_new_object();
+                if (o)
+                        fill_defaults(o, r->dflt);
+                break;
+        }
+        }
+        json_object_put(list);
+        return o;
+}
+
+bool rest_sources_get(const char *sub, struct rest_sources_reply *ret)
+{
+        const struct route *r = NULL;
+        const char *id = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(routes) && !r; i++) {
+                const struct route *x = &routes[i];
+                bool one = x->shape == S_NOTIF_ONE || x->shape == S_LIST_ONE;
+                if (!one && strcmp(sub, x->path) == 0)
+                        r = x;
+                else if (one && startswith(sub, x->path) && sub[strlen(x->path)] &&
+                         !strchr(sub + strlen(x->path), '/')) {
+                        r = x;
+                        id = sub + strlen(x->path);
+                }
+        }
+        if (!r)
+                return false;
+        *ret = (struct rest_sources_reply){ .status = 200 };
+        json_object *ss = NULL;
+        pthread_mutex_lock(&state_lock);
+        json_object *o = build(r, id, &ret->status, &ss);
+        pthread_mutex_unlock(&state_lock);
+        if (o && ss) {
+                if (json_object_is_type(o, json_type_object) && ret->status == 200)
+                        json_object_object_add(o, "source_status", json_object_get(ss));
+                const char *reason = str_of(ss, "reason");
+                snprintf(ret->source_header, sizeof(ret->source_header), "%s%s%s",
+                         str_of(ss, "state"), *reason ? "; " : "", reason);
+        }
+        size_t len = 0;
+        const char *s = o ? jsonfmt_text(o, &len) : NULL;
+        ret->body = s ? strndup(s, len) : NULL;
+        ret->len = ret->body ? len : 0;
+        if (!ret->body)
+                ret->status = 500;
+        json_object_put(o);
+        json_object_put(ss);
+        return true;
+}
