@@ -1,0 +1,372 @@
+#!/usr/bin/python3
+"""The unraid and zfs collectors through the real hub, on the Unraid fixture root
+(tests/fixtures/unraid-sources: dynamix notifications, kstat ZFS files, and stand-ins for
+`zpool list -Hp` / `zfs list -Hp` that print recorded output in that format).
+
+  fixture   exact bodies of every route (sample times masked)
+  absent    a box without the sources (empty roots) and a hub without the collectors:
+            the agent's empty/default bodies, source_status saying why, never 404
+  badinput  garbage, empty, huge and missing files and a failing zfs program: no crash,
+            source_status says why
+  inotify   a new .notify file → notifications_update on /api/v1/ws within a second; the
+            idle collector does not wake up (voluntary context switches)
+
+usage: test_unraid_sources.py MODE   (env: RINGHUB RINGHUBCTL COLLECT_UNRAID COLLECT_ZFS FIXTURE)
+"""
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hub"))
+import hubtest  # noqa: E402
+from hubtest import Fail, check  # noqa: E402
+
+MODE = sys.argv[1]
+FIXTURE = os.environ["FIXTURE"]
+UNRAID = os.environ["COLLECT_UNRAID"]
+ZFS = os.environ["COLLECT_ZFS"]
+SANITIZED = os.environ.get("RINGHUB_SANITIZED") == "1"
+NOTIFY_DIR = "boot/config/plugins/dynamix/notifications"
+GO_ZERO = "0001-01-01T00:00:00Z"
+MASK = "<sample time>"
+
+ROUTES = ["notifications", "notifications/unread", "notifications/archive",
+          "notifications/overview", "zfs/pools", "zfs/datasets", "zfs/snapshots", "zfs/arc"]
+
+N_ALERT = {"id": "Array_alert_1700001000.notify", "type": "unread", "importance": "alert",
+           "title": 'Array "disk1" alert',
+           "subject": "Alert [TOWER] - Disk 1 in error state (disk dsbl)",
+           "description": "x" * 156 + "\u2026", "link": "",
+           "formatted_timestamp": "2023-11-14T22:30:00Z",
+           "timestamp": "2023-11-14T22:30:00.000000000Z", "truncated": True}
+N_TEMP = {"id": "Disk_temperature_1700000500.notify", "type": "unread", "importance": "warning",
+          "title": "Disk 3 temperature", "subject": "Warning [TOWER] - disk 3 is hot (52 C)",
+          "description": "WDC_WD120EFBX-68B0EN0_WD-WMC4N0123456 (sdd)", "link": "",
+          "formatted_timestamp": "2023-11-14T22:21:40Z",
+          "timestamp": "2023-11-14T22:21:40.000000000Z", "truncated": False}
+N_PARITY = {"id": "Unraid_Parity_check_1700000000.notify", "type": "unread",
+            "importance": "normal", "title": "Unraid Parity check",
+            "subject": "Notice [TOWER] - Parity check finished (0 errors)",
+            "description": "Duration: 1 day, 2 hours, 3 minutes, 4 seconds. "
+                           "Average speed: 120.5 MB/s",
+            "link": "/Main", "formatted_timestamp": "2023-11-14T22:13:20Z",
+            "timestamp": "2023-11-14T22:13:20.000000000Z", "truncated": False}
+N_DOCKER = {"id": "Docker_update_1699990000.notify", "type": "archive", "importance": "normal",
+            "title": "Docker Auto Update", "subject": "Notice [TOWER] - Docker update",
+            "description": "3 containers updated", "link": "",
+            "formatted_timestamp": "2023-11-14T19:26:40Z",
+            "timestamp": "2023-11-14T19:26:40.000000000Z", "truncated": False}
+HEALTHY_N = {"subsystem": "notifications", "state": "healthy"}
+OVERVIEW = {"unread": {"info": 1, "warning": 1, "alert": 1, "total": 3},
+            "archive": {"info": 1, "warning": 0, "alert": 0, "total": 1}}
+POOL_DEFAULTS = {"vdevs": [], "scan_errors": 0, "scan_repaired_bytes": 0,
+                 "scan_start_time": GO_ZERO, "scan_end_time": GO_ZERO,
+                 "scan_progress_percent": 0.0, "read_errors": 0, "write_errors": 0,
+                 "checksum_errors": 0, "is_boot_pool": False, "timestamp": MASK}
+P_BACKUP = dict({"name": "backup", "guid": "987654321", "health": "DEGRADED",
+                 "state": "ACTIVE", "size_bytes": 2000000000000,
+                 "allocated_bytes": 1800000000000, "free_bytes": 200000000000,
+                 "fragmentation_percent": 30.0, "capacity_percent": 90.0, "dedup_ratio": 1.2,
+                 "readonly": False, "autoexpand": False}, **POOL_DEFAULTS)
+P_TANK = dict({"name": "tank", "guid": "1234567890123456789", "health": "ONLINE",
+               "state": "ACTIVE", "size_bytes": 1000000000000, "allocated_bytes": 400000000000,
+               "free_bytes": 600000000000, "fragmentation_percent": 5.0,
+               "capacity_percent": 40.0, "dedup_ratio": 1.0, "readonly": False,
+               "autoexpand": True, "read_ops": 207, "write_ops": 105, "read_bytes": 821200,
+               "write_bytes": 410600}, **POOL_DEFAULTS)
+
+
+def ds(name, typ, comp, mnt, used, avail, refer, quota, resv, ratio, ro):
+    d = {"name": name, "type": typ, "compression": comp, "mountpoint": mnt, "used_bytes": used,
+         "available_bytes": avail, "referenced_bytes": refer, "reservation_bytes": resv,
+         "compress_ratio": ratio, "readonly": ro, "truncated": False, "timestamp": MASK}
+    if quota is not None:
+        d["quota_bytes"] = quota
+    return d
+
+
+DATASETS = [
+    ds("backup", "filesystem", "zstd", "/mnt/backup", 1800000000000, 150000000000,
+       1800000000000, 0, 0, 1.2, True),
+    ds("tank", "filesystem", "lz4", "/mnt/tank", 400000000000, 560000000000, 98304, 0, 0, 1.5,
+       False),
+    ds("tank/media", "filesystem", "lz4", "/mnt/tank/media", 300000000000, 560000000000,
+       300000000000, 500000000000, 0, 1.01, False),
+    ds("tank/vm", "volume", "off", "", 100000000000, 560000000000, 60000000000, None,
+       107374182400, 2.0, True),
+]
+SNAPSHOTS = [{"name": "tank/media@daily-2023-11-14", "dataset": "tank/media",
+              "used_bytes": 1073741824, "referenced_bytes": 299000000000,
+              "creation_time": "2023-11-14T00:00:00.000000000Z", "truncated": False,
+              "timestamp": MASK}]
+ARC = {"size_bytes": 4294967296, "size_mb": 4096.0, "target_size_bytes": 8589934592,
+       "min_size_bytes": 1073741824, "max_size_bytes": 17179869184, "usage_percent": 25.0,
+       "hit_ratio_percent": 95.0, "mru_hit_ratio_percent": 300000 / 950000 * 100,
+       "mfu_hit_ratio_percent": 600000 / 950000 * 100, "hits": 950000, "misses": 50000,
+       "l2_size_bytes": 0, "l2_hits": 0, "l2_misses": 0, "configured_max_bytes": 0,
+       "timestamp": MASK, "source_status": {"subsystem": "zfs_kstat", "state": "healthy"}}
+
+EXPECTED = {
+    "notifications": {"overview": OVERVIEW, "notifications": [N_ALERT, N_TEMP, N_PARITY, N_DOCKER],
+                      "timestamp": MASK, "source_status": HEALTHY_N},
+    "notifications/unread": {"notifications": [N_ALERT, N_TEMP, N_PARITY], "count": 3,
+                             "source_status": HEALTHY_N},
+    "notifications/archive": {"notifications": [N_DOCKER], "count": 1, "source_status": HEALTHY_N},
+    "notifications/overview": dict(OVERVIEW, source_status=HEALTHY_N),
+    "notifications/Unraid_Parity_check_1700000000.notify": dict(N_PARITY, source_status=HEALTHY_N),
+    "zfs/pools": [P_BACKUP, P_TANK],
+    "zfs/pools/tank": dict(P_TANK, source_status={"subsystem": "zfs_kstat", "state": "healthy"}),
+    "zfs/datasets": DATASETS,
+    "zfs/snapshots": SNAPSHOTS,
+    "zfs/arc": ARC,
+}
+
+
+def mask(v, path=""):
+    """Sample times (when ringhub read it) are not the fixture's: masked. A notification's
+    own timestamp is the file's and stays."""
+    if isinstance(v, list):
+        return [mask(x, path) for x in v]
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            own = k == "timestamp" and "formatted_timestamp" in v
+            out[k] = MASK if k == "timestamp" and not own else mask(x, path + "/" + k)
+        return out
+    return v
+
+
+def get_json(env, route, want_status=200):
+    status, body = env.get("/api/v1/" + route)
+    check(status == want_status, f"/{route}: status {status}, want {want_status}: {body[:300]}")
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise Fail(f"/{route}: not JSON: {body[:300]}")
+
+
+def diff(want, got, where=""):
+    if type(want) is not type(got) and not (isinstance(want, float) and isinstance(got, (int, float))):
+        return f"{where}: want {want!r}, got {got!r}"
+    if isinstance(want, dict):
+        for k in sorted(set(want) | set(got)):
+            if k not in got:
+                return f"{where}/{k}: missing (want {want[k]!r})"
+            if k not in want:
+                return f"{where}/{k}: unexpected {got[k]!r}"
+            d = diff(want[k], got[k], f"{where}/{k}")
+            if d:
+                return d
+        return None
+    if isinstance(want, list):
+        if len(want) != len(got):
+            return f"{where}: {len(got)} items, want {len(want)}: {got!r}"[:600]
+        for i, (a, b) in enumerate(zip(want, got)):
+            d = diff(a, b, f"{where}[{i}]")
+            if d:
+                return d
+        return None
+    if isinstance(want, float):
+        return None if abs(want - got) < 1e-9 * max(1.0, abs(want)) else f"{where}: want {want}, got {got}"
+    return None if want == got else f"{where}: want {want!r}, got {got!r}"
+
+
+def wait_for(what, fn, timeout=20):
+    end = time.time() + timeout
+    last = None
+    while time.time() < end:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise Fail(f"timed out waiting for {what}")
+
+
+def start_collectors(env, root, extra_zfs=()):
+    env.spawn([ZFS, "--ring", env.ring, "--procfs", os.path.join(root, "proc"),
+               "--zfs", os.path.join(root, "bin", "zfs"),
+               "--zpool", os.path.join(root, "bin", "zpool"), *extra_zfs])
+    env.spawn([UNRAID, "--ring", env.ring, "--rootfs", os.path.join(root, "root")])
+
+
+def copy_fixture(tmp):
+    root = os.path.join(tmp, "root-copy")
+    shutil.copytree(FIXTURE, root, symlinks=True)
+    return root
+
+
+def ready(env):
+    """Both collectors have written everything once (the zfs list task included)."""
+    n = get_json(env, "notifications/overview")
+    snaps = get_json(env, "zfs/snapshots")
+    pools = get_json(env, "zfs/pools")
+    return n["unread"]["total"] + n["archive"]["total"] > 0 and snaps and pools and \
+        pools[0].get("size_bytes", 0) > 0
+
+
+def test_fixture(env, tmp):
+    root = copy_fixture(tmp)
+    env.start_hub()
+    start_collectors(env, root)
+    wait_for("both collectors' first data", lambda: ready(env))
+    for route, want in EXPECTED.items():
+        got = mask(get_json(env, route))
+        d = diff(want, got, "/" + route)
+        check(d is None, d)
+    # unknown ids: the agent's 404 bodies
+    check(get_json(env, "notifications/nope.notify", 404) == {"error": "Notification not found"},
+          "notification 404 body")
+    b = get_json(env, "zfs/pools/nopool", 404)
+    check(b.get("success") is False and b.get("message") == "ZFS pool not found: nopool",
+          f"zfs pool 404 body: {b}")
+    status, _ = env.get("/api/v1/zfs/pools")
+    check(status == 200, "HEAD-less GET")
+
+
+def defaults_check(env, reason_part):
+    """Every route answers 200 with the agent's empty body, and says why."""
+    for route in ROUTES:
+        b = get_json(env, route)
+        if isinstance(b, list):
+            check(b == [], f"/{route}: {b!r}, want []")
+            continue
+        ss = b.get("source_status", {})
+        check(ss.get("state") == "unavailable" and reason_part in ss.get("reason", ""),
+              f"/{route}: source_status {ss!r}, want unavailable with '{reason_part}'")
+    n = get_json(env, "notifications")
+    check(n["notifications"] == [] and n["overview"]["unread"]["total"] == 0,
+          f"notifications default {n}")
+    arc = get_json(env, "zfs/arc")
+    check(arc["size_bytes"] == 0 and arc["hit_ratio_percent"] == 0.0, f"arc default {arc}")
+    req = __import__("urllib.request").request
+    with req.urlopen(env.url("/api/v1/zfs/pools").replace("ws://", "http://"), timeout=5) as r:
+        h = r.headers.get("X-Source-Status", "")
+    check(h.startswith("unavailable") and reason_part in h, f"X-Source-Status: {h!r}")
+
+
+def test_absent(env, tmp):
+    env.start_hub()
+    # a hub with no collector yet: defaults, "not running here?"
+    defaults_check(env, "has not reported")
+    empty = os.path.join(tmp, "empty")
+    os.makedirs(os.path.join(empty, "proc"))
+    os.makedirs(os.path.join(empty, "root"))
+    start_collectors(env, empty)
+
+    def reported():
+        ss = get_json(env, "notifications").get("source_status", {})
+        arc = get_json(env, "zfs/arc").get("source_status", {})
+        return "no dynamix" in ss.get("reason", "") and "no ZFS" in arc.get("reason", "")
+    wait_for("the collectors' source_status", reported)
+    defaults_check(env, "")
+    check("no ZFS" in get_json(env, "zfs/arc")["source_status"]["reason"], "arc reason")
+
+
+def test_badinput(env, tmp):
+    root = copy_fixture(tmp)
+    kstat = os.path.join(root, "proc", "spl", "kstat", "zfs")
+    with open(os.path.join(kstat, "arcstats"), "w") as f:
+        f.write("\x00\x01garbage\nhits notanumber\n")
+    open(os.path.join(kstat, "backup", "state"), "w").close()  # empty: not a pool
+    with open(os.path.join(kstat, "tank", "objset-0x36"), "wb") as f:
+        f.write(os.urandom(4096))
+    nd = os.path.join(root, "root", NOTIFY_DIR, "unread")
+    with open(os.path.join(nd, "huge_1.notify"), "w") as f:
+        f.write('event="big"\nimportance="alert"\n' + "description=" + "y" * (2 << 20) + "\n")
+    with open(os.path.join(nd, "garbage_2.notify"), "wb") as f:
+        f.write(b"\xff\xfe\x00no equals sign here\n" * 100)
+    open(os.path.join(nd, "empty_3.notify"), "w").close()
+    shutil.rmtree(os.path.join(root, "root", NOTIFY_DIR, "archive"))  # missing folder
+    with open(os.path.join(root, "bin", "zfs.out"), "w") as f:
+        f.write("only\tthree\tfields\n\n\t\t\t\n")
+    os.unlink(os.path.join(root, "bin", "zpool"))  # missing program
+    env.start_hub()
+    start_collectors(env, root)
+
+    def seen():
+        n = get_json(env, "notifications/unread")
+        status, body = env.get("/api/v1/zfs/pools/tank")
+        ss = json.loads(body) if status == 200 else {}
+        return n["count"] == 6 and "source_status" in ss and ss["source_status"]["state"] != "healthy"
+    wait_for("the bad input read", seen)
+    n = get_json(env, "notifications/unread")
+    huge = [x for x in n["notifications"] if x["id"] == "huge_1.notify"][0]
+    check(huge["truncated"] and huge["title"] == "big", f"huge file: {huge}")
+    pools = get_json(env, "zfs/pools")
+    check([p["name"] for p in pools] == ["tank"], f"pools with an empty state file: {pools}")
+    check(pools[0]["size_bytes"] == 0, "no zpool: sizes are the agent's 0")
+    ss = get_json(env, "zfs/pools/tank")["source_status"]
+    check("zpool" in ss.get("reason", ""), f"zpool missing not said: {ss}")
+    check(get_json(env, "zfs/datasets") == [], "garbage zfs list: no datasets")
+    arc = get_json(env, "zfs/arc")
+    check(arc["size_bytes"] == 0, f"garbage arcstats: {arc}")
+    for p in env.procs[1:]:
+        check(p.poll() is None, f"a collector died on bad input: {p.args[0]}")
+
+
+async def inotify_case(env, tmp):
+    root = copy_fixture(tmp)
+    env.start_hub()
+    start_collectors(env, root)
+    wait_for("the first notifications", lambda: get_json(env, "notifications/overview")
+             ["unread"]["total"] == 3)
+    unraid = env.procs[-1]
+    import websockets
+    async with websockets.connect(env.url()) as ws:
+        await ws.send(json.dumps({"subscribe": ["notifications_update"]}))
+        # drain the snapshot
+        try:
+            while True:
+                await asyncio.wait_for(ws.recv(), 0.5)
+        except asyncio.TimeoutError:
+            pass
+
+        def ctxt():
+            with open(f"/proc/{unraid.pid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        return int(line.split()[1])
+            return 0
+        c0 = ctxt()
+        await asyncio.sleep(3)
+        woke = ctxt() - c0
+        check(woke <= 3, f"idle unraid collector woke {woke} times in 3 s (polling?)")
+        path = os.path.join(root, "root", NOTIFY_DIR, "unread", "New_event_1700002000.notify")
+        t0 = time.monotonic()
+        with open(path, "w") as f:
+            f.write('timestamp=1700002000\nevent="New event"\nsubject="s"\n'
+                    'description="d"\nimportance="warning"\n')
+        limit = 3.0 if SANITIZED else 1.0
+        while True:
+            m = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if m.get("event") != "notifications_update":
+                continue
+            if any(n.get("id") == "New_event_1700002000.notify" for n in m["data"]):
+                break
+        took = time.monotonic() - t0
+        print(f"inotify: new .notify on /api/v1/ws after {took * 1000:.0f} ms; "
+              f"idle wake-ups {woke} in 3 s")
+        check(took < limit, f"notifications_update took {took:.2f} s (limit {limit} s)")
+        os.unlink(path)
+        while True:
+            m = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if m.get("event") == "notifications_update" and \
+                    not any(n.get("id") == "New_event_1700002000.notify" for n in m["data"]):
+                break
+
+
+def main(env):
+    tmp = tempfile.mkdtemp(prefix="ringhub-unraid-")
+    try:
+        if MODE == "inotify":
+            return asyncio.run(inotify_case(env, tmp))
+        {"fixture": test_fixture, "absent": test_absent, "badinput": test_badinput}[MODE](env, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+hubtest.run("unraid-" + MODE, main)
