@@ -11,6 +11,8 @@
  * `notification` records. The task's own interval (default 30 min) is only a safety net:
  * nothing polls. Text longer than a record field ends in "…" and sets `truncated`.
  *
+ * Commands (create, archive, unarchive, delete, archive all) are in unraid_control.c.
+ *
  * No base folder: an empty list and source "notifications" absent. A garbage or huge file
  * yields what could be read (its first 16 KiB) and one log line. Spawns nothing.
  */
@@ -28,6 +30,7 @@
 
 #include "collector.h"
 #include "collector_spawn.h"
+#include "unraid_int.h"
 #include "log.h"
 #include "macros.h"
 #include "util.h"
@@ -119,6 +122,7 @@ static void notify_parse(struct collector *c, const char *path, const char *name
         if (!r)
                 return;
         bool cut = collector_copy_text(r->id, sizeof(r->id), name);
+        snprintf(r->path, sizeof(r->path), "%s/%s", type, r->id);
         strscpy(r->type, sizeof(r->type), type);
         r->truncated = 0;
         unsigned known = 0;
@@ -282,6 +286,14 @@ static void unraid_done(struct collector *c)
         s->inotify_fd = -1;
 }
 
+static int unraid_command(struct collector *c, const struct collector_command *cmd)
+{
+        struct unraid_state *s = collector_state(c);
+        if (notify_base(c) < 0)
+                s->base[0] = 0;
+        return unraid_notify_command(c, s->base, cmd);
+}
+
 static const struct collector_ops unraid_ops = {
         .name = "unraid",
         .description = "Unraid's files: dynamix notifications (inotify)",
@@ -289,6 +301,7 @@ static const struct collector_ops unraid_ops = {
         .state_size = sizeof(struct unraid_state),
         .init = unraid_init,
         .done = unraid_done,
+        .command = unraid_command,
 };
 
 int main(int argc, char **argv)

@@ -281,14 +281,19 @@ static json_object *overview(json_object *list)
         return o;
 }
 
+/* The entity whose key is want; a notification in both folders (Unraid keeps an archive
+ * copy of a new one) is the unread one. */
 static json_object *find_by(json_object *list, const char *key, const char *want)
 {
+        json_object *found = NULL;
         for (size_t i = 0; i < json_object_array_length(list); i++) {
                 json_object *o = json_object_array_get_idx(list, i);
-                if (strcmp(str_of(o, key), want) == 0)
-                        return json_object_get(o);
+                if (strcmp(str_of(o, key), want) != 0)
+                        continue;
+                if (!found || strcmp(str_of(o, "type"), "unread") == 0)
+                        found = o;
         }
-        return NULL;
+        return json_object_get(found);
 }
 
 static json_object *not_found(const struct route *r, const char *id)

@@ -8,6 +8,8 @@
             the agent's empty/default bodies, source_status saying why, never 404
   badinput  garbage, empty, huge and missing files and a failing zfs program: no crash,
             source_status says why
+  commands  POST create, /{id}/archive, /unarchive, /archive/all, DELETE: the files move,
+            the lists follow, refusals (404, 409, 400) and the audit line
   inotify   a new .notify file → notifications_update on /api/v1/ws within a second; the
             idle collector does not wake up (voluntary context switches)
 
@@ -20,6 +22,8 @@ import shutil
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hub"))
 import hubtest  # noqa: E402
@@ -37,25 +41,26 @@ MASK = "<sample time>"
 ROUTES = ["notifications", "notifications/unread", "notifications/archive",
           "notifications/overview", "zfs/pools", "zfs/datasets", "zfs/snapshots", "zfs/arc"]
 
-N_ALERT = {"id": "Array_alert_1700001000.notify", "type": "unread", "importance": "alert",
+N_ALERT = {"path": "unread/Array_alert_1700001000.notify", "id": "Array_alert_1700001000.notify", "type": "unread", "importance": "alert",
            "title": 'Array "disk1" alert',
            "subject": "Alert [TOWER] - Disk 1 in error state (disk dsbl)",
-           "description": "x" * 156 + "\u2026", "link": "",
+           "description": "x" * 108 + "\u2026", "link": "",
            "formatted_timestamp": "2023-11-14T22:30:00Z",
            "timestamp": "2023-11-14T22:30:00.000000000Z", "truncated": True}
-N_TEMP = {"id": "Disk_temperature_1700000500.notify", "type": "unread", "importance": "warning",
+N_TEMP = {"path": "unread/Disk_temperature_1700000500.notify", "id": "Disk_temperature_1700000500.notify", "type": "unread", "importance": "warning",
           "title": "Disk 3 temperature", "subject": "Warning [TOWER] - disk 3 is hot (52 C)",
           "description": "WDC_WD120EFBX-68B0EN0_WD-WMC4N0123456 (sdd)", "link": "",
           "formatted_timestamp": "2023-11-14T22:21:40Z",
           "timestamp": "2023-11-14T22:21:40.000000000Z", "truncated": False}
-N_PARITY = {"id": "Unraid_Parity_check_1700000000.notify", "type": "unread",
+N_PARITY = {"path": "unread/Unraid_Parity_check_1700000000.notify",
+            "id": "Unraid_Parity_check_1700000000.notify", "type": "unread",
             "importance": "normal", "title": "Unraid Parity check",
             "subject": "Notice [TOWER] - Parity check finished (0 errors)",
             "description": "Duration: 1 day, 2 hours, 3 minutes, 4 seconds. "
                            "Average speed: 120.5 MB/s",
             "link": "/Main", "formatted_timestamp": "2023-11-14T22:13:20Z",
             "timestamp": "2023-11-14T22:13:20.000000000Z", "truncated": False}
-N_DOCKER = {"id": "Docker_update_1699990000.notify", "type": "archive", "importance": "normal",
+N_DOCKER = {"path": "archive/Docker_update_1699990000.notify", "id": "Docker_update_1699990000.notify", "type": "archive", "importance": "normal",
             "title": "Docker Auto Update", "subject": "Notice [TOWER] - Docker update",
             "description": "3 containers updated", "link": "",
             "formatted_timestamp": "2023-11-14T19:26:40Z",
@@ -227,6 +232,64 @@ def test_fixture(env, tmp):
     check(status == 200, "HEAD-less GET")
 
 
+def call(env, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://127.0.0.1:{env.port}/api/v1/{path}", data=data,
+                                 method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode() or "{}")
+
+
+def test_commands(env, tmp):
+    root = copy_fixture(tmp)
+    nd = os.path.join(root, "root", NOTIFY_DIR)
+    env.start_hub("--control", "on")
+    start_collectors(env, root)
+    wait_for("the first notifications", lambda: get_json(env, "notifications/unread")["count"] == 3)
+    st, r = call(env, "POST", "notifications", {"title": "Backup: done (tower)!", "subject": "s",
+                                                "description": 'say "hi"', "importance": "warning",
+                                                "link": "/Main"})
+    check(st == 200 and r.get("success") is True, f"create: {st} {r}")
+    nid = r["result"]["id"]
+    check(nid.startswith("Backup_done_tower_") and nid.endswith(".notify"), f"create id {nid}")
+    check(os.path.exists(os.path.join(nd, "unread", nid)) and
+          os.path.exists(os.path.join(nd, "archive", nid)), "create: files")
+    n = wait_for("the new notification", lambda: (lambda st_b: st_b[1] if st_b[0] == 200 else None)(
+        (lambda s_: (s_[0], json.loads(s_[1])))(env.get("/api/v1/notifications/" + nid))))
+    check(n["title"] == "Backup: done (tower)!" and n["description"] == 'say "hi"' and
+          n["importance"] == "warning" and n["link"] == "/Main" and n["type"] == "unread",
+          f"created notification reads back as {n}")
+    st, r = call(env, "POST", "notifications", {"subject": "no title"})
+    check(st == 400 and r.get("code") == "INVALID_COMMAND", f"create without title: {st} {r}")
+    st, r = call(env, "POST", "notifications", {"title": "x", "importance": "urgent"})
+    check(st == 400, f"create with a bad importance: {st} {r}")
+    pid = "Unraid_Parity_check_1700000000.notify"
+    st, r = call(env, "POST", f"notifications/{pid}/archive")
+    check(st == 200 and r.get("success"), f"archive: {st} {r}")
+    check(os.path.exists(os.path.join(nd, "archive", pid)), "archive: file moved")
+    wait_for("the archived notification", lambda: get_json(env, "notifications/" + pid)["type"] == "archive")
+    st, r = call(env, "POST", f"notifications/{pid}/archive")
+    check(st == 409 and r.get("code") == "CONFLICT", f"archive twice: {st} {r}")
+    st, r = call(env, "POST", f"notifications/{pid}/unarchive")
+    check(st == 200 and os.path.exists(os.path.join(nd, "unread", pid)), f"unarchive: {st} {r}")
+    st, r = call(env, "POST", "notifications/nope.notify/archive")
+    check(st == 404, f"archive an unknown id: {st} {r}")
+    st, r = call(env, "DELETE", "notifications/" + nid)
+    check(st == 200 and not os.path.exists(os.path.join(nd, "unread", nid)), f"delete: {st} {r}")
+    wait_for("the archive copy after the delete", lambda: get_json(env, "notifications/" + nid)["type"] == "archive")
+    wait_for("the unarchived one", lambda: get_json(env, "notifications/unread")["count"] == 3)
+    st, r = call(env, "POST", "notifications/archive/all")
+    check(st == 200 and r["result"]["archived"] == 3, f"archive all: {st} {r}")
+    wait_for("everything archived", lambda: get_json(env, "notifications/unread")["count"] == 0)
+    check(not [f for f in os.listdir(os.path.join(nd, "unread")) if f.endswith(".notify")],
+          "archive all left files")
+    log = env.hub_log()
+    check("notify-delete" in log and "notify-create" in log, f"no audit line: {log[-800:]}")
+
+
 def defaults_check(env, reason_part):
     """Every route answers 200 with the agent's empty body, and says why."""
     for route in ROUTES:
@@ -242,8 +305,7 @@ def defaults_check(env, reason_part):
           f"notifications default {n}")
     arc = get_json(env, "zfs/arc")
     check(arc["size_bytes"] == 0 and arc["hit_ratio_percent"] == 0.0, f"arc default {arc}")
-    req = __import__("urllib.request").request
-    with req.urlopen(env.url("/api/v1/zfs/pools").replace("ws://", "http://"), timeout=5) as r:
+    with urllib.request.urlopen(env.url("/api/v1/zfs/pools").replace("ws://", "http://"), timeout=5) as r:
         h = r.headers.get("X-Source-Status", "")
     check(h.startswith("unavailable") and reason_part in h, f"X-Source-Status: {h!r}")
 
@@ -264,6 +326,8 @@ def test_absent(env, tmp):
     wait_for("the collectors' source_status", reported)
     defaults_check(env, "")
     check("no ZFS" in get_json(env, "zfs/arc")["source_status"]["reason"], "arc reason")
+    st, r = call(env, "POST", "notifications", {"title": "t"})
+    check(st == 403 and "control is off" in r.get("error", ""), f"control off: {st} {r}")
 
 
 def test_badinput(env, tmp):
@@ -364,7 +428,8 @@ def main(env):
     try:
         if MODE == "inotify":
             return asyncio.run(inotify_case(env, tmp))
-        {"fixture": test_fixture, "absent": test_absent, "badinput": test_badinput}[MODE](env, tmp)
+        {"fixture": test_fixture, "absent": test_absent, "badinput": test_badinput,
+         "commands": test_commands}[MODE](env, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -1,0 +1,17 @@
+/*
+ * unraid_int.h — what unraid.c and unraid_control.c share (ringhub-collect-unraid only).
+ */
+#pragma once
+
+#include "collector.h"
+
+/*
+ * The notification commands (hub/control.c's catalogue, area "notifications"):
+ * notify-create {title, subject?, description?, importance?, link?}, notify-archive ID,
+ * notify-unarchive ID, notify-delete ID, notify-archive-all. base is the notifications
+ * folder (its unread/ and archive/). Each is a rename, a write or an unlink on the event
+ * loop (local files: no worker thread) and is answered at once; inotify then publishes
+ * the new list. Returns 1 for a verb that is not a notification's (left to the skeleton).
+ */
+int unraid_notify_command(struct collector *c, const char *base,
+                          const struct collector_command *cmd);
