@@ -27,7 +27,10 @@
 /* A key the agent's DTO always sends, and its type's zero. */
 struct dflt {
         const char *key;
-        char type; /* s string, i integer, f float, b bool, a array, t time */
+        /* s string, i integer, f float, b bool, a array, t time; S the string in str;
+         * n a network service {name: key, enabled: false, running: false} */
+        char type;
+        const char *str;
 };
 
 static const struct dflt d_notification[] = { { "id", 's' },        { "importance", 's' },
@@ -81,6 +84,68 @@ static const struct dflt d_arc[] = { { "size_bytes", 'i' },
                                      { "misses", 'i' },
                                      { NULL, 0 } };
 
+/* The routes whose sources ringhub does not read yet: the agent's default bodies. */
+static const struct dflt d_registration[] = { { "type", 'S', "unknown" },
+                                              { "state", 'S', "invalid" },
+                                              { "expiration", 't' },
+                                              { "update_expiration", 't' },
+                                              { NULL, 0 } };
+static const struct dflt d_sys_settings[] = { { "server_name", 's' }, { NULL, 0 } };
+static const struct dflt d_disk_settings[] = { { "spindown_delay_minutes", 'i' },
+                                               { "start_array", 'b' },
+                                               { "spinup_groups", 'b' },
+                                               { NULL, 0 } };
+static const struct dflt d_enabled[] = { { "enabled", 'b' }, { NULL, 0 } };
+static const struct dflt d_mover_settings[] = { { "active", 'b' },
+                                                { "schedule", 's' },
+                                                { "logging", 'b' },
+                                                { "cache_floor_kb", 'i' },
+                                                { NULL, 0 } };
+static const struct dflt d_net_services[] = { { "smb", 'n' },
+                                              { "nfs", 'n' },
+                                              { "afp", 'n' },
+                                              { "ftp", 'n' },
+                                              { "ssh", 'n' },
+                                              { "telnet", 'n' },
+                                              { "avahi", 'n' },
+                                              { "netbios", 'n' },
+                                              { "wsd", 'n' },
+                                              { "wireguard", 'n' },
+                                              { "upnp", 'n' },
+                                              { "ntp", 'n' },
+                                              { "syslog_server", 'n' },
+                                              { "total_services", 'i' },
+                                              { "enabled_services", 'i' },
+                                              { "running_services", 'i' },
+                                              { NULL, 0 } };
+static const struct dflt d_parity_schedule[] = { { "mode", 's' },           { "day", 'i' },
+                                                 { "hour", 'i' },           { "day_of_month", 'i' },
+                                                 { "month", 'i' },          { "frequency", 'i' },
+                                                 { "duration_hours", 'i' }, { "cumulative", 'b' },
+                                                 { "correcting", 'b' },     { NULL, 0 } };
+static const struct dflt d_records[] = { { "records", 'a' }, { NULL, 0 } };
+static const struct dflt d_flash[] = { { "device", 's' },          { "model", 's' },
+                                       { "vendor", 's' },          { "guid", 's' },
+                                       { "size_bytes", 'i' },      { "used_bytes", 'i' },
+                                       { "free_bytes", 'i' },      { "usage_percent", 'f' },
+                                       { "smart_available", 'b' }, { NULL, 0 } };
+static const struct dflt d_plugins[] = {
+        { "plugins", 'a' }, { "total_count", 'i' }, { "updates_available", 'i' }, { NULL, 0 }
+};
+static const struct dflt d_os_update[] = { { "current_version", 's' },
+                                           { "update_available", 'b' },
+                                           { "status", 'S', "unknown" },
+                                           { NULL, 0 } };
+static const struct dflt d_unassigned[] = { { "devices", 'a' },
+                                            { "remote_shares", 'a' },
+                                            { NULL, 0 } };
+static const struct dflt d_mover[] = { { "active", 'b' },
+                                       { "last_run_duration_seconds", 'i' },
+                                       { "last_run_files_moved", 'i' },
+                                       { "last_run_bytes_moved", 'i' },
+                                       { "current_throughput_mbs", 'f' },
+                                       { NULL, 0 } };
+
 enum shape {
         S_NOTIF_ALL,      /* {overview, notifications, timestamp} */
         S_NOTIF_UNREAD,   /* {notifications, count} of type unread */
@@ -90,6 +155,8 @@ enum shape {
         S_LIST,           /* [entity…] */
         S_LIST_ONE,       /* prefix/{key} */
         S_SINGLE,         /* {…} */
+        S_DEFAULT,        /* not read yet: the agent's default object */
+        S_EMPTY_LIST,     /* not read yet: [] */
 };
 
 struct route {
@@ -99,7 +166,13 @@ struct route {
         const struct dflt *dflt;
         const char *collector;
         const char *sources[2]; /* source_status keys, first not up explains */
+        const char *missing;    /* S_DEFAULT, S_EMPTY_LIST: what ringhub does not read yet */
 };
+
+#define NOT_YET(path, shape, dflt, what)                                                         \
+        {                                                                                        \
+                path, shape, 0, dflt, "unraid", { NULL, NULL }, "not read by ringhub yet: " what \
+        }
 
 static const struct route routes[] = {
         { "notifications",
@@ -137,6 +210,22 @@ static const struct route routes[] = {
         { "zfs/datasets", S_LIST, RT_zfs_dataset, d_dataset, "zfs", { "zfs_kstat", "zfs" } },
         { "zfs/snapshots", S_LIST, RT_zfs_snapshot, d_snapshot, "zfs", { "zfs_kstat", "zfs" } },
         { "zfs/arc", S_SINGLE, RT_zfs_arc, d_arc, "zfs", { "zfs_kstat", NULL } },
+        NOT_YET("registration", S_DEFAULT, d_registration, "var.ini regTy/regGUID/regTm"),
+        NOT_YET("settings/system", S_DEFAULT, d_sys_settings, "ident.cfg"),
+        NOT_YET("settings/disks", S_DEFAULT, d_disk_settings, "disk.cfg"),
+        NOT_YET("settings/docker", S_DEFAULT, d_enabled, "docker.cfg"),
+        NOT_YET("settings/vm", S_DEFAULT, d_enabled, "domain.cfg"),
+        NOT_YET("settings/mover", S_DEFAULT, d_mover_settings, "share.cfg"),
+        NOT_YET("settings/network-services", S_DEFAULT, d_net_services, "ident.cfg"),
+        NOT_YET("array/parity-check/schedule", S_DEFAULT, d_parity_schedule,
+                "dynamix.cfg [parity]"),
+        NOT_YET("array/parity-check/history", S_DEFAULT, d_records, "parity-checks.log"),
+        NOT_YET("system/flash", S_DEFAULT, d_flash, "the flash device"),
+        NOT_YET("plugins", S_DEFAULT, d_plugins, "plugins/*.plg"),
+        NOT_YET("os/update", S_DEFAULT, d_os_update, "Unraid's update check"),
+        NOT_YET("user-scripts", S_EMPTY_LIST, NULL, "the user.scripts folders"),
+        NOT_YET("unassigned", S_DEFAULT, d_unassigned, "the unassigned.devices state files"),
+        NOT_YET("mover", S_DEFAULT, d_mover, "the mover's state"),
 };
 
 static json_object *now_time(void)
@@ -171,6 +260,15 @@ static void fill_defaults(json_object *o, const struct dflt *d)
                 case 't':
                         v = json_object_new_string(GO_ZERO_TIME);
                         break;
+                case 'S':
+                        v = json_object_new_string(d->str);
+                        break;
+                case 'n':
+                        v = json_object_new_object();
+                        json_object_object_add(v, "name", json_object_new_string(d->key));
+                        json_object_object_add(v, "enabled", json_object_new_boolean(0));
+                        json_object_object_add(v, "running", json_object_new_boolean(0));
+                        break;
                 }
                 json_object_object_add(o, d->key, v);
         }
@@ -182,6 +280,13 @@ static void fill_defaults(json_object *o, const struct dflt *d)
  * healthy. Caller holds state_lock. */
 static json_object *source_status(const struct route *r)
 {
+        if (r->missing) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "subsystem", json_object_new_string(r->path));
+                json_object_object_add(o, "state", json_object_new_string("unavailable"));
+                json_object_object_add(o, "reason", json_object_new_string(r->missing));
+                return o;
+        }
         struct state_topic *t = state_topic(RT_source_status);
         const char *state = "healthy", *reason = "", *sub = r->sources[0];
         char why[192];
@@ -316,7 +421,7 @@ static json_object *not_found(const struct route *r, const char *id)
 static json_object *build(const struct route *r, const char *id, unsigned *ret_status,
                           json_object **ret_ss)
 {
-        bool single = r->shape == S_SINGLE;
+        bool single = r->shape == S_SINGLE || r->shape == S_DEFAULT || r->shape == S_EMPTY_LIST;
         json_object *list = single ? NULL
                                    : entities(r, r->shape == S_NOTIF_UNREAD    ? "unread"
                                                  : r->shape == S_NOTIF_ARCHIVE ? "archive"
@@ -360,6 +465,13 @@ static json_object *build(const struct route *r, const char *id, unsigned *ret_s
                         fill_defaults(o, r->dflt);
                 break;
         }
+        case S_DEFAULT:
+                o = json_object_new_object();
+                fill_defaults(o, r->dflt);
+                break;
+        case S_EMPTY_LIST:
+                o = json_object_new_array();
+                break;
         }
         json_object_put(list);
         return o;
