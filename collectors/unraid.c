@@ -11,7 +11,9 @@
  * `notification` records. The task's own interval (default 30 min) is only a safety net:
  * nothing polls. Text longer than a record field ends in "…" and sets `truncated`.
  *
- * Commands (create, archive, unarchive, delete, archive all) are in unraid_control.c.
+ * Commands (create, archive, unarchive, delete, archive all) are in unraid_control.c; the
+ * licence (var.ini) and the parity-check history (parity-checks.log), the second task
+ * "files", in unraid_files.c, their folders watched the same way.
  *
  * No base folder: an empty list and source "notifications" absent. A garbage or huge file
  * yields what could be read (its first 16 KiB) and one log line. Spawns nothing.
@@ -42,11 +44,12 @@
 
 struct unraid_state {
         int inotify_fd;
+        int wd_files[2]; /* /var/local/emhttp, /boot/config: TASK_FILES; others TASK_NOTIFY */
         sd_event_source *inotify_src;
         char base[PATH_MAX]; /* under the root */
 };
 
-enum { TASK_NOTIFY = 0 };
+enum { TASK_NOTIFY = 0, TASK_FILES = 1 };
 
 /* ---- the notifications folder ---- */
 
@@ -211,34 +214,65 @@ static unsigned notify_dir(struct collector *c, const char *sub, unsigned room)
         return n;
 }
 
+static bool is_files_event(const struct unraid_state *s, const struct inotify_event *ev)
+{
+        if (ev->wd != s->wd_files[0] && ev->wd != s->wd_files[1])
+                return false;
+        return ev->len &&
+               (strcmp(ev->name, "var.ini") == 0 || strcmp(ev->name, "parity-checks.log") == 0);
+}
+
 static int on_inotify(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 {
         struct collector *c = userdata;
+        struct unraid_state *s = collector_state(c);
         _Alignas(struct inotify_event) char buf[4096];
-        bool any = false;
-        while (read(fd, buf, sizeof(buf)) > 0)
-                any = true;
-        if (any)
+        bool notify = false, files = false;
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+                for (char *p = buf; p < buf + n;) {
+                        const struct inotify_event *ev = (const void *)p;
+                        if (is_files_event(s, ev))
+                                files = true;
+                        else if (ev->wd != s->wd_files[0] && ev->wd != s->wd_files[1])
+                                notify = true;
+                        p += sizeof(*ev) + ev->len;
+                }
+        if (notify)
                 collector_trigger(c, TASK_NOTIFY, 50);
+        if (files)
+                collector_trigger(c, TASK_FILES, 200);
         return 0;
+}
+
+static bool inotify_ready(struct collector *c)
+{
+        struct unraid_state *s = collector_state(c);
+        sd_event *e = collector_event(c);
+        if (!e)
+                return false;
+        if (s->inotify_fd < 0) {
+                s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+                if (s->inotify_fd < 0 || sd_event_add_io(e, &s->inotify_src, s->inotify_fd, EPOLLIN,
+                                                         on_inotify, c) < 0) {
+                        log_warning_errno(-errno, "cannot use inotify, changes wait for "
+                                                  "the next cycle: %m");
+                        s->inotify_src = sd_event_source_disable_unref(s->inotify_src);
+                        if (s->inotify_fd >= 0)
+                                close(s->inotify_fd);
+                        s->inotify_fd = -1;
+                        return false;
+                }
+        }
+        return true;
 }
 
 /* Watch the base and both folders (again after one appeared); idempotent. */
 static void notify_watch(struct collector *c)
 {
         struct unraid_state *s = collector_state(c);
-        sd_event *e = collector_event(c);
-        if (!e)
+        if (!inotify_ready(c))
                 return;
-        if (s->inotify_fd < 0) {
-                s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-                if (s->inotify_fd < 0 || sd_event_add_io(e, &s->inotify_src, s->inotify_fd, EPOLLIN,
-                                                         on_inotify, c) < 0) {
-                        log_warning_errno(-errno, "cannot use inotify, notifications wait for "
-                                                  "the next cycle: %m");
-                        return;
-                }
-        }
         static const char *const subs[] = { "", "unread", "archive" };
         for (size_t i = 0; i < ELEMENTSOF(subs); i++) {
                 char dir[PATH_MAX];
@@ -270,10 +304,29 @@ static int notify_run(struct collector *c)
         return collector_batch_commit(c);
 }
 
+/* The licence and the parity history; their folders are watched for var.ini and
+ * parity-checks.log. */
+static int files_run(struct collector *c)
+{
+        struct unraid_state *s = collector_state(c);
+        static const char *const dirs[2] = { "/var/local/emhttp", "/boot/config" };
+        for (unsigned i = 0; i < 2 && inotify_ready(c); i++) {
+                char d[PATH_MAX];
+                if (s->wd_files[i] < 0 && collector_root_path(c, dirs[i], d, sizeof(d)) == 0)
+                        s->wd_files[i] = inotify_add_watch(s->inotify_fd, d,
+                                                           IN_CLOSE_WRITE | IN_MOVED_TO |
+                                                               IN_CREATE | IN_DELETE | IN_ONLYDIR);
+        }
+        int r = unraid_registration_run(c);
+        int k = unraid_parity_run(c);
+        return r < 0 ? r : k;
+}
+
 static int unraid_init(struct collector *c)
 {
         struct unraid_state *s = collector_state(c);
         s->inotify_fd = -1;
+        s->wd_files[0] = s->wd_files[1] = -1;
         return 0;
 }
 
@@ -296,8 +349,8 @@ static int unraid_command(struct collector *c, const struct collector_command *c
 
 static const struct collector_ops unraid_ops = {
         .name = "unraid",
-        .description = "Unraid's files: dynamix notifications (inotify)",
-        .tasks = { { "notifications", 1800000, notify_run } },
+        .description = "Unraid's files: notifications, licence, parity history (inotify)",
+        .tasks = { { "notifications", 1800000, notify_run }, { "files", 1800000, files_run } },
         .state_size = sizeof(struct unraid_state),
         .init = unraid_init,
         .done = unraid_done,

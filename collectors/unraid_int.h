@@ -15,3 +15,8 @@
  */
 int unraid_notify_command(struct collector *c, const char *base,
                           const struct collector_command *cmd);
+
+/* unraid_files.c: the registration record (var.ini) and the parity history
+ * (parity-checks.log); tasks of the collector. */
+int unraid_registration_run(struct collector *c);
+int unraid_parity_run(struct collector *c);

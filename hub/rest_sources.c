@@ -1,5 +1,6 @@
 /*
- * rest_sources.c — see rest_sources.h: /notifications…, /zfs/… in the agent's shapes.
+ * rest_sources.c — see rest_sources.h: /notifications…, /zfs/…, /registration, the parity
+ * history and the default bodies of the Unraid routes not read yet, in the agent's shapes.
  *
  * Process: ringhub, mhd thread. One table of routes; each names its topic, its body's
  * shape and the sources whose state explains an empty body. Every entity gets the keys
@@ -123,7 +124,10 @@ static const struct dflt d_parity_schedule[] = { { "mode", 's' },           { "d
                                                  { "month", 'i' },          { "frequency", 'i' },
                                                  { "duration_hours", 'i' }, { "cumulative", 'b' },
                                                  { "correcting", 'b' },     { NULL, 0 } };
-static const struct dflt d_records[] = { { "records", 'a' }, { NULL, 0 } };
+static const struct dflt d_parity_rec[] = { { "action", 's' },           { "date", 't' },
+                                            { "duration_seconds", 'i' }, { "speed_mbps", 'f' },
+                                            { "status", 's' },           { "errors", 'i' },
+                                            { "size_bytes", 'i' },       { NULL, 0 } };
 static const struct dflt d_flash[] = { { "device", 's' },          { "model", 's' },
                                        { "vendor", 's' },          { "guid", 's' },
                                        { "size_bytes", 'i' },      { "used_bytes", 'i' },
@@ -155,6 +159,7 @@ enum shape {
         S_LIST,           /* [entity…] */
         S_LIST_ONE,       /* prefix/{key} */
         S_SINGLE,         /* {…} */
+        S_RECORDS,        /* {records: [entity…], timestamp} */
         S_DEFAULT,        /* not read yet: the agent's default object */
         S_EMPTY_LIST,     /* not read yet: [] */
 };
@@ -210,7 +215,18 @@ static const struct route routes[] = {
         { "zfs/datasets", S_LIST, RT_zfs_dataset, d_dataset, "zfs", { "zfs_kstat", "zfs" } },
         { "zfs/snapshots", S_LIST, RT_zfs_snapshot, d_snapshot, "zfs", { "zfs_kstat", "zfs" } },
         { "zfs/arc", S_SINGLE, RT_zfs_arc, d_arc, "zfs", { "zfs_kstat", NULL } },
-        NOT_YET("registration", S_DEFAULT, d_registration, "var.ini regTy/regGUID/regTm"),
+        { "registration",
+          S_SINGLE,
+          RT_registration,
+          d_registration,
+          "unraid",
+          { "var.ini", NULL } },
+        { "array/parity-check/history",
+          S_RECORDS,
+          RT_parity_check,
+          d_parity_rec,
+          "unraid",
+          { "parity-checks.log", NULL } },
         NOT_YET("settings/system", S_DEFAULT, d_sys_settings, "ident.cfg"),
         NOT_YET("settings/disks", S_DEFAULT, d_disk_settings, "disk.cfg"),
         NOT_YET("settings/docker", S_DEFAULT, d_enabled, "docker.cfg"),
@@ -219,7 +235,6 @@ static const struct route routes[] = {
         NOT_YET("settings/network-services", S_DEFAULT, d_net_services, "ident.cfg"),
         NOT_YET("array/parity-check/schedule", S_DEFAULT, d_parity_schedule,
                 "dynamix.cfg [parity]"),
-        NOT_YET("array/parity-check/history", S_DEFAULT, d_records, "parity-checks.log"),
         NOT_YET("system/flash", S_DEFAULT, d_flash, "the flash device"),
         NOT_YET("plugins", S_DEFAULT, d_plugins, "plugins/*.plg"),
         NOT_YET("os/update", S_DEFAULT, d_os_update, "Unraid's update check"),
@@ -457,6 +472,11 @@ static json_object *build(const struct route *r, const char *id, unsigned *ret_s
                 break;
         case S_LIST:
                 o = json_object_get(list);
+                break;
+        case S_RECORDS:
+                o = json_object_new_object();
+                json_object_object_add(o, "records", json_object_get(list));
+                json_object_object_add(o, "timestamp", now_time());
                 break;
         case S_SINGLE: {
                 struct state_topic *t = state_topic(r->topic);

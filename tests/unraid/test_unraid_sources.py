@@ -39,13 +39,12 @@ GO_ZERO = "0001-01-01T00:00:00Z"
 MASK = "<sample time>"
 
 ROUTES = ["notifications", "notifications/unread", "notifications/archive",
-          "notifications/overview", "zfs/pools", "zfs/datasets", "zfs/snapshots", "zfs/arc"]
+          "notifications/overview", "zfs/pools", "zfs/datasets", "zfs/snapshots", "zfs/arc",
+          "registration", "array/parity-check/history"]
 
 # Routes whose sources ringhub does not read yet: the agent's default body (keys, types)
 # and source_status, never 404.
 NOT_YET = {
-    "registration": {"type": "unknown", "state": "invalid", "expiration": GO_ZERO,
-                     "update_expiration": GO_ZERO},
     "settings/system": {"server_name": ""},
     "settings/disks": {"spindown_delay_minutes": 0, "start_array": False, "spinup_groups": False},
     "settings/docker": {"enabled": False},
@@ -59,7 +58,6 @@ NOT_YET = {
     "array/parity-check/schedule": {"mode": "", "day": 0, "hour": 0, "day_of_month": 0,
                                     "month": 0, "frequency": 0, "duration_hours": 0,
                                     "cumulative": False, "correcting": False},
-    "array/parity-check/history": {"records": []},
     "system/flash": {"device": "", "model": "", "vendor": "", "guid": "", "size_bytes": 0,
                      "used_bytes": 0, "free_bytes": 0, "usage_percent": 0.0,
                      "smart_available": False},
@@ -145,7 +143,27 @@ ARC = {"size_bytes": 4294967296, "size_mb": 4096.0, "target_size_bytes": 8589934
        "l2_size_bytes": 0, "l2_hits": 0, "l2_misses": 0, "configured_max_bytes": 0,
        "timestamp": MASK, "source_status": {"subsystem": "zfs_kstat", "state": "healthy"}}
 
+HEALTHY_REG = {"subsystem": "var.ini", "state": "healthy"}
+PARITY = [
+    {"id": "00000001", "action": "Parity-Check", "status": "OK",
+     "date": "2023-10-01T06:12:45.000000000Z", "duration_seconds": 86400, "speed_mbps": 115.7,
+     "errors": 0, "size_bytes": 12000138625024, "timestamp": MASK},
+    {"id": "00000002", "action": "Dual Parity-Check", "status": "Canceled",
+     "date": "2023-11-01T07:30:00.000000000Z", "duration_seconds": 3600, "speed_mbps": 0.0,
+     "errors": 0, "size_bytes": 12000138625024, "timestamp": MASK},
+    {"id": "00000004", "action": "Parity-Check", "status": "3 errors",
+     "date": "2023-11-14T22:30:00.000000000Z", "duration_seconds": 90000,
+     "speed_mbps": 120000000 / 1048576, "errors": 3, "size_bytes": 0, "timestamp": MASK},
+]
+
 EXPECTED = {
+    "registration": {"type": "pro", "state": "valid", "server_name": "Tower",
+                     "guid": "0781-5571-0000-1234567890AB", "expiration": GO_ZERO,
+                     "update_expiration": GO_ZERO, "timestamp": MASK,
+                     "source_status": HEALTHY_REG},
+    "array/parity-check/history": {"records": PARITY, "timestamp": MASK,
+                                   "source_status": {"subsystem": "parity-checks.log",
+                                                     "state": "healthy"}},
     "notifications": {"overview": OVERVIEW, "notifications": [N_ALERT, N_TEMP, N_PARITY, N_DOCKER],
                       "timestamp": MASK, "source_status": HEALTHY_N},
     "notifications/unread": {"notifications": [N_ALERT, N_TEMP, N_PARITY], "count": 3,
@@ -239,8 +257,9 @@ def ready(env):
     n = get_json(env, "notifications/overview")
     snaps = get_json(env, "zfs/snapshots")
     pools = get_json(env, "zfs/pools")
+    par = get_json(env, "array/parity-check/history")["records"]
     return n["unread"]["total"] + n["archive"]["total"] > 0 and snaps and pools and \
-        pools[0].get("size_bytes", 0) > 0
+        pools[0].get("size_bytes", 0) > 0 and par
 
 
 def test_fixture(env, tmp):
@@ -335,6 +354,9 @@ def defaults_check(env, reason_part):
           f"notifications default {n}")
     arc = get_json(env, "zfs/arc")
     check(arc["size_bytes"] == 0 and arc["hit_ratio_percent"] == 0.0, f"arc default {arc}")
+    reg = get_json(env, "registration")
+    check(reg["type"] == "unknown" and reg["state"] == "invalid", f"registration default {reg}")
+    check(get_json(env, "array/parity-check/history")["records"] == [], "parity history default")
     with urllib.request.urlopen(env.url("/api/v1/zfs/pools").replace("ws://", "http://"), timeout=5) as r:
         h = r.headers.get("X-Source-Status", "")
     check(h.startswith("unavailable") and reason_part in h, f"X-Source-Status: {h!r}")
@@ -370,7 +392,9 @@ def test_absent(env, tmp):
     def reported():
         ss = get_json(env, "notifications").get("source_status", {})
         arc = get_json(env, "zfs/arc").get("source_status", {})
-        return "no dynamix" in ss.get("reason", "") and "no ZFS" in arc.get("reason", "")
+        reg = get_json(env, "registration").get("source_status", {})
+        return "no dynamix" in ss.get("reason", "") and "no ZFS" in arc.get("reason", "") \
+            and "missing" in reg.get("reason", "")
     wait_for("the collectors' source_status", reported)
     defaults_check(env, "")
     check("no ZFS" in get_json(env, "zfs/arc")["source_status"]["reason"], "arc reason")
@@ -396,6 +420,10 @@ def test_badinput(env, tmp):
     with open(os.path.join(root, "bin", "zfs.out"), "w") as f:
         f.write("only\tthree\tfields\n\n\t\t\t\n")
     os.unlink(os.path.join(root, "bin", "zpool"))  # missing program
+    with open(os.path.join(root, "root", "var", "local", "emhttp", "var.ini"), "wb") as f:
+        f.write(b"\x00\xff[[[\nregTy=\"Basic\nNAME\n" + b"z" * 100000 + b"\n")
+    with open(os.path.join(root, "root", "boot", "config", "parity-checks.log"), "w") as f:
+        f.write("x" * 5000 + "\n|||||\n2023 Feb 30 99:99:99|1|2|3|4\n")
     env.start_hub()
     start_collectors(env, root)
 
@@ -416,6 +444,9 @@ def test_badinput(env, tmp):
     check(get_json(env, "zfs/datasets") == [], "garbage zfs list: no datasets")
     arc = get_json(env, "zfs/arc")
     check(arc["size_bytes"] == 0, f"garbage arcstats: {arc}")
+    reg = get_json(env, "registration")
+    check(isinstance(reg["type"], str) and isinstance(reg["state"], str), f"garbage var.ini: {reg}")
+    check(get_json(env, "array/parity-check/history")["records"] == [], "garbage parity log")
     for p in env.procs[1:]:
         check(p.poll() is None, f"a collector died on bad input: {p.args[0]}")
 
@@ -463,6 +494,15 @@ async def inotify_case(env, tmp):
         print(f"inotify: new .notify on /api/v1/ws after {took * 1000:.0f} ms; "
               f"idle wake-ups {woke} in 3 s")
         check(took < limit, f"notifications_update took {took:.2f} s (limit {limit} s)")
+        log = os.path.join(root, "root", "boot", "config", "parity-checks.log")
+        await ws.send(json.dumps({"subscribe": ["notifications_update", "parity_history_update"]}))
+        with open(log, "a") as f:
+            f.write("2023 Dec  1 01:00:00|100|1 GB/s|0|0|check P|1000\n")
+        while True:
+            m = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if m.get("event") == "parity_history_update" and len(m["data"]) == 4:
+                check(m["data"][-1]["speed_mbps"] == 1024.0, f"appended line {m['data'][-1]}")
+                break
         os.unlink(path)
         while True:
             m = json.loads(await asyncio.wait_for(ws.recv(), 10))
