@@ -35,6 +35,11 @@ struct cpu_times {
 struct system_state {
         struct cpu_times all, *cores;
         unsigned n_cores;
+        /* Read once at start: they change only with a reboot. */
+        char os_version[16], kernel[32];
+        bool iommu;
+        /* RAPL package energy at the last cycle (µJ), for cpu_power_watts. */
+        uint64_t rapl_uj, rapl_ns;
 };
 
 static FILE *open_under(struct collector *c, bool sys, const char *path)
@@ -175,6 +180,12 @@ static void collect_cpuinfo(struct collector *c, struct rec_system *sys)
                                 dup |= core_keys[i] == k;
                         if (!dup && n_keys < MAX_CPUS)
                                 core_keys[n_keys++] = k;
+                } else if (strcmp(key, "flags") == 0 && sys->hvm_enabled == MISSING_BOOL) {
+                        char *p = val;
+                        sys->hvm_enabled = 0;
+                        for (char *w; (w = strsep(&p, " \t"));)
+                                if (strcmp(w, "vmx") == 0 || strcmp(w, "svm") == 0)
+                                        sys->hvm_enabled = 1;
                 } else if (strcmp(key, "cpu cores") == 0 && !cores_per_pkg)
                         cores_per_pkg = (unsigned)atoi(val);
         }
@@ -278,6 +289,86 @@ static void collect_misc(struct collector *c, struct rec_system *sys)
                 strscpy(sys->bios_version, sizeof(sys->bios_version), buf);
         if (collector_read_attr(sysfs, "class/dmi/id/bios_date", buf, sizeof(buf)) >= 0)
                 strscpy(sys->bios_date, sizeof(sys->bios_date), buf);
+}
+
+/* ---- OS identity, RAPL ---- */
+
+/* The value of KEY=value or KEY="value" in an os-release style file, into out. */
+static bool env_value(const char *file, const char *key, char *out, size_t size)
+{
+        _cleanup_fclose_ FILE *f = fopen(file, "re");
+        char line[256];
+        size_t kl = strlen(key);
+        while (f && fgets(line, sizeof(line), f)) {
+                if (strncmp(line, key, kl) != 0 || line[kl] != '=')
+                        continue;
+                char *v = strstrip(line + kl + 1);
+                size_t n = strlen(v);
+                if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+                        v[n - 1] = 0;
+                        v++;
+                }
+                return snprintf(out, size, "%s", v) < (int)size && *out;
+        }
+        return false;
+}
+
+/* Unraid's /etc/unraid-version, else os-release's PRETTY_NAME (VERSION_ID when longer). */
+static void os_version(struct collector *c, char *out, size_t size)
+{
+        static const char *const rels[] = { "/etc/os-release", "/usr/lib/os-release" };
+        char p[512], tmp[256];
+        *out = 0;
+        if (collector_root_path(c, "/etc/unraid-version", p, sizeof(p)) == 0 &&
+            env_value(p, "version", out, size))
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(rels); i++) {
+                if (collector_root_path(c, rels[i], p, sizeof(p)) < 0)
+                        continue;
+                if (env_value(p, "PRETTY_NAME", tmp, sizeof(tmp)) && strlen(tmp) < size) {
+                        strscpy(out, size, tmp);
+                        return;
+                }
+                if (env_value(p, "VERSION_ID", out, size))
+                        return;
+        }
+}
+
+static void identity_init(struct collector *c, struct system_state *s)
+{
+        char p[512];
+        os_version(c, s->os_version, sizeof(s->os_version));
+        if (collector_read_attr(collector_procfs(c), "sys/kernel/osrelease", s->kernel,
+                                sizeof(s->kernel)) <= 0)
+                s->kernel[0] = 0;
+        _cleanup_(closedirp_) DIR *d = NULL;
+        if (collector_sys_path(c, "kernel/iommu_groups", p, sizeof(p)) == 0 && (d = opendir(p))) {
+                struct dirent *de;
+                while ((de = readdir(d)))
+                        if (de->d_name[0] != '.')
+                                s->iommu = true;
+        }
+}
+
+/* Package power from the RAPL energy counter's delta between two cycles (wraps handled). */
+static void collect_rapl(struct collector *c, struct rec_system *sys)
+{
+        struct system_state *s = collector_state(c);
+        const char *sysfs = collector_sysfs(c);
+        uint64_t uj, range, now = mono_ns();
+        if (collector_read_attr_u64(sysfs, "class/powercap/intel-rapl:0/energy_uj", &uj) < 0)
+                return;
+        if (s->rapl_ns && now > s->rapl_ns + 100 * NSEC_PER_MSEC) {
+                uint64_t d = uj >= s->rapl_uj ? uj - s->rapl_uj : 0;
+                if (uj < s->rapl_uj &&
+                    collector_read_attr_u64(
+                        sysfs, "class/powercap/intel-rapl:0/max_energy_range_uj", &range) == 0 &&
+                    range > s->rapl_uj)
+                        d = range - s->rapl_uj + uj;
+                sys->cpu_power_watts = (double)d / 1e6 / ((double)(now - s->rapl_ns) / 1e9);
+        }
+        s->rapl_uj = uj;
+        s->rapl_ns = now;
 }
 
 /* ---- hwmon ---- */
@@ -398,8 +489,17 @@ static int system_run(struct collector *c)
 
         collector_batch_begin(c);
         struct rec_system *sys = collector_batch_add(c, RT_system);
-        strscpy(sys->version, sizeof(sys->version), RINGHUB_VERSION);
+        struct system_state *s = collector_state(c);
+        uint64_t swappiness;
+        strscpy(sys->agent_version, sizeof(sys->agent_version), RINGHUB_VERSION);
+        strscpy(sys->version, sizeof(sys->version), s->os_version);
+        strscpy(sys->kernel_version, sizeof(sys->kernel_version), s->kernel);
+        sys->iommu_enabled = s->iommu;
+        if (collector_read_attr_u64(collector_procfs(c), "sys/vm/swappiness", &swappiness) == 0 &&
+            swappiness <= 200)
+                sys->swappiness = (uint32_t)swappiness;
         collect_misc(c, sys);
+        collect_rapl(c, sys);
         collect_cpuinfo(c, sys);
         collect_stat(c, sys);
         collect_meminfo(c, sys);
@@ -410,6 +510,7 @@ static int system_run(struct collector *c)
 
 static int system_init(struct collector *c)
 {
+        identity_init(c, collector_state(c));
         /* Baseline for the first CPU delta. */
         collector_batch_begin(c);
         struct rec_system sys;

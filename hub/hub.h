@@ -37,6 +37,9 @@ struct hub_options {
         unsigned head_timeout_ms;   /* a request head must arrive within this */
         unsigned max_pending;       /* connections whose head has not arrived yet */
         unsigned http_connections;  /* libmicrohttpd connection limit */
+        unsigned rest_rate;         /* REST requests per second per client address (0: off) */
+        unsigned rest_burst;        /* … and at once above that */
+        const char *cors_origin;    /* Access-Control-Allow-Origin ("": none) */
         /* tls.c and the gate: certificate and key files (NULL: no TLS), plain refused */
         const char *tls_cert;
         const char *tls_key; /* NULL: the key is in tls_cert's file */

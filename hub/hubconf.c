@@ -37,7 +37,7 @@ static bool from_file(const char *key)
         return true;
 }
 static unsigned version = 1;
-static char *owned[9]; /* copies of strings hub.opt points at */
+static char *owned[10]; /* copies of strings hub.opt points at */
 
 struct reload_hook {
         void (*fn)(void *userdata);
@@ -112,6 +112,8 @@ static void apply(struct hub_options *o, bool at_start)
                 if (from_file("http_connections"))
                         o->http_connections =
                             (unsigned)conf_get_uint(cfg, "hub", "http_connections");
+                if (from_file("cors_origin"))
+                        o->cors_origin = keep(9, conf_get_string(cfg, "hub", "cors_origin"));
                 if (from_file("state_dir"))
                         o->state_dir = state_dir();
                 o->history_alarms = (unsigned)conf_get_uint(cfg, "history", "last_alarms");
@@ -131,6 +133,8 @@ static void apply(struct hub_options *o, bool at_start)
         SET("queue", queue_len, (unsigned)conf_get_uint(cfg, "hub", "queue"));
         SET("slow_timeout", slow_timeout_ms, (unsigned)conf_get_uint(cfg, "hub", "slow_timeout"));
         SET("rate_limit", rate_limit, (unsigned)conf_get_uint(cfg, "hub", "rate_limit"));
+        SET("rest_rate", rest_rate, (unsigned)conf_get_uint(cfg, "hub", "rest_rate"));
+        SET("rest_burst", rest_burst, (unsigned)conf_get_uint(cfg, "hub", "rest_burst"));
         SET("diagnostics_interval", diag_interval_ms,
             (unsigned)conf_get_uint(cfg, "hub", "diagnostics_interval"));
         SET("auth", auth, keep(1, conf_get_string(cfg, "hub", "auth")));

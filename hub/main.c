@@ -56,6 +56,7 @@ static void help(void)
                "  --head-timeout MS       a request head must arrive within (default 10000)\n"
                "  --max-pending N         connections waiting for their head (default 1024)\n"
                "  --http-connections N    REST connections (default 1000)\n"
+               "  --rest-rate N           REST requests/s per client address (default 50, 0 = off)\n"
                "  --tls-cert PATH         TLS certificate chain (PEM): https:// and wss://\n"
                "                          on the same port\n"
                "  --tls-key PATH          TLS private key (PEM; default: in --tls-cert)\n"
@@ -134,6 +135,7 @@ static int parse_args(int argc, char **argv)
                 ARG_HEAD,
                 ARG_PENDING,
                 ARG_HTTP,
+                ARG_REST_RATE,
                 ARG_AUTH,
                 ARG_TOKEN_FILE,
                 ARG_JWT_SECRET_FILE,
@@ -163,6 +165,7 @@ static int parse_args(int argc, char **argv)
                 { "head-timeout", required_argument, NULL, ARG_HEAD },
                 { "max-pending", required_argument, NULL, ARG_PENDING },
                 { "http-connections", required_argument, NULL, ARG_HTTP },
+                { "rest-rate", required_argument, NULL, ARG_REST_RATE },
                 { "auth", required_argument, NULL, ARG_AUTH },
                 { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
                 { "jwt-secret-file", required_argument, NULL, ARG_JWT_SECRET_FILE },
@@ -194,6 +197,9 @@ static int parse_args(int argc, char **argv)
                 .head_timeout_ms = 10000,
                 .max_pending = 1024,
                 .http_connections = 1000,
+                .rest_rate = 50,
+                .rest_burst = 100,
+                .cors_origin = "*",
                 .auth = "off",
                 .auth_timeout_secs = 10,
                 .rate_limit = 20,
@@ -242,6 +248,9 @@ static int parse_args(int argc, char **argv)
                         break;
                 case ARG_HTTP:
                         r = parse_uint(optarg, 1, 100000, &o->http_connections);
+                        break;
+                case ARG_REST_RATE:
+                        r = parse_uint(optarg, 0, 100000, &o->rest_rate);
                         break;
                 case ARG_AUTH:
                         o->auth = optarg;
@@ -328,6 +337,7 @@ static int parse_args(int argc, char **argv)
                         { ARG_HEAD, "head_timeout" },
                         { ARG_PENDING, "max_pending" },
                         { ARG_HTTP, "http_connections" },
+                        { ARG_REST_RATE, "rest_rate" },
                         { ARG_AUTH, "auth" },
                         { ARG_TOKEN_FILE, "token_file" },
                         { ARG_JWT_SECRET_FILE, "jwt_secret_file" },

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "rest.h"
+#include "rest_unraid.h"
 
 #include "client.h"
 #include "control_rest.h"
@@ -34,7 +35,6 @@
 #include "macros.h"
 #include "metrics.h"
 #include "record_json.h"
-#include "registry.h"
 #include "rest_sources.h"
 #include "session.h"
 #include "state.h"
@@ -60,6 +60,7 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
         if (!r)
                 return MHD_NO;
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+        rest_unraid_headers(r);
         if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
                 MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
         if (close_conn)
@@ -94,26 +95,6 @@ static enum MHD_Result respond_body(struct MHD_Connection *conn, struct hub_body
         enum MHD_Result r = respond(conn, MHD_HTTP_OK, "application/json", b->s, b->len, false);
         hub_body_unref(b);
         return r;
-}
-
-/* Collectors from the registry (live heartbeats, so built per request). */
-static enum MHD_Result collectors_status(struct MHD_Connection *conn)
-{
-        struct registry_entry *ents = calloc(RING_MAX_PRODUCERS, sizeof(*ents));
-        if (!ents)
-                return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL,
-                                     false);
-        size_t n = registry_snapshot(hub.ring, ents, RING_MAX_PRODUCERS);
-        uint64_t now = real_ns();
-        json_object *a = json_object_new_array();
-        for (size_t i = 0; i < n; i++)
-                json_object_array_add(a, registry_entry_json(&ents[i], now));
-        free(ents);
-        size_t len;
-        const char *s = jsonfmt_text(a, &len);
-        enum MHD_Result ret = respond(conn, MHD_HTTP_OK, "application/json", s, len, false);
-        json_object_put(a);
-        return ret;
 }
 
 static enum MHD_Result diag(struct MHD_Connection *conn)
@@ -187,6 +168,7 @@ static enum MHD_Result sources(struct MHD_Connection *conn, struct rest_sources_
                 return MHD_NO;
         }
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        rest_unraid_headers(r);
         for (char *p = sr->source_header; *p; p++)
                 if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
                         *p = ' ';
@@ -197,6 +179,17 @@ static enum MHD_Result sources(struct MHD_Connection *conn, struct rest_sources_
         return ret;
 }
 
+static enum MHD_Result respond_object(struct MHD_Connection *conn, json_object *o)
+{
+        size_t len;
+        const char *s = o ? jsonfmt_text(o, &len) : NULL;
+        enum MHD_Result r =
+            s ? respond(conn, MHD_HTTP_OK, "application/json", s, len, false)
+              : respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL, false);
+        json_object_put(o);
+        return r;
+}
+
 static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const char *sub)
 {
         if (strcmp(sub, "health") == 0)
@@ -204,6 +197,9 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const c
         struct rest_sources_reply sr;
         if (rest_sources_get(sub, &sr))
                 return sources(conn, &sr);
+        json_object *built = rest_unraid_get(sub);
+        if (built)
+                return respond_object(conn, built);
         if (startswith(sub, "history/"))
                 return history(conn, url, sub + strlen("history/"));
         /* The longest route first: "collectors/status" before a one-segment path + id. */
@@ -216,8 +212,6 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const c
         }
         if (!rt)
                 return respond_error(conn, MHD_HTTP_NOT_FOUND, "not found", url, false);
-        if (rt->id == HUB_T_COLLECTOR && !id)
-                return collectors_status(conn);
         if (rt->id == HUB_T_DIAG && !id)
                 return diag(conn);
         const struct record_desc *d = schema_record(rt->id);
@@ -228,9 +222,11 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const c
         struct hub_body *b = NULL;
         pthread_mutex_lock(&state_lock);
         struct state_topic *t = state_topic(rt->id);
-        if (!id)
-                b = hub_body_ref(t ? t->body : NULL);
-        else {
+        /* A SINGLE topic no collector wrote: its defaults, with why (below). */
+        if (!id) {
+                if (t && (t->seen || d->kind != SK_SINGLE))
+                        b = hub_body_ref(t->body);
+        } else {
                 struct state_entity *e = state_find(t, id, rt->rest_alt);
                 b = e ? hub_body_ref(e->body) : NULL;
         }
@@ -239,10 +235,11 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const c
                 return respond_body(conn, b);
         if (id)
                 return respond_error(conn, MHD_HTTP_NOT_FOUND, "no such entity", url, false);
-        /* Not published yet (the hub is still starting). */
-        return respond_json(
-            conn, MHD_HTTP_OK,
-            d->kind == SK_SINGLE ? (rt->id == RT_ups ? "{\"connected\":false}" : "{}") : "[]");
+        /* No collector wrote it (yet): the agent's defaults, and why. */
+        if (d->kind == SK_SINGLE)
+                return respond_object(
+                    conn, rest_unraid_default(rt->id, rt->id == RT_array ? "disks" : d->name));
+        return respond_json(conn, MHD_HTTP_OK, "[]");
 }
 
 /* ---- /api/clients and the Authorization check ---- */
@@ -255,6 +252,7 @@ static enum MHD_Result rest_respond(struct MHD_Connection *conn, unsigned status
         if (!r)
                 return MHD_NO;
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        rest_unraid_headers(r);
         if (auth_header)
                 MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                         "Bearer realm=\"ringhub\"");
@@ -402,6 +400,24 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                                const char *method, const char *version, const char *upload_data,
                                size_t *upload_data_size, void **req_cls)
 {
+        /* The agent's conventions, on a request's first call: CORS preflight, the
+         * per-address rate limit, the body limit. */
+        if (!*req_cls) {
+                if (strcmp(method, "OPTIONS") == 0)
+                        return respond(conn, MHD_HTTP_OK, "text/plain", "", 0, false);
+                if (rest_unraid_limited(conn)) {
+                        atomic_fetch_add_explicit(&hub.stats.http_requests, 1,
+                                                  memory_order_relaxed);
+                        return respond_error(conn, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests",
+                                             url, false);
+                }
+                const char *cl =
+                    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+                uint64_t n;
+                if (cl && safe_atou64(cl, &n) == 0 && n > REST_UNRAID_BODY_MAX)
+                        return respond_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                                             "request body too large", url, true);
+        }
         /* The control routes (POST, suspended while their command is in flight). */
         enum MHD_Result hr;
         if (control_rest(conn, url, method, upload_data, upload_data_size, req_cls, &hr))
@@ -450,6 +466,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                 }
                 MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                         "text/plain; version=0.0.4; charset=utf-8");
+                rest_unraid_headers(r);
                 enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
                 MHD_destroy_response(r);
                 return ret;

@@ -291,17 +291,26 @@ static void fill_defaults(json_object *o, const struct dflt *d)
                 json_object_object_add(o, "timestamp", now_time());
 }
 
+/* The agent's SourceStatus: {subsystem, state, reason?, last_checked, last_error?}. */
+static json_object *status_json(const char *sub, const char *state, const char *reason)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "subsystem", json_object_new_string(sub));
+        json_object_object_add(o, "state", json_object_new_string(state));
+        if (*reason)
+                json_object_object_add(o, "reason", json_object_new_string(reason));
+        json_object_object_add(o, "last_checked", now_time());
+        if (*reason && strcmp(state, "healthy") != 0)
+                json_object_object_add(o, "last_error", json_object_new_string(reason));
+        return o;
+}
+
 /* {subsystem, state, reason}: the first of the route's sources that is not up, else
  * healthy. Caller holds state_lock. */
 static json_object *source_status(const struct route *r)
 {
-        if (r->missing) {
-                json_object *o = json_object_new_object();
-                json_object_object_add(o, "subsystem", json_object_new_string(r->path));
-                json_object_object_add(o, "state", json_object_new_string("unavailable"));
-                json_object_object_add(o, "reason", json_object_new_string(r->missing));
-                return o;
-        }
+        if (r->missing)
+                return status_json(r->path, "unavailable", r->missing);
         struct state_topic *t = state_topic(RT_source_status);
         const char *state = "healthy", *reason = "", *sub = r->sources[0];
         char why[192];
@@ -328,12 +337,7 @@ static json_object *source_status(const struct route *r)
                         break;
                 }
         }
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "subsystem", json_object_new_string(sub));
-        json_object_object_add(o, "state", json_object_new_string(state));
-        if (*reason)
-                json_object_object_add(o, "reason", json_object_new_string(reason));
-        return o;
+        return status_json(sub, state, reason);
 }
 
 /* Every entity of a topic as agent-shaped objects (filter: a notification type, or

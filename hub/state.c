@@ -8,6 +8,7 @@
  * one schema-driven path (record_json.h); nothing here touches the ring or sockets.
  */
 #include "state.h"
+#include "state_agent.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -406,6 +407,22 @@ static void add_timestamp(json_object *o, uint64_t ts)
                 json_object_object_add(o, "timestamp", json_object_new_string(buf));
 }
 
+/*
+ * The key of an R_MAP child: its first own field as text; an R_SCALAR map prefixes the
+ * list key's first word ("cpu_per_core_usage" → "cpu0").
+ */
+static const char *map_key(const struct record_desc *kd, const uint8_t *p, char *buf, size_t size)
+{
+        const struct field_desc *f = &schema_fields[kd->first_field];
+        if (kd->key && *kd->key && strcmp(f->name, kd->key) == 0 && kd->n_fields > 1)
+                f++;
+        char val[64];
+        field_to_text(f, p, val, sizeof(val));
+        size_t pre = (kd->flags & R_SCALAR) ? strcspn(kd->list_key, "_") : 0;
+        snprintf(buf, size, "%.*s%s", (int)pre, kd->list_key, val);
+        return buf;
+}
+
 json_object *state_entity_json(const struct record_desc *d, const struct state_entity *e)
 {
         json_object *o = record_json_new(d->id, e->payload, STATE_RJ_FLAGS);
@@ -414,7 +431,9 @@ json_object *state_entity_json(const struct record_desc *d, const struct state_e
         for (unsigned k = 0; k < n_kid_types[d->id]; k++) {
                 const struct record_desc *kd = schema_record(kid_types[d->id][k]);
                 const struct state_kids *ks = &e->kids[k];
-                json_object *a = json_object_new_array_ext((int)ks->n);
+                bool map = kd->flags & R_MAP;
+                json_object *a =
+                    map ? json_object_new_object() : json_object_new_array_ext((int)ks->n);
                 for (uint32_t i = 0; i < ks->n; i++) {
                         const uint8_t *p = ks->p + (size_t)kd->size * i;
                         json_object *v;
@@ -425,10 +444,15 @@ json_object *state_entity_json(const struct record_desc *d, const struct state_e
                         else
                                 v = record_json_new(kd->id, p,
                                                     STATE_RJ_FLAGS | RJ_NO_KEYS_OF_CHILD);
-                        json_object_array_add(a, v);
+                        char key[80];
+                        if (map)
+                                json_object_object_add(a, map_key(kd, p, key, sizeof(key)), v);
+                        else
+                                json_object_array_add(a, v);
                 }
                 json_object_object_add(o, kd->list_key, a);
         }
+        state_agent_fields(d->id, o);
         add_timestamp(o, e->ts_ns);
         return o;
 }

@@ -157,6 +157,10 @@ static json_object *json_time(uint64_t ns)
 
 json_object *field_to_json(const struct field_desc *f, const void *payload, unsigned flags)
 {
+        if ((f->flags & F_TEXT) && f->kind != FK_STR && !field_is_missing(f, payload)) {
+                char buf[64];
+                return json_object_new_string(field_to_text(f, payload, buf, sizeof(buf)));
+        }
         if (field_is_missing(f, payload)) {
                 if ((flags & RJ_SEED_TYPED) && (f->flags & F_SEED)) {
                         switch (f->kind) {
@@ -432,6 +436,8 @@ static int field_from_json(const struct field_desc *f, json_object *v, void *pay
         case FK_U32:
         case FK_U64:
         case FK_I64: {
+                if (t == json_type_string && (f->flags & F_TEXT))
+                        return field_from_text(f, json_object_get_string(v), payload);
                 if (t != json_type_int)
                         return -EINVAL;
                 errno = 0;

@@ -21,10 +21,12 @@ enum schema_kind { SK_SINGLE, SK_LIST, SK_CHILD, SK_KEYED, SK_EVENT };
 enum field_kind { FK_STR, FK_U32, FK_U64, FK_I64, FK_F64, FK_BOOL, FK_TIME };
 
 #define R_SCALAR   0x1u
-#define R_NO_PRIME 0x2u /* not published empty at hub start: only once a collector wrote it */
+#define R_MAP      0x2u
+#define R_NO_PRIME 0x4u /* not published empty at hub start: only once a collector wrote it */
 #define F_SEED     0x1u
 #define F_COUNTER  0x2u
 #define F_NOMETRIC 0x4u
+#define F_TEXT     0x8u
 
 #define MISSING_U32  UINT32_MAX
 #define MISSING_U64  UINT64_MAX

@@ -537,6 +537,9 @@ static void test_bad_json(void)
                                 [FK_TIME] = { "1", "\"yesterday\"", "true", NULL, NULL, NULL },
                         };
                         for (unsigned k = 0; k < 6 && by_kind[f->kind][k]; k++) {
+                                /* A number written as text reads back from its text. */
+                                if ((f->flags & F_TEXT) && by_kind[f->kind][k][0] == '"')
+                                        continue;
                                 char text[256];
                                 snprintf(text, sizeof(text), "{\"%s\":%s}", f->name,
                                          by_kind[f->kind][k]);

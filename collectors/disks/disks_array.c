@@ -432,6 +432,23 @@ static void summarize_pools(struct disks_state *s, struct rec_array *a, bool mds
                 a->sync_percent = 100.0;
 }
 
+/* Size, free and used share of the user share root (/mnt/user), through the vfs workers. */
+static void user_root_usage(struct collector *c, struct rec_array *a)
+{
+        struct disks_state *s = collector_state(c);
+        char vp[1][PATH_MAX];
+        uint64_t total, fr, avail, since = mono_ns();
+        if (!s->vfs || collector_root_path(c, "/mnt/user", vp[0], PATH_MAX) < 0 ||
+            access(vp[0], F_OK) < 0)
+                return;
+        vfs_query(s->vfs, vp, 1, s->statvfs_timeout_ms);
+        if (vfs_result(s->vfs, vp[0], since, &total, &fr, &avail) <= 0 || total < fr)
+                return;
+        a->total_bytes = total;
+        a->free_bytes = avail;
+        a->used_percent = disks_pct(total - fr, total - fr + avail);
+}
+
 int array_run(struct collector *c)
 {
         char p[PATH_MAX];
@@ -448,9 +465,10 @@ int array_run(struct collector *c)
         unsigned n_pools = s->n_pools;
 
         if (collector_root_path(c, "/var/local/emhttp/var.ini", p, sizeof(p)) == 0 &&
-            access(p, F_OK) == 0)
+            access(p, F_OK) == 0) {
                 unraid_array(c, a, p);
-        else {
+                user_root_usage(c, a);
+        } else {
                 summarize_pools(s, a, mdstat_ok);
         }
         if (n_pools == 0)

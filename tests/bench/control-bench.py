@@ -60,7 +60,8 @@ class Stack:
 
     def start(self):
         self.spawn([f"{BUILD}/hub/ringhub", "--ring", self.ring, "--listen",
-                    f"127.0.0.1:{self.port}", "--control", "on", "--rate-limit", "1000000"])
+                    f"127.0.0.1:{self.port}", "--control", "on", "--rate-limit", "1000000",
+                    "--rest-rate", "0"])
         self.spawn([f"{BUILD}/collectors/ringhub-collect-system", "--ring", self.ring,
                     "--interval", "60000"])
         end = time.time() + 20

@@ -87,7 +87,7 @@ def main():
                     "-days", "1", "-subj", "/CN=bench", "-addext", "subjectAltName=IP:127.0.0.1"],
                    check=True, capture_output=True)
     hub = subprocess.Popen([HUB, "--ring", ring, "--listen", f"127.0.0.1:{port}", "--tls-cert",
-                            cert, "--tls-key", key, "--tls-only", "off"],
+                            cert, "--tls-key", key, "--tls-only", "off", "--rest-rate", "0"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         ctx = ssl.create_default_context(cafile=cert)

@@ -165,13 +165,14 @@ async def main(env):
             check_event(ev, m)
         sysd = snap["system_update"]["data"]
         check(sysd["fans"] == [{"name": "CPU Fan", "rpm": 1200}], f"fans {sysd['fans']}")
-        check(sysd["cpu_per_core_usage"] == [10.0, 15.0], "cpu_per_core_usage")
+        check(sysd["cpu_per_core_usage"] == {"cpu0": 10.0, "cpu1": 15.0}, "cpu_per_core_usage map")
         check(sysd["temperatures"] == [], "temperatures not []")
         check(sysd["cpu_mhz"] == 3200.0 and "3200.0" in json.dumps(sysd), "float stays float")
         disks = snap["disk_list_update"]["data"]
         check([d["id"] for d in disks] == ["disk2", "disk10", "parity"], "disks sorted by id")
-        check(disks[0]["smart_attributes"][0]["id"] == 5, "smart attributes nested")
-        check(disks[1]["smart_attributes"] == [], "smart_attributes []")
+        sa = disks[0]["smart_attributes"]
+        check(sa["5"]["id"] == 5 and sa["5"]["raw_value"] == "0", f"smart attributes map {sa}")
+        check(disks[1]["smart_attributes"] == {}, "smart_attributes {}")
         nets = snap["network_list_update"]["data"]
         check([n["name"] for n in nets] == ["eth0", "eth1"], "interfaces sorted by name")
         c = snap["container_list_update"]["data"][0]
@@ -199,7 +200,8 @@ async def main(env):
         check(status == 200 and json.loads(body)["name"] == "Ubuntu", "/vm/{name}")
         check(env.get("/api/v1/health") == (200, '{"status":"ok"}'), "health")
         status, body = env.get("/api/v1/collectors/status")
-        check(status == 200 and isinstance(json.loads(body), list), "collectors/status")
+        cs = json.loads(body)
+        check(status == 200 and isinstance(cs["collectors"], list) and cs["total"] == len(cs["collectors"]), "collectors/status")
         for path in ["/api/v1/nope", "/api/v1/disks/nope", "/nope", "/api/v1/system/x"]:
             status, body = env.get(path)
             check(status == 404 and json.loads(body)["error"], f"{path}: {status} {body}")

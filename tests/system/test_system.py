@@ -28,10 +28,10 @@ def by_type(batch):
     return out
 
 
-def start(ring, root, interval):
+def start(ring, root, interval, *extra):
     return subprocess.Popen([COLLECT, "--ring", ring.name, "--interval", str(interval),
                              "--procfs", os.path.join(root, "proc"),
-                             "--sysfs", os.path.join(root, "sys")],
+                             "--sysfs", os.path.join(root, "sys"), "--rootfs", root, *extra],
                             stderr=subprocess.PIPE, text=True, errors="replace")
 
 
@@ -94,11 +94,20 @@ def test_fixture(ring, tmp):
         "load_average_1m": 0.5,
         "load_average_5m": 0.4,
         "load_average_15m": 0.3,
+        # The agent's fields: the OS version (Unraid's file), ours apart, and the host's.
+        "version": "6.12.6",
+        "kernel_version": "6.1.64-Unraid",
+        "swappiness": 60,
+        "hvm_enabled": True,
+        "iommu_enabled": True,
     }
     # No ticks passed between the last two samples of the fixture: usage is unknown then.
     sysrec.pop("cpu_usage_percent", None)
-    version = sysrec.pop("version", "")
-    check(version, "version missing")
+    check("cpu_power_watts" not in first["system"][0], "no RAPL delta on the first cycle")
+    # The RAPL counter did not move between the fixture's samples: 0 W, but present.
+    check(sysrec.pop("cpu_power_watts", None) == 0.0, "cpu_power_watts from the RAPL delta")
+    agent = sysrec.pop("agent_version", "")
+    check(agent, "agent_version (ringhub's own) missing")
     check(sysrec == expect, "system record differs:\n got %s\nwant %s" %
           (json.dumps(sysrec, sort_keys=True), json.dumps(expect, sort_keys=True)))
     # The batch right after the change carries the exact deltas.
@@ -115,6 +124,32 @@ def test_fixture(ring, tmp):
         {"name": "SYSTIN", "value_celsius": 35.0, "sensor_type": "motherboard", "source": "nct6775"},
         {"name": "Composite", "value_celsius": 41.85, "sensor_type": "nvme", "source": "nvme"},
     ], "temperatures: %r" % last["system_temp"])
+
+
+def test_os_release(ring, tmp):
+    """Not Unraid: version is os-release's PRETTY_NAME, or VERSION_ID when that is longer
+    than the field; without any of it "" (the agent's default), never ringhub's own."""
+    cases = [('PRETTY_NAME="Debian 12"\nVERSION_ID="12"\n', "Debian 12"),
+             ('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_ID="12"\n', "12"),
+             ("garbage\n\x00\xff\n", "")]
+    for i, (text, want) in enumerate(cases):
+        root = os.path.join(tmp, "os%d" % i)
+        shutil.copytree(FIXTURE, root)
+        os.remove(os.path.join(root, "etc", "unraid-version"))
+        with open(os.path.join(root, "etc", "os-release"), "w", errors="surrogateescape") as f:
+            f.write(text)
+        r = Ring(BUILD, "sysos%d" % i)
+        try:
+            p = subprocess.run([COLLECT, "--ring", r.name, "--once",
+                                "--procfs", os.path.join(root, "proc"),
+                                "--sysfs", os.path.join(root, "sys"), "--rootfs", root],
+                               capture_output=True, text=True, timeout=30)
+            check(p.returncode == 0, "exit %d: %s" % (p.returncode, p.stderr))
+            s = by_type(r.wait_batches("system", 1)[0])["system"][0]
+            check(s.get("version") == want, "os-release case %d: version %r, want %r"
+                  % (i, s.get("version"), want))
+        finally:
+            r.remove()
 
 
 def test_live(ring, tmp):
@@ -160,6 +195,10 @@ def corrupt(root, how):
                 fh.write("not-a-number\n")
         with open(os.path.join(root, "sys/class/hwmon/hwmon1/fan1_input"), "w") as fh:
             fh.write("99999999999999999999999\n")
+        for f in ["etc/unraid-version", "proc/sys/kernel/osrelease", "proc/sys/vm/swappiness",
+                  "sys/class/powercap/intel-rapl:0/energy_uj"]:
+            with open(os.path.join(root, f), "wb") as fh:
+                fh.write(os.urandom(512) + b"\nversion=\n=\n")
     elif how == "huge":
         line = ("cpu%d " % 7) + "1 " * 2000 + "\n"
         with open(os.path.join(proc, "stat"), "w") as fh:
@@ -187,7 +226,8 @@ def test_badinput(ring, tmp):
         corrupt(root, how)
         t0 = time.time()
         p = subprocess.run([COLLECT, "--ring", ring.name, "--once",
-                            "--procfs", os.path.join(root, "proc"), "--sysfs", os.path.join(root, "sys")],
+                            "--procfs", os.path.join(root, "proc"), "--sysfs", os.path.join(root, "sys"),
+                            "--rootfs", root],
                            capture_output=True, text=True, errors="replace", timeout=60)
         check(p.returncode == 0, "%s: exit %d (crash?): %s" % (how, p.returncode, p.stderr[-2000:]))
         check(time.time() - t0 < 30, "%s: took %.1fs" % (how, time.time() - t0))
@@ -225,7 +265,8 @@ def main():
     ring = Ring(BUILD, "system-" + MODE)
     tmp = tempfile.mkdtemp(prefix="ringhub-system-")
     try:
-        {"fixture": test_fixture, "live": test_live, "badinput": test_badinput}[MODE](ring, tmp)
+        {"fixture": test_fixture, "live": test_live, "badinput": test_badinput,
+         "osrelease": test_os_release}[MODE](ring, tmp)
     finally:
         ring.remove()
         shutil.rmtree(tmp, ignore_errors=True)

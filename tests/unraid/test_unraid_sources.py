@@ -93,7 +93,7 @@ N_DOCKER = {"path": "archive/Docker_update_1699990000.notify", "id": "Docker_upd
             "description": "3 containers updated", "link": "",
             "formatted_timestamp": "2023-11-14T19:26:40Z",
             "timestamp": "2023-11-14T19:26:40.000000000Z", "truncated": False}
-HEALTHY_N = {"subsystem": "notifications", "state": "healthy"}
+HEALTHY_N = {"subsystem": "notifications", "state": "healthy", "last_checked": MASK}
 OVERVIEW = {"unread": {"info": 1, "warning": 1, "alert": 1, "total": 3},
             "archive": {"info": 1, "warning": 0, "alert": 0, "total": 1}}
 POOL_DEFAULTS = {"vdevs": [], "scan_errors": 0, "scan_repaired_bytes": 0,
@@ -141,9 +141,10 @@ ARC = {"size_bytes": 4294967296, "size_mb": 4096.0, "target_size_bytes": 8589934
        "hit_ratio_percent": 95.0, "mru_hit_ratio_percent": 300000 / 950000 * 100,
        "mfu_hit_ratio_percent": 600000 / 950000 * 100, "hits": 950000, "misses": 50000,
        "l2_size_bytes": 0, "l2_hits": 0, "l2_misses": 0, "configured_max_bytes": 0,
-       "timestamp": MASK, "source_status": {"subsystem": "zfs_kstat", "state": "healthy"}}
+       "timestamp": MASK, "source_status": {"subsystem": "zfs_kstat", "state": "healthy",
+                         "last_checked": MASK}}
 
-HEALTHY_REG = {"subsystem": "var.ini", "state": "healthy"}
+HEALTHY_REG = {"subsystem": "var.ini", "state": "healthy", "last_checked": MASK}
 PARITY = [
     {"id": "00000001", "action": "Parity-Check", "status": "OK",
      "date": "2023-10-01T06:12:45.000000000Z", "duration_seconds": 86400, "speed_mbps": 115.7,
@@ -163,7 +164,8 @@ EXPECTED = {
                      "source_status": HEALTHY_REG},
     "array/parity-check/history": {"records": PARITY, "timestamp": MASK,
                                    "source_status": {"subsystem": "parity-checks.log",
-                                                     "state": "healthy"}},
+                                                     "state": "healthy",
+                                                     "last_checked": MASK}},
     "notifications": {"overview": OVERVIEW, "notifications": [N_ALERT, N_TEMP, N_PARITY, N_DOCKER],
                       "timestamp": MASK, "source_status": HEALTHY_N},
     "notifications/unread": {"notifications": [N_ALERT, N_TEMP, N_PARITY], "count": 3,
@@ -172,7 +174,8 @@ EXPECTED = {
     "notifications/overview": dict(OVERVIEW, source_status=HEALTHY_N),
     "notifications/Unraid_Parity_check_1700000000.notify": dict(N_PARITY, source_status=HEALTHY_N),
     "zfs/pools": [P_BACKUP, P_TANK],
-    "zfs/pools/tank": dict(P_TANK, source_status={"subsystem": "zfs_kstat", "state": "healthy"}),
+    "zfs/pools/tank": dict(P_TANK, source_status={"subsystem": "zfs_kstat", "state": "healthy",
+                                       "last_checked": MASK}),
     "zfs/datasets": DATASETS,
     "zfs/snapshots": SNAPSHOTS,
     "zfs/arc": ARC,
@@ -188,7 +191,8 @@ def mask(v, path=""):
         out = {}
         for k, x in v.items():
             own = k == "timestamp" and "formatted_timestamp" in v
-            out[k] = MASK if k == "timestamp" and not own else mask(x, path + "/" + k)
+            volatile = (k == "timestamp" and not own) or k == "last_checked"
+            out[k] = MASK if volatile else mask(x, path + "/" + k)
         return out
     return v
 

@@ -1,0 +1,14 @@
+/*
+ * state_agent.h — the Unraid agent's derived and default fields on the canonical JSON.
+ */
+#pragma once
+
+#include <json-c/json.h>
+
+/*
+ * Add to o (one entity's JSON of record type `type`, children already nested) the fields
+ * the current Unraid agent's DTOs carry that are presentation of ours (ram_used_mb,
+ * memory_display, port_mappings, uptime …) or that ringhub cannot source (the DTO's
+ * default then: false, 0, "", []). Keys already present are left alone.
+ */
+void state_agent_fields(unsigned type, json_object *o);

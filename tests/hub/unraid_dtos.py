@@ -1,0 +1,155 @@
+"""unraid_dtos.py — the Unraid Management Agent's response shapes, as data.
+
+One row per GET route of the agent (its public route list, daemon/services/api/server.go)
+that ringhub serves: the route's body is an object or a list of objects, and every key the
+agent's DTO always writes (no `omitempty`) with its JSON type. A key ending in "?" is one
+the DTO writes only sometimes (omitempty): checked for its type when present. Adding a
+route is one line here; test_unraid_dtos.py requests every row and validates the body.
+
+Type specs: a Python type (or a tuple of them), ("list", spec), ("map", spec) for a JSON
+object of arbitrary keys whose values match spec, or a dict for a nested object.
+"""
+S, I, F, B, L, D = str, int, float, bool, list, dict
+N = (int, float)  # the agent's float64 that it sometimes writes whole ("0")
+
+SOURCE_STATUS = {"subsystem": S, "state": S, "reason?": S, "last_checked": S, "last_error?": S}
+SMART = {"id": I, "name": S, "value": I, "worst": I, "threshold": I, "raw_value": S,
+         "when_failed?": S}
+TEMPERATURE = {"name": S, "value_celsius": F, "sensor_type": S, "source": S}
+FAN = {"name": S, "rpm": I}
+COLLECTOR = {"name": S, "enabled": B, "interval_seconds": I, "status": S, "last_run?": S,
+             "error_count": I, "required": B}
+FAN_DEVICE = {"id": S, "name": S, "rpm": I, "pwm_value": I, "pwm_percent": I, "mode": S,
+              "controllable": B}
+FINDING = {"severity": S, "title": S, "detail": S}
+PORT = {"private_port": I, "public_port": I, "type": S}
+
+# route → ("object" | "list", {key: type spec})
+DTOS = {
+    "/health": ("object", {"status": S}),
+    "/system": ("object", {
+        "hostname": S, "version": S, "agent_version": S, "uptime_seconds": I,
+        "cpu_usage_percent": F, "cpu_model": S, "cpu_cores": I, "cpu_threads": I,
+        "cpu_mhz": F, "cpu_per_core_usage?": ("map", F), "cpu_temp_celsius": F,
+        "cpu_power_watts?": F, "ram_usage_percent": F, "ram_total_bytes": I,
+        "ram_used_bytes": I, "ram_free_bytes": I, "ram_buffers_bytes": I,
+        "ram_cached_bytes": I, "swap_usage_percent?": F, "swap_total_bytes?": I,
+        "swap_used_bytes?": I, "swap_free_bytes?": I, "swappiness": I, "server_model": S,
+        "bios_version": S, "bios_date": S, "motherboard_temp_celsius": F, "hvm_enabled": B,
+        "iommu_enabled": B, "kernel_version?": S, "temperatures?": ("list", TEMPERATURE),
+        "ram_used_mb": F, "ram_total_mb": F, "fans": ("list", FAN), "timestamp": S,
+        "source_status?": SOURCE_STATUS}),
+    "/array": ("object", {
+        "state": S, "used_percent": F, "free_bytes": I, "total_bytes": I, "parity_valid": B,
+        "parity_check_status": S, "parity_check_progress": F, "num_disks": I,
+        "num_data_disks": I, "num_parity_disks": I, "timestamp": S,
+        "source_status?": SOURCE_STATUS}),
+    "/disks": ("list", {
+        "id": S, "device": S, "name": S, "status": S, "size_bytes": I, "used_bytes": I,
+        "free_bytes": I, "temperature_celsius": F, "smart_status": S, "smart_errors": I,
+        "spindown_delay": I, "filesystem": S, "serial_number?": S, "model?": S, "role?": S,
+        "spin_state?": S, "smart_attributes?": ("map", SMART), "power_on_hours?": I,
+        "power_cycle_count?": I, "read_bytes?": I, "write_bytes?": I, "read_ops?": I,
+        "write_ops?": I, "io_utilization_percent?": F, "mount_point?": S,
+        "usage_percent?": F, "timestamp": S}),
+    "/shares": ("list", {
+        "name": S, "path": S, "used_bytes": I, "free_bytes": I, "total_bytes": I,
+        "usage_percent": F, "comment?": S, "smb_export": B, "nfs_export": B, "storage": S,
+        "use_cache?": S, "cache_pool?": S, "timestamp": S}),
+    "/docker": ("list", {
+        "id": S, "name": S, "image": S, "version": S, "state": S, "status": S,
+        "network_mode": S, "ip_address": S, "cpu_percent": F, "memory_usage_bytes": I,
+        "memory_usage_mb": F, "memory_limit_bytes": I, "memory_percent?": F,
+        "memory_display": S, "network_rx_bytes": I, "network_tx_bytes": I,
+        "network_rx_bytes_per_sec?": F, "network_tx_bytes_per_sec?": F,
+        "ports": ("list", PORT), "port_mappings": ("list", S), "volume_mappings": L,
+        "restart_policy": S, "uptime": S, "restart_count": I, "timestamp": S}),
+    "/vm": ("list", {
+        "id": S, "name": S, "state": S, "cpu_count": I, "guest_cpu_percent": F,
+        "host_cpu_percent": F, "memory_allocated_bytes": I, "memory_used_bytes": I,
+        "memory_display": S, "disk_path": S, "disk_size_bytes": I, "disk_read_bytes": I,
+        "disk_write_bytes": I, "network_rx_bytes": I, "network_tx_bytes": I,
+        "autostart": B, "persistent": B, "timestamp": S}),
+    "/ups": ("object", {
+        "connected": B, "status": S, "load_percent": F, "battery_charge_percent": F,
+        "runtime_left_seconds": I, "power_watts": F, "nominal_power_watts": F, "model": S,
+        "timestamp": S, "source_status?": SOURCE_STATUS}),
+    "/gpu": ("list", {
+        "available": B, "index": I, "vendor?": S, "uuid?": S, "name": S,
+        "driver_version": S, "temperature_celsius": N, "cpu_temperature_celsius?": N,
+        "utilization_gpu_percent": N, "utilization_memory_percent": N,
+        "memory_total_bytes": I, "memory_used_bytes": I, "power_draw_watts": N,
+        "fan_speed_percent?": F, "timestamp": S}),
+    "/network": ("list", {
+        "name": S, "mac_address": S, "ip_address": S, "speed_mbps": I, "state": S,
+        "bytes_received": I, "bytes_sent": I, "packets_received": I, "packets_sent": I,
+        "errors_received": I, "errors_sent": I, "rx_bytes_per_sec": F,
+        "tx_bytes_per_sec": F, "duplex?": S, "timestamp": S}),
+    "/collectors/status": ("object", {
+        "collectors": ("list", COLLECTOR), "total": I, "enabled_count": I,
+        "disabled_count": I, "timestamp": S}),
+    "/fans": ("object", {
+        "fans": ("list", FAN_DEVICE), "profiles": L,
+        "config": {"enabled": B, "control_enabled": B, "control_method": S,
+                   "poll_interval_seconds": I,
+                   "safety": {"min_speed_percent": I, "critical_temp_celsius": N,
+                              "failure_rpm_threshold": I}},
+        "summary": {"total_fans": I, "controllable_fans": I, "failed_fans?": L},
+        "timestamp": S, "source_status?": SOURCE_STATUS}),
+    "/temperatures": ("list", TEMPERATURE),
+    "/docker/port-conflicts": ("list", {"host_port": I, "protocol": S,
+                                        "containers": ("list", S)}),
+    "/diagnostics/self-test": ("object", {
+        "unraid_version": S, "overall_state": S,
+        "capabilities": {"unraid_version": S,
+                         "items": ("list", {"name": S, "available": B, "target?": S,
+                                            "detail?": S})},
+        "subsystems": ("list", SOURCE_STATUS), "timestamp": S}),
+    "/health/report": ("object", {
+        "findings": ("list", FINDING), "critical_count": I, "warning_count": I,
+        "info_count": I, "generated_at": S,
+        "degraded_subsystems?": {"count": I, "items": ("list", SOURCE_STATUS)}}),
+    "/network/access-urls": ("object", {
+        "urls": ("list", {"type": S, "name": S, "ipv4?": S, "ipv6?": S}), "timestamp": S,
+        "source_status?": SOURCE_STATUS}),
+}
+
+
+def type_ok(v, t):
+    ts = t if isinstance(t, tuple) else (t,)
+    if bool in ts:
+        return isinstance(v, bool)
+    return not isinstance(v, bool) and isinstance(v, ts)
+
+
+def validate(where, value, spec):
+    """Problems of value against spec, as a list of text lines (empty: it matches)."""
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            return [f"{where}: {type(value).__name__}, want an object"]
+        out = []
+        for key, sub in spec.items():
+            name = key.rstrip("?")
+            if name not in value:
+                if not key.endswith("?"):
+                    out.append(f"{where}.{name}: missing")
+                continue
+            out += validate(f"{where}.{name}", value[name], sub)
+        return out
+    if isinstance(spec, tuple) and spec and spec[0] in ("list", "map"):
+        kind, sub = spec
+        want = list if kind == "list" else dict
+        if not isinstance(value, want):
+            return [f"{where}: {type(value).__name__}, want a {kind}"]
+        items = enumerate(value) if kind == "list" else value.items()
+        return [p for k, v in items for p in validate(f"{where}[{k!r}]", v, sub)]
+    if not type_ok(value, spec):
+        return [f"{where}: {value!r} is not {spec}"]
+    return []
+
+
+def validate_route(route, body):
+    kind, fields = DTOS[route]
+    if kind == "list":
+        return validate(route, body, ("list", fields))
+    return validate(route, body, fields)
