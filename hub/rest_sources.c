@@ -85,6 +85,8 @@ static const struct dflt d_arc[] = { { "size_bytes", 'i' },
                                      { "misses", 'i' },
                                      { NULL, 0 } };
 
+static const struct dflt d_none[] = { { NULL, 0 } };
+
 /* The routes whose sources ringhub does not read yet: the agent's default bodies. */
 static const struct dflt d_registration[] = { { "type", 'S', "unknown" },
                                               { "state", 'S', "invalid" },
@@ -160,6 +162,7 @@ enum shape {
         S_LIST_ONE,       /* prefix/{key} */
         S_SINGLE,         /* {…} */
         S_RECORDS,        /* {records: [entity…], timestamp} */
+        S_HW_FULL,        /* {bios, baseboard, cpu, cache, memory_array, memory_devices} */
         S_DEFAULT,        /* not read yet: the agent's default object */
         S_EMPTY_LIST,     /* not read yet: [] */
 };
@@ -227,6 +230,20 @@ static const struct route routes[] = {
           d_parity_rec,
           "unraid",
           { "parity-checks.log", NULL } },
+#define HW(path, shape, topic)                        \
+        {                                             \
+                path, shape, topic, d_none, "system", \
+                {                                     \
+                        "smbios", NULL                \
+                }                                     \
+        }
+        HW("hardware/full", S_HW_FULL, RT_hw_bios),
+        HW("hardware/bios", S_SINGLE, RT_hw_bios),
+        HW("hardware/baseboard", S_SINGLE, RT_hw_baseboard),
+        HW("hardware/cpu", S_SINGLE, RT_hw_cpu),
+        HW("hardware/cache", S_LIST, RT_hw_cache),
+        HW("hardware/memory-array", S_SINGLE, RT_hw_memory_array),
+        HW("hardware/memory-devices", S_LIST, RT_hw_memory_device),
         NOT_YET("settings/system", S_DEFAULT, d_sys_settings, "ident.cfg"),
         NOT_YET("settings/disks", S_DEFAULT, d_disk_settings, "disk.cfg"),
         NOT_YET("settings/docker", S_DEFAULT, d_enabled, "docker.cfg"),
@@ -436,11 +453,56 @@ static json_object *not_found(const struct route *r, const char *id)
         return o;
 }
 
+/* One SINGLE topic's entity, or NULL before its first record. Caller holds state_lock. */
+static json_object *single_of(unsigned topic)
+{
+        struct state_topic *t = state_topic(topic);
+        return t && t->n ? state_entity_json(t->d, t->ents[0]) : NULL;
+}
+
+static json_object *list_of(unsigned topic)
+{
+        struct state_topic *t = state_topic(topic);
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; a && t && i < t->n; i++)
+                json_object_array_add(a, state_entity_json(t->d, t->ents[i]));
+        return a;
+}
+
+/* /hardware/full: the parts there are (the agent leaves out the others). */
+static json_object *hw_full(void)
+{
+        static const struct {
+                const char *key;
+                unsigned topic;
+                bool list;
+        } parts[] = { { "bios", RT_hw_bios, false },
+                      { "baseboard", RT_hw_baseboard, false },
+                      { "cpu", RT_hw_cpu, false },
+                      { "cache", RT_hw_cache, true },
+                      { "memory_array", RT_hw_memory_array, false },
+                      { "memory_devices", RT_hw_memory_device, true } };
+        json_object *o = json_object_new_object();
+        for (size_t i = 0; o && i < ELEMENTSOF(parts); i++) {
+                json_object *v =
+                    parts[i].list ? list_of(parts[i].topic) : single_of(parts[i].topic);
+                if (v && parts[i].list && json_object_array_length(v) == 0) {
+                        json_object_put(v);
+                        v = NULL;
+                }
+                if (v)
+                        json_object_object_add(o, parts[i].key, v);
+        }
+        json_object_object_add(o, "timestamp", now_time());
+        return o;
+}
+
 /* The body of route r (id for the *_ONE shapes); *ret_status 404 for an unknown id. */
 static json_object *build(const struct route *r, const char *id, unsigned *ret_status,
                           json_object **ret_ss)
 {
-        bool single = r->shape == S_SINGLE || r->shape == S_DEFAULT || r->shape == S_EMPTY_LIST;
+        bool single = r->shape == S_SINGLE || r->shape == S_DEFAULT || r->shape == S_EMPTY_LIST ||
+                      r->shape == S_HW_FULL;
         json_object *list = single ? NULL
                                    : entities(r, r->shape == S_NOTIF_UNREAD    ? "unread"
                                                  : r->shape == S_NOTIF_ARCHIVE ? "archive"
@@ -477,18 +539,20 @@ static json_object *build(const struct route *r, const char *id, unsigned *ret_s
         case S_LIST:
                 o = json_object_get(list);
                 break;
+        case S_HW_FULL:
+                o = hw_full();
+                break;
         case S_RECORDS:
                 o = json_object_new_object();
                 json_object_object_add(o, "records", json_object_get(list));
                 json_object_object_add(o, "timestamp", now_time());
                 break;
-        case S_SINGLE: {
-                struct state_topic *t = state_topic(r->topic);
-                o = t && t->n ? state_entity_json(t->d, t->ents[0]) : json_object_new_object();
-                if (o)
-                        fill_defaults(o, r->dflt);
+        case S_SINGLE:
+                o = single_of(r->topic);
+                if (!o)
+                        o = json_object_new_object();
+                fill_defaults(o, r->dflt);
                 break;
-        }
         case S_DEFAULT:
                 o = json_object_new_object();
                 fill_defaults(o, r->dflt);

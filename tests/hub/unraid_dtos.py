@@ -41,6 +41,26 @@ NET_SERVICE = {"name": S, "enabled": B, "running": B, "port?": I, "description?"
 PARITY_RECORD = {"action": S, "date": S, "duration_seconds": I, "speed_mbps": N, "status": S,
                  "errors": I, "size_bytes": I}
 
+HW_BIOS = {"vendor?": S, "version?": S, "release_date?": S, "address?": S, "runtime_size?": S,
+           "rom_size?": S, "characteristics?": ("list", S), "revision?": S}
+HW_BOARD = {"manufacturer?": S, "product_name?": S, "version?": S, "serial_number?": S,
+            "asset_tag?": S, "features?": ("list", S), "location_in_chassis?": S, "type?": S}
+HW_CPU = {"socket_designation?": S, "family?": S, "manufacturer?": S, "signature?": S,
+          "flags?": ("list", S), "voltage?": S, "external_clock_mhz?": I, "max_speed_mhz?": I,
+          "current_speed_mhz?": I, "status?": S, "upgrade?": S, "serial_number?": S,
+          "asset_tag?": S, "part_number?": S, "core_enabled?": I, "thread_count?": I}
+HW_CACHE = {"level": I, "socket_designation?": S, "configuration?": S,
+            "operational_mode?": S, "location?": S, "installed_size?": S, "maximum_size?": S,
+            "installed_sram_type?": S, "error_correction_type?": S, "system_type?": S,
+            "associativity?": S}
+HW_ARRAY = {"location?": S, "use?": S, "error_correction_type?": S, "maximum_capacity?": S,
+            "number_of_devices?": I}
+HW_MEM = {"locator?": S, "bank_locator?": S, "size?": S, "form_factor?": S, "type?": S,
+          "type_detail?": S, "speed?": S, "manufacturer?": S, "serial_number?": S,
+          "asset_tag?": S, "part_number?": S, "rank?": I, "configured_speed?": S,
+          "minimum_voltage?": S, "maximum_voltage?": S, "configured_voltage?": S,
+          "data_width?": I, "total_width?": I}
+
 # route → ("object" | "list", {key: type spec})
 DTOS = {
     "/health": ("object", {"status": S}),
@@ -153,6 +173,16 @@ DTOS = {
         "guid?": S, "timestamp": S, "source_status?": SOURCE_STATUS}),
     "/array/parity-check/history": ("object", {
         "records": ("list", PARITY_RECORD), "timestamp": S, "source_status?": SOURCE_STATUS}),
+    "/hardware/full": ("object", {
+        "bios?": HW_BIOS, "baseboard?": HW_BOARD, "cpu?": HW_CPU, "cache?": ("list", HW_CACHE),
+        "memory_array?": HW_ARRAY, "memory_devices?": ("list", HW_MEM), "timestamp": S,
+        "source_status?": SOURCE_STATUS}),
+    "/hardware/bios": ("object", dict(HW_BIOS, **{"source_status?": SOURCE_STATUS})),
+    "/hardware/baseboard": ("object", dict(HW_BOARD, **{"source_status?": SOURCE_STATUS})),
+    "/hardware/cpu": ("object", dict(HW_CPU, **{"source_status?": SOURCE_STATUS})),
+    "/hardware/cache": ("list", HW_CACHE),
+    "/hardware/memory-array": ("object", dict(HW_ARRAY, **{"source_status?": SOURCE_STATUS})),
+    "/hardware/memory-devices": ("list", HW_MEM),
     "/array/parity-check/schedule": ("object", {
         "mode": S, "day": I, "hour": I, "day_of_month": I, "month": I, "frequency": I,
         "duration_hours": I, "cumulative": B, "correcting": B, "cron?": S, "check_cron?": S,

@@ -10,6 +10,8 @@
             source_status says why
   commands  POST create, /{id}/archive, /unarchive, /archive/all, DELETE: the files move,
             the lists follow, refusals (404, 409, 400) and the audit line
+  hardware  an SMBIOS table built by make_smbios.py → exact /hardware/* bodies (system
+            collector); a truncated table → what could be read, no crash
   inotify   a new .notify file → notifications_update on /api/v1/ws within a second; the
             idle collector does not wake up (voluntary context switches)
 
@@ -19,6 +21,7 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +44,9 @@ MASK = "<sample time>"
 
 ROUTES = ["notifications", "notifications/unread", "notifications/archive",
           "notifications/overview", "zfs/pools", "zfs/datasets", "zfs/snapshots", "zfs/arc",
-          "registration", "array/parity-check/history"]
+          "registration", "array/parity-check/history", "hardware/full", "hardware/bios",
+          "hardware/baseboard", "hardware/cpu", "hardware/cache", "hardware/memory-array",
+          "hardware/memory-devices"]
 
 # Routes whose sources ringhub does not read yet: the agent's default body (keys, types)
 # and source_status, never 404.
@@ -522,13 +527,112 @@ async def inotify_case(env, tmp):
                 break
 
 
+HW_BIOS = {"vendor": "American Megatrends International, LLC.", "version": "2.40",
+           "release_date": "05/06/2023", "address": "0xF0000", "runtime_size": "64 kB",
+           "rom_size": "16 MB", "revision": "5.17", "timestamp": MASK}
+HW_BOARD = {"manufacturer": "ASRock", "product_name": "B550M Steel Legend", "version": "Rev 1.0",
+            "serial_number": "M80-12345678", "asset_tag": "Default string",
+            "location_in_chassis": "Chassis slot 1", "type": "Motherboard", "timestamp": MASK}
+HW_CPU = {"socket_designation": "AM4", "manufacturer": "Advanced Micro Devices, Inc.",
+          "family": "Zen", "signature": "Type 0, Family 25, Model 33, Stepping 0",
+          "voltage": "1.2 V", "status": "Populated, Enabled", "serial_number": "Unknown",
+          "asset_tag": "Unknown", "part_number": "Unknown", "external_clock_mhz": 100,
+          "max_speed_mhz": 4850, "current_speed_mhz": 3800, "core_enabled": 8,
+          "thread_count": 16, "timestamp": MASK}
+HW_CACHE = [
+    {"handle": "0x0007", "socket_designation": "L1 - Cache",
+     "configuration": "Enabled, Not Socketed, Level 1", "operational_mode": "Write Back",
+     "location": "Internal", "installed_size": "512 kB", "maximum_size": "512 kB",
+     "error_correction_type": "Multi-bit ECC", "system_type": "Unified",
+     "associativity": "8-way Set-associative", "level": 1, "timestamp": MASK},
+    {"handle": "0x0009", "socket_designation": "L3 - Cache",
+     "configuration": "Enabled, Not Socketed, Level 3", "operational_mode": "Write Back",
+     "location": "Internal", "installed_size": "32 MB", "maximum_size": "32 MB",
+     "error_correction_type": "Multi-bit ECC", "system_type": "Unified",
+     "associativity": "16-way Set-associative", "level": 3, "timestamp": MASK}]
+HW_ARRAY = {"location": "System Board Or Motherboard", "use": "System Memory",
+            "error_correction_type": "None", "maximum_capacity": "128 GB",
+            "number_of_devices": 4, "timestamp": MASK}
+HW_MEM = [
+    {"handle": "0x0011", "locator": "DIMM 0", "bank_locator": "P0 CHANNEL A", "size": "16 GB",
+     "form_factor": "DIMM", "type": "DDR4", "speed": "3200 MT/s", "manufacturer": "Kingston",
+     "serial_number": "12345678", "asset_tag": "Not Specified",
+     "part_number": "KF3200C16D4/16GX", "configured_speed": "3200 MT/s",
+     "minimum_voltage": "1.200 V", "maximum_voltage": "1.200 V",
+     "configured_voltage": "1.350 V", "rank": 2, "data_width": 64, "total_width": 64,
+     "timestamp": MASK},
+    {"handle": "0x0012", "locator": "DIMM 1", "bank_locator": "P0 CHANNEL B",
+     "size": "No Module Installed", "form_factor": "DIMM", "type": "Unknown", "speed": "",
+     "manufacturer": "Unknown", "serial_number": "Unknown", "asset_tag": "Unknown",
+     "part_number": "Unknown", "configured_speed": "", "minimum_voltage": "",
+     "maximum_voltage": "", "configured_voltage": "", "timestamp": MASK}]
+HW_SS = {"subsystem": "smbios", "state": "healthy", "last_checked": MASK}
+
+
+def start_system(env, sysfs):
+    env.spawn([os.environ["COLLECT_SYSTEM"], "--ring", env.ring, "--sysfs", sysfs])
+
+
+def test_hardware(env, tmp):
+    import make_smbios
+    blob = make_smbios.table()
+    sysfs = os.path.join(tmp, "sys")
+    os.makedirs(os.path.join(sysfs, "firmware", "dmi", "tables"))
+    with open(os.path.join(sysfs, "firmware", "dmi", "tables", "DMI"), "wb") as f:
+        f.write(blob)
+    env.start_hub()
+    start_system(env, sysfs)
+    wait_for("the SMBIOS records", lambda: get_json(env, "hardware/memory-devices"))
+    want = {
+        "hardware/bios": dict(HW_BIOS, source_status=HW_SS),
+        "hardware/baseboard": dict(HW_BOARD, source_status=HW_SS),
+        "hardware/cpu": dict(HW_CPU, source_status=HW_SS),
+        "hardware/cache": HW_CACHE,
+        "hardware/memory-array": dict(HW_ARRAY, source_status=HW_SS),
+        "hardware/memory-devices": HW_MEM,
+        "hardware/full": {"bios": HW_BIOS, "baseboard": HW_BOARD, "cpu": HW_CPU,
+                          "cache": HW_CACHE, "memory_array": HW_ARRAY,
+                          "memory_devices": HW_MEM, "timestamp": MASK, "source_status": HW_SS},
+    }
+    for route, w in want.items():
+        d = diff(w, mask(get_json(env, route)), "/" + route)
+        check(d is None, d)
+        problems = validate_route("/" + route, get_json(env, route))
+        check(not problems, f"/{route} vs the agent's DTO: {problems[:10]}")
+    # A table cut in the middle of the processor: what came before, and no crash.
+    env.stop(env.procs[-1])
+    cut = blob.index(b"AM4") - 10
+    sys2 = os.path.join(tmp, "sys2")
+    os.makedirs(os.path.join(sys2, "firmware", "dmi", "tables"))
+    with open(os.path.join(sys2, "firmware", "dmi", "tables", "DMI"), "wb") as f:
+        f.write(blob[:cut])
+    env.stop(env.hub)
+    env.procs = [p for p in env.procs if p.poll() is None]
+    subprocess.run([env.ctl, "--ring", env.ring, "rm"], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    env.start_hub()
+    start_system(env, sys2)
+    wait_for("the cut table's BIOS", lambda: get_json(env, "hardware/bios").get("vendor"))
+    check(get_json(env, "hardware/cpu").get("source_status", {}).get("state") == "healthy",
+          "cut table: source up")
+    check("socket_designation" not in get_json(env, "hardware/cpu"), "cut table: no processor")
+    check(env.procs[-1].poll() is None, "the system collector died on a cut table")
+    # garbage: no structure
+    with open(os.path.join(sys2, "firmware", "dmi", "tables", "DMI"), "wb") as f:
+        f.write(b"\x01\x02")
+    env.stop(env.procs[-1])
+    start_system(env, sys2)
+    wait_for("garbage table reported", lambda: "no SMBIOS structure" in
+             get_json(env, "hardware/bios").get("source_status", {}).get("reason", ""))
+
+
 def main(env):
     tmp = tempfile.mkdtemp(prefix="ringhub-unraid-")
     try:
         if MODE == "inotify":
             return asyncio.run(inotify_case(env, tmp))
         {"fixture": test_fixture, "absent": test_absent, "badinput": test_badinput,
-         "commands": test_commands}[MODE](env, tmp)
+         "commands": test_commands, "hardware": test_hardware}[MODE](env, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
