@@ -626,13 +626,30 @@ def test_hardware(env, tmp):
              get_json(env, "hardware/bios").get("source_status", {}).get("reason", ""))
 
 
+def stop_all(env):
+    """Every process still running stops on SIGTERM with 0 and a clean log (the sanitizers
+    report leaks and errors at exit)."""
+    for p in env.procs:
+        if p.poll() is not None:
+            continue
+        rc = env.stop(p)
+        p.log.flush()
+        p.log.seek(0)
+        log = p.log.read()
+        check(rc == 0, f"{p.args[0]} exited {rc} on SIGTERM: {log[-1500:]}")
+        check("Sanitizer" not in log and "runtime error" not in log,
+              f"{p.args[0]}: sanitizer report: {log[-3000:]}")
+
+
 def main(env):
     tmp = tempfile.mkdtemp(prefix="ringhub-unraid-")
     try:
         if MODE == "inotify":
-            return asyncio.run(inotify_case(env, tmp))
-        {"fixture": test_fixture, "absent": test_absent, "badinput": test_badinput,
-         "commands": test_commands, "hardware": test_hardware}[MODE](env, tmp)
+            asyncio.run(inotify_case(env, tmp))
+        else:
+            {"fixture": test_fixture, "absent": test_absent, "badinput": test_badinput,
+             "commands": test_commands, "hardware": test_hardware}[MODE](env, tmp)
+        stop_all(env)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
