@@ -13,7 +13,8 @@
  *
  * Commands (create, archive, unarchive, delete, archive all) are in unraid_control.c; the
  * licence (var.ini) and the parity-check history (parity-checks.log), the second task
- * "files", in unraid_files.c, their folders watched the same way.
+ * "files", in unraid_files.c, and the settings files (ident.cfg, disk.cfg, docker.cfg,
+ * domain.cfg, var.ini's mover keys) in unraid_settings.c; their folders are watched too.
  *
  * No base folder: an empty list and source "notifications" absent. A garbage or huge file
  * yields what could be read (its first 16 KiB) and one log line. Spawns nothing.
@@ -319,7 +320,8 @@ static int files_run(struct collector *c)
         }
         int r = unraid_registration_run(c);
         int k = unraid_parity_run(c);
-        return r < 0 ? r : k;
+        int m = unraid_settings_run(c);
+        return r < 0 ? r : k < 0 ? k : m;
 }
 
 static int unraid_init(struct collector *c)

@@ -20,3 +20,9 @@ int unraid_notify_command(struct collector *c, const char *base,
  * (parity-checks.log); tasks of the collector. */
 int unraid_registration_run(struct collector *c);
 int unraid_parity_run(struct collector *c);
+
+/* unraid_settings.c: the settings rows (ident.cfg, disk.cfg, docker.cfg, domain.cfg,
+ * var.ini's mover keys) as one batch of unraid_setting records; part of the files task. */
+int unraid_settings_run(struct collector *c);
+/* Is name one of the files the settings come from (for the inotify filter)? */
+bool unraid_settings_file(const char *name);

@@ -163,6 +163,7 @@ enum shape {
         S_SINGLE,         /* {…} */
         S_RECORDS,        /* {records: [entity…], timestamp} */
         S_HW_FULL,        /* {bios, baseboard, cpu, cache, memory_array, memory_devices} */
+        S_SETTINGS,       /* the route's unraid_setting rows as one object */
         S_DEFAULT,        /* not read yet: the agent's default object */
         S_EMPTY_LIST,     /* not read yet: [] */
 };
@@ -230,6 +231,13 @@ static const struct route routes[] = {
           d_parity_rec,
           "unraid",
           { "parity-checks.log", NULL } },
+#define SETTINGS(path, dflt, file)                                   \
+        {                                                            \
+                path, S_SETTINGS, RT_unraid_setting, dflt, "unraid", \
+                {                                                    \
+                        file, NULL                                   \
+                }                                                    \
+        }
 #define HW(path, shape, topic)                        \
         {                                             \
                 path, shape, topic, d_none, "system", \
@@ -244,11 +252,11 @@ static const struct route routes[] = {
         HW("hardware/cache", S_LIST, RT_hw_cache),
         HW("hardware/memory-array", S_SINGLE, RT_hw_memory_array),
         HW("hardware/memory-devices", S_LIST, RT_hw_memory_device),
-        NOT_YET("settings/system", S_DEFAULT, d_sys_settings, "ident.cfg"),
-        NOT_YET("settings/disks", S_DEFAULT, d_disk_settings, "disk.cfg"),
-        NOT_YET("settings/docker", S_DEFAULT, d_enabled, "docker.cfg"),
-        NOT_YET("settings/vm", S_DEFAULT, d_enabled, "domain.cfg"),
-        NOT_YET("settings/mover", S_DEFAULT, d_mover_settings, "share.cfg"),
+        SETTINGS("settings/system", d_sys_settings, "ident.cfg"),
+        SETTINGS("settings/disks", d_disk_settings, "disk.cfg"),
+        SETTINGS("settings/docker", d_enabled, "docker.cfg"),
+        SETTINGS("settings/vm", d_enabled, "domain.cfg"),
+        SETTINGS("settings/mover", d_mover_settings, "var.ini"),
         NOT_YET("settings/network-services", S_DEFAULT, d_net_services, "ident.cfg"),
         NOT_YET("array/parity-check/schedule", S_DEFAULT, d_parity_schedule,
                 "dynamix.cfg [parity]"),
@@ -469,6 +477,28 @@ static json_object *list_of(unsigned topic)
         return a;
 }
 
+/* A settings route: its rows (route, key, value, type) as one object. */
+static json_object *settings(const struct route *r)
+{
+        struct state_topic *t = state_topic(RT_unraid_setting);
+        json_object *o = json_object_new_object();
+        for (size_t i = 0; o && t && i < t->n; i++) {
+                const struct rec_unraid_setting *x = (const void *)t->ents[i]->payload;
+                if (strcmp(x->route, r->path) != 0)
+                        continue;
+                int64_t v = 0;
+                json_object *j;
+                if (x->type[0] == 'b')
+                        j = json_object_new_boolean(strcmp(x->value, "true") == 0);
+                else if (x->type[0] == 'i')
+                        j = json_object_new_int64(safe_atoi64(x->value, &v) == 0 ? v : 0);
+                else
+                        j = json_object_new_string(x->value);
+                json_object_object_add(o, x->key, j);
+        }
+        return o;
+}
+
 /* /hardware/full: the parts there are (the agent leaves out the others). */
 static json_object *hw_full(void)
 {
@@ -502,7 +532,7 @@ static json_object *build(const struct route *r, const char *id, unsigned *ret_s
                           json_object **ret_ss)
 {
         bool single = r->shape == S_SINGLE || r->shape == S_DEFAULT || r->shape == S_EMPTY_LIST ||
-                      r->shape == S_HW_FULL;
+                      r->shape == S_HW_FULL || r->shape == S_SETTINGS;
         json_object *list = single ? NULL
                                    : entities(r, r->shape == S_NOTIF_UNREAD    ? "unread"
                                                  : r->shape == S_NOTIF_ARCHIVE ? "archive"
@@ -541,6 +571,11 @@ static json_object *build(const struct route *r, const char *id, unsigned *ret_s
                 break;
         case S_HW_FULL:
                 o = hw_full();
+                break;
+        case S_SETTINGS:
+                o = settings(r);
+                if (o)
+                        fill_defaults(o, r->dflt);
                 break;
         case S_RECORDS:
                 o = json_object_new_object();

@@ -41,21 +41,18 @@ SANITIZED = os.environ.get("RINGHUB_SANITIZED") == "1"
 NOTIFY_DIR = "boot/config/plugins/dynamix/notifications"
 GO_ZERO = "0001-01-01T00:00:00Z"
 MASK = "<sample time>"
+NO_RATE = ("--rest-rate", "0")  # these tests poll many routes fast; the limit is w9's test
 
 ROUTES = ["notifications", "notifications/unread", "notifications/archive",
           "notifications/overview", "zfs/pools", "zfs/datasets", "zfs/snapshots", "zfs/arc",
           "registration", "array/parity-check/history", "hardware/full", "hardware/bios",
           "hardware/baseboard", "hardware/cpu", "hardware/cache", "hardware/memory-array",
-          "hardware/memory-devices"]
+          "hardware/memory-devices", "settings/system", "settings/disks", "settings/docker",
+          "settings/vm", "settings/mover"]
 
 # Routes whose sources ringhub does not read yet: the agent's default body (keys, types)
 # and source_status, never 404.
 NOT_YET = {
-    "settings/system": {"server_name": ""},
-    "settings/disks": {"spindown_delay_minutes": 0, "start_array": False, "spinup_groups": False},
-    "settings/docker": {"enabled": False},
-    "settings/vm": {"enabled": False},
-    "settings/mover": {"active": False, "schedule": "", "logging": False, "cache_floor_kb": 0},
     "settings/network-services": dict(
         {k: {"name": k, "enabled": False, "running": False}
          for k in ["smb", "nfs", "afp", "ftp", "ssh", "telnet", "avahi", "netbios", "wsd",
@@ -163,7 +160,24 @@ PARITY = [
      "speed_mbps": 120000000 / 1048576, "errors": 3, "size_bytes": 0, "timestamp": MASK},
 ]
 
+def healthy(sub):
+    return {"subsystem": sub, "state": "healthy", "last_checked": MASK}
+
+
 EXPECTED = {
+    "settings/system": {"server_name": "Tower", "description": "Media server", "model": "Custom",
+                        "timezone": "Europe/Amsterdam", "security_mode": "user",
+                        "timestamp": MASK, "source_status": healthy("ident.cfg")},
+    "settings/disks": {"spindown_delay_minutes": 30, "start_array": True, "spinup_groups": False,
+                       "shutdown_timeout_seconds": 90, "default_filesystem": "xfs",
+                       "timestamp": MASK, "source_status": healthy("disk.cfg")},
+    "settings/docker": {"enabled": True, "image_path": "/mnt/user/system/docker/docker.img",
+                        "default_network": "bridge", "timestamp": MASK,
+                        "source_status": healthy("docker.cfg")},
+    "settings/vm": {"enabled": False, "timestamp": MASK, "source_status": healthy("domain.cfg")},
+    "settings/mover": {"active": False, "schedule": "0 3 * * *", "logging": True,
+                       "cache_floor_kb": 2000000, "timestamp": MASK,
+                       "source_status": healthy("var.ini")},
     "registration": {"type": "pro", "state": "valid", "server_name": "Tower",
                      "guid": "0781-5571-0000-1234567890AB", "expiration": GO_ZERO,
                      "update_expiration": GO_ZERO, "timestamp": MASK,
@@ -274,7 +288,7 @@ def ready(env):
 
 def test_fixture(env, tmp):
     root = copy_fixture(tmp)
-    env.start_hub()
+    env.start_hub(*NO_RATE)
     start_collectors(env, root)
     wait_for("both collectors' first data", lambda: ready(env))
     for route, want in EXPECTED.items():
@@ -283,7 +297,7 @@ def test_fixture(env, tmp):
         check(d is None, d)
     # with data, every route of this issue still matches the agent's DTO (unraid_dtos.py)
     for route in DTOS:
-        if route.split("/")[1] in ("notifications", "zfs", "registration") or \
+        if route.split("/")[1] in ("notifications", "zfs", "registration", "settings") or \
                 route == "/array/parity-check/history":
             problems = validate_route(route, get_json(env, route[1:]))
             check(not problems, f"{route} with data vs the agent's DTO: {problems[:10]}")
@@ -311,7 +325,7 @@ def call(env, method, path, body=None):
 def test_commands(env, tmp):
     root = copy_fixture(tmp)
     nd = os.path.join(root, "root", NOTIFY_DIR)
-    env.start_hub("--control", "on")
+    env.start_hub("--control", "on", *NO_RATE)
     start_collectors(env, root)
     wait_for("the first notifications", lambda: get_json(env, "notifications/unread")["count"] == 3)
     st, r = call(env, "POST", "notifications", {"title": "Backup: done (tower)!", "subject": "s",
@@ -396,7 +410,7 @@ def not_yet_check(env):
 
 
 def test_absent(env, tmp):
-    env.start_hub()
+    env.start_hub(*NO_RATE)
     not_yet_check(env)
     # a hub with no collector yet: defaults, "not running here?"
     defaults_check(env, "has not reported")
@@ -436,11 +450,14 @@ def test_badinput(env, tmp):
     with open(os.path.join(root, "bin", "zfs.out"), "w") as f:
         f.write("only\tthree\tfields\n\n\t\t\t\n")
     os.unlink(os.path.join(root, "bin", "zpool"))  # missing program
+    with open(os.path.join(root, "root", "boot", "config", "disk.cfg"), "w") as f:
+        f.write('spindownDelay="soon"\nstartArray=maybe\n[[[\n')
+    os.unlink(os.path.join(root, "root", "boot", "config", "docker.cfg"))
     with open(os.path.join(root, "root", "var", "local", "emhttp", "var.ini"), "wb") as f:
         f.write(b"\x00\xff[[[\nregTy=\"Basic\nNAME\n" + b"z" * 100000 + b"\n")
     with open(os.path.join(root, "root", "boot", "config", "parity-checks.log"), "w") as f:
         f.write("x" * 5000 + "\n|||||\n2023 Feb 30 99:99:99|1|2|3|4\n")
-    env.start_hub()
+    env.start_hub(*NO_RATE)
     start_collectors(env, root)
 
     def seen():
@@ -460,6 +477,11 @@ def test_badinput(env, tmp):
     check(get_json(env, "zfs/datasets") == [], "garbage zfs list: no datasets")
     arc = get_json(env, "zfs/arc")
     check(arc["size_bytes"] == 0, f"garbage arcstats: {arc}")
+    dk = get_json(env, "settings/disks")
+    check(dk["spindown_delay_minutes"] == 0 and dk["start_array"] is False, f"garbage disk.cfg {dk}")
+    dc = get_json(env, "settings/docker")
+    check(dc["enabled"] is False and dc["source_status"]["state"] == "unavailable" and
+          "docker.cfg" in dc["source_status"]["reason"], f"missing docker.cfg {dc}")
     reg = get_json(env, "registration")
     check(isinstance(reg["type"], str) and isinstance(reg["state"], str), f"garbage var.ini: {reg}")
     check(get_json(env, "array/parity-check/history")["records"] == [], "garbage parity log")
@@ -469,7 +491,7 @@ def test_badinput(env, tmp):
 
 async def inotify_case(env, tmp):
     root = copy_fixture(tmp)
-    env.start_hub()
+    env.start_hub(*NO_RATE)
     start_collectors(env, root)
     wait_for("the first notifications", lambda: get_json(env, "notifications/overview")
              ["unread"]["total"] == 3)
@@ -580,7 +602,7 @@ def test_hardware(env, tmp):
     os.makedirs(os.path.join(sysfs, "firmware", "dmi", "tables"))
     with open(os.path.join(sysfs, "firmware", "dmi", "tables", "DMI"), "wb") as f:
         f.write(blob)
-    env.start_hub()
+    env.start_hub(*NO_RATE)
     start_system(env, sysfs)
     wait_for("the SMBIOS records", lambda: get_json(env, "hardware/memory-devices"))
     want = {
@@ -610,7 +632,7 @@ def test_hardware(env, tmp):
     env.procs = [p for p in env.procs if p.poll() is None]
     subprocess.run([env.ctl, "--ring", env.ring, "rm"], stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-    env.start_hub()
+    env.start_hub(*NO_RATE)
     start_system(env, sys2)
     wait_for("the cut table's BIOS", lambda: get_json(env, "hardware/bios").get("vendor"))
     check(get_json(env, "hardware/cpu").get("source_status", {}).get("state") == "healthy",

@@ -1,0 +1,141 @@
+/*
+ * unraid_settings.c — Unraid's settings files as the agent's settings routes show them
+ * (see unraid_int.h), for ringhub-collect-unraid.
+ *
+ * One table maps each route's JSON key to a file, a key in it and a type; the files are
+ * key="value" lines (libinih, global section). Every run reads each file once and writes
+ * all rows as one batch of `unraid_setting` records; the hub (rest_sources.c) turns a
+ * route's rows into its object. A missing file is its source ("ident.cfg", …) down, and
+ * its route answers the agent's defaults. Values longer than a record holds end in "…".
+ */
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "unraid_int.h"
+
+#include "collector_spawn.h"
+#include "macros.h"
+#include "util.h"
+
+struct setting {
+        const char *route, *key; /* the agent's */
+        unsigned file;           /* index in files[] */
+        const char *ini;         /* the file's key */
+        char type;               /* s, i, b */
+};
+
+/* source NULL: reported by another reader of the same file (var.ini: unraid_files.c) */
+static const struct {
+        const char *path, *source;
+} files[] = {
+        { "/boot/config/ident.cfg", "ident.cfg" },   { "/boot/config/disk.cfg", "disk.cfg" },
+        { "/boot/config/docker.cfg", "docker.cfg" }, { "/boot/config/domain.cfg", "domain.cfg" },
+        { "/var/local/emhttp/var.ini", NULL },
+};
+
+static const struct setting table[] = {
+        { "settings/system", "server_name", 0, "NAME", 's' },
+        { "settings/system", "description", 0, "COMMENT", 's' },
+        { "settings/system", "model", 0, "MODEL", 's' },
+        { "settings/system", "timezone", 0, "TIMEZONE", 's' },
+        { "settings/system", "date_format", 0, "DATE_FORMAT", 's' },
+        { "settings/system", "time_format", 0, "TIME_FORMAT", 's' },
+        { "settings/system", "security_mode", 0, "SECURITY", 's' },
+        { "settings/disks", "spindown_delay_minutes", 1, "spindownDelay", 'i' },
+        { "settings/disks", "start_array", 1, "startArray", 'b' },
+        { "settings/disks", "spinup_groups", 1, "spinupGroups", 'b' },
+        { "settings/disks", "shutdown_timeout_seconds", 1, "shutdownTimeout", 'i' },
+        { "settings/disks", "default_filesystem", 1, "defaultFsType", 's' },
+        { "settings/docker", "enabled", 2, "DOCKER_ENABLED", 'b' },
+        { "settings/docker", "image_path", 2, "DOCKER_IMAGE_FILE", 's' },
+        { "settings/docker", "default_network", 2, "DOCKER_DEFAULT_NETWORK", 's' },
+        { "settings/vm", "enabled", 3, "SERVICE", 'b' },
+        { "settings/mover", "active", 4, "shareMoverActive", 'b' },
+        { "settings/mover", "schedule", 4, "shareMoverSchedule", 's' },
+        { "settings/mover", "logging", 4, "shareMoverLogging", 'b' },
+        { "settings/mover", "cache_floor_kb", 4, "shareCacheFloor", 'i' },
+};
+
+bool unraid_settings_file(const char *name)
+{
+        for (size_t i = 0; i < ELEMENTSOF(files); i++)
+                if (files[i].source && strcmp(name, files[i].source) == 0)
+                        return true;
+        return false;
+}
+
+struct file_ctx {
+        struct collector *c;
+        unsigned file;
+        unsigned rows;
+};
+
+static void add_row(struct collector *c, const struct setting *t, const char *raw)
+{
+        char v[512];
+        size_t n = strlen(raw);
+        if (n >= 2 && raw[0] == '"' && raw[n - 1] == '"')
+                snprintf(v, sizeof(v), "%.*s", (int)(n - 2), raw + 1);
+        else
+                strscpy(v, sizeof(v), raw);
+        struct rec_unraid_setting *r = collector_batch_add(c, RT_unraid_setting);
+        if (!r)
+                return;
+        snprintf(r->id, sizeof(r->id), "%s/%s", t->route, t->key);
+        strscpy(r->route, sizeof(r->route), t->route);
+        strscpy(r->key, sizeof(r->key), t->key);
+        if (t->type == 'b') {
+                bool on = strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0 ||
+                          strcmp(v, "enable") == 0 || strcmp(v, "enabled") == 0;
+                strscpy(v, sizeof(v), on ? "true" : "false");
+        } else if (t->type == 'i') {
+                int64_t x;
+                if (safe_atoi64(v, &x) < 0)
+                        strscpy(v, sizeof(v), "0"); /* the agent's default for garbage */
+        }
+        r->truncated = collector_copy_text(r->value, sizeof(r->value), v);
+        r->type[0] = t->type;
+        r->type[1] = 0;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+        struct file_ctx *f = user;
+        if (*section)
+                return 1;
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                if (table[i].file == f->file && strcmp(table[i].ini, name) == 0) {
+                        add_row(f->c, &table[i], value ? value : "");
+                        f->rows++;
+                }
+        return 1;
+}
+
+int unraid_settings_run(struct collector *c)
+{
+        collector_batch_begin(c);
+        for (unsigned i = 0; i < ELEMENTSOF(files); i++) {
+                char p[PATH_MAX];
+                if (collector_root_path(c, files[i].path, p, sizeof(p)) < 0)
+                        continue;
+                _cleanup_fclose_ FILE *f = fopen(p, "re");
+                if (!f) {
+                        if (files[i].source)
+                                collector_source_status(c, files[i].source, false, "%s: %m", p);
+                        continue;
+                }
+                struct file_ctx ctx = { .c = c, .file = i };
+                int r = ini_parse_file(f, handler, &ctx);
+                if (r > 0)
+                        collector_problem(c, "garbage in %s line %d, using what could be read", p,
+                                          r);
+                if (files[i].source)
+                        collector_source_status(c, files[i].source, true, NULL);
+        }
+        if (collector_batch_count(c) == 0)
+                collector_batch_add_empty(c, RT_unraid_setting);
+        return collector_batch_commit(c);
+}
