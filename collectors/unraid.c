@@ -14,7 +14,8 @@
  * Commands (create, archive, unarchive, delete, archive all) are in unraid_control.c; the
  * licence (var.ini) and the parity-check history (parity-checks.log), the second task
  * "files", in unraid_files.c, and the settings files (ident.cfg, disk.cfg, docker.cfg,
- * domain.cfg, var.ini's mover keys) in unraid_settings.c; their folders are watched too.
+ * domain.cfg, var.ini's mover keys) in unraid_settings.c, the plugins (*.plg) in
+ * unraid_plugins.c; their folders are watched too.
  *
  * No base folder: an empty list and source "notifications" absent. A garbage or huge file
  * yields what could be read (its first 16 KiB) and one log line. Spawns nothing.
@@ -45,7 +46,7 @@
 
 struct unraid_state {
         int inotify_fd;
-        int wd_files[2]; /* /var/local/emhttp, /boot/config: TASK_FILES; others TASK_NOTIFY */
+        int wd_files[3]; /* emhttp, /boot/config, its plugins: TASK_FILES; others TASK_NOTIFY */
         sd_event_source *inotify_src;
         char base[PATH_MAX]; /* under the root */
 };
@@ -215,12 +216,24 @@ static unsigned notify_dir(struct collector *c, const char *sub, unsigned room)
         return n;
 }
 
+static bool is_files_wd(const struct unraid_state *s, int wd)
+{
+        for (size_t i = 0; i < ELEMENTSOF(s->wd_files); i++)
+                if (wd == s->wd_files[i])
+                        return true;
+        return false;
+}
+
+/* A file of the files task: var.ini, parity-checks.log, a settings file, a .plg. */
 static bool is_files_event(const struct unraid_state *s, const struct inotify_event *ev)
 {
-        if (ev->wd != s->wd_files[0] && ev->wd != s->wd_files[1])
+        if (!is_files_wd(s, ev->wd) || !ev->len)
                 return false;
-        return ev->len &&
-               (strcmp(ev->name, "var.ini") == 0 || strcmp(ev->name, "parity-checks.log") == 0);
+        size_t n = strlen(ev->name);
+        if (ev->wd == s->wd_files[2])
+                return n > 4 && strcmp(ev->name + n - 4, ".plg") == 0;
+        return strcmp(ev->name, "var.ini") == 0 || strcmp(ev->name, "parity-checks.log") == 0 ||
+               unraid_settings_file(ev->name);
 }
 
 static int on_inotify(sd_event_source *es, int fd, uint32_t revents, void *userdata)
@@ -235,7 +248,7 @@ static int on_inotify(sd_event_source *es, int fd, uint32_t revents, void *userd
                         const struct inotify_event *ev = (const void *)p;
                         if (is_files_event(s, ev))
                                 files = true;
-                        else if (ev->wd != s->wd_files[0] && ev->wd != s->wd_files[1])
+                        else if (!is_files_wd(s, ev->wd))
                                 notify = true;
                         p += sizeof(*ev) + ev->len;
                 }
@@ -310,8 +323,10 @@ static int notify_run(struct collector *c)
 static int files_run(struct collector *c)
 {
         struct unraid_state *s = collector_state(c);
-        static const char *const dirs[2] = { "/var/local/emhttp", "/boot/config" };
-        for (unsigned i = 0; i < 2 && inotify_ready(c); i++) {
+        static const char *const dirs[ELEMENTSOF(s->wd_files)] = { "/var/local/emhttp",
+                                                                   "/boot/config",
+                                                                   "/boot/config/plugins" };
+        for (unsigned i = 0; i < ELEMENTSOF(dirs) && inotify_ready(c); i++) {
                 char d[PATH_MAX];
                 if (s->wd_files[i] < 0 && collector_root_path(c, dirs[i], d, sizeof(d)) == 0)
                         s->wd_files[i] = inotify_add_watch(s->inotify_fd, d,
@@ -321,14 +336,16 @@ static int files_run(struct collector *c)
         int r = unraid_registration_run(c);
         int k = unraid_parity_run(c);
         int m = unraid_settings_run(c);
-        return r < 0 ? r : k < 0 ? k : m;
+        int g = unraid_plugins_run(c);
+        return r < 0 ? r : k < 0 ? k : m < 0 ? m : g;
 }
 
 static int unraid_init(struct collector *c)
 {
         struct unraid_state *s = collector_state(c);
         s->inotify_fd = -1;
-        s->wd_files[0] = s->wd_files[1] = -1;
+        for (size_t i = 0; i < ELEMENTSOF(s->wd_files); i++)
+                s->wd_files[i] = -1;
         return 0;
 }
 

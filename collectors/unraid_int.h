@@ -26,3 +26,7 @@ int unraid_parity_run(struct collector *c);
 int unraid_settings_run(struct collector *c);
 /* Is name one of the files the settings come from (for the inotify filter)? */
 bool unraid_settings_file(const char *name);
+
+/* unraid_plugins.c: the installed plugins (/boot/config/plugins/NAME.plg, updates waiting in
+ * /tmp/plugins) as one batch of unraid_plugin records; part of the files task. */
+int unraid_plugins_run(struct collector *c);

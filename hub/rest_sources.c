@@ -135,9 +135,11 @@ static const struct dflt d_flash[] = { { "device", 's' },          { "model", 's
                                        { "size_bytes", 'i' },      { "used_bytes", 'i' },
                                        { "free_bytes", 'i' },      { "usage_percent", 'f' },
                                        { "smart_available", 'b' }, { NULL, 0 } };
-static const struct dflt d_plugins[] = {
-        { "plugins", 'a' }, { "total_count", 'i' }, { "updates_available", 'i' }, { NULL, 0 }
-};
+static const struct dflt d_plugin[] = { { "name", 's' },
+                                        { "version", 's' },
+                                        { "author", 's' },
+                                        { "update_available", 'b' },
+                                        { NULL, 0 } };
 static const struct dflt d_os_update[] = { { "current_version", 's' },
                                            { "update_available", 'b' },
                                            { "status", 'S', "unknown" },
@@ -164,6 +166,7 @@ enum shape {
         S_RECORDS,        /* {records: [entity…], timestamp} */
         S_HW_FULL,        /* {bios, baseboard, cpu, cache, memory_array, memory_devices} */
         S_SETTINGS,       /* the route's unraid_setting rows as one object */
+        S_PLUGINS,        /* {plugins, total_count, updates_available, timestamp} */
         S_DEFAULT,        /* not read yet: the agent's default object */
         S_EMPTY_LIST,     /* not read yet: [] */
 };
@@ -261,7 +264,7 @@ static const struct route routes[] = {
         NOT_YET("array/parity-check/schedule", S_DEFAULT, d_parity_schedule,
                 "dynamix.cfg [parity]"),
         NOT_YET("system/flash", S_DEFAULT, d_flash, "the flash device"),
-        NOT_YET("plugins", S_DEFAULT, d_plugins, "plugins/*.plg"),
+        { "plugins", S_PLUGINS, RT_unraid_plugin, d_plugin, "unraid", { "plugins", NULL } },
         NOT_YET("os/update", S_DEFAULT, d_os_update, "Unraid's update check"),
         NOT_YET("user-scripts", S_EMPTY_LIST, NULL, "the user.scripts folders"),
         NOT_YET("unassigned", S_DEFAULT, d_unassigned, "the unassigned.devices state files"),
@@ -572,6 +575,24 @@ static json_object *build(const struct route *r, const char *id, unsigned *ret_s
         case S_HW_FULL:
                 o = hw_full();
                 break;
+        case S_PLUGINS: {
+                /* every .plg in /boot/config/plugins is an installed, enabled plugin */
+                int updates = 0;
+                for (size_t i = 0; i < json_object_array_length(list); i++) {
+                        json_object *p = json_object_array_get_idx(list, i), *u;
+                        json_object_object_add(p, "enabled", json_object_new_boolean(1));
+                        if (json_object_object_get_ex(p, "update_available", &u) &&
+                            json_object_get_boolean(u))
+                                updates++;
+                }
+                o = json_object_new_object();
+                json_object_object_add(o, "plugins", json_object_get(list));
+                json_object_object_add(o, "total_count",
+                                       json_object_new_int((int)json_object_array_length(list)));
+                json_object_object_add(o, "updates_available", json_object_new_int(updates));
+                json_object_object_add(o, "timestamp", now_time());
+                break;
+        }
         case S_SETTINGS:
                 o = settings(r);
                 if (o)

@@ -48,7 +48,7 @@ ROUTES = ["notifications", "notifications/unread", "notifications/archive",
           "registration", "array/parity-check/history", "hardware/full", "hardware/bios",
           "hardware/baseboard", "hardware/cpu", "hardware/cache", "hardware/memory-array",
           "hardware/memory-devices", "settings/system", "settings/disks", "settings/docker",
-          "settings/vm", "settings/mover"]
+          "settings/vm", "settings/mover", "plugins"]
 
 # Routes whose sources ringhub does not read yet: the agent's default body (keys, types)
 # and source_status, never 404.
@@ -64,7 +64,6 @@ NOT_YET = {
     "system/flash": {"device": "", "model": "", "vendor": "", "guid": "", "size_bytes": 0,
                      "used_bytes": 0, "free_bytes": 0, "usage_percent": 0.0,
                      "smart_available": False},
-    "plugins": {"plugins": [], "total_count": 0, "updates_available": 0},
     "os/update": {"current_version": "", "update_available": False, "status": "unknown"},
     "user-scripts": [],
     "unassigned": {"devices": [], "remote_shares": []},
@@ -165,6 +164,17 @@ def healthy(sub):
 
 
 EXPECTED = {
+    "plugins": {"plugins": [
+        {"name": "legacy", "version": "", "author": "", "url": "", "support_url": "", "icon": "",
+         "latest_version": "", "update_available": False, "truncated": False, "enabled": True,
+         "timestamp": MASK},
+        {"name": "unassigned.devices", "version": "2024.03.19", "author": "dlandon",
+         "url": "https://example.invalid/unassigned.devices.plg",
+         "support_url": "https://forums.example.invalid/ud", "icon": "unlink",
+         "latest_version": "2024.04.02", "update_available": True, "truncated": False,
+         "enabled": True, "timestamp": MASK}],
+        "total_count": 2, "updates_available": 1, "timestamp": MASK,
+        "source_status": healthy("plugins")},
     "settings/system": {"server_name": "Tower", "description": "Media server", "model": "Custom",
                         "timezone": "Europe/Amsterdam", "security_mode": "user",
                         "timestamp": MASK, "source_status": healthy("ident.cfg")},
@@ -281,7 +291,8 @@ def ready(env):
     n = get_json(env, "notifications/overview")
     snaps = get_json(env, "zfs/snapshots")
     pools = get_json(env, "zfs/pools")
-    par = get_json(env, "array/parity-check/history")["records"]
+    par = get_json(env, "array/parity-check/history")["records"] and \
+        get_json(env, "plugins")["plugins"]
     return n["unread"]["total"] + n["archive"]["total"] > 0 and snaps and pools and \
         pools[0].get("size_bytes", 0) > 0 and par
 
@@ -297,7 +308,8 @@ def test_fixture(env, tmp):
         check(d is None, d)
     # with data, every route of this issue still matches the agent's DTO (unraid_dtos.py)
     for route in DTOS:
-        if route.split("/")[1] in ("notifications", "zfs", "registration", "settings") or \
+        if route.split("/")[1] in ("notifications", "zfs", "registration", "settings",
+                                   "plugins") or \
                 route == "/array/parity-check/history":
             problems = validate_route(route, get_json(env, route[1:]))
             check(not problems, f"{route} with data vs the agent's DTO: {problems[:10]}")
@@ -541,6 +553,24 @@ async def inotify_case(env, tmp):
             if m.get("event") == "parity_history_update" and len(m["data"]) == 4:
                 check(m["data"][-1]["speed_mbps"] == 1024.0, f"appended line {m['data'][-1]}")
                 break
+        # a settings file and a plugin: the files task, by inotify (its interval is 30 min)
+        await ws.send(json.dumps({"subscribe": ["notifications_update", "settings_update",
+                                                "plugins_update"]}))
+        cfg = os.path.join(root, "root", "boot", "config")
+        with open(os.path.join(cfg, "ident.cfg"), "w") as f:
+            f.write('NAME="Renamed"\n')
+        with open(os.path.join(cfg, "plugins", "new.plugin.plg"), "w") as f:
+            f.write('<!DOCTYPE PLUGIN [\n<!ENTITY version "1.0">\n]>\n')
+        seen = set()
+        while seen != {"settings", "plugins"}:
+            m = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if m.get("event") == "settings_update" and any(
+                    r["id"] == "settings/system/server_name" and r["value"] == "Renamed"
+                    for r in m["data"]):
+                seen.add("settings")
+            if m.get("event") == "plugins_update" and any(
+                    r["name"] == "new.plugin" for r in m["data"]):
+                seen.add("plugins")
         os.unlink(path)
         while True:
             m = json.loads(await asyncio.wait_for(ws.recv(), 10))
