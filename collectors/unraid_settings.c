@@ -2,11 +2,12 @@
  * unraid_settings.c — Unraid's settings files as the agent's settings routes show them
  * (see unraid_int.h), for ringhub-collect-unraid.
  *
- * One table maps each route's JSON key to a file, a key in it and a type; the files are
- * key="value" lines (libinih, global section). Every run reads each file once and writes
- * all rows as one batch of `unraid_setting` records; the hub (rest_sources.c) turns a
- * route's rows into its object. A missing file is its source ("ident.cfg", …) down, and
- * its route answers the agent's defaults. Values longer than a record holds end in "…".
+ * (and /os/update's current_version, var.ini's version). One table maps each route's JSON key to a
+ * file, a key in it and a type; the files are key="value" lines (libinih, global section). Every
+ * run reads each file once and writes all rows as one batch of `unraid_setting` records; the hub
+ * (rest_sources.c) turns a route's rows into its object. A missing file is its source ("ident.cfg",
+ * …) down, and its route answers the agent's defaults. Values longer than a record holds end in
+ * "…".
  */
 #include <errno.h>
 #include <ini.h>
@@ -57,6 +58,7 @@ static const struct setting table[] = {
         { "settings/mover", "schedule", 4, "shareMoverSchedule", 's' },
         { "settings/mover", "logging", 4, "shareMoverLogging", 'b' },
         { "settings/mover", "cache_floor_kb", 4, "shareCacheFloor", 'i' },
+        { "os/update", "current_version", 4, "version", 's' },
 };
 
 bool unraid_settings_file(const char *name)

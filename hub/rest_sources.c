@@ -265,7 +265,8 @@ static const struct route routes[] = {
                 "dynamix.cfg [parity]"),
         NOT_YET("system/flash", S_DEFAULT, d_flash, "the flash device"),
         { "plugins", S_PLUGINS, RT_unraid_plugin, d_plugin, "unraid", { "plugins", NULL } },
-        NOT_YET("os/update", S_DEFAULT, d_os_update, "Unraid's update check"),
+        /* the installed version; whether a newer one exists needs Unraid's online check */
+        SETTINGS("os/update", d_os_update, "var.ini"),
         NOT_YET("user-scripts", S_EMPTY_LIST, NULL, "the user.scripts folders"),
         NOT_YET("unassigned", S_DEFAULT, d_unassigned, "the unassigned.devices state files"),
         NOT_YET("mover", S_DEFAULT, d_mover, "the mover's state"),

@@ -48,7 +48,7 @@ ROUTES = ["notifications", "notifications/unread", "notifications/archive",
           "registration", "array/parity-check/history", "hardware/full", "hardware/bios",
           "hardware/baseboard", "hardware/cpu", "hardware/cache", "hardware/memory-array",
           "hardware/memory-devices", "settings/system", "settings/disks", "settings/docker",
-          "settings/vm", "settings/mover", "plugins"]
+          "settings/vm", "settings/mover", "plugins", "os/update"]
 
 # Routes whose sources ringhub does not read yet: the agent's default body (keys, types)
 # and source_status, never 404.
@@ -64,7 +64,6 @@ NOT_YET = {
     "system/flash": {"device": "", "model": "", "vendor": "", "guid": "", "size_bytes": 0,
                      "used_bytes": 0, "free_bytes": 0, "usage_percent": 0.0,
                      "smart_available": False},
-    "os/update": {"current_version": "", "update_available": False, "status": "unknown"},
     "user-scripts": [],
     "unassigned": {"devices": [], "remote_shares": []},
     "mover": {"active": False, "last_run_duration_seconds": 0, "last_run_files_moved": 0,
@@ -164,6 +163,8 @@ def healthy(sub):
 
 
 EXPECTED = {
+    "os/update": {"current_version": "6.12.10", "update_available": False, "status": "unknown",
+                  "timestamp": MASK, "source_status": healthy("var.ini")},
     "plugins": {"plugins": [
         {"name": "legacy", "version": "", "author": "", "url": "", "support_url": "", "icon": "",
          "latest_version": "", "update_available": False, "truncated": False, "enabled": True,
@@ -309,7 +310,7 @@ def test_fixture(env, tmp):
     # with data, every route of this issue still matches the agent's DTO (unraid_dtos.py)
     for route in DTOS:
         if route.split("/")[1] in ("notifications", "zfs", "registration", "settings",
-                                   "plugins") or \
+                                   "plugins", "os") or \
                 route == "/array/parity-check/history":
             problems = validate_route(route, get_json(env, route[1:]))
             check(not problems, f"{route} with data vs the agent's DTO: {problems[:10]}")
