@@ -46,7 +46,8 @@
 
 struct unraid_state {
         int inotify_fd;
-        int wd_files[3]; /* emhttp, /boot/config, its plugins: TASK_FILES; others TASK_NOTIFY */
+        /* emhttp, /boot/config, its plugins, the user scripts: TASK_FILES; others TASK_NOTIFY */
+        int wd_files[4];
         sd_event_source *inotify_src;
         char base[PATH_MAX]; /* under the root */
 };
@@ -232,6 +233,8 @@ static bool is_files_event(const struct unraid_state *s, const struct inotify_ev
         size_t n = strlen(ev->name);
         if (ev->wd == s->wd_files[2])
                 return n > 4 && strcmp(ev->name + n - 4, ".plg") == 0;
+        if (ev->wd == s->wd_files[3])
+                return true; /* a script folder came or went */
         return strcmp(ev->name, "var.ini") == 0 || strcmp(ev->name, "parity-checks.log") == 0 ||
                unraid_settings_file(ev->name);
 }
@@ -323,9 +326,10 @@ static int notify_run(struct collector *c)
 static int files_run(struct collector *c)
 {
         struct unraid_state *s = collector_state(c);
-        static const char *const dirs[ELEMENTSOF(s->wd_files)] = { "/var/local/emhttp",
-                                                                   "/boot/config",
-                                                                   "/boot/config/plugins" };
+        static const char *const dirs[ELEMENTSOF(s->wd_files)] = {
+                "/var/local/emhttp", "/boot/config", "/boot/config/plugins",
+                "/boot/config/plugins/user.scripts/scripts"
+        };
         for (unsigned i = 0; i < ELEMENTSOF(dirs) && inotify_ready(c); i++) {
                 char d[PATH_MAX];
                 if (s->wd_files[i] < 0 && collector_root_path(c, dirs[i], d, sizeof(d)) == 0)
@@ -337,7 +341,8 @@ static int files_run(struct collector *c)
         int k = unraid_parity_run(c);
         int m = unraid_settings_run(c);
         int g = unraid_plugins_run(c);
-        return r < 0 ? r : k < 0 ? k : m < 0 ? m : g;
+        int u = unraid_user_scripts_run(c);
+        return r < 0 ? r : k < 0 ? k : m < 0 ? m : g < 0 ? g : u;
 }
 
 static int unraid_init(struct collector *c)

@@ -30,3 +30,5 @@ bool unraid_settings_file(const char *name);
 /* unraid_plugins.c: the installed plugins (/boot/config/plugins/NAME.plg, updates waiting in
  * /tmp/plugins) as one batch of unraid_plugin records; part of the files task. */
 int unraid_plugins_run(struct collector *c);
+/* The User Scripts plugin's scripts as one batch of user_script records (files task). */
+int unraid_user_scripts_run(struct collector *c);

@@ -5,8 +5,11 @@
  * a .plg of the same file name in /tmp/plugins (where Unraid's update check leaves the
  * newer ones) with another version is an update. Only the head of each file is read
  * (16 KiB: the entities come first); a file without entities is named by its file name.
+ * Also the User Scripts plugin's scripts: /boot/config/plugins/user.scripts/scripts/NAME/
+ * holding `script` (its mtime, its execute bit) and `description`.
  */
 #include <dirent.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,5 +118,59 @@ int unraid_plugins_run(struct collector *c)
         if (collector_batch_count(c) == 0)
                 collector_batch_add_empty(c, RT_unraid_plugin);
         collector_source_status(c, "plugins", true, NULL);
+        return collector_batch_commit(c);
+}
+
+#define USER_SCRIPTS "/boot/config/plugins/user.scripts/scripts"
+
+static void script_add(struct collector *c, const char *dir, const char *name)
+{
+        char p[PATH_MAX], desc[512] = "";
+        struct stat st;
+        if (snprintf(p, sizeof(p), "%s/%s/script", dir, name) >= (int)sizeof(p) ||
+            stat(p, &st) < 0 || !S_ISREG(st.st_mode))
+                return; /* a folder without a script is not one */
+        if (snprintf(p, sizeof(p), "%s/%s/description", dir, name) < (int)sizeof(p) &&
+            read_file_bounded(p, desc, sizeof(desc)) < 0)
+                desc[0] = 0;
+        struct rec_user_script *r = collector_batch_add(c, RT_user_script);
+        if (!r)
+                return;
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s/script", USER_SCRIPTS, name);
+        bool cut = collector_copy_text(r->name, sizeof(r->name), name);
+        cut |= collector_copy_text(r->description, sizeof(r->description), strstrip(desc));
+        cut |= collector_copy_text(r->path, sizeof(r->path), path);
+        r->executable = (st.st_mode & 0111) != 0;
+        r->last_modified = (uint64_t)st.st_mtim.tv_sec * NSEC_PER_SEC;
+        r->truncated = cut;
+}
+
+int unraid_user_scripts_run(struct collector *c)
+{
+        char dir[PATH_MAX];
+        if (collector_root_path(c, USER_SCRIPTS, dir, sizeof(dir)) < 0)
+                return -ENAMETOOLONG;
+        collector_batch_begin(c);
+        _cleanup_(closedirp_) DIR *d = opendir(dir);
+        if (!d) {
+                collector_source_status(c, "user.scripts", false, "%s: %m", dir);
+                collector_batch_add_empty(c, RT_user_script);
+                return collector_batch_commit(c);
+        }
+        char *names[MAX_PLUGINS];
+        unsigned n = 0;
+        struct dirent *e;
+        while ((e = readdir(d)) && n < MAX_PLUGINS)
+                if (e->d_name[0] != '.' && (names[n] = strdup(e->d_name)))
+                        n++;
+        qsort(names, n, sizeof(*names), cmp_str);
+        for (unsigned i = 0; i < n; i++) {
+                script_add(c, dir, names[i]);
+                free(names[i]);
+        }
+        if (collector_batch_count(c) == 0)
+                collector_batch_add_empty(c, RT_user_script);
+        collector_source_status(c, "user.scripts", true, NULL);
         return collector_batch_commit(c);
 }

@@ -86,6 +86,9 @@ static const struct dflt d_arc[] = { { "size_bytes", 'i' },
                                      { NULL, 0 } };
 
 static const struct dflt d_none[] = { { NULL, 0 } };
+static const struct dflt d_user_script[] = { { "name", 's' },          { "description", 's' },
+                                             { "path", 's' },          { "executable", 'b' },
+                                             { "last_modified", 't' }, { NULL, 0 } };
 
 /* The routes whose sources ringhub does not read yet: the agent's default bodies. */
 static const struct dflt d_registration[] = { { "type", 'S', "unknown" },
@@ -267,7 +270,12 @@ static const struct route routes[] = {
         { "plugins", S_PLUGINS, RT_unraid_plugin, d_plugin, "unraid", { "plugins", NULL } },
         /* the installed version; whether a newer one exists needs Unraid's online check */
         SETTINGS("os/update", d_os_update, "var.ini"),
-        NOT_YET("user-scripts", S_EMPTY_LIST, NULL, "the user.scripts folders"),
+        { "user-scripts",
+          S_LIST,
+          RT_user_script,
+          d_user_script,
+          "unraid",
+          { "user.scripts", NULL } },
         NOT_YET("unassigned", S_DEFAULT, d_unassigned, "the unassigned.devices state files"),
         NOT_YET("mover", S_DEFAULT, d_mover, "the mover's state"),
 };

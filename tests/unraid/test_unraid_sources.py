@@ -48,7 +48,7 @@ ROUTES = ["notifications", "notifications/unread", "notifications/archive",
           "registration", "array/parity-check/history", "hardware/full", "hardware/bios",
           "hardware/baseboard", "hardware/cpu", "hardware/cache", "hardware/memory-array",
           "hardware/memory-devices", "settings/system", "settings/disks", "settings/docker",
-          "settings/vm", "settings/mover", "plugins", "os/update"]
+          "settings/vm", "settings/mover", "plugins", "os/update", "user-scripts"]
 
 # Routes whose sources ringhub does not read yet: the agent's default body (keys, types)
 # and source_status, never 404.
@@ -64,7 +64,6 @@ NOT_YET = {
     "system/flash": {"device": "", "model": "", "vendor": "", "guid": "", "size_bytes": 0,
                      "used_bytes": 0, "free_bytes": 0, "usage_percent": 0.0,
                      "smart_available": False},
-    "user-scripts": [],
     "unassigned": {"devices": [], "remote_shares": []},
     "mover": {"active": False, "last_run_duration_seconds": 0, "last_run_files_moved": 0,
               "last_run_bytes_moved": 0, "current_throughput_mbs": 0.0},
@@ -162,7 +161,16 @@ def healthy(sub):
     return {"subsystem": sub, "state": "healthy", "last_checked": MASK}
 
 
+US = "/boot/config/plugins/user.scripts/scripts/"
 EXPECTED = {
+    "user-scripts": [
+        {"name": "backup_appdata", "description": "Back up appdata nightly",
+         "path": US + "backup_appdata/script", "executable": True,
+         "last_modified": "2023-11-14T22:13:20.000000000Z", "truncated": False,
+         "timestamp": MASK},
+        {"name": "no_desc", "description": "", "path": US + "no_desc/script",
+         "executable": False, "last_modified": "2023-11-14T22:13:20.000000000Z",
+         "truncated": False, "timestamp": MASK}],
     "os/update": {"current_version": "6.12.10", "update_available": False, "status": "unknown",
                   "timestamp": MASK, "source_status": healthy("var.ini")},
     "plugins": {"plugins": [
@@ -284,6 +292,9 @@ def start_collectors(env, root, extra_zfs=()):
 def copy_fixture(tmp):
     root = os.path.join(tmp, "root-copy")
     shutil.copytree(FIXTURE, root, symlinks=True)
+    # git keeps no mtimes: the user scripts' last_modified is set here
+    for name in ("backup_appdata", "no_desc"):
+        os.utime(os.path.join(root, "root") + US + name + "/script", (1700000000, 1700000000))
     return root
 
 
@@ -310,7 +321,7 @@ def test_fixture(env, tmp):
     # with data, every route of this issue still matches the agent's DTO (unraid_dtos.py)
     for route in DTOS:
         if route.split("/")[1] in ("notifications", "zfs", "registration", "settings",
-                                   "plugins", "os") or \
+                                   "plugins", "os", "user-scripts") or \
                 route == "/array/parity-check/history":
             problems = validate_route(route, get_json(env, route[1:]))
             check(not problems, f"{route} with data vs the agent's DTO: {problems[:10]}")
