@@ -46,8 +46,9 @@
 
 struct unraid_state {
         int inotify_fd;
-        /* emhttp, /boot/config, its plugins, the user scripts: TASK_FILES; others TASK_NOTIFY */
-        int wd_files[4];
+        /* emhttp, /boot/config, its plugins, the user scripts, dynamix: TASK_FILES; the
+         * others (the notifications folders) TASK_NOTIFY */
+        int wd_files[5];
         sd_event_source *inotify_src;
         char base[PATH_MAX]; /* under the root */
 };
@@ -328,7 +329,7 @@ static int files_run(struct collector *c)
         struct unraid_state *s = collector_state(c);
         static const char *const dirs[ELEMENTSOF(s->wd_files)] = {
                 "/var/local/emhttp", "/boot/config", "/boot/config/plugins",
-                "/boot/config/plugins/user.scripts/scripts"
+                "/boot/config/plugins/user.scripts/scripts", "/boot/config/plugins/dynamix"
         };
         for (unsigned i = 0; i < ELEMENTSOF(dirs) && inotify_ready(c); i++) {
                 char d[PATH_MAX];

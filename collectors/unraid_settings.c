@@ -2,7 +2,8 @@
  * unraid_settings.c — Unraid's settings files as the agent's settings routes show them
  * (see unraid_int.h), for ringhub-collect-unraid.
  *
- * (and /os/update's current_version, var.ini's version). One table maps each route's JSON key to a
+ * (and /os/update's current_version, var.ini's version; the parity-check schedule,
+ * dynamix.cfg's [parity]). One table maps each route's JSON key to a
  * file, a key in it and a type; the files are key="value" lines (libinih, global section). Every
  * run reads each file once and writes all rows as one batch of `unraid_setting` records; the hub
  * (rest_sources.c) turns a route's rows into its object. A missing file is its source ("ident.cfg",
@@ -24,41 +25,57 @@
 struct setting {
         const char *route, *key; /* the agent's */
         unsigned file;           /* index in files[] */
+        const char *section;     /* the file's [section], "" for none */
         const char *ini;         /* the file's key */
-        char type;               /* s, i, b */
+        /* s, i, b as the record says; read as: m parity mode number → name (s), h "min
+         * hour" → hour (i), w write = CORRECT or empty → correcting (b) */
+        char type;
 };
 
 /* source NULL: reported by another reader of the same file (var.ini: unraid_files.c) */
 static const struct {
         const char *path, *source;
 } files[] = {
-        { "/boot/config/ident.cfg", "ident.cfg" },   { "/boot/config/disk.cfg", "disk.cfg" },
-        { "/boot/config/docker.cfg", "docker.cfg" }, { "/boot/config/domain.cfg", "domain.cfg" },
+        { "/boot/config/ident.cfg", "ident.cfg" },
+        { "/boot/config/disk.cfg", "disk.cfg" },
+        { "/boot/config/docker.cfg", "docker.cfg" },
+        { "/boot/config/domain.cfg", "domain.cfg" },
         { "/var/local/emhttp/var.ini", NULL },
+        { "/boot/config/plugins/dynamix/dynamix.cfg", "dynamix.cfg" },
 };
 
 static const struct setting table[] = {
-        { "settings/system", "server_name", 0, "NAME", 's' },
-        { "settings/system", "description", 0, "COMMENT", 's' },
-        { "settings/system", "model", 0, "MODEL", 's' },
-        { "settings/system", "timezone", 0, "TIMEZONE", 's' },
-        { "settings/system", "date_format", 0, "DATE_FORMAT", 's' },
-        { "settings/system", "time_format", 0, "TIME_FORMAT", 's' },
-        { "settings/system", "security_mode", 0, "SECURITY", 's' },
-        { "settings/disks", "spindown_delay_minutes", 1, "spindownDelay", 'i' },
-        { "settings/disks", "start_array", 1, "startArray", 'b' },
-        { "settings/disks", "spinup_groups", 1, "spinupGroups", 'b' },
-        { "settings/disks", "shutdown_timeout_seconds", 1, "shutdownTimeout", 'i' },
-        { "settings/disks", "default_filesystem", 1, "defaultFsType", 's' },
-        { "settings/docker", "enabled", 2, "DOCKER_ENABLED", 'b' },
-        { "settings/docker", "image_path", 2, "DOCKER_IMAGE_FILE", 's' },
-        { "settings/docker", "default_network", 2, "DOCKER_DEFAULT_NETWORK", 's' },
-        { "settings/vm", "enabled", 3, "SERVICE", 'b' },
-        { "settings/mover", "active", 4, "shareMoverActive", 'b' },
-        { "settings/mover", "schedule", 4, "shareMoverSchedule", 's' },
-        { "settings/mover", "logging", 4, "shareMoverLogging", 'b' },
-        { "settings/mover", "cache_floor_kb", 4, "shareCacheFloor", 'i' },
-        { "os/update", "current_version", 4, "version", 's' },
+        { "settings/system", "server_name", 0, "", "NAME", 's' },
+        { "settings/system", "description", 0, "", "COMMENT", 's' },
+        { "settings/system", "model", 0, "", "MODEL", 's' },
+        { "settings/system", "timezone", 0, "", "TIMEZONE", 's' },
+        { "settings/system", "date_format", 0, "", "DATE_FORMAT", 's' },
+        { "settings/system", "time_format", 0, "", "TIME_FORMAT", 's' },
+        { "settings/system", "security_mode", 0, "", "SECURITY", 's' },
+        { "settings/disks", "spindown_delay_minutes", 1, "", "spindownDelay", 'i' },
+        { "settings/disks", "start_array", 1, "", "startArray", 'b' },
+        { "settings/disks", "spinup_groups", 1, "", "spinupGroups", 'b' },
+        { "settings/disks", "shutdown_timeout_seconds", 1, "", "shutdownTimeout", 'i' },
+        { "settings/disks", "default_filesystem", 1, "", "defaultFsType", 's' },
+        { "settings/docker", "enabled", 2, "", "DOCKER_ENABLED", 'b' },
+        { "settings/docker", "image_path", 2, "", "DOCKER_IMAGE_FILE", 's' },
+        { "settings/docker", "default_network", 2, "", "DOCKER_DEFAULT_NETWORK", 's' },
+        { "settings/vm", "enabled", 3, "", "SERVICE", 'b' },
+        { "settings/mover", "active", 4, "", "shareMoverActive", 'b' },
+        { "settings/mover", "schedule", 4, "", "shareMoverSchedule", 's' },
+        { "settings/mover", "logging", 4, "", "shareMoverLogging", 'b' },
+        { "settings/mover", "cache_floor_kb", 4, "", "shareCacheFloor", 'i' },
+        { "os/update", "current_version", 4, "", "version", 's' },
+        { "array/parity-check/schedule", "mode", 5, "parity", "mode", 'm' },
+        { "array/parity-check/schedule", "day", 5, "parity", "day", 'i' },
+        { "array/parity-check/schedule", "hour", 5, "parity", "hour", 'h' },
+        { "array/parity-check/schedule", "day_of_month", 5, "parity", "dotm", 'i' },
+        { "array/parity-check/schedule", "month", 5, "parity", "month", 'i' },
+        { "array/parity-check/schedule", "cron", 5, "parity", "cron", 's' },
+        { "array/parity-check/schedule", "frequency", 5, "parity", "frequency", 'i' },
+        { "array/parity-check/schedule", "duration_hours", 5, "parity", "duration", 'i' },
+        { "array/parity-check/schedule", "cumulative", 5, "parity", "cumulative", 'b' },
+        { "array/parity-check/schedule", "correcting", 5, "parity", "write", 'w' },
 };
 
 bool unraid_settings_file(const char *name)
@@ -89,27 +106,42 @@ static void add_row(struct collector *c, const struct setting *t, const char *ra
         snprintf(r->id, sizeof(r->id), "%s/%s", t->route, t->key);
         strscpy(r->route, sizeof(r->route), t->route);
         strscpy(r->key, sizeof(r->key), t->key);
-        if (t->type == 'b') {
+        char type = t->type;
+        if (type == 'm') {
+                static const char *const modes[] = { "disabled", "daily",  "weekly",
+                                                     "monthly",  "yearly", "custom" };
+                uint64_t m;
+                strscpy(v, sizeof(v),
+                        safe_atou64(v, &m) == 0 && m < ELEMENTSOF(modes) ? modes[m] : "manual");
+                type = 's';
+        } else if (type == 'h') {
+                char *t0 = strstrip(v), *last = strrchr(t0, ' ');
+                memmove(v, last ? last + 1 : t0, strlen(last ? last + 1 : t0) + 1);
+                type = 'i';
+        } else if (type == 'w') {
+                strscpy(v, sizeof(v), strcmp(v, "CORRECT") == 0 || !*v ? "true" : "false");
+                type = 'b';
+        } else if (type == 'b') {
                 bool on = strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0 ||
                           strcmp(v, "enable") == 0 || strcmp(v, "enabled") == 0;
                 strscpy(v, sizeof(v), on ? "true" : "false");
-        } else if (t->type == 'i') {
+        }
+        if (type == 'i') {
                 int64_t x;
                 if (safe_atoi64(v, &x) < 0)
                         strscpy(v, sizeof(v), "0"); /* the agent's default for garbage */
         }
         r->truncated = collector_copy_text(r->value, sizeof(r->value), v);
-        r->type[0] = t->type;
+        r->type[0] = type;
         r->type[1] = 0;
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
         struct file_ctx *f = user;
-        if (*section)
-                return 1;
         for (size_t i = 0; i < ELEMENTSOF(table); i++)
-                if (table[i].file == f->file && strcmp(table[i].ini, name) == 0) {
+                if (table[i].file == f->file && strcmp(table[i].section, section) == 0 &&
+                    strcmp(table[i].ini, name) == 0) {
                         add_row(f->c, &table[i], value ? value : "");
                         f->rows++;
                 }

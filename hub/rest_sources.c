@@ -28,7 +28,7 @@
 /* A key the agent's DTO always sends, and its type's zero. */
 struct dflt {
         const char *key;
-        /* s string, i integer, f float, b bool, a array, t time; S the string in str;
+        /* s string, i integer, f float, b bool, T true, a array, t time; S the string in str;
          * n a network service {name: key, enabled: false, running: false} */
         char type;
         const char *str;
@@ -124,11 +124,12 @@ static const struct dflt d_net_services[] = { { "smb", 'n' },
                                               { "enabled_services", 'i' },
                                               { "running_services", 'i' },
                                               { NULL, 0 } };
-static const struct dflt d_parity_schedule[] = { { "mode", 's' },           { "day", 'i' },
+/* without dynamix.cfg the agent says manual and correcting */
+static const struct dflt d_parity_schedule[] = { { "mode", 'S', "manual" }, { "day", 'i' },
                                                  { "hour", 'i' },           { "day_of_month", 'i' },
                                                  { "month", 'i' },          { "frequency", 'i' },
                                                  { "duration_hours", 'i' }, { "cumulative", 'b' },
-                                                 { "correcting", 'b' },     { NULL, 0 } };
+                                                 { "correcting", 'T' },     { NULL, 0 } };
 static const struct dflt d_parity_rec[] = { { "action", 's' },           { "date", 't' },
                                             { "duration_seconds", 'i' }, { "speed_mbps", 'f' },
                                             { "status", 's' },           { "errors", 'i' },
@@ -264,8 +265,7 @@ static const struct route routes[] = {
         SETTINGS("settings/vm", d_enabled, "domain.cfg"),
         SETTINGS("settings/mover", d_mover_settings, "var.ini"),
         NOT_YET("settings/network-services", S_DEFAULT, d_net_services, "ident.cfg"),
-        NOT_YET("array/parity-check/schedule", S_DEFAULT, d_parity_schedule,
-                "dynamix.cfg [parity]"),
+        SETTINGS("array/parity-check/schedule", d_parity_schedule, "dynamix.cfg"),
         NOT_YET("system/flash", S_DEFAULT, d_flash, "the flash device"),
         { "plugins", S_PLUGINS, RT_unraid_plugin, d_plugin, "unraid", { "plugins", NULL } },
         /* the installed version; whether a newer one exists needs Unraid's online check */
@@ -314,6 +314,9 @@ static void fill_defaults(json_object *o, const struct dflt *d)
                         break;
                 case 'S':
                         v = json_object_new_string(d->str);
+                        break;
+                case 'T':
+                        v = json_object_new_boolean(1);
                         break;
                 case 'n':
                         v = json_object_new_object();

@@ -48,7 +48,8 @@ ROUTES = ["notifications", "notifications/unread", "notifications/archive",
           "registration", "array/parity-check/history", "hardware/full", "hardware/bios",
           "hardware/baseboard", "hardware/cpu", "hardware/cache", "hardware/memory-array",
           "hardware/memory-devices", "settings/system", "settings/disks", "settings/docker",
-          "settings/vm", "settings/mover", "plugins", "os/update", "user-scripts"]
+          "settings/vm", "settings/mover", "plugins", "os/update", "user-scripts",
+          "array/parity-check/schedule"]
 
 # Routes whose sources ringhub does not read yet: the agent's default body (keys, types)
 # and source_status, never 404.
@@ -58,9 +59,6 @@ NOT_YET = {
          for k in ["smb", "nfs", "afp", "ftp", "ssh", "telnet", "avahi", "netbios", "wsd",
                    "wireguard", "upnp", "ntp", "syslog_server"]},
         total_services=0, enabled_services=0, running_services=0),
-    "array/parity-check/schedule": {"mode": "", "day": 0, "hour": 0, "day_of_month": 0,
-                                    "month": 0, "frequency": 0, "duration_hours": 0,
-                                    "cumulative": False, "correcting": False},
     "system/flash": {"device": "", "model": "", "vendor": "", "guid": "", "size_bytes": 0,
                      "used_bytes": 0, "free_bytes": 0, "usage_percent": 0.0,
                      "smart_available": False},
@@ -163,6 +161,10 @@ def healthy(sub):
 
 US = "/boot/config/plugins/user.scripts/scripts/"
 EXPECTED = {
+    "array/parity-check/schedule": {
+        "mode": "weekly", "day": 0, "hour": 3, "day_of_month": 1, "month": 1, "frequency": 1,
+        "duration_hours": 6, "cumulative": True, "correcting": False, "timestamp": MASK,
+        "source_status": healthy("dynamix.cfg")},
     "user-scripts": [
         {"name": "backup_appdata", "description": "Back up appdata nightly",
          "path": US + "backup_appdata/script", "executable": True,
@@ -322,6 +324,7 @@ def test_fixture(env, tmp):
     for route in DTOS:
         if route.split("/")[1] in ("notifications", "zfs", "registration", "settings",
                                    "plugins", "os", "user-scripts") or \
+                route == "/array/parity-check/schedule" or \
                 route == "/array/parity-check/history":
             problems = validate_route(route, get_json(env, route[1:]))
             check(not problems, f"{route} with data vs the agent's DTO: {problems[:10]}")
@@ -411,6 +414,8 @@ def defaults_check(env, reason_part):
     reg = get_json(env, "registration")
     check(reg["type"] == "unknown" and reg["state"] == "invalid", f"registration default {reg}")
     check(get_json(env, "array/parity-check/history")["records"] == [], "parity history default")
+    ps = get_json(env, "array/parity-check/schedule")
+    check(ps["mode"] == "manual" and ps["correcting"] is True, f"parity schedule default {ps}")
     with urllib.request.urlopen(env.url("/api/v1/zfs/pools").replace("ws://", "http://"), timeout=5) as r:
         h = r.headers.get("X-Source-Status", "")
     check(h.startswith("unavailable") and reason_part in h, f"X-Source-Status: {h!r}")
