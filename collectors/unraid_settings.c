@@ -3,7 +3,8 @@
  * (see unraid_int.h), for ringhub-collect-unraid.
  *
  * (and /os/update's current_version, var.ini's version; the parity-check schedule,
- * dynamix.cfg's [parity]). One table maps each route's JSON key to a
+ * dynamix.cfg's [parity]; /system/flash's guid, model, vendor from var.ini and its space
+ * from statvfs of /boot). One table maps each route's JSON key to a
  * file, a key in it and a type; the files are key="value" lines (libinih, global section). Every
  * run reads each file once and writes all rows as one batch of `unraid_setting` records; the hub
  * (rest_sources.c) turns a route's rows into its object. A missing file is its source ("ident.cfg",
@@ -12,9 +13,11 @@
  */
 #include <errno.h>
 #include <ini.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "unraid_int.h"
 
@@ -66,6 +69,9 @@ static const struct setting table[] = {
         { "settings/mover", "logging", 4, "", "shareMoverLogging", 'b' },
         { "settings/mover", "cache_floor_kb", 4, "", "shareCacheFloor", 'i' },
         { "os/update", "current_version", 4, "", "version", 's' },
+        { "system/flash", "guid", 4, "", "flashGUID", 's' },
+        { "system/flash", "model", 4, "", "flashProduct", 's' },
+        { "system/flash", "vendor", 4, "", "flashVendor", 's' },
         { "array/parity-check/schedule", "mode", 5, "parity", "mode", 'm' },
         { "array/parity-check/schedule", "day", 5, "parity", "day", 'i' },
         { "array/parity-check/schedule", "hour", 5, "parity", "hour", 'h' },
@@ -126,6 +132,9 @@ static void add_row(struct collector *c, const struct setting *t, const char *ra
                           strcmp(v, "enable") == 0 || strcmp(v, "enabled") == 0;
                 strscpy(v, sizeof(v), on ? "true" : "false");
         }
+        double d;
+        if (type == 'f' && safe_atod(v, &d) < 0)
+                strscpy(v, sizeof(v), "0");
         if (type == 'i') {
                 int64_t x;
                 if (safe_atoi64(v, &x) < 0)
@@ -146,6 +155,31 @@ static int handler(void *user, const char *section, const char *name, const char
                         f->rows++;
                 }
         return 1;
+}
+
+/* /system/flash's space: statvfs of the flash (/boot), as rows of its own. */
+static void flash_space(struct collector *c)
+{
+        static const struct setting rows[] = {
+                { "system/flash", "size_bytes", 0, "", "", 'i' },
+                { "system/flash", "used_bytes", 0, "", "", 'i' },
+                { "system/flash", "free_bytes", 0, "", "", 'i' },
+                { "system/flash", "usage_percent", 0, "", "", 'f' },
+        };
+        char p[PATH_MAX], v[4][32];
+        struct statvfs st;
+        if (collector_root_path(c, "/boot", p, sizeof(p)) < 0 || statvfs(p, &st) < 0 ||
+            st.f_blocks == 0)
+                return;
+        uint64_t size = (uint64_t)st.f_blocks * st.f_frsize,
+                 avail = (uint64_t)st.f_bavail * st.f_frsize,
+                 used = size - (uint64_t)st.f_bfree * st.f_frsize;
+        snprintf(v[0], sizeof(v[0]), "%" PRIu64, size);
+        snprintf(v[1], sizeof(v[1]), "%" PRIu64, used);
+        snprintf(v[2], sizeof(v[2]), "%" PRIu64, avail);
+        snprintf(v[3], sizeof(v[3]), "%.1f", 100.0 * (double)used / (double)size);
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++)
+                add_row(c, &rows[i], v[i]);
 }
 
 int unraid_settings_run(struct collector *c)
@@ -169,6 +203,7 @@ int unraid_settings_run(struct collector *c)
                 if (files[i].source)
                         collector_source_status(c, files[i].source, true, NULL);
         }
+        flash_space(c);
         if (collector_batch_count(c) == 0)
                 collector_batch_add_empty(c, RT_unraid_setting);
         return collector_batch_commit(c);

@@ -266,7 +266,7 @@ static const struct route routes[] = {
         SETTINGS("settings/mover", d_mover_settings, "var.ini"),
         NOT_YET("settings/network-services", S_DEFAULT, d_net_services, "ident.cfg"),
         SETTINGS("array/parity-check/schedule", d_parity_schedule, "dynamix.cfg"),
-        NOT_YET("system/flash", S_DEFAULT, d_flash, "the flash device"),
+        SETTINGS("system/flash", d_flash, "var.ini"),
         { "plugins", S_PLUGINS, RT_unraid_plugin, d_plugin, "unraid", { "plugins", NULL } },
         /* the installed version; whether a newer one exists needs Unraid's online check */
         SETTINGS("os/update", d_os_update, "var.ini"),
@@ -502,11 +502,14 @@ static json_object *settings(const struct route *r)
                 if (strcmp(x->route, r->path) != 0)
                         continue;
                 int64_t v = 0;
+                double f = 0;
                 json_object *j;
                 if (x->type[0] == 'b')
                         j = json_object_new_boolean(strcmp(x->value, "true") == 0);
                 else if (x->type[0] == 'i')
                         j = json_object_new_int64(safe_atoi64(x->value, &v) == 0 ? v : 0);
+                else if (x->type[0] == 'f')
+                        j = json_object_new_double(safe_atod(x->value, &f) == 0 ? f : 0);
                 else
                         j = json_object_new_string(x->value);
                 json_object_object_add(o, x->key, j);

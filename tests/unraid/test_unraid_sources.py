@@ -49,7 +49,7 @@ ROUTES = ["notifications", "notifications/unread", "notifications/archive",
           "hardware/baseboard", "hardware/cpu", "hardware/cache", "hardware/memory-array",
           "hardware/memory-devices", "settings/system", "settings/disks", "settings/docker",
           "settings/vm", "settings/mover", "plugins", "os/update", "user-scripts",
-          "array/parity-check/schedule"]
+          "array/parity-check/schedule", "system/flash"]
 
 # Routes whose sources ringhub does not read yet: the agent's default body (keys, types)
 # and source_status, never 404.
@@ -59,9 +59,6 @@ NOT_YET = {
          for k in ["smb", "nfs", "afp", "ftp", "ssh", "telnet", "avahi", "netbios", "wsd",
                    "wireguard", "upnp", "ntp", "syslog_server"]},
         total_services=0, enabled_services=0, running_services=0),
-    "system/flash": {"device": "", "model": "", "vendor": "", "guid": "", "size_bytes": 0,
-                     "used_bytes": 0, "free_bytes": 0, "usage_percent": 0.0,
-                     "smart_available": False},
     "unassigned": {"devices": [], "remote_shares": []},
     "mover": {"active": False, "last_run_duration_seconds": 0, "last_run_files_moved": 0,
               "last_run_bytes_moved": 0, "current_throughput_mbs": 0.0},
@@ -328,6 +325,15 @@ def test_fixture(env, tmp):
                 route == "/array/parity-check/history":
             problems = validate_route(route, get_json(env, route[1:]))
             check(not problems, f"{route} with data vs the agent's DTO: {problems[:10]}")
+    # the flash: var.ini's facts, the space of the file system the fixture is on
+    fl = get_json(env, "system/flash")
+    check(fl["guid"] == "0781-5571-0000-1234567890AB" and fl["model"] == "Cruzer Fit" and
+          fl["vendor"] == "SanDisk" and fl["device"] == "" and fl["smart_available"] is False,
+          f"flash {fl}")
+    check(fl["size_bytes"] > 0 and 0 <= fl["used_bytes"] <= fl["size_bytes"] and
+          fl["free_bytes"] <= fl["size_bytes"] and 0.0 <= fl["usage_percent"] <= 100.0 and
+          isinstance(fl["usage_percent"], float), f"flash space {fl}")
+    check(not validate_route("/system/flash", fl), "flash vs DTO")
     # unknown ids: the agent's 404 bodies
     check(get_json(env, "notifications/nope.notify", 404) == {"error": "Notification not found"},
           "notification 404 body")
