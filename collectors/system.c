@@ -342,9 +342,15 @@ static void identity_init(struct collector *c, struct system_state *s)
 {
         char p[512];
         os_version(c, s->os_version, sizeof(s->os_version));
-        if (collector_read_attr(collector_procfs(c), "sys/kernel/osrelease", s->kernel,
-                                sizeof(s->kernel)) <= 0)
-                s->kernel[0] = 0;
+        char rel[256];
+        s->kernel[0] = 0;
+        if (collector_read_attr(collector_procfs(c), "sys/kernel/osrelease", rel, sizeof(rel)) >
+            0) {
+                /* Longer than the record holds: visibly cut ("…"), never silently. */
+                if (strlen(rel) >= sizeof(s->kernel))
+                        snprintf(rel + sizeof(s->kernel) - 4, 4, "\xE2\x80\xA6");
+                strscpy(s->kernel, sizeof(s->kernel), rel);
+        }
         _cleanup_(closedirp_) DIR *d = NULL;
         if (collector_sys_path(c, "kernel/iommu_groups", p, sizeof(p)) == 0 && (d = opendir(p))) {
                 struct dirent *de;

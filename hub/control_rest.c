@@ -15,6 +15,7 @@
 #include "log.h"
 #include "macros.h"
 #include "record_json.h"
+#include "rest_unraid.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -138,6 +139,7 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
         if (!r)
                 return MHD_NO;
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        rest_unraid_headers(r);
         if (status == MHD_HTTP_UNAUTHORIZED)
                 MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                         "Bearer realm=\"ringhub\"");

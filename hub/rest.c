@@ -9,7 +9,9 @@
  * come from the ring's registry (shm/registry.h). GET/POST /api/clients
  * lists WebSocket clients (client.c) and publishes a client_sync (session.c). With auth
  * on every path but /api/v1/health needs a bearer token (tokens.c). Unknown path → 404
- * JSON, other methods than GET/HEAD → 405. Must not block on anything but state_lock and
+ * JSON, other methods than GET/HEAD → 405. The Unraid agent's conventions (CORS and the
+ * OPTIONS preflight, 429 per client address, 413 over 1 MB) and the routes built per
+ * request are rest_unraid.c's. Must not block on anything but state_lock and
  * the client registry, never touch the ring cursor or lws.
  */
 #include <errno.h>

@@ -278,7 +278,27 @@ static json_object *fans(json_object *sys)
 
 /* ---- /docker/port-conflicts ---- */
 
-/* [{host_port, protocol, containers[]}] for each host port bound by several containers. */
+/* Whether container e publishes host port (port, proto). */
+static bool binds(const struct state_entity *e, int slot, const struct rec_container_port *want)
+{
+        const struct state_kids *k = &e->kids[slot];
+        const struct rec_container_port *ports = (const void *)k->p;
+        for (uint32_t i = 0; i < k->n; i++)
+                if (ports[i].host_port == want->host_port &&
+                    strcmp(ports[i].protocol, want->protocol) == 0)
+                        return true;
+        return false;
+}
+
+static const char *container_name(const struct state_entity *e)
+{
+        return ((const struct rec_container *)e->payload)->name;
+}
+
+/*
+ * [{host_port, protocol, containers[]}] for each host port published by more than one
+ * container, listed once (at its first container, in the state's order).
+ */
 static json_object *port_conflicts(void)
 {
         json_object *a = json_object_new_array();
@@ -287,49 +307,33 @@ static json_object *port_conflicts(void)
         if (!t || slot < 0)
                 return a;
         for (size_t i = 0; i < t->n; i++) {
-                const struct state_kids *ki = &t->ents[i]->kids[slot];
-                for (uint32_t p = 0; p < ki->n; p++) {
-                        const struct rec_container_port *pp =
-                            (const void *)(ki->p + p * sizeof(struct rec_container_port));
-                        if (pp->host_port == 0 || pp->host_port == MISSING_U32)
-                                continue;
+                const struct state_kids *k = &t->ents[i]->kids[slot];
+                const struct rec_container_port *ports = (const void *)k->p;
+                for (uint32_t p = 0; p < k->n; p++) {
+                        const struct rec_container_port *pp = &ports[p];
+                        bool seen = pp->host_port == 0 || pp->host_port == MISSING_U32;
+                        /* Once per port: not listed at an earlier container, nor twice
+                         * for one container's IPv4 and IPv6 bindings. */
+                        for (size_t j = 0; j < i && !seen; j++)
+                                seen = binds(t->ents[j], slot, pp);
+                        for (uint32_t q = 0; q < p && !seen; q++)
+                                seen = ports[q].host_port == pp->host_port &&
+                                       strcmp(ports[q].protocol, pp->protocol) == 0;
                         json_object *names = NULL;
-                        bool earlier = false;
-                        /* Listed once, at the first container binding it. */
-                        for (size_t j = 0; j < t->n && !earlier; j++) {
-                                const struct state_kids *kj = &t->ents[j]->kids[slot];
-                                for (uint32_t q = 0; q < kj->n; q++) {
-                                        const struct rec_container_port *qq =
-                                            (const void *)(kj->p +
-                                                           q * sizeof(struct rec_container_port));
-                                        if (j == i || qq->host_port != pp->host_port ||
-                                            strcmp(qq->protocol, pp->protocol) != 0)
-                                                continue;
-                                        if (j < i) {
-                                                earlier = true;
-                                                break;
-                                        }
-                                        if (!names) {
-                                                names = json_object_new_array();
-                                                json_object_array_add(
-                                                    names,
-                                                    json_object_new_string(
-                                                        ((const struct rec_container *)t->ents[i]
-                                                             ->payload)
-                                                            ->name));
-                                        }
+                        for (size_t j = i + 1; j < t->n && !seen; j++) {
+                                if (!binds(t->ents[j], slot, pp))
+                                        continue;
+                                if (!names) {
+                                        names = json_object_new_array();
                                         json_object_array_add(
                                             names,
-                                            json_object_new_string(
-                                                ((const struct rec_container *)t->ents[j]->payload)
-                                                    ->name));
-                                        break;
+                                            json_object_new_string(container_name(t->ents[i])));
                                 }
+                                json_object_array_add(
+                                    names, json_object_new_string(container_name(t->ents[j])));
                         }
-                        if (earlier || !names) {
-                                json_object_put(names);
+                        if (!names)
                                 continue;
-                        }
                         json_object *c = json_object_new_object();
                         json_object_object_add(c, "host_port",
                                                json_object_new_int64(pp->host_port));

@@ -10,6 +10,7 @@
 #include "state_agent.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,15 @@ static void add_default(json_object *o, const char *key, json_object *v)
                 json_object_put(v);
         else
                 json_object_object_add(o, key, v);
+}
+
+/* As add_default, and an empty string counts as absent. */
+static void add_default_text(json_object *o, const char *key, const char *text)
+{
+        json_object *v;
+        if (json_object_object_get_ex(o, key, &v) && json_object_get_string_len(v) == 0)
+                json_object_object_del(o, key);
+        add_default(o, key, json_object_new_string(text));
 }
 
 /* A number of o (int or double), def when absent. */
@@ -66,7 +76,8 @@ static json_object *uptime_text(json_object *o)
         return json_object_new_string(buf);
 }
 
-/* "host_port:container_port/protocol" for each published port, as the agent lists them. */
+/* "host_port:container_port/protocol" for each published port, as the agent lists them
+ * (from the container's port bindings: one per mapping). */
 static json_object *port_mappings(json_object *o)
 {
         json_object *ports, *a = json_object_new_array();
@@ -83,7 +94,12 @@ static json_object *port_mappings(json_object *o)
                          json_object_object_get_ex(p, "protocol", &proto)
                              ? json_object_get_string(proto)
                              : "tcp");
-                json_object_array_add(a, json_object_new_string(buf));
+                /* Once per mapping: not again for its IPv6 binding. */
+                bool dup = false;
+                for (size_t k = 0; k < json_object_array_length(a) && !dup; k++)
+                        dup = !strcmp(json_object_get_string(json_object_array_get_idx(a, k)), buf);
+                if (!dup)
+                        json_object_array_add(a, json_object_new_string(buf));
         }
         return a;
 }
@@ -114,7 +130,7 @@ void state_agent_fields(unsigned type, json_object *o)
         case RT_share:
                 add_default(o, "smb_export", json_object_new_boolean(0));
                 add_default(o, "nfs_export", json_object_new_boolean(0));
-                add_default(o, "storage", json_object_new_string("unknown"));
+                add_default_text(o, "storage", "unknown");
                 break;
         case RT_vm: {
                 static const char *const counters[] = { "disk_read_bytes", "disk_write_bytes",

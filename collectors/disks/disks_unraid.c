@@ -178,7 +178,7 @@ static void var_ini_cb(void *ud, const char *section, const char *key, const cha
 }
 
 struct ur_share {
-        char section[48], name[48], comment[64];
+        char section[48], name[48], comment[64], use_cache[8], cache_pool[32];
         uint64_t size, free, used;
 };
 
@@ -207,6 +207,10 @@ static void shares_ini_cb(void *ud, const char *section, const char *key, const 
                 strscpy(s->name, sizeof(s->name), value);
         else if (!strcmp(key, "comment"))
                 strscpy(s->comment, sizeof(s->comment), value);
+        else if (!strcmp(key, "useCache"))
+                strscpy(s->use_cache, sizeof(s->use_cache), value);
+        else if (!strcmp(key, "cachePool"))
+                strscpy(s->cache_pool, sizeof(s->cache_pool), value);
         else if (!strcmp(key, "size"))
                 s->size = ini_u64(value);
         else if (!strcmp(key, "free"))
@@ -387,6 +391,15 @@ int unraid_shares(struct collector *c, const char *path)
                 strscpy(sh->name, sizeof(sh->name), x->name);
                 snprintf(sh->path, sizeof(sh->path), "/mnt/user/%s", x->name);
                 strscpy(sh->comment, sizeof(sh->comment), x->comment);
+                strscpy(sh->use_cache, sizeof(sh->use_cache), x->use_cache);
+                strscpy(sh->cache_pool, sizeof(sh->cache_pool), x->cache_pool);
+                /* Where the share lives, from useCache, as the agent names it. */
+                strscpy(sh->storage, sizeof(sh->storage),
+                        !strcmp(x->use_cache, "no")     ? "array"
+                        : !strcmp(x->use_cache, "only") ? "cache"
+                        : (!strcmp(x->use_cache, "yes") || !strcmp(x->use_cache, "prefer"))
+                            ? "cache+array"
+                            : "unknown");
                 uint64_t size = x->size;
                 if ((size == MISSING_U64 || size == 0) && x->used != MISSING_U64 &&
                     x->free != MISSING_U64)

@@ -176,8 +176,17 @@ def test_unraid(ring, tmp):
     fs.set("sdd", "healthy-sata.json")  # spun down per disks.ini: must never be asked
     fs.set("nvme0n1", "nvme.json")
     fs.set("sda", "no-device.json")
+    # The user share root: the array's size, free and used share come from its statvfs.
+    user = os.path.join(root, "root", "mnt", "user")
+    os.makedirs(user)
     run_once(ring, root, fs.env())
-    expect("unraid", snapshot(ring))
+    snap = snapshot(ring)
+    a, st = snap["array"][0], os.statvfs(user)
+    check(a.get("total_bytes") == st.f_blocks * st.f_frsize, "array total_bytes %r" % a)
+    check(isinstance(a.get("free_bytes"), int) and isinstance(a.get("used_percent"), float) and
+          0 <= a["used_percent"] <= 100, "array free_bytes, used_percent %r" % a)
+    a["free_bytes"] = a["used_percent"] = a["total_bytes"] = ANY
+    expect("unraid", snap)
     devs = sorted(c.split()[-1] for c in fs.calls())
     check(devs == ["/dev/nvme0n1", "/dev/sda", "/dev/sdb", "/dev/sdc"],
           "smartctl woke or skipped a disk: %r" % devs)

@@ -110,6 +110,8 @@ def main(env):
                "uptime_seconds=93780",
                "+", "container_port", "container_id=abc123", "container_port=80",
                "host_port=8080", "protocol=tcp",
+               "+", "container_port", "container_id=abc123", "container_port=80",
+               "host_port=8080", "protocol=tcp", "host_ip=::",
                "+", "container", "id=def456", "name=caddy", "image=caddy", "state=running",
                "+", "container_port", "container_id=def456", "container_port=8080",
                "host_port=8080", "protocol=tcp",

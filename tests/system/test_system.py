@@ -136,6 +136,8 @@ def test_os_release(ring, tmp):
         root = os.path.join(tmp, "os%d" % i)
         shutil.copytree(FIXTURE, root)
         os.remove(os.path.join(root, "etc", "unraid-version"))
+        with open(os.path.join(root, "proc", "sys", "kernel", "osrelease"), "w") as f:
+            f.write("6.1.0-28-cloud-amd64-with-a-very-long-local-suffix\n")
         with open(os.path.join(root, "etc", "os-release"), "w", errors="surrogateescape") as f:
             f.write(text)
         r = Ring(BUILD, "sysos%d" % i)
@@ -148,6 +150,8 @@ def test_os_release(ring, tmp):
             s = by_type(r.wait_batches("system", 1)[0])["system"][0]
             check(s.get("version") == want, "os-release case %d: version %r, want %r"
                   % (i, s.get("version"), want))
+            check(s.get("kernel_version") == "6.1.0-28-cloud-amd64-with-a-\u2026",
+                  "a kernel release too long is cut visibly: %r" % s.get("kernel_version"))
         finally:
             r.remove()
 
