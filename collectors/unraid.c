@@ -48,7 +48,7 @@ struct unraid_state {
         int inotify_fd;
         /* emhttp, /boot/config, its plugins, the user scripts, dynamix: TASK_FILES; the
          * others (the notifications folders) TASK_NOTIFY */
-        int wd_files[5];
+        int wd_files[6];
         sd_event_source *inotify_src;
         char base[PATH_MAX]; /* under the root */
 };
@@ -237,7 +237,7 @@ static bool is_files_event(const struct unraid_state *s, const struct inotify_ev
         if (ev->wd == s->wd_files[3])
                 return true; /* a script folder came or went */
         return strcmp(ev->name, "var.ini") == 0 || strcmp(ev->name, "parity-checks.log") == 0 ||
-               unraid_settings_file(ev->name);
+               strcmp(ev->name, "mover.log") == 0 || unraid_settings_file(ev->name);
 }
 
 static int on_inotify(sd_event_source *es, int fd, uint32_t revents, void *userdata)
@@ -328,8 +328,12 @@ static int files_run(struct collector *c)
 {
         struct unraid_state *s = collector_state(c);
         static const char *const dirs[ELEMENTSOF(s->wd_files)] = {
-                "/var/local/emhttp", "/boot/config", "/boot/config/plugins",
-                "/boot/config/plugins/user.scripts/scripts", "/boot/config/plugins/dynamix"
+                "/var/local/emhttp",
+                "/boot/config",
+                "/boot/config/plugins",
+                "/boot/config/plugins/user.scripts/scripts",
+                "/boot/config/plugins/dynamix",
+                "/var/log" /* mover.log: only its close-after-write wakes us */
         };
         for (unsigned i = 0; i < ELEMENTSOF(dirs) && inotify_ready(c); i++) {
                 char d[PATH_MAX];

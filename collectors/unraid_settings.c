@@ -4,12 +4,12 @@
  *
  * (and /os/update's current_version, var.ini's version; the parity-check schedule,
  * dynamix.cfg's [parity]; /system/flash's guid, model, vendor from var.ini and its space
- * from statvfs of /boot). One table maps each route's JSON key to a
- * file, a key in it and a type; the files are key="value" lines (libinih, global section). Every
- * run reads each file once and writes all rows as one batch of `unraid_setting` records; the hub
- * (rest_sources.c) turns a route's rows into its object. A missing file is its source ("ident.cfg",
- * …) down, and its route answers the agent's defaults. Values longer than a record holds end in
- * "…".
+ * from statvfs of /boot; /mover's state from var.ini and its last run from mover.log). One table
+ * maps each route's JSON key to a file, a key in it and a type; the files are key="value" lines
+ * (libinih, global section). Every run reads each file once and writes all rows as one batch of
+ * `unraid_setting` records; the hub (rest_sources.c) turns a route's rows into its object. A
+ * missing file is its source ("ident.cfg", …) down, and its route answers the agent's defaults.
+ * Values longer than a record holds end in "…".
  */
 #include <errno.h>
 #include <ini.h>
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include "unraid_int.h"
 
@@ -69,6 +70,8 @@ static const struct setting table[] = {
         { "settings/mover", "logging", 4, "", "shareMoverLogging", 'b' },
         { "settings/mover", "cache_floor_kb", 4, "", "shareCacheFloor", 'i' },
         { "os/update", "current_version", 4, "", "version", 's' },
+        { "mover", "active", 4, "", "shareMoverActive", 'b' },
+        { "mover", "schedule", 4, "", "shareMoverSchedule", 's' },
         { "system/flash", "guid", 4, "", "flashGUID", 's' },
         { "system/flash", "model", 4, "", "flashProduct", 's' },
         { "system/flash", "vendor", 4, "", "flashVendor", 's' },
@@ -182,6 +185,81 @@ static void flash_space(struct collector *c)
                 add_row(c, &rows[i], v[i]);
 }
 
+/* "Sat Nov 14 03:00:01 UTC 2023" or without the zone, read as UTC → RFC 3339; 0 if not. */
+static uint64_t mover_time(const char *s, char *out, size_t size)
+{
+        static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+        char mon[4], zone[16];
+        int day, h, m, sec, year;
+        struct tm tm = { 0 };
+        if (sscanf(s, "%*s %3s %d %d:%d:%d %15s %d", mon, &day, &h, &m, &sec, zone, &year) != 7 &&
+            sscanf(s, "%*s %3s %d %d:%d:%d %d", mon, &day, &h, &m, &sec, &year) != 6)
+                return 0;
+        const char *at = strstr(months, mon);
+        if (!at || (at - months) % 3 || strlen(mon) != 3)
+                return 0;
+        tm = (struct tm){ .tm_year = year - 1900,
+                          .tm_mon = (int)(at - months) / 3,
+                          .tm_mday = day,
+                          .tm_hour = h,
+                          .tm_min = m,
+                          .tm_sec = sec };
+        time_t t = timegm(&tm);
+        if (t <= 0)
+                return 0;
+        strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return (uint64_t)t;
+}
+
+/* /mover's last run from /var/log/mover.log: the newest "Started (DATE)", the
+ * "Finished (DATE)" after it, and the last "N files" and "N bytes" counts. */
+static void mover_log(struct collector *c)
+{
+        static const struct setting rows[] = {
+                { "mover", "last_run_start", 0, "", "", 's' },
+                { "mover", "last_run_finish", 0, "", "", 's' },
+                { "mover", "last_run_duration_seconds", 0, "", "", 'i' },
+                { "mover", "last_run_files_moved", 0, "", "", 'i' },
+                { "mover", "last_run_bytes_moved", 0, "", "", 'i' },
+        };
+        char p[PATH_MAX], line[512], start[32] = "", finish[32] = "";
+        uint64_t t0 = 0, t1 = 0, moved = 0, bytes = 0;
+        if (collector_root_path(c, "/var/log/mover.log", p, sizeof(p)) < 0)
+                return;
+        _cleanup_fclose_ FILE *f = fopen(p, "re");
+        if (!f)
+                return;
+        while (fgets(line, sizeof(line), f)) {
+                char *a = strcasestr(line, "started ("), *b = strcasestr(line, "finished (");
+                uint64_t n;
+                if (a && (n = mover_time(a + 9, start, sizeof(start)))) {
+                        t0 = n;
+                        t1 = moved = bytes = 0;
+                        finish[0] = 0;
+                } else if (b && (n = mover_time(b + 10, finish, sizeof(finish))))
+                        t1 = n;
+                for (char *q = line; (q = strpbrk(q, "0123456789")); q += strspn(q, "0123456789")) {
+                        char *e;
+                        unsigned long long v = strtoull(q, &e, 10);
+                        if (strncmp(e, " file", 5) == 0)
+                                moved = v;
+                        else if (strncmp(e, " byte", 5) == 0)
+                                bytes = v;
+                }
+        }
+        if (!t0 && !t1)
+                return;
+        char v[5][32];
+        strscpy(v[0], sizeof(v[0]), start);
+        strscpy(v[1], sizeof(v[1]), finish);
+        snprintf(v[2], sizeof(v[2]), "%" PRIu64, t0 && t1 > t0 ? t1 - t0 : 0);
+        snprintf(v[3], sizeof(v[3]), "%" PRIu64, moved);
+        snprintf(v[4], sizeof(v[4]), "%" PRIu64, bytes);
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++)
+                if (*v[i])
+                        add_row(c, &rows[i], v[i]);
+}
+
 int unraid_settings_run(struct collector *c)
 {
         collector_batch_begin(c);
@@ -204,6 +282,7 @@ int unraid_settings_run(struct collector *c)
                         collector_source_status(c, files[i].source, true, NULL);
         }
         flash_space(c);
+        mover_log(c);
         if (collector_batch_count(c) == 0)
                 collector_batch_add_empty(c, RT_unraid_setting);
         return collector_batch_commit(c);

@@ -277,7 +277,7 @@ static const struct route routes[] = {
           "unraid",
           { "user.scripts", NULL } },
         NOT_YET("unassigned", S_DEFAULT, d_unassigned, "the unassigned.devices state files"),
-        NOT_YET("mover", S_DEFAULT, d_mover, "the mover's state"),
+        SETTINGS("mover", d_mover, "var.ini"),
 };
 
 static json_object *now_time(void)

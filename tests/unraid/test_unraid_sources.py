@@ -49,7 +49,7 @@ ROUTES = ["notifications", "notifications/unread", "notifications/archive",
           "hardware/baseboard", "hardware/cpu", "hardware/cache", "hardware/memory-array",
           "hardware/memory-devices", "settings/system", "settings/disks", "settings/docker",
           "settings/vm", "settings/mover", "plugins", "os/update", "user-scripts",
-          "array/parity-check/schedule", "system/flash"]
+          "array/parity-check/schedule", "system/flash", "mover"]
 
 # Routes whose sources ringhub does not read yet: the agent's default body (keys, types)
 # and source_status, never 404.
@@ -60,8 +60,6 @@ NOT_YET = {
                    "wireguard", "upnp", "ntp", "syslog_server"]},
         total_services=0, enabled_services=0, running_services=0),
     "unassigned": {"devices": [], "remote_shares": []},
-    "mover": {"active": False, "last_run_duration_seconds": 0, "last_run_files_moved": 0,
-              "last_run_bytes_moved": 0, "current_throughput_mbs": 0.0},
 }
 
 N_ALERT = {"path": "unread/Array_alert_1700001000.notify", "id": "Array_alert_1700001000.notify", "type": "unread", "importance": "alert",
@@ -158,6 +156,11 @@ def healthy(sub):
 
 US = "/boot/config/plugins/user.scripts/scripts/"
 EXPECTED = {
+    "mover": {"active": False, "schedule": "0 3 * * *",
+              "last_run_start": "2023-11-14T03:00:01Z", "last_run_finish": "2023-11-14T03:20:31Z",
+              "last_run_duration_seconds": 1230, "last_run_files_moved": 42,
+              "last_run_bytes_moved": 123456789, "current_throughput_mbs": 0.0,
+              "timestamp": MASK, "source_status": healthy("var.ini")},
     "array/parity-check/schedule": {
         "mode": "weekly", "day": 0, "hour": 3, "day_of_month": 1, "month": 1, "frequency": 1,
         "duration_hours": 6, "cumulative": True, "correcting": False, "timestamp": MASK,
@@ -321,7 +324,7 @@ def test_fixture(env, tmp):
     for route in DTOS:
         if route.split("/")[1] in ("notifications", "zfs", "registration", "settings",
                                    "plugins", "os", "user-scripts") or \
-                route == "/array/parity-check/schedule" or \
+                route in ("/array/parity-check/schedule", "/mover") or \
                 route == "/array/parity-check/history":
             problems = validate_route(route, get_json(env, route[1:]))
             check(not problems, f"{route} with data vs the agent's DTO: {problems[:10]}")
