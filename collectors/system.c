@@ -6,7 +6,10 @@
  * usage is the delta of /proc/stat between two cycles (the first cycle has no delta
  * and reports it missing — never a sleeping sample). Every file comes from the
  * --procfs/--sysfs roots and is parsed defensively: a missing, empty or garbage file
- * leaves its fields missing and logs once.
+ * leaves its fields missing and logs once. A second task, "hardware" (smbios.c), writes
+ * the SMBIOS tables' BIOS, baseboard, processor, caches and memory, parsed once: they
+ * describe the host like the rest of this record, exist on any PC (not only Unraid), and
+ * the DMI names this collector already reads come from the same tables.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -25,6 +28,7 @@
 #include "config.h"
 #include "log.h"
 #include "macros.h"
+#include "smbios.h"
 #include "util.h"
 
 #define MAX_CPUS    1024
@@ -592,12 +596,14 @@ static void system_done(struct collector *c)
 {
         struct system_state *s = collector_state(c);
         free(s->cores);
+        smbios_done();
 }
 
 static const struct collector_ops system_ops = {
         .name = "system",
         .description = "host identity, CPU, memory, sensors and firmware",
-        .tasks = { { "system", 5000, system_run } },
+        /* hardware: the SMBIOS tables, parsed once, written again every 10 min */
+        .tasks = { { "system", 5000, system_run }, { "hardware", 600000, smbios_run } },
         .state_size = sizeof(struct system_state),
         .init = system_init,
         .done = system_done,

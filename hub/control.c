@@ -68,6 +68,16 @@ static const struct control_action catalogue[] = {
         { "machines", "estop", "plc", "estop", OP, false, true, RT_machine, NULL, 10 * S },
         { "machines", "estop-all", "plc", "estop", OP, false, false, 0, NULL, 10 * S },
         { "tags", "write", "plc", "write", OP, false, true, RT_tag, NULL, 10 * S },
+        /* Unraid notifications (ringhub-collect-unraid): files moved, written, removed */
+        { "notifications", "archive", "unraid", "notify-archive", OP, false, true, RT_notification,
+          "id", 10 * S },
+        { "notifications", "unarchive", "unraid", "notify-unarchive", OP, false, true,
+          RT_notification, "id", 10 * S },
+        { "notifications", "delete", "unraid", "notify-delete", OP, false, true, RT_notification,
+          "id", 10 * S },
+        { "notifications", "create", "unraid", "notify-create", OP, false, false, 0, NULL, 10 * S },
+        { "notifications", "archive-all", "unraid", "notify-archive-all", OP, false, false, 0, NULL,
+          10 * S },
         /* any collector: collect now */
         { "collectors", "refresh", NULL, "refresh", OP, false, true, 0, NULL, 30 * S },
         { "collectors", "ping", NULL, "ping", AUTH_ROLE_VIEWER, false, true, 0, NULL, 5 * S },

@@ -36,8 +36,10 @@ struct ctl_req {
 };
 
 /* /api/v1/<area>/<id>/<action>, /api/v1/array/<action>, /api/v1/array/parity-check/<a>,
- * /api/v1/tags/<name> (a write; the machines' /command takes its action from the body). */
-static bool parse_path(const char *url, struct ctl_req *q)
+ * /api/v1/tags/<name> (a write; the machines' /command takes its action from the body);
+ * the agent's notification routes: POST /notifications (create), POST
+ * /notifications/archive/all, DELETE /notifications/<id>. */
+static bool parse_path(const char *url, const char *method, struct ctl_req *q)
 {
         if (!startswith(url, "/api/v1/"))
                 return false;
@@ -53,10 +55,17 @@ static bool parse_path(const char *url, struct ctl_req *q)
                         break;
                 seg[n++] = t;
         }
-        if (n < 2 || n > 3)
+        bool del = strcmp(method, "DELETE") == 0;
+        bool notif = n >= 1 && strcmp(seg[0], "notifications") == 0;
+        if ((n < 2 && !notif) || n > 3 || (del && (!notif || n != 2)))
                 return false;
         const char *area = seg[0], *id = NULL, *action;
-        if (strcmp(area, "array") == 0) {
+        if (notif && (n == 1 || del || (n == 3 && strcmp(seg[1], "archive") == 0))) {
+                if (n == 3 && strcmp(seg[2], "all") != 0)
+                        return false;
+                id = del ? seg[1] : NULL;
+                action = del ? "delete" : n == 1 ? "create" : "archive-all";
+        } else if (strcmp(area, "array") == 0) {
                 if (n == 3 && strcmp(seg[1], "parity-check") == 0) {
                         area = "parity-check";
                         action = seg[2];
@@ -216,10 +225,10 @@ bool control_rest(struct MHD_Connection *conn, const char *url, const char *meth
 {
         struct ctl_req *q = *req_cls;
         if (!q) {
-                if (strcmp(method, "POST") != 0)
+                if (strcmp(method, "POST") != 0 && strcmp(method, "DELETE") != 0)
                         return false;
                 struct ctl_req probe;
-                if (!parse_path(url, &probe))
+                if (!parse_path(url, method, &probe))
                         return false;
                 q = calloc(1, sizeof(*q));
                 if (!q) {

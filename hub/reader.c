@@ -380,7 +380,8 @@ static void prime(void)
         pthread_mutex_unlock(&hub.prime_lock);
         for (unsigned type = 1; type < RT_MAX; type++) {
                 struct state_topic *t = state_topic(type);
-                if (t && (t->d->kind == SK_SINGLE || t->d->kind == SK_LIST))
+                if (t && (t->d->kind == SK_SINGLE || t->d->kind == SK_LIST) &&
+                    (t->seen || !(t->d->flags & R_NO_PRIME)))
                         publish_topic(t);
         }
         pthread_mutex_unlock(&state_lock);

@@ -50,6 +50,7 @@
 #include "macros.h"
 #include "metrics.h"
 #include "record_json.h"
+#include "rest_sources.h"
 #include "session.h"
 #include "state.h"
 #include "tokens.h"
@@ -192,6 +193,30 @@ static enum MHD_Result history(struct MHD_Connection *conn, const char *url, con
         return respond_error(conn, MHD_HTTP_NOT_FOUND, "not found", url, false);
 }
 
+/* A route of rest_sources.c: its body, and X-Source-Status (control characters blanked). */
+static enum MHD_Result sources(struct MHD_Connection *conn, struct rest_sources_reply *sr)
+{
+        if (!sr->body)
+                return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL,
+                                     false);
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(sr->len, sr->body, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+                free(sr->body);
+                return MHD_NO;
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        rest_unraid_headers(r);
+        for (char *p = sr->source_header; *p; p++)
+                if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+                        *p = ' ';
+        if (sr->source_header[0])
+                MHD_add_response_header(r, "X-Source-Status", sr->source_header);
+        enum MHD_Result ret = MHD_queue_response(conn, sr->status, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
 static enum MHD_Result respond_object(struct MHD_Connection *conn, json_object *o)
 {
         size_t len;
@@ -240,7 +265,13 @@ static bool api_path_exists(const char *url)
         url += strlen("/api/v1/");
         if (strcmp(url, "health") == 0 || startswith(url, "history/") || api_route(url, &rt, &id))
                 return true;
-        json_object *built = rest_unraid_get(url); /* the routes built per request */
+        /* The routes built per request (built here only to know they exist). */
+        struct rest_sources_reply sr;
+        if (rest_sources_get(url, &sr)) {
+                free(sr.body);
+                return true;
+        }
+        json_object *built = rest_unraid_get(url);
         json_object_put(built);
         return built != NULL;
 }
@@ -252,6 +283,9 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *url, const c
                 return health(conn);
         if (startswith(sub, "history/"))
                 return history(conn, url, sub + strlen("history/"));
+        struct rest_sources_reply sr;
+        if (rest_sources_get(sub, &sr))
+                return sources(conn, &sr);
         json_object *built = rest_unraid_get(sub);
         if (built)
                 return respond_object(conn, built);

@@ -395,9 +395,12 @@ int state_apply_batch(const struct ring_record *const *recs, size_t n, struct st
         return ret;
 }
 
+/* The record's own time (a notification's "timestamp" field) wins over the sample's. */
 static void add_timestamp(json_object *o, uint64_t ts)
 {
         char buf[64];
+        if (json_object_object_get_ex(o, "timestamp", NULL))
+                return;
         if (ts && format_rfc3339_ns(buf, sizeof(buf), ts, false))
                 json_object_object_add(o, "timestamp", json_object_new_string(buf));
         else if (!ts && format_rfc3339_ns(buf, sizeof(buf), hub.start_ns, false))

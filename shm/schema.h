@@ -22,6 +22,7 @@ enum field_kind { FK_STR, FK_U32, FK_U64, FK_I64, FK_F64, FK_BOOL, FK_TIME };
 
 #define R_SCALAR   0x1u
 #define R_MAP      0x2u
+#define R_NO_PRIME 0x4u /* not published empty at hub start: only once a collector wrote it */
 #define F_SEED     0x1u
 #define F_COUNTER  0x2u
 #define F_NOMETRIC 0x4u

@@ -58,6 +58,10 @@ static bool source_present(const struct conf *c, const char *name)
         }
         if (strcmp(name, "gpu") == 0)
                 return exists_under_root("/dev/dri") || exists_under_root("/dev/nvidiactl");
+        if (strcmp(name, "zfs") == 0)
+                return exists_under_root("/proc/spl/kstat/zfs");
+        if (strcmp(name, "unraid") == 0)
+                return exists_under_root("/boot/config");
         return true;
 }
 

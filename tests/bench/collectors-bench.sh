@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # collectors-bench.sh — CPU per collection cycle and RSS of ringhub-collect-disks,
-# ringhub-collect-network and ringhub-collect-system on fixture trees of 20 disks (10
-# mounted, SMART excluded), 20 interfaces and the system fixture (tests/fixtures/
-# system-basic: 2 CPUs, 2 fans, 4 temperatures, RAPL). Each collector runs with a 20 ms interval for a few seconds; CPU is the
+# ringhub-collect-network, ringhub-collect-system, ringhub-collect-zfs and
+# ringhub-collect-unraid on fixture trees of 20 disks (10 mounted, SMART excluded), 20
+# interfaces, the system fixture (tests/fixtures/system-basic: 2 CPUs, 2 fans, 4
+# temperatures, RAPL) and the Unraid fixture (tests/fixtures/unraid-sources: 2 ZFS pools
+# and the ARC, kstat task only, no zfs/zpool spawn; 4 notifications, notifications task
+# only). Each collector runs with a 20 ms interval for a few seconds; CPU is the
 # sum of every thread's /proc/PID/task/*/schedstat run time between two points,
 # divided by the batches written in between. Last line: one JSON object.
 # Usage: BUILD=build-dir tests/bench/collectors-bench.sh [seconds]
@@ -19,6 +22,8 @@ cleanup() {
     "$BUILD/shm/ringhubctl" --ring "$ring-d" rm >/dev/null 2>&1 || true
     "$BUILD/shm/ringhubctl" --ring "$ring-n" rm >/dev/null 2>&1 || true
     "$BUILD/shm/ringhubctl" --ring "$ring-s" rm >/dev/null 2>&1 || true
+    "$BUILD/shm/ringhubctl" --ring "$ring-z" rm >/dev/null 2>&1 || true
+    "$BUILD/shm/ringhubctl" --ring "$ring-u" rm >/dev/null 2>&1 || true
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -102,8 +107,18 @@ SYSFIX=$(cd "$(dirname "$0")/../fixtures/system-basic" && pwd)
 read -r s_us s_rss s_hwm s_n s_anon s_pss < <(measure system "$ring-s" 9 "$BUILD/collectors/ringhub-collect-system" \
     --procfs "$SYSFIX/proc" --sysfs "$SYSFIX/sys" --rootfs "$SYSFIX")
 
+# zfs: 2 pools + the ARC record per cycle; unraid: 4 notifications per cycle
+FIX=$(cd "$(dirname "$0")/../fixtures/unraid-sources" && pwd)
+read -r z_us z_rss z_hwm z_n z_anon z_pss < <(measure zfs "$ring-z" 3 "$BUILD/collectors/ringhub-collect-zfs" \
+    --procfs "$FIX/proc" --zfs /bin/false --zpool /bin/false --interval-list 600000)
+read -r u_us u_rss u_hwm u_n u_anon u_pss < <(measure unraid "$ring-u" 4 "$BUILD/collectors/ringhub-collect-unraid" \
+    --rootfs "$FIX/root" --interval-files 600000)
+
 echo "disks: ${d_us} us CPU per cycle over ${d_n} cycles (20 disks), RSS ${d_rss} kB (peak ${d_hwm}; anon ${d_anon}, PSS ${d_pss}; the rest is the shared ring and libraries)"
 echo "network: ${n_us} us CPU per cycle over ${n_n} cycles (20 interfaces), RSS ${n_rss} kB (peak ${n_hwm}; anon ${n_anon}, PSS ${n_pss})"
 echo "system: ${s_us} us CPU per cycle over ${s_n} cycles, RSS ${s_rss} kB (peak ${s_hwm}; anon ${s_anon}, PSS ${s_pss})"
-printf '{"bench":"collectors","disks":20,"interfaces":20,"disks_cycle_cpu_us":%s,"disks_cycles":%s,"disks_rss_kb":%s,"disks_rss_peak_kb":%s,"disks_rss_anon_kb":%s,"disks_pss_kb":%s,"network_cycle_cpu_us":%s,"network_cycles":%s,"network_rss_kb":%s,"network_rss_peak_kb":%s,"network_rss_anon_kb":%s,"network_pss_kb":%s,"system_cycle_cpu_us":%s,"system_cycles":%s,"system_rss_kb":%s,"system_pss_kb":%s}\n' \
-    "$d_us" "$d_n" "$d_rss" "$d_hwm" "$d_anon" "$d_pss" "$n_us" "$n_n" "$n_rss" "$n_hwm" "$n_anon" "$n_pss" "$s_us" "$s_n" "$s_rss" "$s_pss"
+echo "zfs: ${z_us} us CPU per kstat cycle over ${z_n} cycles (2 pools + ARC), RSS ${z_rss} kB (peak ${z_hwm}; anon ${z_anon}, PSS ${z_pss})"
+echo "unraid: ${u_us} us CPU per notifications re-read over ${u_n} cycles (4 files), RSS ${u_rss} kB (peak ${u_hwm}; anon ${u_anon}, PSS ${u_pss})"
+printf '{"bench":"collectors","disks":20,"interfaces":20,"disks_cycle_cpu_us":%s,"disks_cycles":%s,"disks_rss_kb":%s,"disks_rss_peak_kb":%s,"disks_rss_anon_kb":%s,"disks_pss_kb":%s,"network_cycle_cpu_us":%s,"network_cycles":%s,"network_rss_kb":%s,"network_rss_peak_kb":%s,"network_rss_anon_kb":%s,"network_pss_kb":%s,"system_cycle_cpu_us":%s,"system_cycles":%s,"system_rss_kb":%s,"system_pss_kb":%s,"zfs_cycle_cpu_us":%s,"zfs_cycles":%s,"zfs_rss_kb":%s,"zfs_pss_kb":%s,"unraid_cycle_cpu_us":%s,"unraid_cycles":%s,"unraid_rss_kb":%s,"unraid_pss_kb":%s}\n' \
+    "$d_us" "$d_n" "$d_rss" "$d_hwm" "$d_anon" "$d_pss" "$n_us" "$n_n" "$n_rss" "$n_hwm" "$n_anon" "$n_pss" "$s_us" "$s_n" "$s_rss" "$s_pss" \
+    "$z_us" "$z_n" "$z_rss" "$z_pss" "$u_us" "$u_n" "$u_rss" "$u_pss"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # idle-footprint — the whole stack's idle cost on a NAS.
 #
-# Starts the hub and every NAS collector (system, disks, network, docker, vm, ups, gpu)
-# at their default intervals on a private ring with no clients, waits for a warm-up,
+# Starts the hub and every NAS collector (system, disks, network, docker, vm, ups, gpu,
+# zfs, unraid; COLLECTORS="…" picks others) at their default intervals on a private ring with no clients, waits for a warm-up,
 # then measures for MEASURE seconds (default 60): CPU % of one core (utime+stime of
 # every process, all threads), total PSS (smaps_rollup, so the shared ring and
 # libraries count once), wake-ups/s (voluntary + involuntary context switches of every
@@ -11,7 +11,7 @@
 # strace --seccomp-bpf instead, which is exact but itself adds wake-ups). Last line: one
 # JSON object.
 #
-# Env: BUILD (build dir, default ./build), MEASURE (s), WARMUP (s).
+# Env: BUILD (build dir, default ./build), MEASURE (s), WARMUP (s), COLLECTORS (names).
 set -euo pipefail
 BUILD=${BUILD:-build}
 MEASURE=${MEASURE:-60}
@@ -52,7 +52,7 @@ names=()
 
 PORT=$(free_port)
 launch hub "$BUILD/hub/ringhub" --ring "$RING" --listen "127.0.0.1:$PORT"
-for c in system disks network docker vm ups gpu; do
+for c in ${COLLECTORS:-system disks network docker vm ups gpu zfs unraid}; do
     launch "$c" "$BUILD/collectors/ringhub-collect-$c" --ring "$RING"
 done
 echo "started: ${names[*]} (ring $RING, port $PORT); warm-up ${WARMUP}s, measuring ${MEASURE}s" >&2

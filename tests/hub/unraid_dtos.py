@@ -24,6 +24,43 @@ FAN_DEVICE = {"id": S, "name": S, "rpm": I, "pwm_value": I, "pwm_percent": I, "m
 FINDING = {"severity": S, "title": S, "detail": S}
 PORT = {"private_port": I, "public_port": I, "type": S}
 
+NOTIFICATION = {"id": S, "title?": S, "subject?": S, "description?": S, "importance": S,
+                "link?": S, "timestamp": S, "formatted_timestamp": S, "type": S}
+NOTIFICATION_COUNTS = {"info": I, "warning": I, "alert": I, "total": I}
+NOTIFICATION_OVERVIEW = {"unread": NOTIFICATION_COUNTS, "archive": NOTIFICATION_COUNTS}
+NOTIFICATION_PART = ("object", {"notifications": ("list", NOTIFICATION), "count": I,
+                                "source_status?": SOURCE_STATUS})
+ZFS_POOL = {"name": S, "guid?": S, "version?": S, "health": S, "state": S, "size_bytes": I,
+            "allocated_bytes": I, "free_bytes": I, "fragmentation_percent": N,
+            "capacity_percent": N, "dedup_ratio": N, "compress_ratio?": N, "readonly": B,
+            "autoexpand": B, "vdevs": L, "scan_errors": I, "scan_repaired_bytes": I,
+            "scan_start_time": S, "scan_end_time": S, "scan_progress_percent": N,
+            "read_errors": I, "write_errors": I, "checksum_errors": I, "is_boot_pool": B,
+            "timestamp": S}
+NET_SERVICE = {"name": S, "enabled": B, "running": B, "port?": I, "description?": S}
+PARITY_RECORD = {"action": S, "date": S, "duration_seconds": I, "speed_mbps": N, "status": S,
+                 "errors": I, "size_bytes": I}
+
+HW_BIOS = {"vendor?": S, "version?": S, "release_date?": S, "address?": S, "runtime_size?": S,
+           "rom_size?": S, "characteristics?": ("list", S), "revision?": S}
+HW_BOARD = {"manufacturer?": S, "product_name?": S, "version?": S, "serial_number?": S,
+            "asset_tag?": S, "features?": ("list", S), "location_in_chassis?": S, "type?": S}
+HW_CPU = {"socket_designation?": S, "family?": S, "manufacturer?": S, "signature?": S,
+          "flags?": ("list", S), "voltage?": S, "external_clock_mhz?": I, "max_speed_mhz?": I,
+          "current_speed_mhz?": I, "status?": S, "upgrade?": S, "serial_number?": S,
+          "asset_tag?": S, "part_number?": S, "core_enabled?": I, "thread_count?": I}
+HW_CACHE = {"level": I, "socket_designation?": S, "configuration?": S,
+            "operational_mode?": S, "location?": S, "installed_size?": S, "maximum_size?": S,
+            "installed_sram_type?": S, "error_correction_type?": S, "system_type?": S,
+            "associativity?": S}
+HW_ARRAY = {"location?": S, "use?": S, "error_correction_type?": S, "maximum_capacity?": S,
+            "number_of_devices?": I}
+HW_MEM = {"locator?": S, "bank_locator?": S, "size?": S, "form_factor?": S, "type?": S,
+          "type_detail?": S, "speed?": S, "manufacturer?": S, "serial_number?": S,
+          "asset_tag?": S, "part_number?": S, "rank?": I, "configured_speed?": S,
+          "minimum_voltage?": S, "maximum_voltage?": S, "configured_voltage?": S,
+          "data_width?": I, "total_width?": I}
+
 # route → ("object" | "list", {key: type spec})
 DTOS = {
     "/health": ("object", {"status": S}),
@@ -109,6 +146,86 @@ DTOS = {
         "findings": ("list", FINDING), "critical_count": I, "warning_count": I,
         "info_count": I, "generated_at": S,
         "degraded_subsystems?": {"count": I, "items": ("list", SOURCE_STATUS)}}),
+    # the newer sources (collectors unraid and zfs, hub/rest_sources.c)
+    "/notifications": ("object", {
+        "overview": NOTIFICATION_OVERVIEW, "notifications": ("list", NOTIFICATION),
+        "timestamp": S, "source_status?": SOURCE_STATUS}),
+    "/notifications/unread": NOTIFICATION_PART,
+    "/notifications/archive": NOTIFICATION_PART,
+    "/notifications/overview": ("object", dict(NOTIFICATION_OVERVIEW,
+                                               **{"source_status?": SOURCE_STATUS})),
+    "/zfs/pools": ("list", ZFS_POOL),
+    "/zfs/datasets": ("list", {
+        "name": S, "type": S, "used_bytes": I, "available_bytes": I, "referenced_bytes": I,
+        "compress_ratio": N, "mountpoint?": S, "quota_bytes?": I, "reservation_bytes?": I,
+        "compression": S, "readonly": B, "timestamp": S}),
+    "/zfs/snapshots": ("list", {
+        "name": S, "dataset": S, "used_bytes": I, "referenced_bytes": I, "creation_time": S,
+        "timestamp": S}),
+    "/zfs/arc": ("object", {
+        "size_bytes": I, "size_mb": N, "target_size_bytes": I, "min_size_bytes": I,
+        "max_size_bytes": I, "configured_max_bytes": I, "usage_percent": N,
+        "hit_ratio_percent": N, "mru_hit_ratio_percent": N, "mfu_hit_ratio_percent": N,
+        "hits": I, "misses": I, "l2_size_bytes?": I, "l2_hits?": I, "l2_misses?": I,
+        "timestamp": S, "source_status?": SOURCE_STATUS}),
+    "/registration": ("object", {
+        "type": S, "state": S, "expiration": S, "update_expiration": S, "server_name?": S,
+        "guid?": S, "timestamp": S, "source_status?": SOURCE_STATUS}),
+    "/array/parity-check/history": ("object", {
+        "records": ("list", PARITY_RECORD), "timestamp": S, "source_status?": SOURCE_STATUS}),
+    "/hardware/full": ("object", {
+        "bios?": HW_BIOS, "baseboard?": HW_BOARD, "cpu?": HW_CPU, "cache?": ("list", HW_CACHE),
+        "memory_array?": HW_ARRAY, "memory_devices?": ("list", HW_MEM), "timestamp": S,
+        "source_status?": SOURCE_STATUS}),
+    "/hardware/bios": ("object", dict(HW_BIOS, **{"source_status?": SOURCE_STATUS})),
+    "/hardware/baseboard": ("object", dict(HW_BOARD, **{"source_status?": SOURCE_STATUS})),
+    "/hardware/cpu": ("object", dict(HW_CPU, **{"source_status?": SOURCE_STATUS})),
+    "/hardware/cache": ("list", HW_CACHE),
+    "/hardware/memory-array": ("object", dict(HW_ARRAY, **{"source_status?": SOURCE_STATUS})),
+    "/hardware/memory-devices": ("list", HW_MEM),
+    "/array/parity-check/schedule": ("object", {
+        "mode": S, "day": I, "hour": I, "day_of_month": I, "month": I, "frequency": I,
+        "duration_hours": I, "cumulative": B, "correcting": B, "cron?": S, "check_cron?": S,
+        "timestamp": S, "source_status?": SOURCE_STATUS}),
+    "/settings/system": ("object", {"server_name": S, "timestamp": S,
+                                    "source_status?": SOURCE_STATUS}),
+    "/settings/disks": ("object", {"spindown_delay_minutes": I, "start_array": B,
+                                   "spinup_groups": B, "timestamp": S,
+                                   "source_status?": SOURCE_STATUS}),
+    "/settings/docker": ("object", {"enabled": B, "timestamp": S,
+                                    "source_status?": SOURCE_STATUS}),
+    "/settings/vm": ("object", {"enabled": B, "timestamp": S, "source_status?": SOURCE_STATUS}),
+    "/settings/mover": ("object", {"active": B, "schedule": S, "logging": B,
+                                   "cache_floor_kb": I, "timestamp": S,
+                                   "source_status?": SOURCE_STATUS}),
+    "/settings/network-services": ("object", dict(
+        {k: NET_SERVICE for k in ["smb", "nfs", "afp", "ftp", "ssh", "telnet", "avahi",
+                                  "netbios", "wsd", "wireguard", "upnp", "ntp",
+                                  "syslog_server"]},
+        total_services=I, enabled_services=I, running_services=I, timestamp=S,
+        **{"source_status?": SOURCE_STATUS})),
+    "/system/flash": ("object", {
+        "device": S, "model": S, "vendor": S, "guid": S, "size_bytes": I, "used_bytes": I,
+        "free_bytes": I, "usage_percent": N, "smart_available": B, "timestamp": S,
+        "source_status?": SOURCE_STATUS}),
+    "/plugins": ("object", {
+        "plugins": ("list", {"name": S, "version": S, "author": S, "enabled": B, "url?": S,
+                             "support_url?": S, "icon?": S, "update_available": B,
+                             "latest_version?": S}),
+        "total_count": I, "updates_available": I, "timestamp": S,
+        "source_status?": SOURCE_STATUS}),
+    "/os/update": ("object", {"current_version": S, "latest_version?": S,
+                              "update_available": B, "status": S, "timestamp": S,
+                              "source_status?": SOURCE_STATUS}),
+    "/user-scripts": ("list", {"name": S, "description": S, "path": S, "executable": B,
+                               "last_modified": S}),
+    "/unassigned": ("object", {"devices": L, "remote_shares": L, "timestamp": S,
+                               "source_status?": SOURCE_STATUS}),
+    "/mover": ("object", {"active": B, "schedule?": S, "last_run_start?": S,
+                          "last_run_finish?": S, "last_run_duration_seconds": I,
+                          "last_run_files_moved": I, "last_run_bytes_moved": I,
+                          "current_throughput_mbs": N, "timestamp": S,
+                          "source_status?": SOURCE_STATUS}),
     "/network/access-urls": ("object", {
         "urls": ("list", {"type": S, "name": S, "ipv4?": S, "ipv6?": S}), "timestamp": S,
         "source_status?": SOURCE_STATUS}),

@@ -118,6 +118,7 @@ generator)
     cfg=$T/ringhub.conf
     mkdir -p "$D/run"
     : >"$D/run/test-docker.sock" # the docker source exists, libvirt's and the GPU's do not
+    mkdir -p "$D/proc/spl/kstat/zfs" # so does ZFS's; Unraid's flash (/boot/config) does not
     cat >"$cfg" <<EOF
 [collector.system]
 enabled = yes
@@ -138,11 +139,15 @@ enabled = yes
 enabled = no
 [collector.opcua]
 enabled = auto
+[collector.zfs]
+enabled = auto
+[collector.unraid]
+enabled = auto
 EOF
     built=" $(collectors_built | tr '\n' ' ') "
     expect_wanted() { # collectors that must be linked, given which are built
         local c
-        for c in system network docker ups opcua; do
+        for c in system network docker ups opcua zfs; do
             [[ $built == *" $c "* ]] && echo "$c"
         done
         return 0
@@ -161,7 +166,8 @@ EOF
     done
     echo "generator: wants $got"
 
-    # A broken config never fails the boot: defaults (system disks network) are used.
+    # A broken config never fails the boot: defaults (system disks network, and zfs, auto
+    # with its source here) are used.
     printf '[collector.system]\nenabled = perhaps\n' >"$cfg"
     out2=$T/gen2
     mkdir -p "$out2"
@@ -169,7 +175,7 @@ EOF
     grep -q "ringhub.conf:2: bad value 'perhaps'" "$T/gen2.err" || fail "no file:line error: $(cat "$T/gen2.err")"
     got=$(find "$out2/ringhub.target.wants" -name '*.service' | sed 's|.*/ringhub-collect@||; s|\.service$||' | sort | tr '\n' ' ')
     want=""
-    for c in disks network system; do [[ $built == *" $c "* ]] && want+="$c "; done
+    for c in disks network system zfs; do [[ $built == *" $c "* ]] && want+="$c "; done
     [ "$got" = "$want" ] || fail "bad config: wants '$got', expected defaults '$want'"
     echo "generator on a bad config: defaults ($got)"
     # usage error

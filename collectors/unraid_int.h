@@ -1,0 +1,34 @@
+/*
+ * unraid_int.h — what unraid.c and unraid_control.c share (ringhub-collect-unraid only).
+ */
+#pragma once
+
+#include "collector.h"
+
+/*
+ * The notification commands (hub/control.c's catalogue, area "notifications"):
+ * notify-create {title, subject?, description?, importance?, link?}, notify-archive ID,
+ * notify-unarchive ID, notify-delete ID, notify-archive-all. base is the notifications
+ * folder (its unread/ and archive/). Each is a rename, a write or an unlink on the event
+ * loop (local files: no worker thread) and is answered at once; inotify then publishes
+ * the new list. Returns 1 for a verb that is not a notification's (left to the skeleton).
+ */
+int unraid_notify_command(struct collector *c, const char *base,
+                          const struct collector_command *cmd);
+
+/* unraid_files.c: the registration record (var.ini) and the parity history
+ * (parity-checks.log); tasks of the collector. */
+int unraid_registration_run(struct collector *c);
+int unraid_parity_run(struct collector *c);
+
+/* unraid_settings.c: the settings rows (ident.cfg, disk.cfg, docker.cfg, domain.cfg,
+ * var.ini's mover keys) as one batch of unraid_setting records; part of the files task. */
+int unraid_settings_run(struct collector *c);
+/* Is name one of the files the settings come from (for the inotify filter)? */
+bool unraid_settings_file(const char *name);
+
+/* unraid_plugins.c: the installed plugins (/boot/config/plugins/NAME.plg, updates waiting in
+ * /tmp/plugins) as one batch of unraid_plugin records; part of the files task. */
+int unraid_plugins_run(struct collector *c);
+/* The User Scripts plugin's scripts as one batch of user_script records (files task). */
+int unraid_user_scripts_run(struct collector *c);
