@@ -23,21 +23,98 @@
 #include "util.h"
 
 #define WRITE_BATCH   64
-#define SCRATCH_BYTES (64 * 1024)
+#define SCRATCH_BYTES FANOUT_WRITE_MAX
 #define HELD_NONE     UINT64_MAX
+#define COAL_SLACK_NS (200 * 1000ull)
 
 static struct hub_msg *latest[HUB_MAX_DIALECTS][HUB_T_MAX];
 static uint8_t scratch[LWS_PRE + SCRATCH_BYTES];
 
+/* ---- adaptive coalescing: a busy client's frames wait (bounded) to share a write ---- */
+
+/* Clients whose write waits, in the order they began waiting (so by deadline). */
+static struct hub_client *coal_head, *coal_tail;
+static lws_sorted_usec_list_t coal_sul;
+
+static void coal_unlink(struct hub_client *c)
+{
+        if (!c->coal_listed)
+                return;
+        if (c->coal_prev)
+                c->coal_prev->coal_next = c->coal_next;
+        else
+                coal_head = c->coal_next;
+        if (c->coal_next)
+                c->coal_next->coal_prev = c->coal_prev;
+        else
+                coal_tail = c->coal_prev;
+        c->coal_prev = c->coal_next = NULL;
+        c->coal_listed = false;
+}
+
+static void request_write(struct hub_client *c)
+{
+        if (c->kick)
+                c->kick(c); /* polling: the waiting poll request, if any */
+        else if (c->wsi)
+                lws_callback_on_writable(c->wsi);
+}
+
+static void coal_arm(uint64_t now);
+
+/* The hold's timer: every client whose deadline has come (or is within the timer's
+ * granularity) asks for its write; one timer for all of them. */
+static void coal_expired(lws_sorted_usec_list_t *sul)
+{
+        uint64_t now = mono_ns();
+        while (coal_head && coal_head->coal_until_ns <= now + COAL_SLACK_NS) {
+                struct hub_client *c = coal_head;
+                coal_unlink(c);
+                if (!c->closing)
+                        request_write(c);
+        }
+        coal_arm(now);
+}
+
+static void coal_arm(uint64_t now)
+{
+        if (!coal_head || !hub.lws)
+                return;
+        uint64_t due = coal_head->coal_until_ns;
+        lws_sul_schedule(hub.lws, 0, &coal_sul, coal_expired,
+                         (lws_usec_t)(due > now ? (due - now) / 1000 : 0) + 1);
+}
+
+/* A frame is queued: ask for a write. A client that wrote within the last coalesce
+ * interval is busy: its write waits until that interval has passed since this frame, so
+ * the frames arriving meanwhile go out in the same write. An idle client (the NAS case)
+ * is written at once. */
 static void want_write(struct hub_client *c)
 {
-        if (!c->write_pending) {
-                c->write_pending = true;
-                if (c->kick)
-                        c->kick(c); /* polling: the waiting poll request, if any */
-                else
-                        lws_callback_on_writable(c->wsi);
+        if (c->write_pending)
+                return;
+        c->write_pending = true;
+        uint64_t hold = (uint64_t)hub.opt.coalesce_us * 1000ull;
+        if (hold && !c->kick && hub.lws && c->last_write_ns && !c->coal_listed) {
+                uint64_t now = fanout_now_ns();
+                if (now - c->last_write_ns < hold) {
+                        c->coal_until_ns = now + hold;
+                        c->coal_prev = coal_tail;
+                        c->coal_next = NULL;
+                        if (coal_tail)
+                                coal_tail->coal_next = c;
+                        else
+                                coal_head = c;
+                        coal_tail = c;
+                        c->coal_listed = true;
+                        if (coal_head == c)
+                                coal_arm(now);
+                        atomic_fetch_add_explicit(&hub.stats.ws_writes_held, 1,
+                                                  memory_order_relaxed);
+                        return;
+                }
         }
+        request_write(c);
 }
 
 static void close_slow(struct hub_client *c, const char *why)
@@ -157,7 +234,7 @@ void fanout_drain(void)
                         fanout_broadcast(a[i].dialect, a[i].msg);
                 hub_msg_unref(a[i].msg);
         }
-        free(a);
+        hub_handoff_done(a);
         fan_now = 0;
 }
 
@@ -218,6 +295,7 @@ static void dequeue(struct hub_client *c, unsigned n, size_t total, struct hub_m
 
 int fanout_write(struct hub_client *c)
 {
+        coal_unlink(c); /* writeable now (asked before the hold): the hold is moot */
         c->write_pending = false;
         if (c->closing)
                 return write_close(c);
@@ -248,8 +326,12 @@ int fanout_write(struct hub_client *c)
         if (w < 0)
                 return -1;
         dequeue(c, n, total, NULL);
-        if (c->q_len)
-                want_write(c);
+        c->last_write_ns = mono_ns();
+        if (c->q_len) {
+                /* More than one write's worth: the rest goes at the next chance. */
+                c->write_pending = true;
+                request_write(c);
+        }
         return 0;
 }
 
@@ -268,8 +350,9 @@ unsigned fanout_take(struct hub_client *c, struct hub_msg **ret, unsigned max)
 
 void fanout_kick(struct hub_client *c)
 {
-        c->write_pending = false;
-        want_write(c);
+        coal_unlink(c);
+        c->write_pending = true;
+        request_write(c);
 }
 
 /* ---- the events/s cap and per-topic rate holds ---- */
@@ -281,6 +364,11 @@ void fanout_open(struct hub_client *c)
 
 void fanout_close(struct hub_client *c)
 {
+        /* Gone: nothing more is queued (the disconnect event published next must not
+         * put it back on the coalescing list it leaves here). */
+        c->closing = true;
+        c->write_pending = false;
+        coal_unlink(c);
         lws_sul_cancel(&c->hold_sul);
         for (unsigned t = 0; t < HUB_T_MAX; t++) {
                 hub_msg_unref(c->held[t]);

@@ -195,12 +195,35 @@ json_object *hub_diag_json(const struct hub_diag *d)
         return o;
 }
 
-static void handoff_add(unsigned d, uint64_t client, struct hub_msg *m, bool may_wait)
+/* This thread's pushes not yet published (never the lws thread's: it publishes each at
+ * once, and its next pass drains them). */
+#define STAGE_MAX 256
+static _Thread_local struct hub_handoff stage[STAGE_MAX];
+static _Thread_local size_t n_stage;
+static _Thread_local bool stage_nowait; /* one of them came from a caller that must not wait */
+
+/* Append n entries to the shared queue (handoff_lock held); false on ENOMEM. */
+static bool handoff_append(const struct hub_handoff *a, size_t n)
 {
-        pthread_mutex_lock(&hub.handoff_lock);
-        /* Backpressure: the ring is the buffer, not this queue. */
-        while (may_wait && hub.handoff_n >= HANDOFF_MAX && !atomic_load(&hub.stop)) {
+        if (hub.handoff_n + n > hub.handoff_cap) {
+                size_t cap = MAX(hub.handoff_cap * 2, MAX(hub.handoff_n + n, (size_t)256));
+                struct hub_handoff *na = realloc(hub.handoff, cap * sizeof(*na));
+                if (!na)
+                        return false;
+                hub.handoff = na;
+                hub.handoff_cap = cap;
+        }
+        memcpy(hub.handoff + hub.handoff_n, a, n * sizeof(*a));
+        hub.handoff_n += n;
+        return true;
+}
+
+/* Wait while the queue is full (handoff_lock held): the ring is the buffer, not this. */
+static void handoff_wait_space(void)
+{
+        while (hub.handoff_n >= HANDOFF_MAX && !atomic_load(&hub.stop)) {
                 atomic_fetch_add_explicit(&hub.stats.handoff_waits, 1, memory_order_relaxed);
+                hub.handoff_woken = true;
                 if (hub.lws)
                         lws_cancel_service(hub.lws);
                 struct timespec ts;
@@ -212,21 +235,53 @@ static void handoff_add(unsigned d, uint64_t client, struct hub_msg *m, bool may
                 }
                 pthread_cond_timedwait(&hub.handoff_space, &hub.handoff_lock, &ts);
         }
-        if (hub.handoff_n == hub.handoff_cap) {
-                size_t cap = hub.handoff_cap ? hub.handoff_cap * 2 : 256;
-                struct hub_handoff *a = realloc(hub.handoff, cap * sizeof(*a));
-                if (!a) {
-                        pthread_mutex_unlock(&hub.handoff_lock);
-                        log_error("hand-off queue: out of memory, dropping an event");
-                        hub_msg_unref(m);
-                        return;
-                }
-                hub.handoff = a;
-                hub.handoff_cap = cap;
+}
+
+/* Publish a batch under one lock; wake the lws thread unless a wake-up is pending. */
+static void handoff_publish(const struct hub_handoff *a, size_t n, bool may_wait, bool wake)
+{
+        pthread_mutex_lock(&hub.handoff_lock);
+        if (may_wait)
+                handoff_wait_space();
+        if (!handoff_append(a, n)) {
+                pthread_mutex_unlock(&hub.handoff_lock);
+                log_error("hand-off queue: out of memory, dropping %zu frames", n);
+                for (size_t i = 0; i < n; i++)
+                        hub_msg_unref(a[i].msg);
+                return;
         }
-        hub.handoff[hub.handoff_n++] =
-            (struct hub_handoff){ .msg = m, .dialect = (uint8_t)d, .client = client };
+        bool need = wake && !hub.handoff_woken;
+        if (need)
+                hub.handoff_woken = true;
         pthread_mutex_unlock(&hub.handoff_lock);
+        if (need && hub.lws)
+                lws_cancel_service(hub.lws);
+}
+
+static void stage_flush(void)
+{
+        if (!n_stage)
+                return;
+        size_t n = n_stage;
+        bool may_wait = !stage_nowait;
+        n_stage = 0;
+        stage_nowait = false;
+        handoff_publish(stage, n, may_wait, true);
+}
+
+static void handoff_add(unsigned d, uint64_t client, struct hub_msg *m, bool may_wait)
+{
+        struct hub_handoff h = { .msg = m, .dialect = (uint8_t)d, .client = client };
+        if (hub_on_loop_thread()) {
+                /* Drained by this thread's next pass (never waits for itself). */
+                handoff_publish(&h, 1, false, true);
+                return;
+        }
+        if (n_stage == STAGE_MAX)
+                stage_flush();
+        stage[n_stage++] = h;
+        if (!may_wait)
+                stage_nowait = true;
 }
 
 void hub_handoff_push(unsigned d, struct hub_msg *m, bool may_wait)
@@ -242,8 +297,7 @@ void hub_handoff_push_to(unsigned d, uint64_t client_id, struct hub_msg *m)
 
 void hub_handoff_kick(void)
 {
-        if (hub.lws)
-                lws_cancel_service(hub.lws);
+        stage_flush(); /* the lws thread's own pushes are published (and woken) at once */
 }
 
 struct hub_handoff *hub_handoff_take(size_t *ret_n)
@@ -251,11 +305,25 @@ struct hub_handoff *hub_handoff_take(size_t *ret_n)
         pthread_mutex_lock(&hub.handoff_lock);
         struct hub_handoff *a = hub.handoff;
         *ret_n = hub.handoff_n;
-        hub.handoff = NULL;
-        hub.handoff_n = hub.handoff_cap = 0;
+        hub.handoff_taken_cap = hub.handoff_cap;
+        hub.handoff = hub.handoff_spare;
+        hub.handoff_cap = hub.handoff_spare_cap;
+        hub.handoff_spare = NULL;
+        hub.handoff_spare_cap = 0;
+        hub.handoff_n = 0;
+        hub.handoff_woken = false;
         pthread_cond_broadcast(&hub.handoff_space);
         pthread_mutex_unlock(&hub.handoff_lock);
         return a;
+}
+
+void hub_handoff_done(struct hub_handoff *a)
+{
+        pthread_mutex_lock(&hub.handoff_lock);
+        free(hub.handoff_spare);
+        hub.handoff_spare = a;
+        hub.handoff_spare_cap = a ? hub.handoff_taken_cap : 0;
+        pthread_mutex_unlock(&hub.handoff_lock);
 }
 
 void hub_handoff_clear(void)
@@ -265,6 +333,11 @@ void hub_handoff_clear(void)
         for (size_t i = 0; i < n; i++)
                 hub_msg_unref(a[i].msg);
         free(a);
+        pthread_mutex_lock(&hub.handoff_lock);
+        free(hub.handoff_spare);
+        hub.handoff_spare = NULL;
+        hub.handoff_spare_cap = 0;
+        pthread_mutex_unlock(&hub.handoff_lock);
 }
 
 void hub_diag_get(struct hub_diag *ret)

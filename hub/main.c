@@ -192,6 +192,7 @@ static int parse_args(int argc, char **argv)
                 .read_timeout_secs = 60,
                 .queue_len = 256,
                 .slow_timeout_ms = 10000,
+                .coalesce_us = 2000,
                 .head_timeout_ms = 10000,
                 .max_pending = 1024,
                 .http_connections = 1000,

@@ -7,6 +7,8 @@
  *        inject system records through the ring at fixed rates and print one JSON object
  *        (last line): cmps_10/100/1000, lat_p50_ms/lat_p99_ms, rss_idle_kb,
  *        rss_per_client_kb, serializations_per_event, hub CPU% per point.
+ *   fanout-bench verify --port P --clients N --count C [--timeout S]   N WebSocket
+ *        clients on a running hub must each see uptime_seconds 1…C in order (tests/hub).
  *   fanout-bench produce --ring R --count N --rate EV_PER_S [--children K]
  *        write N system batches (uptime_seconds = sequence, 1…N; K cpu_core children
  *        each) at a fixed rate; used by tests/hub to drive 10,000 events.
@@ -28,6 +30,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -44,8 +47,17 @@
 #define HIST_BUCKETS 20000 /* 10 µs each: 0–200 ms */
 #define MAX_PROCS    64
 
+/* What a client does with each message: count it, also measure the latency carried in
+ * uptime_seconds (a realtime ns), or check that uptime_seconds counts 1, 2, 3… */
+enum client_mode { M_COUNT, M_LAT, M_SEQ };
+
 struct client_stats {
         _Atomic uint64_t msgs, bytes, connected, failed, closed;
+        _Atomic uint64_t sys;       /* system_update messages */
+        _Atomic uint64_t complete;  /* M_SEQ: clients that saw every number up to seq_count */
+        _Atomic uint64_t bad;       /* M_SEQ: clients that saw a gap or a reordering */
+        _Atomic uint64_t bad_first; /* M_SEQ: the first wrong number seen, and what was due */
+        _Atomic uint64_t bad_want;
         _Atomic uint64_t hist[HIST_BUCKETS + 1];
 };
 
@@ -141,7 +153,8 @@ static int cmd_produce(int argc, char **argv)
 
 struct conn {
         int fd;
-        bool open;
+        bool open, bad;
+        uint64_t next; /* M_SEQ: the number due */
         size_t len;
         uint8_t buf[65536 + 16];
 };
@@ -189,26 +202,46 @@ static int ws_connect(int port)
         return fd;
 }
 
-static void on_message(struct client_stats *st, const uint8_t *p, size_t len, bool lat)
+static uint64_t seq_count; /* M_SEQ: the last number */
+
+static void on_message(struct client_stats *st, struct conn *c, const uint8_t *p, size_t len,
+                       enum client_mode mode)
 {
         atomic_fetch_add_explicit(&st->msgs, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&st->bytes, len, memory_order_relaxed);
-        if (!lat)
+        if (mode == M_COUNT)
                 return;
         const char *k = memmem(p, len, "\"uptime_seconds\":", 17);
         if (!k)
                 return;
-        uint64_t sent = strtoull(k + 17, NULL, 10);
-        uint64_t now = real_ns();
-        if (sent < 1000000000000000000ull || now < sent)
+        atomic_fetch_add_explicit(&st->sys, 1, memory_order_relaxed);
+        uint64_t v = strtoull(k + 17, NULL, 10);
+        if (mode == M_SEQ) {
+                /* 0 before the first number: the snapshot of a state nobody wrote yet. */
+                if (c->bad || c->next > seq_count || (v == 0 && c->next == 1))
+                        return;
+                if (v != c->next) {
+                        c->bad = true;
+                        if (atomic_fetch_add(&st->bad, 1) == 0) {
+                                atomic_store(&st->bad_first, v);
+                                atomic_store(&st->bad_want, c->next);
+                        }
+                        return;
+                }
+                if (c->next++ == seq_count)
+                        atomic_fetch_add(&st->complete, 1);
                 return;
-        uint64_t b = (now - sent) / 10000;
+        }
+        uint64_t now = real_ns();
+        if (v < 1000000000000000000ull || now < v)
+                return;
+        uint64_t b = (now - v) / 10000;
         atomic_fetch_add_explicit(&st->hist[MIN(b, (uint64_t)HIST_BUCKETS)], 1,
                                   memory_order_relaxed);
 }
 
 /* Parse complete frames out of c->buf. */
-static void drain(struct client_stats *st, struct conn *c, bool lat)
+static void drain(struct client_stats *st, struct conn *c, enum client_mode mode)
 {
         size_t off = 0;
         for (;;) {
@@ -237,7 +270,7 @@ static void drain(struct client_stats *st, struct conn *c, bool lat)
                 if (c->len - off < hl + pl)
                         break;
                 if ((h[0] & 0x0f) == 1)
-                        on_message(st, h + hl, pl, lat);
+                        on_message(st, c, h + hl, pl, mode);
                 else if ((h[0] & 0x0f) == 8)
                         c->open = false;
                 off += hl + pl;
@@ -246,7 +279,7 @@ static void drain(struct client_stats *st, struct conn *c, bool lat)
         c->len -= off;
 }
 
-static void client_proc(struct client_stats *st, int port, unsigned n, bool lat)
+static void client_proc(struct client_stats *st, int port, unsigned n, enum client_mode mode)
 {
         signal(SIGTERM, on_term);
         struct conn *cs = calloc(n, sizeof(*cs));
@@ -262,6 +295,7 @@ static void client_proc(struct client_stats *st, int port, unsigned n, bool lat)
                 setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 cs[i].fd = fd;
                 cs[i].open = true;
+                cs[i].next = 1;
                 struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
                 epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
                 atomic_fetch_add(&st->connected, 1);
@@ -279,7 +313,7 @@ static void client_proc(struct client_stats *st, int port, unsigned n, bool lat)
                                 c->open = false;
                         } else {
                                 c->len += (size_t)r;
-                                drain(st, c, lat);
+                                drain(st, c, mode);
                         }
                         if (!c->open) {
                                 epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -384,7 +418,7 @@ struct point {
         uint64_t connected;
 };
 
-static void spawn_clients(unsigned n, bool lat, pid_t *pids, unsigned *nprocs)
+static void spawn_clients(unsigned n, enum client_mode mode, pid_t *pids, unsigned *nprocs)
 {
         unsigned per = n <= 10 ? n : n <= 100 ? 25 : 100;
         unsigned procs = (n + per - 1) / per;
@@ -392,8 +426,10 @@ static void spawn_clients(unsigned n, bool lat, pid_t *pids, unsigned *nprocs)
         for (unsigned i = 0; i < procs; i++) {
                 unsigned cnt = MIN(per, n - i * per);
                 pids[i] = fork();
-                if (pids[i] == 0)
-                        client_proc(&stats[i], hub_port, cnt, lat);
+                if (pids[i] == 0) {
+                        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the bench */
+                        client_proc(&stats[i], hub_port, cnt, mode);
+                }
         }
         *nprocs = procs;
 }
@@ -433,7 +469,7 @@ static struct point run_point(struct ring *r, int p, unsigned n, double rate, do
         struct point pt = { 0 };
         pid_t pids[MAX_PROCS];
         unsigned procs;
-        spawn_clients(n, lat, pids, &procs);
+        spawn_clients(n, lat ? M_LAT : M_COUNT, pids, &procs);
         for (int i = 0; i < 400 && total(offsetof(struct client_stats, connected), procs) +
                                            total(offsetof(struct client_stats, failed), procs) <
                                        n;
@@ -483,8 +519,67 @@ static struct point run_point(struct ring *r, int p, unsigned n, double rate, do
         return pt;
 }
 
+/* verify: N clients on a running hub, each must see system.uptime_seconds 1…count in
+ * order (the paced producer's numbers). Prints "ready" once all are connected, then one
+ * JSON object; exit 0 when every client saw every number, 1 otherwise. */
+static int cmd_verify(int argc, char **argv)
+{
+        uint64_t clients = 200, timeout = 120, port = 0;
+        seq_count = 2500;
+        for (int i = 0; i + 1 < argc; i += 2) {
+                if (strcmp(argv[i], "--port") == 0)
+                        safe_atou64(argv[i + 1], &port);
+                else if (strcmp(argv[i], "--clients") == 0)
+                        safe_atou64(argv[i + 1], &clients);
+                else if (strcmp(argv[i], "--count") == 0)
+                        safe_atou64(argv[i + 1], &seq_count);
+                else if (strcmp(argv[i], "--timeout") == 0)
+                        safe_atou64(argv[i + 1], &timeout);
+        }
+        if (!port || !clients || clients > MAX_PROCS * 100)
+                return log_error("verify: --port P --clients 1..%d --count N", MAX_PROCS * 100), 2;
+        hub_port = (int)port;
+        pid_t pids[MAX_PROCS];
+        unsigned procs;
+        spawn_clients((unsigned)clients, M_SEQ, pids, &procs);
+        uint64_t end = mono_ns() + timeout * NSEC_PER_SEC;
+#define TOTAL(f) total(offsetof(struct client_stats, f), procs)
+        while (TOTAL(connected) + TOTAL(failed) < clients && mono_ns() < end)
+                usleep(20000);
+        bool ok = TOTAL(connected) == clients;
+        if (ok) {
+                printf("ready %" PRIu64 "\n", clients);
+                fflush(stdout);
+                while (TOTAL(complete) < clients && !TOTAL(bad) && !TOTAL(closed) &&
+                       mono_ns() < end)
+                        usleep(20000);
+        }
+        uint64_t bad_first = 0, bad_want = 0;
+        for (unsigned i = 0; i < procs; i++)
+                if (stats[i].bad && !bad_want) {
+                        bad_first = stats[i].bad_first;
+                        bad_want = stats[i].bad_want;
+                }
+        printf("{\"clients\":%" PRIu64 ",\"connected\":%" PRIu64 ",\"complete\":%" PRIu64
+               ",\"bad\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"first_bad\":%" PRIu64
+               ",\"first_bad_wanted\":%" PRIu64 ",\"messages\":%" PRIu64 "}\n",
+               clients, TOTAL(connected), TOTAL(complete), TOTAL(bad), TOTAL(closed), bad_first,
+               bad_want, TOTAL(sys));
+        ok = ok && TOTAL(complete) == clients;
+#undef TOTAL
+        stop_clients(pids, procs);
+        return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+        if (argc > 1 && strcmp(argv[1], "verify") == 0) {
+                stats = mmap(NULL, sizeof(*stats) * MAX_PROCS, PROT_READ | PROT_WRITE,
+                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                if (stats == MAP_FAILED)
+                        return 1;
+                return cmd_verify(argc - 2, argv + 2);
+        }
         if (argc > 1 && strcmp(argv[1], "produce") == 0)
                 return cmd_produce(argc - 2, argv + 2);
 
@@ -534,7 +629,7 @@ int main(int argc, char **argv)
         /* RSS per idle client: 1,000 connected, nothing flowing. */
         pid_t pids[MAX_PROCS];
         unsigned procs;
-        spawn_clients(1000, false, pids, &procs);
+        spawn_clients(1000, M_COUNT, pids, &procs);
         for (int i = 0; i < 400 && total(offsetof(struct client_stats, connected), procs) +
                                            total(offsetof(struct client_stats, failed), procs) <
                                        1000;
