@@ -15,6 +15,7 @@
 
 #include "hub.h"
 #include "log.h"
+#include "macros.h"
 #include "record_json.h"
 #include "util.h"
 
@@ -40,6 +41,93 @@ bool hub_on_loop_thread(void)
         return loop_thread;
 }
 
+/* ---- frame buffers: per-size-class free lists ---- */
+
+#define HUB_MSG_UNPOOLED 0xffu
+/* Payload capacities and how many free buffers each class keeps (~2.5 MiB at most). */
+static const uint32_t class_cap[] = { 512, 2048, 8192, 32768 };
+static const unsigned class_keep[] = { 2048, 512, 128, 16 };
+#define N_CLASSES ELEMENTSOF(class_cap)
+/* The sanitizers must see every use after free: no reuse under them. */
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_OFF 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_OFF 1
+#endif
+#endif
+#ifndef POOL_OFF
+#define POOL_OFF 0
+#endif
+
+static struct msg_pool {
+        pthread_mutex_t lock;
+        struct hub_msg *free;
+        unsigned n;
+} pools[N_CLASSES] = {
+        [0 ... N_CLASSES - 1] = { .lock = PTHREAD_MUTEX_INITIALIZER },
+};
+
+static struct hub_msg *msg_get(size_t len)
+{
+        unsigned cls = 0;
+        while (cls < N_CLASSES && class_cap[cls] < len)
+                cls++;
+        struct hub_msg *m = NULL;
+        if (cls < N_CLASSES) {
+                struct msg_pool *p = &pools[cls];
+                pthread_mutex_lock(&p->lock);
+                m = p->free;
+                if (m) {
+                        p->free = m->pool_next;
+                        p->n--;
+                }
+                pthread_mutex_unlock(&p->lock);
+                if (m)
+                        return m;
+                len = class_cap[cls];
+        }
+        /* Headroom LWS_PRE, then at most 10 header bytes, then the payload. */
+        m = malloc(sizeof(*m) + LWS_PRE + 10 + len);
+        if (!m)
+                return NULL;
+        atomic_fetch_add_explicit(&hub.stats.msg_allocs, 1, memory_order_relaxed);
+        m->pool_class = cls < N_CLASSES ? (uint8_t)cls : HUB_MSG_UNPOOLED;
+        return m;
+}
+
+static void msg_put(struct hub_msg *m)
+{
+        if (!POOL_OFF && m->pool_class < N_CLASSES) {
+                struct msg_pool *p = &pools[m->pool_class];
+                pthread_mutex_lock(&p->lock);
+                bool kept = p->n < class_keep[m->pool_class];
+                if (kept) {
+                        m->pool_next = p->free;
+                        p->free = m;
+                        p->n++;
+                }
+                pthread_mutex_unlock(&p->lock);
+                if (kept)
+                        return;
+        }
+        free(m);
+}
+
+void hub_msg_pool_free(void)
+{
+        for (unsigned c = 0; c < N_CLASSES; c++) {
+                pthread_mutex_lock(&pools[c].lock);
+                while (pools[c].free) {
+                        struct hub_msg *m = pools[c].free;
+                        pools[c].free = m->pool_next;
+                        free(m);
+                }
+                pools[c].n = 0;
+                pthread_mutex_unlock(&pools[c].lock);
+        }
+}
+
 struct hub_msg *hub_msg_new(uint16_t topic, uint16_t flags, const char *const *parts,
                             const size_t *lens, size_t n)
 {
@@ -48,8 +136,7 @@ struct hub_msg *hub_msg_new(uint16_t topic, uint16_t flags, const char *const *p
                 len += lens[i];
         if (len > UINT32_MAX - 64)
                 return NULL;
-        /* Headroom LWS_PRE, then at most 10 header bytes, then the payload. */
-        struct hub_msg *m = malloc(sizeof(*m) + LWS_PRE + 10 + len);
+        struct hub_msg *m = msg_get(len);
         if (!m)
                 return NULL;
         uint8_t *payload = m->buf + LWS_PRE + 10;
@@ -79,6 +166,7 @@ struct hub_msg *hub_msg_new(uint16_t topic, uint16_t flags, const char *const *p
         m->len = (uint32_t)(len + hl);
         m->payload_off = hl;
         m->ts_ns = 0;
+        m->pool_next = NULL;
         return m;
 }
 
@@ -92,7 +180,7 @@ struct hub_msg *hub_msg_ref(struct hub_msg *m)
 void hub_msg_unref(struct hub_msg *m)
 {
         if (m && atomic_fetch_sub_explicit(&m->ref, 1, memory_order_acq_rel) == 1)
-                free(m);
+                msg_put(m);
 }
 
 struct hub_msg *hub_msg_from_json(uint16_t topic, json_object *o)

@@ -94,15 +94,20 @@ struct hub_msg {
         uint32_t payload_off; /* payload = frame + payload_off */
         uint64_t ts_ns;       /* realtime of the record behind it (latency) */
         uint8_t *frame;
+        struct hub_msg *pool_next; /* hub.c: in its size class's free list */
+        uint8_t pool_class;        /* hub.c: size class, HUB_MSG_UNPOOLED when none */
         uint8_t buf[];
 };
 #define HUB_MSG_STATE 0x1u /* the topic's full state: kept for snapshots, conflatable */
 
-/* Text frame from parts joined; NULL on ENOMEM. */
+/* Text frame from parts joined; NULL on ENOMEM. Buffers come from per-size-class free
+ * lists (any thread takes, the last unref gives back): no malloc in steady state. */
 struct hub_msg *hub_msg_new(uint16_t topic, uint16_t flags, const char *const *parts,
                             const size_t *lens, size_t n);
 struct hub_msg *hub_msg_ref(struct hub_msg *m);
 void hub_msg_unref(struct hub_msg *m);
+/* Free the pooled buffers (exit, after every thread has stopped). */
+void hub_msg_pool_free(void);
 static inline const char *hub_msg_payload(const struct hub_msg *m, size_t *ret_len)
 {
         if (ret_len)

@@ -532,6 +532,7 @@ out:
         pthread_mutex_lock(&state_lock);
         state_free();
         pthread_mutex_unlock(&state_lock);
+        hub_msg_pool_free(); /* every frame is unreferenced by now */
         ring_consumer_detach(hub.ring);
         ring_close(hub.ring);
         journal_close(); /* every thread that journals has stopped */
