@@ -74,7 +74,7 @@ struct hub_client {
          * whose write waits (until coal_until_ns) for more frames to join it */
         uint64_t last_write_ns, coal_until_ns;
         struct hub_client *coal_prev, *coal_next;
-        bool coal_listed;
+        uint8_t coal_list; /* which list it is on (fanout.c), 0: none */
         uint64_t stalled_since;
         struct rate_limit out_rl;
         struct rate_limit topic_rl[HUB_T_MAX];

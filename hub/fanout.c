@@ -30,26 +30,45 @@
 static struct hub_msg *latest[HUB_MAX_DIALECTS][HUB_T_MAX];
 static uint8_t scratch[LWS_PRE + SCRATCH_BYTES];
 
+/* One clock reading per fan-out pass: per-client rate limits then cost no syscall each. */
+static uint64_t fan_now;
+
 /* ---- adaptive coalescing: a busy client's frames wait (bounded) to share a write ---- */
 
-/* Clients whose write waits, in the order they began waiting (so by deadline). */
-static struct hub_client *coal_head, *coal_tail;
+/* Clients whose write waits: COAL_HELD until coal_until_ns (in the order they began
+ * waiting, so by deadline; one timer for all), COAL_DUE until the end of this drain. */
+enum { COAL_NONE, COAL_HELD, COAL_DUE, COAL_LISTS };
+static struct hub_client *coal_head[COAL_LISTS], *coal_tail[COAL_LISTS];
 static lws_sorted_usec_list_t coal_sul;
 
 static void coal_unlink(struct hub_client *c)
 {
-        if (!c->coal_listed)
+        unsigned l = c->coal_list;
+        if (l == COAL_NONE)
                 return;
         if (c->coal_prev)
                 c->coal_prev->coal_next = c->coal_next;
         else
-                coal_head = c->coal_next;
+                coal_head[l] = c->coal_next;
         if (c->coal_next)
                 c->coal_next->coal_prev = c->coal_prev;
         else
-                coal_tail = c->coal_prev;
+                coal_tail[l] = c->coal_prev;
         c->coal_prev = c->coal_next = NULL;
-        c->coal_listed = false;
+        c->coal_list = COAL_NONE;
+}
+
+static void coal_append(struct hub_client *c, unsigned l, uint64_t until)
+{
+        c->coal_until_ns = until;
+        c->coal_prev = coal_tail[l];
+        c->coal_next = NULL;
+        if (coal_tail[l])
+                coal_tail[l]->coal_next = c;
+        else
+                coal_head[l] = c;
+        coal_tail[l] = c;
+        c->coal_list = (uint8_t)l;
 }
 
 static void request_write(struct hub_client *c)
@@ -60,57 +79,78 @@ static void request_write(struct hub_client *c)
                 lws_callback_on_writable(c->wsi);
 }
 
+/* Write a client now, on the lws thread but outside its WRITEABLE callback: only while lws
+ * holds nothing unsent for it (its socket took the last write whole). Otherwise wait for
+ * POLLOUT as before, so a slow client's backlog stays in our queue, where the limits and
+ * conflation see it. Saves a poll() pass over every socket per write. */
+static void write_direct(struct hub_client *c)
+{
+        if (c->closing)
+                return;
+        if (c->kick || !c->wsi || lws_partial_buffered(c->wsi)) {
+                request_write(c);
+                return;
+        }
+        if (fanout_write(c) < 0) {
+                c->closing = true; /* the socket failed: lws closes it on its next pass */
+                lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        }
+}
+
+/* Write every client of list l whose time has come. */
+static void coal_release(unsigned l, uint64_t until)
+{
+        while (coal_head[l] && coal_head[l]->coal_until_ns <= until) {
+                struct hub_client *c = coal_head[l];
+                coal_unlink(c);
+                write_direct(c);
+        }
+}
+
 static void coal_arm(uint64_t now);
 
-/* The hold's timer: every client whose deadline has come (or is within the timer's
- * granularity) asks for its write; one timer for all of them. */
+/* The hold's timer: every held client whose deadline has come (or is within the timer's
+ * granularity) is written. */
 static void coal_expired(lws_sorted_usec_list_t *sul)
 {
         uint64_t now = mono_ns();
-        while (coal_head && coal_head->coal_until_ns <= now + COAL_SLACK_NS) {
-                struct hub_client *c = coal_head;
-                coal_unlink(c);
-                if (!c->closing)
-                        request_write(c);
-        }
+        coal_release(COAL_HELD, now + COAL_SLACK_NS);
         coal_arm(now);
 }
 
 static void coal_arm(uint64_t now)
 {
-        if (!coal_head || !hub.lws)
+        struct hub_client *h = coal_head[COAL_HELD];
+        if (!h || !hub.lws)
                 return;
-        uint64_t due = coal_head->coal_until_ns;
-        lws_sul_schedule(hub.lws, 0, &coal_sul, coal_expired,
-                         (lws_usec_t)(due > now ? (due - now) / 1000 : 0) + 1);
+        lws_sul_schedule(
+            hub.lws, 0, &coal_sul, coal_expired,
+            (lws_usec_t)(h->coal_until_ns > now ? (h->coal_until_ns - now) / 1000 : 0) + 1);
 }
 
 /* A frame is queued: ask for a write. A client that wrote within the last coalesce
  * interval is busy: its write waits until that interval has passed since this frame, so
  * the frames arriving meanwhile go out in the same write. An idle client (the NAS case)
- * is written at once. */
+ * is written at once: at the end of the drain that queued it (every frame of the drain in
+ * one write), or at the next POLLOUT for a frame queued outside a drain (a reply). */
 static void want_write(struct hub_client *c)
 {
         if (c->write_pending)
                 return;
         c->write_pending = true;
-        uint64_t hold = (uint64_t)hub.opt.coalesce_us * 1000ull;
-        if (hold && !c->kick && hub.lws && c->last_write_ns && !c->coal_listed) {
+        if (!c->kick && hub.lws && c->coal_list == COAL_NONE) {
+                uint64_t hold = (uint64_t)hub.opt.coalesce_us * 1000ull;
                 uint64_t now = fanout_now_ns();
-                if (now - c->last_write_ns < hold) {
-                        c->coal_until_ns = now + hold;
-                        c->coal_prev = coal_tail;
-                        c->coal_next = NULL;
-                        if (coal_tail)
-                                coal_tail->coal_next = c;
-                        else
-                                coal_head = c;
-                        coal_tail = c;
-                        c->coal_listed = true;
-                        if (coal_head == c)
+                if (hold && c->last_write_ns && now - c->last_write_ns < hold) {
+                        coal_append(c, COAL_HELD, now + hold);
+                        if (coal_head[COAL_HELD] == c)
                                 coal_arm(now);
                         atomic_fetch_add_explicit(&hub.stats.ws_writes_held, 1,
                                                   memory_order_relaxed);
+                        return;
+                }
+                if (fan_now) {
+                        coal_append(c, COAL_DUE, now);
                         return;
                 }
         }
@@ -199,9 +239,6 @@ void fanout_snapshot(struct hub_client *c)
         }
 }
 
-/* One clock reading per fan-out pass: per-client rate limits then cost no syscall each. */
-static uint64_t fan_now;
-
 uint64_t fanout_now_ns(void)
 {
         return fan_now ? fan_now : mono_ns();
@@ -236,6 +273,7 @@ void fanout_drain(void)
         }
         hub_handoff_done(a);
         fan_now = 0;
+        coal_release(COAL_DUE, UINT64_MAX);
 }
 
 void fanout_free(void)
