@@ -44,7 +44,7 @@ bool hub_on_loop_thread(void)
 /* ---- frame buffers: per-size-class free lists ---- */
 
 #define HUB_MSG_UNPOOLED 0xffu
-/* Payload capacities and how many free buffers each class keeps (~3.5 MiB at most). */
+/* Payload capacities and how many free buffers each class keeps (~5 MiB at most, kept only after a burst). */
 static const uint32_t class_cap[] = { 512, 2048, 8192, 32768 };
 static const unsigned class_keep[] = { 2048, 1024, 128, 16 };
 #define N_CLASSES ELEMENTSOF(class_cap)
