@@ -44,7 +44,8 @@ bool hub_on_loop_thread(void)
 /* ---- frame buffers: per-size-class free lists ---- */
 
 #define HUB_MSG_UNPOOLED 0xffu
-/* Payload capacities and how many free buffers each class keeps (~5 MiB at most, kept only after a burst). */
+/* Payload capacities and how many free buffers each class keeps (~5 MiB at most, kept only after a
+ * burst). */
 static const uint32_t class_cap[] = { 512, 2048, 8192, 32768 };
 static const unsigned class_keep[] = { 2048, 1024, 128, 16 };
 #define N_CLASSES ELEMENTSOF(class_cap)
@@ -346,12 +347,14 @@ static void handoff_publish(const struct hub_handoff *a, size_t n, bool may_wait
                 lws_cancel_service(hub.lws);
 }
 
-static void stage_flush(void)
+/* Publish the staged frames; wait for space only when the caller and every staged
+ * frame's pusher allow it (a pusher that holds state_lock must never wait). */
+static void stage_flush(bool allow_wait)
 {
         if (!n_stage)
                 return;
         size_t n = n_stage;
-        bool may_wait = !stage_nowait;
+        bool may_wait = allow_wait && !stage_nowait;
         n_stage = 0;
         stage_nowait = false;
         handoff_publish(stage, n, may_wait, true);
@@ -366,7 +369,7 @@ static void handoff_add(unsigned d, uint64_t client, struct hub_msg *m, bool may
                 return;
         }
         if (n_stage == STAGE_MAX)
-                stage_flush();
+                stage_flush(may_wait);
         stage[n_stage++] = h;
         if (!may_wait)
                 stage_nowait = true;
@@ -385,7 +388,7 @@ void hub_handoff_push_to(unsigned d, uint64_t client_id, struct hub_msg *m)
 
 void hub_handoff_kick(void)
 {
-        stage_flush(); /* the lws thread's own pushes are published (and woken) at once */
+        stage_flush(true); /* the lws thread's own pushes are published (and woken) at once */
 }
 
 struct hub_handoff *hub_handoff_take(size_t *ret_n)
