@@ -501,11 +501,12 @@ struct server {
 };
 
 /* Every figure of one load point (X-macro: the JSON names). */
-#define POINT_FIELDS(X)                                                                          \
-        X(connected)                                                                             \
-        X(delivered)                                                                             \
-        X(lat_p50_ms) X(lat_p99_ms) X(cpu_pct) X(kernel_msgs_s) X(recv_msgs_s) X(cpu_us_per_msg) \
-            X(sends_per_msg) X(slices_per_msg) X(allocs_per_event) X(rss_kb)
+/* clang-format off */
+#define POINT_FIELDS(X)                                                  \
+        X(connected) X(delivered) X(lat_p50_ms) X(lat_p99_ms) X(cpu_pct) \
+        X(kernel_msgs_s) X(recv_msgs_s) X(cpu_us_per_msg) X(sends_per_msg) \
+        X(slices_per_msg) X(allocs_per_event) X(rss_kb)
+/* clang-format on */
 struct point {
 #define F(x) double x;
         POINT_FIELDS(F)
