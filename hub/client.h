@@ -73,6 +73,11 @@ struct hub_client {
         uint64_t q_head_abs;
         uint64_t state_pos[HUB_T_MAX];
         bool write_pending;
+        /* adaptive coalescing: when the last write went out, and the list of clients
+         * whose write waits (until coal_until_ns) for more frames to join it */
+        uint64_t last_write_ns, coal_until_ns;
+        struct hub_client *coal_prev, *coal_next;
+        uint8_t coal_list; /* which list it is on (fanout.c), 0: none */
         uint64_t stalled_since;
         struct rate_limit out_rl;
         struct rate_limit topic_rl[HUB_T_MAX];

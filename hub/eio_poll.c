@@ -563,6 +563,10 @@ void eio_poll_protocol(struct lws_protocols *ret)
                 .callback = eio_callback,
                 .per_session_data_size = MAX(session_pss_size(), sizeof(struct eio_req)),
                 .rx_buffer_size = 4096,
+                /* lws sends at most tx_packet_size (else rx_buffer_size) + LWS_PRE + 4
+                 * bytes per send() and keeps the rest for later POLLOUTs: a joined write
+                 * must go out whole. */
+                .tx_packet_size = FANOUT_WRITE_MAX,
         };
 }
 

@@ -23,21 +23,138 @@
 #include "util.h"
 
 #define WRITE_BATCH   64
-#define SCRATCH_BYTES (64 * 1024)
+#define SCRATCH_BYTES FANOUT_WRITE_MAX
 #define HELD_NONE     UINT64_MAX
+#define COAL_SLACK_NS (200 * 1000ull)
 
 static struct hub_msg *latest[HUB_MAX_DIALECTS][HUB_T_MAX];
 static uint8_t scratch[LWS_PRE + SCRATCH_BYTES];
 
+/* One clock reading per fan-out pass: per-client rate limits then cost no syscall each. */
+static uint64_t fan_now;
+
+/* ---- adaptive coalescing: a busy client's frames wait (bounded) to share a write ---- */
+
+/* Clients whose write waits: COAL_HELD until coal_until_ns (in the order they began
+ * waiting, so by deadline; one timer for all), COAL_DUE until the end of this drain. */
+enum { COAL_NONE, COAL_HELD, COAL_DUE, COAL_LISTS };
+static struct hub_client *coal_head[COAL_LISTS], *coal_tail[COAL_LISTS];
+static lws_sorted_usec_list_t coal_sul;
+
+static void coal_unlink(struct hub_client *c)
+{
+        unsigned l = c->coal_list;
+        if (l == COAL_NONE)
+                return;
+        if (c->coal_prev)
+                c->coal_prev->coal_next = c->coal_next;
+        else
+                coal_head[l] = c->coal_next;
+        if (c->coal_next)
+                c->coal_next->coal_prev = c->coal_prev;
+        else
+                coal_tail[l] = c->coal_prev;
+        c->coal_prev = c->coal_next = NULL;
+        c->coal_list = COAL_NONE;
+}
+
+static void coal_append(struct hub_client *c, unsigned l, uint64_t until)
+{
+        c->coal_until_ns = until;
+        c->coal_prev = coal_tail[l];
+        c->coal_next = NULL;
+        if (coal_tail[l])
+                coal_tail[l]->coal_next = c;
+        else
+                coal_head[l] = c;
+        coal_tail[l] = c;
+        c->coal_list = (uint8_t)l;
+}
+
+static void request_write(struct hub_client *c)
+{
+        if (c->kick)
+                c->kick(c); /* polling: the waiting poll request, if any */
+        else if (c->wsi)
+                lws_callback_on_writable(c->wsi);
+}
+
+/* Write a client now, on the lws thread but outside its WRITEABLE callback: only while lws
+ * holds nothing unsent for it (its socket took the last write whole). Otherwise wait for
+ * POLLOUT as before, so a slow client's backlog stays in our queue, where the limits and
+ * conflation see it. Saves a poll() pass over every socket per write. */
+static void write_direct(struct hub_client *c)
+{
+        if (c->closing)
+                return;
+        if (c->kick || !c->wsi || lws_partial_buffered(c->wsi)) {
+                request_write(c);
+                return;
+        }
+        if (fanout_write(c) < 0) {
+                c->closing = true; /* the socket failed: lws closes it on its next pass */
+                lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        }
+}
+
+/* Write every client of list l whose time has come. */
+static void coal_release(unsigned l, uint64_t until)
+{
+        while (coal_head[l] && coal_head[l]->coal_until_ns <= until) {
+                struct hub_client *c = coal_head[l];
+                coal_unlink(c);
+                write_direct(c);
+        }
+}
+
+static void coal_arm(uint64_t now);
+
+/* The hold's timer: every held client whose deadline has come (or is within the timer's
+ * granularity) is written. */
+static void coal_expired(lws_sorted_usec_list_t *sul)
+{
+        uint64_t now = mono_ns();
+        coal_release(COAL_HELD, now + COAL_SLACK_NS);
+        coal_arm(now);
+}
+
+static void coal_arm(uint64_t now)
+{
+        struct hub_client *h = coal_head[COAL_HELD];
+        if (!h || !hub.lws)
+                return;
+        lws_sul_schedule(
+            hub.lws, 0, &coal_sul, coal_expired,
+            (lws_usec_t)(h->coal_until_ns > now ? (h->coal_until_ns - now) / 1000 : 0) + 1);
+}
+
+/* A frame is queued: ask for a write. A client that wrote within the last coalesce
+ * interval is busy: its write waits until that interval has passed since this frame, so
+ * the frames arriving meanwhile go out in the same write. An idle client (the NAS case)
+ * is written at once: at the end of the drain that queued it (every frame of the drain in
+ * one write), or at the next POLLOUT for a frame queued outside a drain (a reply). */
 static void want_write(struct hub_client *c)
 {
-        if (!c->write_pending) {
-                c->write_pending = true;
-                if (c->kick)
-                        c->kick(c); /* polling: the waiting poll request, if any */
-                else
-                        lws_callback_on_writable(c->wsi);
+        if (c->write_pending)
+                return;
+        c->write_pending = true;
+        if (!c->kick && hub.lws && c->coal_list == COAL_NONE) {
+                uint64_t hold = (uint64_t)hub.opt.coalesce_us * 1000ull;
+                uint64_t now = fanout_now_ns();
+                if (hold && c->last_write_ns && now - c->last_write_ns < hold) {
+                        coal_append(c, COAL_HELD, now + hold);
+                        if (coal_head[COAL_HELD] == c)
+                                coal_arm(now);
+                        atomic_fetch_add_explicit(&hub.stats.ws_writes_held, 1,
+                                                  memory_order_relaxed);
+                        return;
+                }
+                if (fan_now) {
+                        coal_append(c, COAL_DUE, now);
+                        return;
+                }
         }
+        request_write(c);
 }
 
 static void close_slow(struct hub_client *c, const char *why)
@@ -122,9 +239,6 @@ void fanout_snapshot(struct hub_client *c)
         }
 }
 
-/* One clock reading per fan-out pass: per-client rate limits then cost no syscall each. */
-static uint64_t fan_now;
-
 uint64_t fanout_now_ns(void)
 {
         return fan_now ? fan_now : mono_ns();
@@ -157,8 +271,9 @@ void fanout_drain(void)
                         fanout_broadcast(a[i].dialect, a[i].msg);
                 hub_msg_unref(a[i].msg);
         }
-        free(a);
+        hub_handoff_done(a);
         fan_now = 0;
+        coal_release(COAL_DUE, UINT64_MAX);
 }
 
 void fanout_free(void)
@@ -218,6 +333,7 @@ static void dequeue(struct hub_client *c, unsigned n, size_t total, struct hub_m
 
 int fanout_write(struct hub_client *c)
 {
+        coal_unlink(c); /* writeable now (asked before the hold): the hold is moot */
         c->write_pending = false;
         if (c->closing)
                 return write_close(c);
@@ -248,8 +364,12 @@ int fanout_write(struct hub_client *c)
         if (w < 0)
                 return -1;
         dequeue(c, n, total, NULL);
-        if (c->q_len)
-                want_write(c);
+        c->last_write_ns = mono_ns();
+        if (c->q_len) {
+                /* More than one write's worth: the rest goes at the next chance. */
+                c->write_pending = true;
+                request_write(c);
+        }
         return 0;
 }
 
@@ -268,8 +388,9 @@ unsigned fanout_take(struct hub_client *c, struct hub_msg **ret, unsigned max)
 
 void fanout_kick(struct hub_client *c)
 {
-        c->write_pending = false;
-        want_write(c);
+        coal_unlink(c);
+        c->write_pending = true;
+        request_write(c);
 }
 
 /* ---- the events/s cap and per-topic rate holds ---- */
@@ -281,6 +402,11 @@ void fanout_open(struct hub_client *c)
 
 void fanout_close(struct hub_client *c)
 {
+        /* Gone: nothing more is queued (the disconnect event published next must not
+         * put it back on the coalescing list it leaves here). */
+        c->closing = true;
+        c->write_pending = false;
+        coal_unlink(c);
         lws_sul_cancel(&c->hold_sul);
         for (unsigned t = 0; t < HUB_T_MAX; t++) {
                 hub_msg_unref(c->held[t]);

@@ -16,6 +16,10 @@
 #include "client.h"
 #include "hub.h"
 
+/* The most bytes one write hands to the kernel: also the WebSocket protocol's
+ * tx_packet_size, without which lws cuts every write into rx_buffer_size pieces. */
+#define FANOUT_WRITE_MAX (64 * 1024)
+
 /* Monotonic now, read once per fan-out pass (per-client limits use it). */
 uint64_t fanout_now_ns(void);
 
@@ -38,8 +42,10 @@ struct hub_msg *fanout_latest(struct hub_client *c, unsigned topic);
 /* A client starts / stops receiving (session.c). */
 void fanout_open(struct hub_client *c);
 void fanout_close(struct hub_client *c);
-/* The client is writeable: send up to 64 queued frames in one write. 0, or -1 when the
- * connection failed. */
+/* The client is writeable: send up to 64 queued frames (FANOUT_WRITE_MAX bytes) in one
+ * write. 0, or -1 when the connection failed. A client that wrote less than
+ * hub.coalesce ago waits that long for its next write (frames queued meanwhile join it);
+ * an idle one is written at once. */
 int fanout_write(struct hub_client *c);
 /* Polling transport: take up to max (at most 64) queued frames, their references moving
  * to ret; 0 when there are none (the next queued frame kicks the client again). */

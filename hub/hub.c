@@ -15,6 +15,7 @@
 
 #include "hub.h"
 #include "log.h"
+#include "macros.h"
 #include "record_json.h"
 #include "util.h"
 
@@ -40,6 +41,94 @@ bool hub_on_loop_thread(void)
         return loop_thread;
 }
 
+/* ---- frame buffers: per-size-class free lists ---- */
+
+#define HUB_MSG_UNPOOLED 0xffu
+/* Payload capacities and how many free buffers each class keeps (~5 MiB at most, kept only after a
+ * burst). */
+static const uint32_t class_cap[] = { 512, 2048, 8192, 32768 };
+static const unsigned class_keep[] = { 2048, 1024, 128, 16 };
+#define N_CLASSES ELEMENTSOF(class_cap)
+/* The sanitizers must see every use after free: no reuse under them. */
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_OFF 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_OFF 1
+#endif
+#endif
+#ifndef POOL_OFF
+#define POOL_OFF 0
+#endif
+
+static struct msg_pool {
+        pthread_mutex_t lock;
+        struct hub_msg *free;
+        unsigned n;
+} pools[N_CLASSES] = {
+        [0 ... N_CLASSES - 1] = { .lock = PTHREAD_MUTEX_INITIALIZER },
+};
+
+static struct hub_msg *msg_get(size_t len)
+{
+        unsigned cls = 0;
+        while (cls < N_CLASSES && class_cap[cls] < len)
+                cls++;
+        struct hub_msg *m = NULL;
+        if (cls < N_CLASSES) {
+                struct msg_pool *p = &pools[cls];
+                pthread_mutex_lock(&p->lock);
+                m = p->free;
+                if (m) {
+                        p->free = m->pool_next;
+                        p->n--;
+                }
+                pthread_mutex_unlock(&p->lock);
+                if (m)
+                        return m;
+                len = class_cap[cls];
+        }
+        /* Headroom LWS_PRE, then at most 10 header bytes, then the payload. */
+        m = malloc(sizeof(*m) + LWS_PRE + 10 + len);
+        if (!m)
+                return NULL;
+        atomic_fetch_add_explicit(&hub.stats.msg_allocs, 1, memory_order_relaxed);
+        m->pool_class = cls < N_CLASSES ? (uint8_t)cls : HUB_MSG_UNPOOLED;
+        return m;
+}
+
+static void msg_put(struct hub_msg *m)
+{
+        if (!POOL_OFF && m->pool_class < N_CLASSES) {
+                struct msg_pool *p = &pools[m->pool_class];
+                pthread_mutex_lock(&p->lock);
+                bool kept = p->n < class_keep[m->pool_class];
+                if (kept) {
+                        m->pool_next = p->free;
+                        p->free = m;
+                        p->n++;
+                }
+                pthread_mutex_unlock(&p->lock);
+                if (kept)
+                        return;
+        }
+        free(m);
+}
+
+void hub_msg_pool_free(void)
+{
+        for (unsigned c = 0; c < N_CLASSES; c++) {
+                pthread_mutex_lock(&pools[c].lock);
+                while (pools[c].free) {
+                        struct hub_msg *m = pools[c].free;
+                        pools[c].free = m->pool_next;
+                        free(m);
+                }
+                pools[c].n = 0;
+                pthread_mutex_unlock(&pools[c].lock);
+        }
+}
+
 struct hub_msg *hub_msg_new(uint16_t topic, uint16_t flags, const char *const *parts,
                             const size_t *lens, size_t n)
 {
@@ -48,8 +137,7 @@ struct hub_msg *hub_msg_new(uint16_t topic, uint16_t flags, const char *const *p
                 len += lens[i];
         if (len > UINT32_MAX - 64)
                 return NULL;
-        /* Headroom LWS_PRE, then at most 10 header bytes, then the payload. */
-        struct hub_msg *m = malloc(sizeof(*m) + LWS_PRE + 10 + len);
+        struct hub_msg *m = msg_get(len);
         if (!m)
                 return NULL;
         uint8_t *payload = m->buf + LWS_PRE + 10;
@@ -79,6 +167,7 @@ struct hub_msg *hub_msg_new(uint16_t topic, uint16_t flags, const char *const *p
         m->len = (uint32_t)(len + hl);
         m->payload_off = hl;
         m->ts_ns = 0;
+        m->pool_next = NULL;
         return m;
 }
 
@@ -92,7 +181,7 @@ struct hub_msg *hub_msg_ref(struct hub_msg *m)
 void hub_msg_unref(struct hub_msg *m)
 {
         if (m && atomic_fetch_sub_explicit(&m->ref, 1, memory_order_acq_rel) == 1)
-                free(m);
+                msg_put(m);
 }
 
 struct hub_msg *hub_msg_from_json(uint16_t topic, json_object *o)
@@ -202,12 +291,35 @@ json_object *hub_diag_json(const struct hub_diag *d)
         return o;
 }
 
-static void handoff_add(unsigned d, uint64_t client, struct hub_msg *m, bool may_wait)
+/* This thread's pushes not yet published (never the lws thread's: it publishes each at
+ * once, and its next pass drains them). */
+#define STAGE_MAX 256
+static _Thread_local struct hub_handoff stage[STAGE_MAX];
+static _Thread_local size_t n_stage;
+static _Thread_local bool stage_nowait; /* one of them came from a caller that must not wait */
+
+/* Append n entries to the shared queue (handoff_lock held); false on ENOMEM. */
+static bool handoff_append(const struct hub_handoff *a, size_t n)
 {
-        pthread_mutex_lock(&hub.handoff_lock);
-        /* Backpressure: the ring is the buffer, not this queue. */
-        while (may_wait && hub.handoff_n >= HANDOFF_MAX && !atomic_load(&hub.stop)) {
+        if (hub.handoff_n + n > hub.handoff_cap) {
+                size_t cap = MAX(hub.handoff_cap * 2, MAX(hub.handoff_n + n, (size_t)256));
+                struct hub_handoff *na = realloc(hub.handoff, cap * sizeof(*na));
+                if (!na)
+                        return false;
+                hub.handoff = na;
+                hub.handoff_cap = cap;
+        }
+        memcpy(hub.handoff + hub.handoff_n, a, n * sizeof(*a));
+        hub.handoff_n += n;
+        return true;
+}
+
+/* Wait while the queue is full (handoff_lock held): the ring is the buffer, not this. */
+static void handoff_wait_space(void)
+{
+        while (hub.handoff_n >= HANDOFF_MAX && !atomic_load(&hub.stop)) {
                 atomic_fetch_add_explicit(&hub.stats.handoff_waits, 1, memory_order_relaxed);
+                hub.handoff_woken = true;
                 if (hub.lws)
                         lws_cancel_service(hub.lws);
                 struct timespec ts;
@@ -219,21 +331,55 @@ static void handoff_add(unsigned d, uint64_t client, struct hub_msg *m, bool may
                 }
                 pthread_cond_timedwait(&hub.handoff_space, &hub.handoff_lock, &ts);
         }
-        if (hub.handoff_n == hub.handoff_cap) {
-                size_t cap = hub.handoff_cap ? hub.handoff_cap * 2 : 256;
-                struct hub_handoff *a = realloc(hub.handoff, cap * sizeof(*a));
-                if (!a) {
-                        pthread_mutex_unlock(&hub.handoff_lock);
-                        log_error("hand-off queue: out of memory, dropping an event");
-                        hub_msg_unref(m);
-                        return;
-                }
-                hub.handoff = a;
-                hub.handoff_cap = cap;
+}
+
+/* Publish a batch under one lock; wake the lws thread unless a wake-up is pending. */
+static void handoff_publish(const struct hub_handoff *a, size_t n, bool may_wait, bool wake)
+{
+        pthread_mutex_lock(&hub.handoff_lock);
+        if (may_wait)
+                handoff_wait_space();
+        if (!handoff_append(a, n)) {
+                pthread_mutex_unlock(&hub.handoff_lock);
+                log_error("hand-off queue: out of memory, dropping %zu frames", n);
+                for (size_t i = 0; i < n; i++)
+                        hub_msg_unref(a[i].msg);
+                return;
         }
-        hub.handoff[hub.handoff_n++] =
-            (struct hub_handoff){ .msg = m, .dialect = (uint8_t)d, .client = client };
+        bool need = wake && !hub.handoff_woken;
+        if (need)
+                hub.handoff_woken = true;
         pthread_mutex_unlock(&hub.handoff_lock);
+        if (need && hub.lws)
+                lws_cancel_service(hub.lws);
+}
+
+/* Publish the staged frames; wait for space only when the caller and every staged
+ * frame's pusher allow it (a pusher that holds state_lock must never wait). */
+static void stage_flush(bool allow_wait)
+{
+        if (!n_stage)
+                return;
+        size_t n = n_stage;
+        bool may_wait = allow_wait && !stage_nowait;
+        n_stage = 0;
+        stage_nowait = false;
+        handoff_publish(stage, n, may_wait, true);
+}
+
+static void handoff_add(unsigned d, uint64_t client, struct hub_msg *m, bool may_wait)
+{
+        struct hub_handoff h = { .msg = m, .dialect = (uint8_t)d, .client = client };
+        if (hub_on_loop_thread()) {
+                /* Drained by this thread's next pass (never waits for itself). */
+                handoff_publish(&h, 1, false, true);
+                return;
+        }
+        if (n_stage == STAGE_MAX)
+                stage_flush(may_wait);
+        stage[n_stage++] = h;
+        if (!may_wait)
+                stage_nowait = true;
 }
 
 void hub_handoff_push(unsigned d, struct hub_msg *m, bool may_wait)
@@ -249,8 +395,7 @@ void hub_handoff_push_to(unsigned d, uint64_t client_id, struct hub_msg *m)
 
 void hub_handoff_kick(void)
 {
-        if (hub.lws)
-                lws_cancel_service(hub.lws);
+        stage_flush(true); /* the lws thread's own pushes are published (and woken) at once */
 }
 
 struct hub_handoff *hub_handoff_take(size_t *ret_n)
@@ -258,11 +403,25 @@ struct hub_handoff *hub_handoff_take(size_t *ret_n)
         pthread_mutex_lock(&hub.handoff_lock);
         struct hub_handoff *a = hub.handoff;
         *ret_n = hub.handoff_n;
-        hub.handoff = NULL;
-        hub.handoff_n = hub.handoff_cap = 0;
+        hub.handoff_taken_cap = hub.handoff_cap;
+        hub.handoff = hub.handoff_spare;
+        hub.handoff_cap = hub.handoff_spare_cap;
+        hub.handoff_spare = NULL;
+        hub.handoff_spare_cap = 0;
+        hub.handoff_n = 0;
+        hub.handoff_woken = false;
         pthread_cond_broadcast(&hub.handoff_space);
         pthread_mutex_unlock(&hub.handoff_lock);
         return a;
+}
+
+void hub_handoff_done(struct hub_handoff *a)
+{
+        pthread_mutex_lock(&hub.handoff_lock);
+        free(hub.handoff_spare);
+        hub.handoff_spare = a;
+        hub.handoff_spare_cap = a ? hub.handoff_taken_cap : 0;
+        pthread_mutex_unlock(&hub.handoff_lock);
 }
 
 void hub_handoff_clear(void)
@@ -272,6 +431,11 @@ void hub_handoff_clear(void)
         for (size_t i = 0; i < n; i++)
                 hub_msg_unref(a[i].msg);
         free(a);
+        pthread_mutex_lock(&hub.handoff_lock);
+        free(hub.handoff_spare);
+        hub.handoff_spare = NULL;
+        hub.handoff_spare_cap = 0;
+        pthread_mutex_unlock(&hub.handoff_lock);
 }
 
 void hub_diag_get(struct hub_diag *ret)

@@ -34,14 +34,15 @@ struct hub_options {
         unsigned read_timeout_secs; /* idle seconds before hanging up */
         unsigned queue_len;         /* per-client queued messages */
         unsigned slow_timeout_ms;   /* a client conflated this long without progress is closed */
-        unsigned head_timeout_ms;   /* a request head must arrive within this */
-        unsigned max_pending;       /* connections whose head has not arrived yet */
-        unsigned http_connections;  /* REST connections (the gate enforces it) */
+        unsigned coalesce_us; /* a busy client's frames wait at most this long to share a write */
+        unsigned head_timeout_ms;              /* a request head must arrive within this */
+        unsigned max_pending;                  /* connections whose head has not arrived yet */
+        unsigned http_connections;             /* REST connections (the gate enforces it) */
         unsigned max_pending_per_address;      /* pending heads from one client address */
         unsigned http_connections_per_address; /* REST connections of one client address */
-        unsigned rest_rate;         /* REST requests per second per client address (0: off) */
-        unsigned rest_burst;        /* … and at once above that */
-        const char *cors_origin;    /* Access-Control-Allow-Origin ("": none) */
+        unsigned rest_rate;      /* REST requests per second per client address (0: off) */
+        unsigned rest_burst;     /* … and at once above that */
+        const char *cors_origin; /* Access-Control-Allow-Origin ("": none) */
         /* tls.c and the gate: certificate and key files (NULL: no TLS), plain refused */
         const char *tls_cert;
         const char *tls_key; /* NULL: the key is in tls_cert's file */
@@ -99,15 +100,20 @@ struct hub_msg {
         uint32_t payload_off; /* payload = frame + payload_off */
         uint64_t ts_ns;       /* realtime of the record behind it (latency) */
         uint8_t *frame;
+        struct hub_msg *pool_next; /* hub.c: in its size class's free list */
+        uint8_t pool_class;        /* hub.c: size class, HUB_MSG_UNPOOLED when none */
         uint8_t buf[];
 };
 #define HUB_MSG_STATE 0x1u /* the topic's full state: kept for snapshots, conflatable */
 
-/* Text frame from parts joined; NULL on ENOMEM. */
+/* Text frame from parts joined; NULL on ENOMEM. Buffers come from per-size-class free
+ * lists (any thread takes, the last unref gives back): no malloc in steady state. */
 struct hub_msg *hub_msg_new(uint16_t topic, uint16_t flags, const char *const *parts,
                             const size_t *lens, size_t n);
 struct hub_msg *hub_msg_ref(struct hub_msg *m);
 void hub_msg_unref(struct hub_msg *m);
+/* Free the pooled buffers (exit, after every thread has stopped). */
+void hub_msg_pool_free(void);
 static inline const char *hub_msg_payload(const struct hub_msg *m, size_t *ret_len)
 {
         if (ret_len)
@@ -144,11 +150,13 @@ struct hub {
         struct ring *ring;
         uint64_t start_ns;
 
-        /* frames → lws hand-off */
+        /* frames → lws hand-off: producers append batches, the lws thread swaps the array
+         * with its spare (two arrays in turn, no allocation once they are big enough) */
         pthread_mutex_t handoff_lock;
         pthread_cond_t handoff_space;
-        struct hub_handoff *handoff;
-        size_t handoff_n, handoff_cap;
+        struct hub_handoff *handoff, *handoff_spare;
+        size_t handoff_n, handoff_cap, handoff_spare_cap, handoff_taken_cap;
+        bool handoff_woken;      /* a wake-up is on its way: the next drain sees what is queued */
         struct lws_context *lws; /* for lws_cancel_service(); NULL outside the loop */
         bool shutting_down;      /* lws thread: SIGTERM seen, no new clients */
 
@@ -201,17 +209,21 @@ struct hub_msg *hub_msg_from_json(uint16_t topic, struct json_object *o);
 /* Count one json-c serialization pass that took ns. */
 void hub_count_serialization(uint64_t ns);
 
-/* Any thread → lws thread: queue a rendered message for dialect d (takes the ref). With
- * may_wait the caller waits while the queue is full (backpressure on the reader); the
- * lws thread itself never waits. */
+/* Any thread → lws thread: queue a rendered message for dialect d (takes the ref). Off
+ * the lws thread the message waits in a per-thread batch that hub_handoff_kick()
+ * publishes (one lock, at most one wake-up per drain). With may_wait the publishing
+ * caller waits while the queue is full (backpressure on the reader); the lws thread
+ * itself never waits. */
 void hub_handoff_push(unsigned d, struct hub_msg *m, bool may_wait);
 /* Any thread → one client (by id) of dialect d: a reply that is ready off the lws thread
  * (a command's answer). Dropped at delivery when the client has gone. Kicks the thread. */
 void hub_handoff_push_to(unsigned d, uint64_t client_id, struct hub_msg *m);
-/* Wake the lws thread after one or more pushes. */
+/* Publish this thread's pushes and wake the lws thread unless a wake-up is already on
+ * its way (one lws_cancel_service() per drain, not per frame). */
 void hub_handoff_kick(void);
-/* lws thread: take everything queued (caller frees the array). */
+/* lws thread: take everything queued; give the array back with hub_handoff_done(). */
 struct hub_handoff *hub_handoff_take(size_t *ret_n);
+void hub_handoff_done(struct hub_handoff *a);
 /* Drop whatever is still queued (at exit, after every thread has stopped). */
 void hub_handoff_clear(void);
 

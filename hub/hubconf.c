@@ -155,6 +155,7 @@ static void apply(struct hub_options *o, bool at_start)
             secs_of_ms(conf_get_uint(cfg, "hub", "read_deadline")));
         SET("queue", queue_len, (unsigned)conf_get_uint(cfg, "hub", "queue"));
         SET("slow_timeout", slow_timeout_ms, (unsigned)conf_get_uint(cfg, "hub", "slow_timeout"));
+        SET("coalesce", coalesce_us, (unsigned)conf_get_uint(cfg, "hub", "coalesce") * 1000u);
         SET("rate_limit", rate_limit, (unsigned)conf_get_uint(cfg, "hub", "rate_limit"));
         SET("rest_rate", rest_rate, (unsigned)conf_get_uint(cfg, "hub", "rest_rate"));
         SET("rest_burst", rest_burst, (unsigned)conf_get_uint(cfg, "hub", "rest_burst"));

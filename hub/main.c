@@ -209,6 +209,7 @@ static int parse_args(int argc, char **argv)
                 .read_timeout_secs = 60,
                 .queue_len = 256,
                 .slow_timeout_ms = 10000,
+                .coalesce_us = 2000,
                 .head_timeout_ms = 10000,
                 .max_pending = 1024,
                 .http_connections = 1000,
@@ -572,6 +573,7 @@ out:
         pthread_mutex_lock(&state_lock);
         state_free();
         pthread_mutex_unlock(&state_lock);
+        hub_msg_pool_free(); /* every frame is unreferenced by now */
         ring_consumer_detach(hub.ring);
         ring_close(hub.ring);
         journal_close(); /* every thread that journals has stopped */

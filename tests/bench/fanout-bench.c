@@ -7,6 +7,8 @@
  *        inject system records through the ring at fixed rates and print one JSON object
  *        (last line): cmps_10/100/1000, lat_p50_ms/lat_p99_ms, rss_idle_kb,
  *        rss_per_client_kb, serializations_per_event, hub CPU% per point.
+ *   fanout-bench verify --port P --clients N --count C [--timeout S]   N WebSocket
+ *        clients on a running hub must each see uptime_seconds 1…C in order (tests/hub).
  *   fanout-bench produce --ring R --count N --rate EV_PER_S [--children K]
  *        write N system batches (uptime_seconds = sequence, 1…N; K cpu_core children
  *        each) at a fixed rate; used by tests/hub to drive 10,000 events.
@@ -15,7 +17,9 @@
  * Must not touch anything but its own ring, port and child processes.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -28,6 +32,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -44,8 +49,17 @@
 #define HIST_BUCKETS 20000 /* 10 µs each: 0–200 ms */
 #define MAX_PROCS    64
 
+/* What a client does with each message: count it, also measure the latency carried in
+ * uptime_seconds (a realtime ns), or check that uptime_seconds counts 1, 2, 3… */
+enum client_mode { M_COUNT, M_LAT, M_SEQ };
+
 struct client_stats {
         _Atomic uint64_t msgs, bytes, connected, failed, closed;
+        _Atomic uint64_t sys;       /* system_update messages */
+        _Atomic uint64_t complete;  /* M_SEQ: clients that saw every number up to seq_count */
+        _Atomic uint64_t bad;       /* M_SEQ: clients that saw a gap or a reordering */
+        _Atomic uint64_t bad_first; /* M_SEQ: the first wrong number seen, and what was due */
+        _Atomic uint64_t bad_want;
         _Atomic uint64_t hist[HIST_BUCKETS + 1];
 };
 
@@ -58,6 +72,8 @@ static void on_term(int sig)
 }
 
 /* ---- producer ---- */
+
+static _Atomic uint64_t produced; /* system batches written */
 
 static int produce(struct ring *r, int p, uint64_t count, double rate, unsigned children,
                    bool ts_mode, volatile sig_atomic_t *stop)
@@ -103,6 +119,7 @@ static int produce(struct ring *r, int p, uint64_t count, double rate, unsigned 
                         ring_write(r, p, &mc, core, cd->size);
                 }
                 ring_producer_heartbeat(r, p);
+                atomic_fetch_add_explicit(&produced, 1, memory_order_relaxed);
         }
         return 0;
 }
@@ -141,7 +158,8 @@ static int cmd_produce(int argc, char **argv)
 
 struct conn {
         int fd;
-        bool open;
+        bool open, bad;
+        uint64_t next; /* M_SEQ: the number due */
         size_t len;
         uint8_t buf[65536 + 16];
 };
@@ -189,26 +207,46 @@ static int ws_connect(int port)
         return fd;
 }
 
-static void on_message(struct client_stats *st, const uint8_t *p, size_t len, bool lat)
+static uint64_t seq_count; /* M_SEQ: the last number */
+
+static void on_message(struct client_stats *st, struct conn *c, const uint8_t *p, size_t len,
+                       enum client_mode mode)
 {
         atomic_fetch_add_explicit(&st->msgs, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&st->bytes, len, memory_order_relaxed);
-        if (!lat)
+        if (mode == M_COUNT)
                 return;
         const char *k = memmem(p, len, "\"uptime_seconds\":", 17);
         if (!k)
                 return;
-        uint64_t sent = strtoull(k + 17, NULL, 10);
-        uint64_t now = real_ns();
-        if (sent < 1000000000000000000ull || now < sent)
+        atomic_fetch_add_explicit(&st->sys, 1, memory_order_relaxed);
+        uint64_t v = strtoull(k + 17, NULL, 10);
+        if (mode == M_SEQ) {
+                /* 0 before the first number: the snapshot of a state nobody wrote yet. */
+                if (c->bad || c->next > seq_count || (v == 0 && c->next == 1))
+                        return;
+                if (v != c->next) {
+                        c->bad = true;
+                        if (atomic_fetch_add(&st->bad, 1) == 0) {
+                                atomic_store(&st->bad_first, v);
+                                atomic_store(&st->bad_want, c->next);
+                        }
+                        return;
+                }
+                if (c->next++ == seq_count)
+                        atomic_fetch_add(&st->complete, 1);
                 return;
-        uint64_t b = (now - sent) / 10000;
+        }
+        uint64_t now = real_ns();
+        if (v < 1000000000000000000ull || now < v)
+                return;
+        uint64_t b = (now - v) / 10000;
         atomic_fetch_add_explicit(&st->hist[MIN(b, (uint64_t)HIST_BUCKETS)], 1,
                                   memory_order_relaxed);
 }
 
 /* Parse complete frames out of c->buf. */
-static void drain(struct client_stats *st, struct conn *c, bool lat)
+static void drain(struct client_stats *st, struct conn *c, enum client_mode mode)
 {
         size_t off = 0;
         for (;;) {
@@ -237,7 +275,7 @@ static void drain(struct client_stats *st, struct conn *c, bool lat)
                 if (c->len - off < hl + pl)
                         break;
                 if ((h[0] & 0x0f) == 1)
-                        on_message(st, h + hl, pl, lat);
+                        on_message(st, c, h + hl, pl, mode);
                 else if ((h[0] & 0x0f) == 8)
                         c->open = false;
                 off += hl + pl;
@@ -246,7 +284,7 @@ static void drain(struct client_stats *st, struct conn *c, bool lat)
         c->len -= off;
 }
 
-static void client_proc(struct client_stats *st, int port, unsigned n, bool lat)
+static void client_proc(struct client_stats *st, int port, unsigned n, enum client_mode mode)
 {
         signal(SIGTERM, on_term);
         struct conn *cs = calloc(n, sizeof(*cs));
@@ -262,6 +300,7 @@ static void client_proc(struct client_stats *st, int port, unsigned n, bool lat)
                 setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 cs[i].fd = fd;
                 cs[i].open = true;
+                cs[i].next = 1;
                 struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
                 epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
                 atomic_fetch_add(&st->connected, 1);
@@ -279,7 +318,7 @@ static void client_proc(struct client_stats *st, int port, unsigned n, bool lat)
                                 c->open = false;
                         } else {
                                 c->len += (size_t)r;
-                                drain(st, c, lat);
+                                drain(st, c, mode);
                         }
                         if (!c->open) {
                                 epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -353,15 +392,21 @@ static double metric(const char *name)
         return p ? strtod(p + strlen(key), NULL) : NAN;
 }
 
-static int start_hub(const char *hub_path)
+/* A free loopback port (bound, read, released). */
+static int free_port(void)
 {
         int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t al = sizeof(a);
         bind(s, (struct sockaddr *)&a, sizeof(a));
         getsockname(s, (struct sockaddr *)&a, &al);
-        hub_port = ntohs(a.sin_port);
         close(s);
+        return ntohs(a.sin_port);
+}
+
+static int start_hub(const char *hub_path)
+{
+        hub_port = free_port();
         char listen_arg[64];
         snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%d", hub_port);
         hub_pid = fork();
@@ -378,13 +423,8 @@ static int start_hub(const char *hub_path)
         return -ETIMEDOUT;
 }
 
-struct point {
-        double cmps_kernel, cmps_recv, cpu_pct, lat_p50, lat_p99;
-        long rss_kb;
-        uint64_t connected;
-};
-
-static void spawn_clients(unsigned n, bool lat, pid_t *pids, unsigned *nprocs)
+static void spawn_clients(unsigned n, int port, enum client_mode mode, pid_t *pids,
+                          unsigned *nprocs)
 {
         unsigned per = n <= 10 ? n : n <= 100 ? 25 : 100;
         unsigned procs = (n + per - 1) / per;
@@ -392,8 +432,10 @@ static void spawn_clients(unsigned n, bool lat, pid_t *pids, unsigned *nprocs)
         for (unsigned i = 0; i < procs; i++) {
                 unsigned cnt = MIN(per, n - i * per);
                 pids[i] = fork();
-                if (pids[i] == 0)
-                        client_proc(&stats[i], hub_port, cnt, lat);
+                if (pids[i] == 0) {
+                        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the bench */
+                        client_proc(&stats[i], port, cnt, mode);
+                }
         }
         *nprocs = procs;
 }
@@ -428,76 +470,291 @@ static void *prod_thread(void *arg)
         return NULL;
 }
 
-static struct point run_point(struct ring *r, int p, unsigned n, double rate, double secs, bool lat)
+static int cmp_double(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+        return isnan(x) ? (isnan(y) ? 0 : 1) : isnan(y) ? -1 : (x > y) - (x < y);
+}
+
+/* The median of n values (NaN last; NaN when all are). */
+static double median(double *v, unsigned n)
+{
+        qsort(v, n, sizeof(*v), cmp_double);
+        unsigned k = 0;
+        while (k < n && !isnan(v[k]))
+                k++;
+        return k ? (k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2) : NAN;
+}
+
+/* ---- the compared servers: the hub (fed through the ring) and the Node `ws` peer ---- */
+
+struct server {
+        const char *name;
+        pid_t pid;
+        int port;
+        bool hub;
+        struct ring *r; /* hub: the ring and our producer slot */
+        int producer;
+        FILE *in, *out; /* node: its stdin and stdout */
+        struct prod_arg pa;
+        pthread_t th;
+};
+
+/* Every figure of one load point (X-macro: the JSON names). */
+/* clang-format off */
+#define POINT_FIELDS(X)                                                  \
+        X(connected) X(delivered) X(lat_p50_ms) X(lat_p99_ms) X(cpu_pct) \
+        X(kernel_msgs_s) X(recv_msgs_s) X(cpu_us_per_msg) X(sends_per_msg) \
+        X(slices_per_msg) X(allocs_per_event) X(rss_kb)
+/* clang-format on */
+struct point {
+#define F(x) double x;
+        POINT_FIELDS(F)
+#undef F
+};
+
+/* Scheduler timeslices of every thread of pid (each is a wake-up or a preemption). */
+static double timeslices(pid_t pid)
+{
+        char path[320], buf[256];
+        double t = 0;
+        snprintf(path, sizeof(path), "/proc/%d/task", pid);
+        DIR *d = opendir(path);
+        if (!d)
+                return NAN;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                if (e->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", pid, e->d_name);
+                unsigned long long run, wait, slices;
+                if (read_file_bounded(path, buf, sizeof(buf)) >= 0 &&
+                    sscanf(buf, "%llu %llu %llu", &run, &wait, &slices) == 3)
+                        t += (double)slices;
+        }
+        closedir(d);
+        return t;
+}
+
+static void server_rate(struct server *s, double rate)
+{
+        if (s->hub) {
+                if (rate > 0) {
+                        s->pa = (struct prod_arg){ .r = s->r, .p = s->producer, .rate = rate };
+                        atomic_store(&produced, 0);
+                        pthread_create(&s->th, NULL, prod_thread, &s->pa);
+                } else {
+                        s->pa.stop = 1;
+                        pthread_join(s->th, NULL);
+                }
+                return;
+        }
+        fprintf(s->in, "rate %.0f\n", rate);
+        fflush(s->in);
+}
+
+/* Messages generated since the rate was set (after it is set to 0). */
+static uint64_t server_generated(struct server *s)
+{
+        if (s->hub)
+                return atomic_load(&produced);
+        char line[128];
+        uint64_t n = 0;
+        if (fgets(line, sizeof(line), s->out) && startswith(line, "sent "))
+                safe_atou64(strstrip(line + 5), &n);
+        return n;
+}
+
+static double hub_metric(struct server *s, const char *name)
+{
+        return s->hub ? metric(name) : NAN;
+}
+
+static struct point run_point(struct server *s, unsigned n, double rate, double secs)
 {
         struct point pt = { 0 };
         pid_t pids[MAX_PROCS];
         unsigned procs;
-        spawn_clients(n, lat, pids, &procs);
-        for (int i = 0; i < 400 && total(offsetof(struct client_stats, connected), procs) +
-                                           total(offsetof(struct client_stats, failed), procs) <
-                                       n;
-             i++)
+#define TOTAL(f) total(offsetof(struct client_stats, f), procs)
+        spawn_clients(n, s->port, M_LAT, pids, &procs);
+        for (int i = 0; i < 400 && TOTAL(connected) + TOTAL(failed) < n; i++)
                 usleep(25000);
-        pt.connected = total(offsetof(struct client_stats, connected), procs);
+        pt.connected = (double)TOTAL(connected);
         usleep(300000);
-        struct prod_arg pa = { .r = r, .p = p, .rate = rate };
-        pthread_t th;
-        pthread_create(&th, NULL, prod_thread, &pa);
+        for (unsigned i = 0; i < procs; i++)
+                atomic_store(&stats[i].sys, 0); /* snapshots at connect are not events */
+        server_rate(s, rate);
         usleep(500000); /* warm up */
         for (unsigned i = 0; i < procs; i++)
                 memset((void *)stats[i].hist, 0, sizeof(stats[i].hist));
-        double k0 = metric("ringhub_sent_messages_total");
-        uint64_t m0 = total(offsetof(struct client_stats, msgs), procs);
-        double c0 = cpu_secs(hub_pid);
+        double k0 = hub_metric(s, "ringhub_sent_messages_total"),
+               w0 = hub_metric(s, "ringhub_sent_writes_total"),
+               a0 = hub_metric(s, "ringhub_frame_buffers_allocated_total"),
+               e0 = hub_metric(s, "ringhub_events_total");
+        uint64_t m0 = TOTAL(msgs);
+        double c0 = cpu_secs(s->pid), s0 = timeslices(s->pid);
         uint64_t t0 = mono_ns();
         usleep((useconds_t)(secs * 1e6));
         uint64_t t1 = mono_ns();
-        double c1 = cpu_secs(hub_pid);
-        uint64_t m1 = total(offsetof(struct client_stats, msgs), procs);
-        double k1 = metric("ringhub_sent_messages_total");
-        pt.rss_kb = read_status_kb(hub_pid, "VmRSS:");
-        pa.stop = 1;
-        pthread_join(th, NULL);
-        double el = (double)(t1 - t0) / 1e9;
-        pt.cmps_kernel = (k1 - k0) / el;
-        pt.cmps_recv = (double)(m1 - m0) / el;
-        pt.cpu_pct = (c1 - c0) / el * 100.0;
-        if (lat) {
-                uint64_t cnt = 0, acc = 0;
-                for (unsigned b = 0; b <= HIST_BUCKETS; b++)
-                        for (unsigned i = 0; i < procs; i++)
-                                cnt += stats[i].hist[b];
-                pt.lat_p50 = pt.lat_p99 = NAN;
-                for (unsigned b = 0; b <= HIST_BUCKETS && cnt; b++) {
-                        for (unsigned i = 0; i < procs; i++)
-                                acc += stats[i].hist[b];
-                        if (isnan(pt.lat_p50) && acc * 2 >= cnt)
-                                pt.lat_p50 = (b + 0.5) * 0.01;
-                        if (isnan(pt.lat_p99) && acc * 100 >= cnt * 99)
-                                pt.lat_p99 = (b + 0.5) * 0.01;
+        double c1 = cpu_secs(s->pid), s1 = timeslices(s->pid);
+        uint64_t m1 = TOTAL(msgs);
+        double k1 = hub_metric(s, "ringhub_sent_messages_total"),
+               w1 = hub_metric(s, "ringhub_sent_writes_total"),
+               a1 = hub_metric(s, "ringhub_frame_buffers_allocated_total"),
+               e1 = hub_metric(s, "ringhub_events_total");
+        pt.rss_kb = (double)read_status_kb(s->pid, "VmRSS:");
+        server_rate(s, 0);
+        /* Every generated event to every connected client? Wait until they stop coming. */
+        double want = (double)server_generated(s) * pt.connected;
+        uint64_t last = TOTAL(sys), still = mono_ns();
+        while ((double)last < want && mono_ns() - still < 700 * NSEC_PER_MSEC) {
+                usleep(50000);
+                if (TOTAL(sys) != last) {
+                        last = TOTAL(sys);
+                        still = mono_ns();
                 }
         }
+        pt.delivered = want > 0 ? (double)last / want : NAN;
+        double el = (double)(t1 - t0) / 1e9, msgs = (double)(m1 - m0);
+        pt.kernel_msgs_s = s->hub ? (k1 - k0) / el : NAN;
+        pt.recv_msgs_s = msgs / el;
+        pt.cpu_pct = (c1 - c0) / el * 100.0;
+        pt.cpu_us_per_msg = msgs > 0 ? (c1 - c0) / msgs * 1e6 : NAN;
+        pt.slices_per_msg = msgs > 0 ? (s1 - s0) / msgs : NAN;
+        pt.sends_per_msg = k1 > k0 ? (w1 - w0) / (k1 - k0) : NAN;
+        pt.allocs_per_event = e1 > e0 ? (a1 - a0) / (e1 - e0) : NAN;
+        uint64_t cnt = 0, acc = 0;
+        for (unsigned b = 0; b <= HIST_BUCKETS; b++)
+                for (unsigned i = 0; i < procs; i++)
+                        cnt += stats[i].hist[b];
+        pt.lat_p50_ms = pt.lat_p99_ms = NAN;
+        for (unsigned b = 0; b <= HIST_BUCKETS && cnt; b++) {
+                for (unsigned i = 0; i < procs; i++)
+                        acc += stats[i].hist[b];
+                if (isnan(pt.lat_p50_ms) && acc * 2 >= cnt)
+                        pt.lat_p50_ms = (b + 0.5) * 0.01;
+                if (isnan(pt.lat_p99_ms) && acc * 100 >= cnt * 99)
+                        pt.lat_p99_ms = (b + 0.5) * 0.01;
+        }
+#undef TOTAL
         stop_clients(pids, procs);
         usleep(300000);
         return pt;
 }
 
+/* The Node peer, or pid 0 when node or its `ws` module is not here (NODE_PATH). */
+static int start_node(struct server *s, const char *script, unsigned size)
+{
+        int pin[2], pout[2];
+        if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0)
+                return -errno;
+        s->port = free_port();
+        s->pid = fork();
+        if (s->pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                dup2(pin[0], 0);
+                dup2(pout[1], 1);
+                char port[16], sz[16];
+                snprintf(port, sizeof(port), "%d", s->port);
+                snprintf(sz, sizeof(sz), "%u", size);
+                execlp("node", "node", script, port, sz, (char *)NULL);
+                _exit(127);
+        }
+        close(pin[0]);
+        close(pout[1]);
+        s->in = fdopen(pin[1], "w");
+        s->out = fdopen(pout[0], "r");
+        char line[128];
+        if (!s->in || !s->out || !fgets(line, sizeof(line), s->out) ||
+            !startswith(line, "listening")) {
+                kill(s->pid, SIGTERM);
+                waitpid(s->pid, NULL, 0);
+                s->pid = 0;
+                return -ENOENT;
+        }
+        return 0;
+}
+/* verify: N clients on a running hub, each must see system.uptime_seconds 1…count in
+ * order (the paced producer's numbers). Prints "ready" once all are connected, then one
+ * JSON object; exit 0 when every client saw every number, 1 otherwise. */
+static int cmd_verify(int argc, char **argv)
+{
+        uint64_t clients = 200, timeout = 120, port = 0;
+        seq_count = 2500;
+        for (int i = 0; i + 1 < argc; i += 2) {
+                if (strcmp(argv[i], "--port") == 0)
+                        safe_atou64(argv[i + 1], &port);
+                else if (strcmp(argv[i], "--clients") == 0)
+                        safe_atou64(argv[i + 1], &clients);
+                else if (strcmp(argv[i], "--count") == 0)
+                        safe_atou64(argv[i + 1], &seq_count);
+                else if (strcmp(argv[i], "--timeout") == 0)
+                        safe_atou64(argv[i + 1], &timeout);
+        }
+        if (!port || !clients || clients > MAX_PROCS * 100)
+                return log_error("verify: --port P --clients 1..%d --count N", MAX_PROCS * 100), 2;
+        hub_port = (int)port;
+        pid_t pids[MAX_PROCS];
+        unsigned procs;
+        spawn_clients((unsigned)clients, hub_port, M_SEQ, pids, &procs);
+        uint64_t end = mono_ns() + timeout * NSEC_PER_SEC;
+#define TOTAL(f) total(offsetof(struct client_stats, f), procs)
+        while (TOTAL(connected) + TOTAL(failed) < clients && mono_ns() < end)
+                usleep(20000);
+        bool ok = TOTAL(connected) == clients;
+        if (ok) {
+                printf("ready %" PRIu64 "\n", clients);
+                fflush(stdout);
+                while (TOTAL(complete) < clients && !TOTAL(bad) && !TOTAL(closed) &&
+                       mono_ns() < end)
+                        usleep(20000);
+        }
+        uint64_t bad_first = 0, bad_want = 0;
+        for (unsigned i = 0; i < procs; i++)
+                if (stats[i].bad && !bad_want) {
+                        bad_first = stats[i].bad_first;
+                        bad_want = stats[i].bad_want;
+                }
+        printf("{\"clients\":%" PRIu64 ",\"connected\":%" PRIu64 ",\"complete\":%" PRIu64
+               ",\"bad\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"first_bad\":%" PRIu64
+               ",\"first_bad_wanted\":%" PRIu64 ",\"messages\":%" PRIu64 "}\n",
+               clients, TOTAL(connected), TOTAL(complete), TOTAL(bad), TOTAL(closed), bad_first,
+               bad_want, TOTAL(sys));
+        ok = ok && TOTAL(complete) == clients;
+#undef TOTAL
+        stop_clients(pids, procs);
+        return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+        if (argc > 1 && strcmp(argv[1], "verify") == 0) {
+                stats = mmap(NULL, sizeof(*stats) * MAX_PROCS, PROT_READ | PROT_WRITE,
+                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                if (stats == MAP_FAILED)
+                        return 1;
+                return cmd_verify(argc - 2, argv + 2);
+        }
         if (argc > 1 && strcmp(argv[1], "produce") == 0)
                 return cmd_produce(argc - 2, argv + 2);
 
         const char *build = getenv("BUILD");
-        char hub_path[512], ctl_path[512];
+        char hub_path[512], node_script[512];
         snprintf(hub_path, sizeof(hub_path), "%s/hub/ringhub", build ? build : ".");
-        snprintf(ctl_path, sizeof(ctl_path), "%s/shm/ringhubctl", build ? build : ".");
+        const char *src = getenv("SRC");
+        snprintf(node_script, sizeof(node_script), "%s/tests/bench/fanout-node-peer.js",
+                 src ? src : ".");
         for (int i = 1; i + 1 < argc; i += 2)
                 if (strcmp(argv[i], "--hub") == 0)
                         strscpy(hub_path, sizeof(hub_path), argv[i + 1]);
-        double secs = 3.0;
+                else if (strcmp(argv[i], "--node-peer") == 0)
+                        strscpy(node_script, sizeof(node_script), argv[i + 1]);
+        double secs = 2.0, runs = 3;
         if (getenv("FANOUT_SECS"))
                 safe_atod(getenv("FANOUT_SECS"), &secs);
+        if (getenv("FANOUT_RUNS"))
+                safe_atod(getenv("FANOUT_RUNS"), &runs);
+        runs = MAX(1.0, MIN(runs, 9.0));
 
         struct rlimit rl;
         getrlimit(RLIMIT_NOFILE, &rl);
@@ -510,69 +767,105 @@ int main(int argc, char **argv)
         if (stats == MAP_FAILED)
                 return 1;
         snprintf(ring_name, sizeof(ring_name), "bench-fanout-%d", getpid());
-        struct ring *r;
+        struct server hubs = { .name = "ringhub", .hub = true }, node = { .name = "node_ws" };
         struct ring_open_opts o = { .create = true, .gid = (gid_t)-1, .capacity = 65536 };
-        int k = ring_open(ring_name, &o, &r, NULL);
+        int k = ring_open(ring_name, &o, &hubs.r, NULL);
         if (k < 0)
                 return log_error_errno(k, "ring: %m"), 1;
-        int p = ring_producer_register(r, "bench", 0);
+        hubs.producer = ring_producer_register(hubs.r, "bench", 0);
         if (start_hub(hub_path) < 0) {
                 log_error("hub did not start (%s)", hub_path);
                 ring_unlink(ring_name);
                 return 1;
         }
+        hubs.pid = hub_pid;
+        hubs.port = hub_port;
         usleep(1200000);
-        long rss_idle = read_status_kb(hub_pid, "VmRSS:");
+        double rss_idle = (double)read_status_kb(hub_pid, "VmRSS:");
+        /* The peer sends messages of the hub's size (a system_update frame, measured). */
+        struct point probe = run_point(&hubs, 1, 100, 0.3);
+        unsigned size = 606;
+        double b = metric("ringhub_sent_bytes_total"), m = metric("ringhub_sent_messages_total");
+        if (m > 0 && b > 0)
+                size = (unsigned)(b / m);
+        (void)probe;
+        if (start_node(&node, node_script, size) < 0)
+                fprintf(stderr, "no Node `ws` peer (node, NODE_PATH with ws, %s): skipped\n",
+                        node_script);
 
-        /* Saturation: offer ~2 M client-messages/s (more than the hub can hand over). */
-        struct point p10 = run_point(r, p, 10, 100000, secs, false);
-        struct point p100 = run_point(r, p, 100, 20000, secs, false);
-        struct point p1000 = run_point(r, p, 1000, 2000, secs, false);
-        /* Latency at 1,000 events/s to 100 clients. */
-        struct point lat = run_point(r, p, 100, 1000, secs, true);
+        /* The table: clients, events/s (flat out: more than either can take). */
+        static const struct {
+                const char *key;
+                unsigned clients;
+                double rate;
+        } loads[] = {
+                { "c100_r1000", 100, 1000 },
+                { "c1000_r1000", 1000, 1000 },
+                { "c100_flat", 100, 50000 },
+                { "c10_r10", 10, 10 },
+        };
+        enum { N_LOADS = ELEMENTSOF(loads) };
+        struct server *servers[2] = { &hubs, node.pid ? &node : NULL };
+        static struct point res[2][N_LOADS][9];
+        for (unsigned r = 0; r < (unsigned)runs; r++)
+                for (unsigned l = 0; l < N_LOADS; l++)
+                        for (unsigned sv = 0; sv < 2; sv++)
+                                if (servers[sv])
+                                        res[sv][l][r] = run_point(servers[sv], loads[l].clients,
+                                                                  loads[l].rate, secs);
 
-        /* RSS per idle client: 1,000 connected, nothing flowing. */
-        pid_t pids[MAX_PROCS];
-        unsigned procs;
-        spawn_clients(1000, false, pids, &procs);
-        for (int i = 0; i < 400 && total(offsetof(struct client_stats, connected), procs) +
-                                           total(offsetof(struct client_stats, failed), procs) <
-                                       1000;
-             i++)
-                usleep(25000);
-        usleep(500000);
-        uint64_t idle_clients = total(offsetof(struct client_stats, connected), procs);
-        long rss_1000 = read_status_kb(hub_pid, "VmRSS:");
-        stop_clients(pids, procs);
-
-        double ev = metric("ringhub_events_total"), ser = metric("ringhub_serializations_total");
         kill(hub_pid, SIGTERM);
         waitpid(hub_pid, NULL, 0);
-        ring_producer_unregister(r, p, 0);
-        ring_close(r);
+        if (node.pid) {
+                fclose(node.in); /* the peer exits at the end of its input */
+                waitpid(node.pid, NULL, 0);
+                fclose(node.out);
+        }
+        ring_producer_unregister(hubs.r, hubs.producer, 0);
+        ring_close(hubs.r);
         ring_unlink(ring_name);
 
-        fprintf(stderr,
-                "clients  offered-ev/s  kernel-msgs/s  received-msgs/s  hub-cpu%%  rss-kB\n"
-                "%7d  %12d  %13.0f  %15.0f  %8.1f  %6ld\n%7d  %12d  %13.0f  %15.0f  %8.1f  %6ld\n"
-                "%7d  %12d  %13.0f  %15.0f  %8.1f  %6ld\n"
-                "latency at 1000 ev/s x 100 clients: p50 %.2f ms, p99 %.2f ms (cpu %.1f%%)\n"
-                "idle rss %ld kB, 1000 idle clients (%" PRIu64 " connected): %ld kB\n",
-                10, 100000, p10.cmps_kernel, p10.cmps_recv, p10.cpu_pct, p10.rss_kb, 100, 20000,
-                p100.cmps_kernel, p100.cmps_recv, p100.cpu_pct, p100.rss_kb, 1000, 2000,
-                p1000.cmps_kernel, p1000.cmps_recv, p1000.cpu_pct, p1000.rss_kb, lat.lat_p50,
-                lat.lat_p99, lat.cpu_pct, rss_idle, idle_clients, rss_1000);
-        printf("{\"cmps_10\":%.0f,\"cmps_100\":%.0f,\"cmps_1000\":%.0f,"
-               "\"recv_cmps_10\":%.0f,\"recv_cmps_100\":%.0f,\"recv_cmps_1000\":%.0f,"
-               "\"cpu_pct_10\":%.1f,\"cpu_pct_100\":%.1f,\"cpu_pct_1000\":%.1f,"
-               "\"rss_kb_10\":%ld,\"rss_kb_100\":%ld,\"rss_kb_1000\":%ld,"
-               "\"lat_p50_ms\":%.3f,\"lat_p99_ms\":%.3f,\"lat_cpu_pct\":%.1f,"
-               "\"rss_idle_kb\":%ld,\"rss_per_client_kb\":%.1f,\"clients_connected_1000\":%" PRIu64
-               ",\"serializations_per_event\":%.3f}\n",
-               p10.cmps_kernel, p100.cmps_kernel, p1000.cmps_kernel, p10.cmps_recv, p100.cmps_recv,
-               p1000.cmps_recv, p10.cpu_pct, p100.cpu_pct, p1000.cpu_pct, p10.rss_kb, p100.rss_kb,
-               p1000.rss_kb, lat.lat_p50, lat.lat_p99, lat.cpu_pct, rss_idle,
-               idle_clients ? (double)(rss_1000 - rss_idle) / (double)idle_clients : 0,
-               idle_clients, ev > 0 ? ser / ev : 0);
+        /* Medians of the runs, a table on stderr, one JSON object on stdout. */
+        printf("{\"runs\":%u,\"secs\":%.1f,\"message_bytes\":%u,\"rss_idle_kb\":%.0f",
+               (unsigned)runs, secs, size, rss_idle);
+        fprintf(stderr, "%-8s %-12s %9s %9s %8s %8s %7s %11s %11s %8s %8s %8s %8s\n", "server",
+                "load", "connected", "delivered", "p50_ms", "p99_ms", "cpu%", "kernel_m/s",
+                "recv_m/s", "us/msg", "send/msg", "slc/msg", "alloc/ev");
+        for (unsigned sv = 0; sv < 2; sv++) {
+                if (!servers[sv])
+                        continue;
+                printf(",\"%s\":{", servers[sv]->name);
+                for (unsigned l = 0; l < N_LOADS; l++) {
+                        struct point md;
+                        double v[9];
+#define F(x)                                          \
+        for (unsigned r = 0; r < (unsigned)runs; r++) \
+                v[r] = res[sv][l][r].x;               \
+        md.x = median(v, (unsigned)runs);
+                        POINT_FIELDS(F)
+#undef F
+                        printf("%s\"%s\":{", l ? "," : "", loads[l].key);
+                        bool first = true;
+#define F(x)                                       \
+        printf("%s\"" #x "\":", first ? "" : ","); \
+        first = false;                             \
+        if (isnan(md.x))                           \
+                printf("null");                    \
+        else                                       \
+                printf("%.4g", md.x);
+                        POINT_FIELDS(F)
+#undef F
+                        printf("}");
+                        fprintf(stderr,
+                                "%-8s %-12s %9.0f %9.4f %8.2f %8.2f %7.1f %11.0f %11.0f %8.2f "
+                                "%8.3f %8.3f %8.3f\n",
+                                servers[sv]->name, loads[l].key, md.connected, md.delivered,
+                                md.lat_p50_ms, md.lat_p99_ms, md.cpu_pct, md.kernel_msgs_s,
+                                md.recv_msgs_s, md.cpu_us_per_msg, md.sends_per_msg,
+                                md.slices_per_msg, md.allocs_per_event);
+                }
+                printf("}");
+        }
+        printf("}\n");
         return 0;
 }

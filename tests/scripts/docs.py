@@ -56,6 +56,13 @@ def binaries():
     for script in ("run", "test"):  # the scripts' flags are in their text
         with open(os.path.join(SRC, "scripts", script)) as fh:
             out["scripts/" + script] = set(re.findall(r"--[a-z][a-z0-9-]*", fh.read()))
+    # The benchmarks' flags (docs quote their command lines): in their sources.
+    benches = set()
+    for path in glob.glob(os.path.join(SRC, "tests", "bench", "*")):
+        if os.path.isfile(path):
+            with open(path, errors="replace") as fh:
+                benches |= set(re.findall(r"--[a-z][a-z0-9-]*", fh.read()))
+    out["benches"] = benches
     return out
 
 
