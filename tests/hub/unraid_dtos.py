@@ -23,6 +23,7 @@ FAN_DEVICE = {"id": S, "name": S, "rpm": I, "pwm_value": I, "pwm_percent": I, "m
               "controllable": B}
 FINDING = {"severity": S, "title": S, "detail": S}
 PORT = {"private_port": I, "public_port": I, "type": S}
+VOLUME = {"container_path": S, "host_path": S, "mode": S}
 
 NOTIFICATION = {"id": S, "title?": S, "subject?": S, "description?": S, "importance": S,
                 "link?": S, "timestamp": S, "formatted_timestamp": S, "type": S}
@@ -92,14 +93,14 @@ DTOS = {
     "/shares": ("list", {
         "name": S, "path": S, "used_bytes": I, "free_bytes": I, "total_bytes": I,
         "usage_percent": F, "comment?": S, "smb_export": B, "nfs_export": B, "storage": S,
-        "use_cache?": S, "cache_pool?": S, "timestamp": S}),
+        "use_cache?": S, "security?": S, "cache_pool?": S, "timestamp": S}),
     "/docker": ("list", {
         "id": S, "name": S, "image": S, "version": S, "state": S, "status": S,
         "network_mode": S, "ip_address": S, "cpu_percent": F, "memory_usage_bytes": I,
         "memory_usage_mb": F, "memory_limit_bytes": I, "memory_percent?": F,
         "memory_display": S, "network_rx_bytes": I, "network_tx_bytes": I,
         "network_rx_bytes_per_sec?": F, "network_tx_bytes_per_sec?": F,
-        "ports": ("list", PORT), "port_mappings": ("list", S), "volume_mappings": L,
+        "ports": ("list", PORT), "port_mappings": ("list", S), "volume_mappings": ("list", VOLUME),
         "restart_policy": S, "uptime": S, "restart_count": I, "timestamp": S}),
     "/vm": ("list", {
         "id": S, "name": S, "state": S, "cpu_count": I, "guest_cpu_percent": F,
