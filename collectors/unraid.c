@@ -15,7 +15,8 @@
  * licence (var.ini) and the parity-check history (parity-checks.log), the second task
  * "files", in unraid_files.c, and the settings files (ident.cfg, disk.cfg, docker.cfg,
  * domain.cfg, var.ini's mover keys) in unraid_settings.c, the plugins (*.plg) in
- * unraid_plugins.c; their folders are watched too.
+ * unraid_plugins.c; their folders are watched too. The third task, "devices" (every
+ * minute), lists the unassigned devices and remote shares (unraid_devices.c).
  *
  * No base folder: an empty list and source "notifications" absent. A garbage or huge file
  * yields what could be read (its first 16 KiB) and one log line. Spawns nothing.
@@ -350,6 +351,12 @@ static int files_run(struct collector *c)
         return r < 0 ? r : k < 0 ? k : m < 0 ? m : g < 0 ? g : u;
 }
 
+/* The unassigned devices and remote shares: sysfs and the mount table, every minute. */
+static int devices_run(struct collector *c)
+{
+        return unraid_unassigned_run(c);
+}
+
 static int unraid_init(struct collector *c)
 {
         struct unraid_state *s = collector_state(c);
@@ -378,8 +385,11 @@ static int unraid_command(struct collector *c, const struct collector_command *c
 
 static const struct collector_ops unraid_ops = {
         .name = "unraid",
-        .description = "Unraid's files: notifications, licence, parity history (inotify)",
-        .tasks = { { "notifications", 1800000, notify_run }, { "files", 1800000, files_run } },
+        .description =
+            "Unraid's files: notifications, licence, parity history (inotify), unassigned devices",
+        .tasks = { { "notifications", 1800000, notify_run },
+                   { "files", 1800000, files_run },
+                   { "devices", 60000, devices_run } },
         .state_size = sizeof(struct unraid_state),
         .init = unraid_init,
         .done = unraid_done,

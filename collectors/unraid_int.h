@@ -32,3 +32,9 @@ bool unraid_settings_file(const char *name);
 int unraid_plugins_run(struct collector *c);
 /* The User Scripts plugin's scripts as one batch of user_script records (files task). */
 int unraid_user_scripts_run(struct collector *c);
+
+/* unraid_devices.c: the unassigned devices (whole disks disks.ini does not name, their
+ * partitions, the plugin's settings) and the remote shares of the mount table as two
+ * batches (unassigned_device with unassigned_partition children, unassigned_remote); the
+ * "devices" task. */
+int unraid_unassigned_run(struct collector *c);

@@ -148,9 +148,17 @@ static const struct dflt d_os_update[] = { { "current_version", 's' },
                                            { "update_available", 'b' },
                                            { "status", 'S', "unknown" },
                                            { NULL, 0 } };
-static const struct dflt d_unassigned[] = { { "devices", 'a' },
-                                            { "remote_shares", 'a' },
-                                            { NULL, 0 } };
+static const struct dflt d_ud_device[] = { { "device", 's' },         { "serial_number", 's' },
+                                           { "model", 's' },          { "identification", 's' },
+                                           { "partitions", 'a' },     { "status", 's' },
+                                           { "spin_state", 's' },     { "auto_mount", 'b' },
+                                           { "pass_through", 'b' },   { "disable_mount", 'b' },
+                                           { "script_enabled", 'b' }, { NULL, 0 } };
+static const struct dflt d_ud_remote[] = {
+        { "type", 's' },   { "source", 's' },     { "mount_point", 's' },
+        { "status", 's' }, { "auto_mount", 'b' }, { "read_only", 'b' },
+        { NULL, 0 }
+};
 static const struct dflt d_mover[] = { { "active", 'b' },
                                        { "last_run_duration_seconds", 'i' },
                                        { "last_run_files_moved", 'i' },
@@ -171,6 +179,7 @@ enum shape {
         S_HW_FULL,        /* {bios, baseboard, cpu, cache, memory_array, memory_devices} */
         S_SETTINGS,       /* the route's unraid_setting rows as one object */
         S_PLUGINS,        /* {plugins, total_count, updates_available, timestamp} */
+        S_UNASSIGNED,     /* {devices, remote_shares, timestamp} */
         S_DEFAULT,        /* not read yet: the agent's default object */
         S_EMPTY_LIST,     /* not read yet: [] */
 };
@@ -276,7 +285,12 @@ static const struct route routes[] = {
           d_user_script,
           "unraid",
           { "user.scripts", NULL } },
-        NOT_YET("unassigned", S_DEFAULT, d_unassigned, "the unassigned.devices state files"),
+        { "unassigned",
+          S_UNASSIGNED,
+          RT_unassigned_device,
+          d_ud_device,
+          "unraid",
+          { "unassigned", NULL } },
         SETTINGS("mover", d_mover, "var.ini"),
 };
 
@@ -605,6 +619,14 @@ static json_object *build(const struct route *r, const char *id, unsigned *ret_s
                 json_object_object_add(o, "total_count",
                                        json_object_new_int((int)json_object_array_length(list)));
                 json_object_object_add(o, "updates_available", json_object_new_int(updates));
+                json_object_object_add(o, "timestamp", now_time());
+                break;
+        }
+        case S_UNASSIGNED: {
+                const struct route rem = { .topic = RT_unassigned_remote, .dflt = d_ud_remote };
+                o = json_object_new_object();
+                json_object_object_add(o, "devices", json_object_get(list));
+                json_object_object_add(o, "remote_shares", entities(&rem, NULL));
                 json_object_object_add(o, "timestamp", now_time());
                 break;
         }

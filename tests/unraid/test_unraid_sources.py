@@ -49,7 +49,7 @@ ROUTES = ["notifications", "notifications/unread", "notifications/archive",
           "hardware/baseboard", "hardware/cpu", "hardware/cache", "hardware/memory-array",
           "hardware/memory-devices", "settings/system", "settings/disks", "settings/docker",
           "settings/vm", "settings/mover", "plugins", "os/update", "user-scripts",
-          "array/parity-check/schedule", "system/flash", "mover"]
+          "array/parity-check/schedule", "system/flash", "mover", "unassigned"]
 
 # Routes whose sources ringhub does not read yet: the agent's default body (keys, types)
 # and source_status, never 404.
@@ -59,7 +59,6 @@ NOT_YET = {
          for k in ["smb", "nfs", "afp", "ftp", "ssh", "telnet", "avahi", "netbios", "wsd",
                    "wireguard", "upnp", "ntp", "syslog_server"]},
         total_services=0, enabled_services=0, running_services=0),
-    "unassigned": {"devices": [], "remote_shares": []},
 }
 
 N_ALERT = {"path": "unread/Array_alert_1700001000.notify", "id": "Array_alert_1700001000.notify", "type": "unread", "importance": "alert",
@@ -154,6 +153,110 @@ def healthy(sub):
     return {"subsystem": sub, "state": "healthy", "last_checked": MASK}
 
 
+UD_PLUGIN = "/boot/config/plugins/unassigned.devices/"
+UNASSIGNED = {
+    "devices": [
+        {
+            "device": "nvme1n1",
+            "serial_number": "S4EWNX0N123456",
+            "model": "Samsung SSD 970 EVO 1TB",
+            "identification": "Samsung SSD 970 EVO 1TB",
+            "size_bytes": 1000204886016,
+            "status": "mounted",
+            "spin_state": "unknown",
+            "auto_mount": True,
+            "pass_through": False,
+            "disable_mount": False,
+            "script_enabled": True,
+            "script_path": UD_PLUGIN + "fast.sh",
+            "partitions": [
+                {
+                    "partition_number": 1,
+                    "name": "nvme1n1p1",
+                    "filesystem": "btrfs",
+                    "mount_point": "/mnt/disks/fast",
+                    "size_bytes": 1000203091968,
+                    "read_only": True,
+                    "smb_share": True,
+                    "nfs_share": False,
+                    "status": "mounted"}],
+            "timestamp": MASK},
+        {
+            "device": "sdc",
+            "serial_number": "",
+            "model": "WDC WD40EFRX-68N32N0",
+            "identification": "WDC WD40EFRX-68N32N0",
+            "size_bytes": 4000787030016,
+            "status": "mounted",
+            "spin_state": "unknown",
+            "auto_mount": False,
+            "pass_through": False,
+            "disable_mount": False,
+            "script_enabled": False,
+            "script_path": "",
+            "reads": 1200,
+            "writes": 340,
+            "partitions": [
+                {
+                    "partition_number": 1,
+                    "name": "sdc1",
+                    "filesystem": "xfs",
+                    "mount_point": "/mnt/disks/WD backup",
+                    "size_bytes": 4000786153472,
+                    "read_only": False,
+                    "smb_share": False,
+                    "nfs_share": False,
+                    "status": "mounted"},
+                {
+                    "partition_number": 2,
+                    "name": "sdc2",
+                    "filesystem": "",
+                    "mount_point": "",
+                    "size_bytes": 524288,
+                    "read_only": False,
+                    "smb_share": False,
+                    "nfs_share": False,
+                    "status": "unmounted"}],
+            "timestamp": MASK}],
+    "remote_shares": [
+        {
+            "mount_point": "/mnt/disks/ubuntu",
+            "type": "iso",
+            "source": "/dev/loop2",
+            "status": "mounted",
+            "read_only": True,
+            "smb_server": "",
+            "smb_share": "",
+            "nfs_server": "",
+            "nfs_export": "",
+            "timestamp": MASK,
+            "auto_mount": False},
+        {
+            "mount_point": "/mnt/remotes/data",
+            "type": "nfs",
+            "source": "192.168.1.5:/export/data",
+            "status": "mounted",
+            "read_only": False,
+            "smb_server": "",
+            "smb_share": "",
+            "nfs_server": "192.168.1.5",
+            "nfs_export": "/export/data",
+            "timestamp": MASK,
+            "auto_mount": False},
+        {
+            "mount_point": "/mnt/remotes/nas_media",
+            "type": "smb",
+            "source": "//nas.local/media",
+            "status": "mounted",
+            "read_only": True,
+            "smb_server": "nas.local",
+            "smb_share": "media",
+            "nfs_server": "",
+            "nfs_export": "",
+            "timestamp": MASK,
+            "auto_mount": False}],
+    "timestamp": MASK}
+
 US = "/boot/config/plugins/user.scripts/scripts/"
 EXPECTED = {
     "mover": {"active": False, "schedule": "0 3 * * *",
@@ -220,6 +323,7 @@ EXPECTED = {
     "zfs/datasets": DATASETS,
     "zfs/snapshots": SNAPSHOTS,
     "zfs/arc": ARC,
+    "unassigned": dict(UNASSIGNED, source_status=healthy("unassigned")),
 }
 
 
@@ -288,7 +392,8 @@ def start_collectors(env, root, extra_zfs=()):
     env.spawn([ZFS, "--ring", env.ring, "--procfs", os.path.join(root, "proc"),
                "--zfs", os.path.join(root, "bin", "zfs"),
                "--zpool", os.path.join(root, "bin", "zpool"), *extra_zfs])
-    env.spawn([UNRAID, "--ring", env.ring, "--rootfs", os.path.join(root, "root")])
+    env.spawn([UNRAID, "--ring", env.ring, "--rootfs", os.path.join(root, "root"),
+               "--procfs", os.path.join(root, "proc"), "--sysfs", os.path.join(root, "sys")])
 
 
 def copy_fixture(tmp):
@@ -324,7 +429,7 @@ def test_fixture(env, tmp):
     for route in DTOS:
         if route.split("/")[1] in ("notifications", "zfs", "registration", "settings",
                                    "plugins", "os", "user-scripts") or \
-                route in ("/array/parity-check/schedule", "/mover") or \
+                route in ("/array/parity-check/schedule", "/mover", "/unassigned") or \
                 route == "/array/parity-check/history":
             problems = validate_route(route, get_json(env, route[1:]))
             check(not problems, f"{route} with data vs the agent's DTO: {problems[:10]}")
@@ -423,6 +528,8 @@ def defaults_check(env, reason_part):
     reg = get_json(env, "registration")
     check(reg["type"] == "unknown" and reg["state"] == "invalid", f"registration default {reg}")
     check(get_json(env, "array/parity-check/history")["records"] == [], "parity history default")
+    ud = get_json(env, "unassigned")
+    check(ud["devices"] == [] and ud["remote_shares"] == [], f"unassigned default {ud}")
     ps = get_json(env, "array/parity-check/schedule")
     check(ps["mode"] == "manual" and ps["correcting"] is True, f"parity schedule default {ps}")
     with urllib.request.urlopen(env.url("/api/v1/zfs/pools").replace("ws://", "http://"), timeout=5) as r:
@@ -461,8 +568,9 @@ def test_absent(env, tmp):
         ss = get_json(env, "notifications").get("source_status", {})
         arc = get_json(env, "zfs/arc").get("source_status", {})
         reg = get_json(env, "registration").get("source_status", {})
+        ud = get_json(env, "unassigned").get("source_status", {})
         return "no dynamix" in ss.get("reason", "") and "no ZFS" in arc.get("reason", "") \
-            and "missing" in reg.get("reason", "")
+            and "missing" in reg.get("reason", "") and "not Unraid" in ud.get("reason", "")
     wait_for("the collectors' source_status", reported)
     defaults_check(env, "")
     check("no ZFS" in get_json(env, "zfs/arc")["source_status"]["reason"], "arc reason")
