@@ -16,7 +16,8 @@
  * "files", in unraid_files.c, and the settings files (ident.cfg, disk.cfg, docker.cfg,
  * domain.cfg, var.ini's mover keys) in unraid_settings.c, the plugins (*.plg) in
  * unraid_plugins.c; their folders are watched too. The third task, "devices" (every
- * minute), lists the unassigned devices and remote shares (unraid_devices.c).
+ * minute), lists the unassigned devices and remote shares (unraid_devices.c) and the
+ * network services (unraid_services.c).
  *
  * No base folder: an empty list and source "notifications" absent. A garbage or huge file
  * yields what could be read (its first 16 KiB) and one log line. Spawns nothing.
@@ -351,10 +352,13 @@ static int files_run(struct collector *c)
         return r < 0 ? r : k < 0 ? k : m < 0 ? m : g < 0 ? g : u;
 }
 
-/* The unassigned devices and remote shares: sysfs and the mount table, every minute. */
+/* The unassigned devices and remote shares (sysfs and the mount table) and the network
+ * services (config files and one /proc scan), every minute. */
 static int devices_run(struct collector *c)
 {
-        return unraid_unassigned_run(c);
+        int r = unraid_unassigned_run(c);
+        int k = unraid_services_run(c);
+        return r < 0 ? r : k;
 }
 
 static int unraid_init(struct collector *c)

@@ -38,3 +38,8 @@ int unraid_user_scripts_run(struct collector *c);
  * batches (unassigned_device with unassigned_partition children, unassigned_remote); the
  * "devices" task. */
 int unraid_unassigned_run(struct collector *c);
+
+/* unraid_services.c: the agent's thirteen network services, enabled (Unraid's config
+ * files) and running (one scan of /proc/PID/comm), as one batch of net_service records;
+ * the "devices" task. */
+int unraid_services_run(struct collector *c);

@@ -180,6 +180,7 @@ enum shape {
         S_SETTINGS,       /* the route's unraid_setting rows as one object */
         S_PLUGINS,        /* {plugins, total_count, updates_available, timestamp} */
         S_UNASSIGNED,     /* {devices, remote_shares, timestamp} */
+        S_SERVICES,       /* {smb: {name, enabled, running, port, description}, …, totals} */
         S_DEFAULT,        /* not read yet: the agent's default object */
         S_EMPTY_LIST,     /* not read yet: [] */
 };
@@ -273,7 +274,12 @@ static const struct route routes[] = {
         SETTINGS("settings/docker", d_enabled, "docker.cfg"),
         SETTINGS("settings/vm", d_enabled, "domain.cfg"),
         SETTINGS("settings/mover", d_mover_settings, "var.ini"),
-        NOT_YET("settings/network-services", S_DEFAULT, d_net_services, "ident.cfg"),
+        { "settings/network-services",
+          S_SERVICES,
+          RT_net_service,
+          NULL,
+          "unraid",
+          { "network-services", NULL } },
         SETTINGS("array/parity-check/schedule", d_parity_schedule, "dynamix.cfg"),
         SETTINGS("system/flash", d_flash, "var.ini"),
         { "plugins", S_PLUGINS, RT_unraid_plugin, d_plugin, "unraid", { "plugins", NULL } },
@@ -628,6 +634,34 @@ static json_object *build(const struct route *r, const char *id, unsigned *ret_s
                 json_object_object_add(o, "devices", json_object_get(list));
                 json_object_object_add(o, "remote_shares", entities(&rem, NULL));
                 json_object_object_add(o, "timestamp", now_time());
+                break;
+        }
+        case S_SERVICES: {
+                /* each record under its key, without the key and sample time */
+                int enabled = 0, running = 0;
+                o = json_object_new_object();
+                for (size_t i = 0; i < json_object_array_length(list); i++) {
+                        json_object *x = json_object_array_get_idx(list, i), *b;
+                        char key[32];
+                        snprintf(key, sizeof(key), "%s", str_of(x, "key"));
+                        json_object_object_del(x, "key");
+                        json_object_object_del(x, "timestamp");
+                        if (json_object_object_get_ex(x, "enabled", &b) &&
+                            json_object_get_boolean(b))
+                                enabled++;
+                        if (json_object_object_get_ex(x, "running", &b) &&
+                            json_object_get_boolean(b))
+                                running++;
+                        json_object_object_add(o, key, json_object_get(x));
+                }
+                if (json_object_array_length(list)) {
+                        json_object_object_add(
+                            o, "total_services",
+                            json_object_new_int((int)json_object_array_length(list)));
+                        json_object_object_add(o, "enabled_services", json_object_new_int(enabled));
+                        json_object_object_add(o, "running_services", json_object_new_int(running));
+                }
+                fill_defaults(o, d_net_services);
                 break;
         }
         case S_SETTINGS:

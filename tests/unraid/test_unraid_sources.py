@@ -49,17 +49,12 @@ ROUTES = ["notifications", "notifications/unread", "notifications/archive",
           "hardware/baseboard", "hardware/cpu", "hardware/cache", "hardware/memory-array",
           "hardware/memory-devices", "settings/system", "settings/disks", "settings/docker",
           "settings/vm", "settings/mover", "plugins", "os/update", "user-scripts",
-          "array/parity-check/schedule", "system/flash", "mover", "unassigned"]
+          "array/parity-check/schedule", "system/flash", "mover", "unassigned",
+          "settings/network-services"]
 
 # Routes whose sources ringhub does not read yet: the agent's default body (keys, types)
 # and source_status, never 404.
-NOT_YET = {
-    "settings/network-services": dict(
-        {k: {"name": k, "enabled": False, "running": False}
-         for k in ["smb", "nfs", "afp", "ftp", "ssh", "telnet", "avahi", "netbios", "wsd",
-                   "wireguard", "upnp", "ntp", "syslog_server"]},
-        total_services=0, enabled_services=0, running_services=0),
-}
+NOT_YET = {}
 
 N_ALERT = {"path": "unread/Array_alert_1700001000.notify", "id": "Array_alert_1700001000.notify", "type": "unread", "importance": "alert",
            "title": 'Array "disk1" alert',
@@ -257,6 +252,30 @@ UNASSIGNED = {
             "auto_mount": False}],
     "timestamp": MASK}
 
+# network services: ident.cfg, then var.ini (its USE_NETBIOS wins), /proc/*/comm, wg0,
+# wg0.conf, rsyslog.conf (imudp commented out)
+def svc(name, enabled, running, port, description):
+    return {"name": name, "enabled": enabled, "running": running, "port": port,
+            "description": description}
+
+
+SERVICES = {
+    "smb": svc("SMB", True, True, 445, "Windows/SMB file sharing"),
+    "nfs": svc("NFS", False, False, 2049, "NFS file sharing"),
+    "afp": svc("AFP", False, False, 548, "Apple Filing Protocol (legacy)"),
+    "ftp": svc("FTP", False, False, 21, "FTP file transfer"),
+    "ssh": svc("SSH", True, True, 2222, "Secure Shell remote access"),
+    "telnet": svc("Telnet", False, False, 23, "Telnet remote access (insecure)"),
+    "avahi": svc("Avahi", True, True, 5353, "mDNS/DNS-SD service discovery"),
+    "netbios": svc("NetBIOS", False, True, 137, "NetBIOS name service"),
+    "wsd": svc("WSD", True, False, 3702, "Web Services Discovery for Windows"),
+    "wireguard": svc("WireGuard", True, True, 51820, "WireGuard VPN"),
+    "upnp": svc("UPnP", True, False, 1900, "UPnP/IGD port forwarding"),
+    "ntp": svc("NTP", True, False, 123, "Network Time Protocol"),
+    "syslog_server": svc("Syslog", False, False, 514, "Syslog daemon"),
+    "total_services": 13, "enabled_services": 7, "running_services": 5, "timestamp": MASK,
+    "source_status": {"subsystem": "network-services", "state": "healthy", "last_checked": MASK}}
+
 US = "/boot/config/plugins/user.scripts/scripts/"
 EXPECTED = {
     "mover": {"active": False, "schedule": "0 3 * * *",
@@ -324,6 +343,7 @@ EXPECTED = {
     "zfs/snapshots": SNAPSHOTS,
     "zfs/arc": ARC,
     "unassigned": dict(UNASSIGNED, source_status=healthy("unassigned")),
+    "settings/network-services": SERVICES,
 }
 
 
