@@ -11,7 +11,8 @@
  * `notification` records. The task's own interval (default 30 min) is only a safety net:
  * nothing polls. Text longer than a record field ends in "…" and sets `truncated`.
  *
- * Commands (create, archive, unarchive, delete, archive all) are in unraid_control.c; the
+ * Commands (create, archive, unarchive, delete, archive all) are in unraid_control.c, the
+ * User Scripts runner (script-run, on a worker thread) in unraid_scripts.c; the
  * licence (var.ini) and the parity-check history (parity-checks.log), the second task
  * "files", in unraid_files.c, and the settings files (ident.cfg, disk.cfg, docker.cfg,
  * domain.cfg, var.ini's mover keys) in unraid_settings.c, the plugins (*.plg) in
@@ -52,7 +53,8 @@ struct unraid_state {
          * others (the notifications folders) TASK_NOTIFY */
         int wd_files[6];
         sd_event_source *inotify_src;
-        char base[PATH_MAX]; /* under the root */
+        char base[PATH_MAX];              /* under the root */
+        struct collector_worker *scripts; /* runs user scripts (unraid_scripts.c) */
 };
 
 enum { TASK_NOTIFY = 0, TASK_FILES = 1 };
@@ -373,6 +375,7 @@ static int unraid_init(struct collector *c)
 static void unraid_done(struct collector *c)
 {
         struct unraid_state *s = collector_state(c);
+        s->scripts = collector_worker_free(s->scripts);
         s->inotify_src = sd_event_source_disable_unref(s->inotify_src);
         if (s->inotify_fd >= 0)
                 close(s->inotify_fd);
@@ -382,6 +385,9 @@ static void unraid_done(struct collector *c)
 static int unraid_command(struct collector *c, const struct collector_command *cmd)
 {
         struct unraid_state *s = collector_state(c);
+        int r = unraid_script_command(c, &s->scripts, cmd);
+        if (r != 1)
+                return r;
         if (notify_base(c) < 0)
                 s->base[0] = 0;
         return unraid_notify_command(c, s->base, cmd);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "collector.h"
+#include "collector_worker.h"
 
 /*
  * The notification commands (hub/control.c's catalogue, area "notifications"):
@@ -43,3 +44,9 @@ int unraid_unassigned_run(struct collector *c);
  * files) and running (one scan of /proc/PID/comm), as one batch of net_service records;
  * the "devices" task. */
 int unraid_services_run(struct collector *c);
+
+/* unraid_scripts.c: the command "script-run" (target: a User Scripts folder name) runs that
+ * script with a deadline and bounded output on the worker (started on first use).
+ * Returns 1 for another verb. */
+int unraid_script_command(struct collector *c, struct collector_worker **worker,
+                          const struct collector_command *cmd);

@@ -526,8 +526,27 @@ def test_commands(env, tmp):
     wait_for("everything archived", lambda: get_json(env, "notifications/unread")["count"] == 0)
     check(not [f for f in os.listdir(os.path.join(nd, "unread")) if f.endswith(".notify")],
           "archive all left files")
+    # User Scripts: run one (admin; with auth off, control on), its exit code and last
+    # line; a failing script with 20 kB of output (bounded, cut); unknown and bad names
+    st, r = call(env, "POST", "user-scripts/no_desc/execute")
+    check(st == 200 and r.get("success") is True and r.get("message") == "exit 0: hi" and
+          r.get("result") == {"exit_code": "0", "output_truncated": "false"},
+          f"execute: {st} {r}")
+    with open(os.path.join(root, "root") + US + "backup_appdata/script", "w") as f:
+        f.write("#!/bin/bash\nhead -c 20000 /dev/zero | tr '\\0' x\necho\necho done\nexit 3\n")
+    st, r = call(env, "POST", "user-scripts/backup_appdata/execute")
+    # the first 16 KiB are kept: their last line, cut to fit with "…"
+    check(st == 500 and r.get("success") is False and
+          r.get("error", "").startswith("exit 3: xxxx") and r["error"].endswith("\u2026") and
+          r.get("result") == {"exit_code": "3", "output_truncated": "true"},
+          f"execute a failing, loud script: {st} {r}")
+    st, r = call(env, "POST", "user-scripts/nope/execute")
+    check(st == 404, f"execute an unknown script: {st} {r}")
+    st, r = call(env, "POST", "user-scripts/..%2F..%2Fetc/execute")
+    check(st in (400, 404), f"execute a path: {st} {r}")
     log = env.hub_log()
     check("notify-delete" in log and "notify-create" in log, f"no audit line: {log[-800:]}")
+    check("script-run" in log, f"no audit line for the script: {log[-800:]}")
 
 
 def defaults_check(env, reason_part):
