@@ -249,12 +249,15 @@ static void add_device(struct collector *c, const char *dev, const struct mnt *m
         if (!d)
                 return;
         strscpy(d->device, sizeof(d->device), dev);
-        if (collector_read_attr(dir, "device/model", d->model, sizeof(d->model)) < 0)
-                d->model[0] = 0;
-        if (collector_read_attr(dir, "device/serial", d->serial_number, sizeof(d->serial_number)) <
-            0)
-                d->serial_number[0] = 0;
-        strscpy(d->identification, sizeof(d->identification), d->model);
+        char text[256];
+        /* longer than the record holds: cut with "…", never silently */
+        if (collector_read_attr(dir, "device/model", text, sizeof(text)) < 0)
+                text[0] = 0;
+        (void)collector_copy_text(d->model, sizeof(d->model), text);
+        (void)collector_copy_text(d->identification, sizeof(d->identification), text);
+        if (collector_read_attr(dir, "device/serial", text, sizeof(text)) < 0)
+                text[0] = 0;
+        (void)collector_copy_text(d->serial_number, sizeof(d->serial_number), text);
         uint64_t sectors, rd, wr;
         if (collector_read_attr_u64(dir, "size", &sectors) == 0)
                 d->size_bytes = sectors * 512;

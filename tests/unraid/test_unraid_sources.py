@@ -642,6 +642,17 @@ def test_badinput(env, tmp):
         f.write(b"\x00\xff[[[\nregTy=\"Basic\nNAME\n" + b"z" * 100000 + b"\n")
     with open(os.path.join(root, "root", "boot", "config", "parity-checks.log"), "w") as f:
         f.write("x" * 5000 + "\n|||||\n2023 Feb 30 99:99:99|1|2|3|4\n")
+    # unassigned devices and network services: a garbage mount table, plugin config and
+    # process name, a model longer than the record holds
+    with open(os.path.join(root, "proc", "mounts"), "wb") as f:
+        f.write(b"\x00\xff garbage\n" + b"/dev/sdc1 " + b"m" * 70000 + b" xfs rw 0 0\n" +
+                b"two fields\n/dev/sdc1 /mnt/disks/x\\9 xfs ro 0 0\n")
+    with open(os.path.join(root, "root") + UD_PLUGIN + "unassigned.devices.cfg", "wb") as f:
+        f.write(b"\xff\xfe[[[\x00\nautomount\n" * 50)
+    with open(os.path.join(root, "proc", "105", "comm"), "wb") as f:
+        f.write(b"\x00\xff" * 5000)
+    with open(os.path.join(root, "sys", "block", "sdc", "device", "model"), "w") as f:
+        f.write("M" * 200 + "\n")
     env.start_hub(*NO_RATE)
     start_collectors(env, root)
 
@@ -662,6 +673,13 @@ def test_badinput(env, tmp):
     check(get_json(env, "zfs/datasets") == [], "garbage zfs list: no datasets")
     arc = get_json(env, "zfs/arc")
     check(arc["size_bytes"] == 0, f"garbage arcstats: {arc}")
+    ud = get_json(env, "unassigned")
+    devs = {d["device"]: d for d in ud["devices"]}
+    check(sorted(devs) == ["nvme1n1", "sdc"] and devs["sdc"]["model"] == "M" * 44 + "\u2026" and
+          devs["nvme1n1"]["auto_mount"] is False, f"unassigned with bad input: {ud}")
+    check(not validate_route("/unassigned", ud), "unassigned with bad input vs DTO")
+    svc = get_json(env, "settings/network-services")
+    check(svc["total_services"] == 13 and svc["smb"]["running"] is True, f"services {svc}")
     dk = get_json(env, "settings/disks")
     check(dk["spindown_delay_minutes"] == 0 and dk["start_array"] is False, f"garbage disk.cfg {dk}")
     dc = get_json(env, "settings/docker")
