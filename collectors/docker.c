@@ -7,7 +7,8 @@
  * exit code, network mode) and takes one-shot stats of the running ones. CPU % and the
  * network rates come from this process's own previous sample (podman's one-shot stats
  * carry no precpu), so the first cycle after a container starts leaves them missing.
- * Writes one `container` batch per cycle with `container_port` children, sorted by name.
+ * Writes one `container` batch per cycle with `container_port` and `container_mount`
+ * children (the mounts from the inspect, else the list), sorted by name.
  *
  * Every request shares one deadline per cycle (--timeout, default min(5 s, ¾ interval)):
  * a hung engine costs one timeout, never the interval. An engine that is absent, refuses,
@@ -35,6 +36,7 @@
 #include "collector.h"
 #include "conf.h"
 #include "docker_int.h"
+#include "collector_spawn.h"
 #include "collector_worker.h"
 #include "http_unix.h"
 #include "log.h"
@@ -371,6 +373,32 @@ static void add_ports(struct collector *c, const char *short_id, json_object *po
         }
 }
 
+/* The container's mounts (Docker's Mounts: Source, Destination, RW), as the agent's
+ * volume_mappings; a path longer than the record holds ends in "…" with truncated set. */
+static void add_mounts(struct collector *c, const char *short_id, json_object *mounts)
+{
+        if (!mounts || !json_object_is_type(mounts, json_type_array))
+                return;
+        size_t n = json_object_array_length(mounts);
+        for (size_t i = 0; i < n && i < 64; i++) {
+                json_object *m = json_object_array_get_idx(mounts, i), *rw;
+                const char *dst = docker_jstr(m, "Destination"), *src = docker_jstr(m, "Source");
+                if (!dst || !*dst)
+                        continue;
+                struct rec_container_mount *r = collector_batch_add(c, RT_container_mount);
+                if (!r)
+                        return;
+                strscpy(r->container_id, sizeof(r->container_id), short_id);
+                bool cut = collector_copy_text(r->container_path, sizeof(r->container_path), dst);
+                cut |= collector_copy_text(r->host_path, sizeof(r->host_path), src ? src : "");
+                r->truncated = cut;
+                bool writable = !json_object_object_get_ex(m, "RW", &rw) ||
+                                !json_object_is_type(rw, json_type_boolean) ||
+                                json_object_get_boolean(rw);
+                strscpy(r->mode, sizeof(r->mode), writable ? "rw" : "ro");
+        }
+}
+
 static void first_ip(json_object *networks, char *out, size_t size)
 {
         if (!networks || !json_object_is_type(networks, json_type_object))
@@ -412,9 +440,9 @@ static void add_container(struct collector *c, struct docker_state *s, json_obje
         first_ip(docker_jget(docker_jget(ctr, "NetworkSettings"), "Networks"), rec->ip_address,
                  sizeof(rec->ip_address));
 
+        _cleanup_json_ json_object *ins = NULL;
         if (*timed_out)
                 goto ports;
-        _cleanup_json_ json_object *ins = NULL;
         snprintf(path, sizeof(path), "/containers/%.64s/json", id);
         int r = docker_get(s, path, &ins, msg, sizeof(msg));
         if (r == -ETIMEDOUT) {
@@ -456,6 +484,9 @@ static void add_container(struct collector *c, struct docker_state *s, json_obje
         }
 ports:
         add_ports(c, short_id, docker_jget(ctr, "Ports"));
+        /* The inspect's mounts, else the list's (the same shape). */
+        json_object *mounts = docker_jget(ins, "Mounts");
+        add_mounts(c, short_id, mounts ? mounts : docker_jget(ctr, "Mounts"));
 }
 
 /* ---- the cycle ---- */

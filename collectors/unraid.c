@@ -11,11 +11,14 @@
  * `notification` records. The task's own interval (default 30 min) is only a safety net:
  * nothing polls. Text longer than a record field ends in "…" and sets `truncated`.
  *
- * Commands (create, archive, unarchive, delete, archive all) are in unraid_control.c; the
+ * Commands (create, archive, unarchive, delete, archive all) are in unraid_control.c, the
+ * User Scripts runner (script-run, on a worker thread) in unraid_scripts.c; the
  * licence (var.ini) and the parity-check history (parity-checks.log), the second task
  * "files", in unraid_files.c, and the settings files (ident.cfg, disk.cfg, docker.cfg,
  * domain.cfg, var.ini's mover keys) in unraid_settings.c, the plugins (*.plg) in
- * unraid_plugins.c; their folders are watched too.
+ * unraid_plugins.c; their folders are watched too. The third task, "devices" (every
+ * minute), lists the unassigned devices and remote shares (unraid_devices.c) and the
+ * network services (unraid_services.c).
  *
  * No base folder: an empty list and source "notifications" absent. A garbage or huge file
  * yields what could be read (its first 16 KiB) and one log line. Spawns nothing.
@@ -50,7 +53,8 @@ struct unraid_state {
          * others (the notifications folders) TASK_NOTIFY */
         int wd_files[6];
         sd_event_source *inotify_src;
-        char base[PATH_MAX]; /* under the root */
+        char base[PATH_MAX];              /* under the root */
+        struct collector_worker *scripts; /* runs user scripts (unraid_scripts.c) */
 };
 
 enum { TASK_NOTIFY = 0, TASK_FILES = 1 };
@@ -350,6 +354,15 @@ static int files_run(struct collector *c)
         return r < 0 ? r : k < 0 ? k : m < 0 ? m : g < 0 ? g : u;
 }
 
+/* The unassigned devices and remote shares (sysfs and the mount table) and the network
+ * services (config files and one /proc scan), every minute. */
+static int devices_run(struct collector *c)
+{
+        int r = unraid_unassigned_run(c);
+        int k = unraid_services_run(c);
+        return r < 0 ? r : k;
+}
+
 static int unraid_init(struct collector *c)
 {
         struct unraid_state *s = collector_state(c);
@@ -362,6 +375,7 @@ static int unraid_init(struct collector *c)
 static void unraid_done(struct collector *c)
 {
         struct unraid_state *s = collector_state(c);
+        s->scripts = collector_worker_free(s->scripts);
         s->inotify_src = sd_event_source_disable_unref(s->inotify_src);
         if (s->inotify_fd >= 0)
                 close(s->inotify_fd);
@@ -371,6 +385,9 @@ static void unraid_done(struct collector *c)
 static int unraid_command(struct collector *c, const struct collector_command *cmd)
 {
         struct unraid_state *s = collector_state(c);
+        int r = unraid_script_command(c, &s->scripts, cmd);
+        if (r != 1)
+                return r;
         if (notify_base(c) < 0)
                 s->base[0] = 0;
         return unraid_notify_command(c, s->base, cmd);
@@ -378,8 +395,11 @@ static int unraid_command(struct collector *c, const struct collector_command *c
 
 static const struct collector_ops unraid_ops = {
         .name = "unraid",
-        .description = "Unraid's files: notifications, licence, parity history (inotify)",
-        .tasks = { { "notifications", 1800000, notify_run }, { "files", 1800000, files_run } },
+        .description =
+            "Unraid's files: notifications, licence, parity history (inotify), unassigned devices",
+        .tasks = { { "notifications", 1800000, notify_run },
+                   { "files", 1800000, files_run },
+                   { "devices", 60000, devices_run } },
         .state_size = sizeof(struct unraid_state),
         .init = unraid_init,
         .done = unraid_done,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "collector.h"
+#include "collector_worker.h"
 
 /*
  * The notification commands (hub/control.c's catalogue, area "notifications"):
@@ -32,3 +33,20 @@ bool unraid_settings_file(const char *name);
 int unraid_plugins_run(struct collector *c);
 /* The User Scripts plugin's scripts as one batch of user_script records (files task). */
 int unraid_user_scripts_run(struct collector *c);
+
+/* unraid_devices.c: the unassigned devices (whole disks disks.ini does not name, their
+ * partitions, the plugin's settings) and the remote shares of the mount table as two
+ * batches (unassigned_device with unassigned_partition children, unassigned_remote); the
+ * "devices" task. */
+int unraid_unassigned_run(struct collector *c);
+
+/* unraid_services.c: the agent's thirteen network services, enabled (Unraid's config
+ * files) and running (one scan of /proc/PID/comm), as one batch of net_service records;
+ * the "devices" task. */
+int unraid_services_run(struct collector *c);
+
+/* unraid_scripts.c: the command "script-run" (target: a User Scripts folder name) runs that
+ * script with a deadline and bounded output on the worker (started on first use).
+ * Returns 1 for another verb. */
+int unraid_script_command(struct collector *c, struct collector_worker **worker,
+                          const struct collector_command *cmd);

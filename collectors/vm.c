@@ -4,11 +4,11 @@
  * Runs as its own process. One task (default 10 s) lists every domain of the connection
  * (`--uri`, default qemu:///system, read-only) and writes one `vm` batch sorted by name:
  * id, uuid, state, vCPUs, memory, guest CPU % (the cpuTime delta against this process's
- * previous sample, per vCPU), autostart, persistence, the first disk's path and size,
- * and block and interface byte counters for running domains. Only per-call APIs are
- * used (virDomainGetInfo, BlockStats, InterfaceStats): the bulk stats API does not
- * answer every driver. The domain XML is read with a few bounded string searches; no
- * XML library.
+ * previous sample, per vCPU; host CPU % the same over the node's CPUs), autostart, persistence, the
+ * first disk's path and size, and block and interface byte counters for running domains. Only
+ * per-call APIs are used (virDomainGetInfo, BlockStats, InterfaceStats): the bulk stats API does
+ * not answer every driver. The domain XML is read with a few bounded string searches; no XML
+ * library.
  *
  * The connection is kept and reopened when it dies; the test:/// driver keeps its state
  * in the connection, so for it a new connection is opened every cycle (it re-reads its
@@ -74,6 +74,7 @@ struct vm_state {
         size_t n_prev, n_cur;
         uint64_t next_try_ns;
         uint32_t backoff_ms;
+        unsigned host_cpus;        /* the node's active CPUs (virNodeGetInfo), 0 unknown */
         struct vm_control control; /* commands (vm_control.c) */
 };
 
@@ -257,9 +258,14 @@ static void add_domain(struct collector *c, struct vm_state *s, virDomainPtr d)
                         if (strcmp(p->uuid, uuid) != 0 || now <= p->t_ns ||
                             info.cpuTime < p->cpu_ns)
                                 continue;
-                        double pct = (double)(info.cpuTime - p->cpu_ns) / (double)(now - p->t_ns) /
-                                     (double)MAX(info.nrVirtCpu, 1u) * 100.0;
+                        /* busy CPUs = domain CPU ns per wall ns; of its vCPUs (guest
+                         * share) and of every online host CPU (host share) */
+                        double busy = (double)(info.cpuTime - p->cpu_ns) / (double)(now - p->t_ns);
+                        double pct = busy / (double)MAX(info.nrVirtCpu, 1u) * 100.0;
                         v->cpu_percent = MIN(MAX(pct, 0.0), 100.0);
+                        if (s->host_cpus > 0)
+                                v->host_cpu_percent =
+                                    MIN(MAX(busy / (double)s->host_cpus * 100.0, 0.0), 100.0);
                 }
         }
 
@@ -475,6 +481,9 @@ static int vm_run(struct collector *c)
                 /* A remote daemon that stops answering fails calls within ~15 s. */
                 (void)virt->virConnectSetKeepAlive(s->conn, 5, 2);
         }
+        virNodeInfo node;
+        if (!s->host_cpus && virt->virNodeGetInfo(s->conn, &node) == 0)
+                s->host_cpus = node.cpus;
         int n = virt->virConnectListAllDomains(s->conn, &doms, 0);
         if (n < 0)
                 return vm_failed(c, s, "cannot list domains");

@@ -43,7 +43,8 @@
         X(virDomainResume)             \
         X(virDomainManagedSave)        \
         X(virDomainDestroy)            \
-        X(virDomainReset)
+        X(virDomainReset)              \
+        X(virNodeGetInfo)
 
 struct virt_api {
 #define VIRT_FIELD(f) typeof(f) *f;

@@ -78,6 +78,10 @@ static const struct control_action catalogue[] = {
         { "notifications", "create", "unraid", "notify-create", OP, false, false, 0, NULL, 10 * S },
         { "notifications", "archive-all", "unraid", "notify-archive-all", OP, false, false, 0, NULL,
           10 * S },
+        /* a User Scripts script, run by the unraid collector as its user: admin; the
+         * collector kills it 2 s before this deadline (at most 5 min) */
+        { "user-scripts", "execute", "unraid", "script-run", ADMIN, false, true, RT_user_script,
+          NULL, 310 * S },
         /* any collector: collect now */
         { "collectors", "refresh", NULL, "refresh", OP, false, true, 0, NULL, 30 * S },
         { "collectors", "ping", NULL, "ping", AUTH_ROLE_VIEWER, false, true, 0, NULL, 5 * S },

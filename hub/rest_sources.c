@@ -148,9 +148,17 @@ static const struct dflt d_os_update[] = { { "current_version", 's' },
                                            { "update_available", 'b' },
                                            { "status", 'S', "unknown" },
                                            { NULL, 0 } };
-static const struct dflt d_unassigned[] = { { "devices", 'a' },
-                                            { "remote_shares", 'a' },
-                                            { NULL, 0 } };
+static const struct dflt d_ud_device[] = { { "device", 's' },         { "serial_number", 's' },
+                                           { "model", 's' },          { "identification", 's' },
+                                           { "partitions", 'a' },     { "status", 's' },
+                                           { "spin_state", 's' },     { "auto_mount", 'b' },
+                                           { "pass_through", 'b' },   { "disable_mount", 'b' },
+                                           { "script_enabled", 'b' }, { NULL, 0 } };
+static const struct dflt d_ud_remote[] = {
+        { "type", 's' },   { "source", 's' },     { "mount_point", 's' },
+        { "status", 's' }, { "auto_mount", 'b' }, { "read_only", 'b' },
+        { NULL, 0 }
+};
 static const struct dflt d_mover[] = { { "active", 'b' },
                                        { "last_run_duration_seconds", 'i' },
                                        { "last_run_files_moved", 'i' },
@@ -171,6 +179,8 @@ enum shape {
         S_HW_FULL,        /* {bios, baseboard, cpu, cache, memory_array, memory_devices} */
         S_SETTINGS,       /* the route's unraid_setting rows as one object */
         S_PLUGINS,        /* {plugins, total_count, updates_available, timestamp} */
+        S_UNASSIGNED,     /* {devices, remote_shares, timestamp} */
+        S_SERVICES,       /* {smb: {name, enabled, running, port, description}, …, totals} */
         S_DEFAULT,        /* not read yet: the agent's default object */
         S_EMPTY_LIST,     /* not read yet: [] */
 };
@@ -264,7 +274,12 @@ static const struct route routes[] = {
         SETTINGS("settings/docker", d_enabled, "docker.cfg"),
         SETTINGS("settings/vm", d_enabled, "domain.cfg"),
         SETTINGS("settings/mover", d_mover_settings, "var.ini"),
-        NOT_YET("settings/network-services", S_DEFAULT, d_net_services, "ident.cfg"),
+        { "settings/network-services",
+          S_SERVICES,
+          RT_net_service,
+          NULL,
+          "unraid",
+          { "network-services", NULL } },
         SETTINGS("array/parity-check/schedule", d_parity_schedule, "dynamix.cfg"),
         SETTINGS("system/flash", d_flash, "var.ini"),
         { "plugins", S_PLUGINS, RT_unraid_plugin, d_plugin, "unraid", { "plugins", NULL } },
@@ -276,7 +291,12 @@ static const struct route routes[] = {
           d_user_script,
           "unraid",
           { "user.scripts", NULL } },
-        NOT_YET("unassigned", S_DEFAULT, d_unassigned, "the unassigned.devices state files"),
+        { "unassigned",
+          S_UNASSIGNED,
+          RT_unassigned_device,
+          d_ud_device,
+          "unraid",
+          { "unassigned", NULL } },
         SETTINGS("mover", d_mover, "var.ini"),
 };
 
@@ -606,6 +626,42 @@ static json_object *build(const struct route *r, const char *id, unsigned *ret_s
                                        json_object_new_int((int)json_object_array_length(list)));
                 json_object_object_add(o, "updates_available", json_object_new_int(updates));
                 json_object_object_add(o, "timestamp", now_time());
+                break;
+        }
+        case S_UNASSIGNED: {
+                const struct route rem = { .topic = RT_unassigned_remote, .dflt = d_ud_remote };
+                o = json_object_new_object();
+                json_object_object_add(o, "devices", json_object_get(list));
+                json_object_object_add(o, "remote_shares", entities(&rem, NULL));
+                json_object_object_add(o, "timestamp", now_time());
+                break;
+        }
+        case S_SERVICES: {
+                /* each record under its key, without the key and sample time */
+                int enabled = 0, running = 0;
+                o = json_object_new_object();
+                for (size_t i = 0; i < json_object_array_length(list); i++) {
+                        json_object *x = json_object_array_get_idx(list, i), *b;
+                        char key[32];
+                        snprintf(key, sizeof(key), "%s", str_of(x, "key"));
+                        json_object_object_del(x, "key");
+                        json_object_object_del(x, "timestamp");
+                        if (json_object_object_get_ex(x, "enabled", &b) &&
+                            json_object_get_boolean(b))
+                                enabled++;
+                        if (json_object_object_get_ex(x, "running", &b) &&
+                            json_object_get_boolean(b))
+                                running++;
+                        json_object_object_add(o, key, json_object_get(x));
+                }
+                if (json_object_array_length(list)) {
+                        json_object_object_add(
+                            o, "total_services",
+                            json_object_new_int((int)json_object_array_length(list)));
+                        json_object_object_add(o, "enabled_services", json_object_new_int(enabled));
+                        json_object_object_add(o, "running_services", json_object_new_int(running));
+                }
+                fill_defaults(o, d_net_services);
                 break;
         }
         case S_SETTINGS:

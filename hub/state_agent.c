@@ -137,7 +137,7 @@ void state_agent_fields(unsigned type, json_object *o)
                                                         "network_rx_bytes", "network_tx_bytes",
                                                         NULL };
                 add_default(o, "guest_cpu_percent", json_double(num(o, "cpu_percent", 0)));
-                add_default(o, "host_cpu_percent", json_double(0));
+                add_default(o, "host_cpu_percent", json_double(0)); /* until 2 samples */
                 add_default(o, "memory_display",
                             memory_display(num(o, "memory_used_bytes", 0),
                                            num(o, "memory_allocated_bytes", 0), "0 B / 0 B"));
@@ -155,7 +155,7 @@ void state_agent_fields(unsigned type, json_object *o)
                 add_default(o, "memory_display",
                             memory_display(used, num(o, "memory_limit_bytes", 0), "0 / 0"));
                 add_default(o, "port_mappings", port_mappings(o));
-                add_default(o, "volume_mappings", json_object_new_array());
+                add_default(o, "volume_mappings", json_object_new_array()); /* no mounts */
                 add_default(o, "uptime", uptime_text(o));
                 break;
         }

@@ -176,6 +176,7 @@ static void var_ini_cb(void *ud, const char *section, const char *key, const cha
 
 struct ur_share {
         char section[48], name[48], comment[64], use_cache[8], cache_pool[32];
+        char smb[8], nfs[8], security[12]; /* export, exportNFS, security: "" unknown */
         uint64_t size, free, used;
 };
 
@@ -214,6 +215,44 @@ static void shares_ini_cb(void *ud, const char *section, const char *key, const 
                 s->free = ini_u64(value);
         else if (!strcmp(key, "used"))
                 s->used = ini_u64(value);
+        else if (!strcmp(key, "export"))
+                strscpy(s->smb, sizeof(s->smb), value);
+        else if (!strcmp(key, "exportNFS"))
+                strscpy(s->nfs, sizeof(s->nfs), value);
+        else if (!strcmp(key, "security"))
+                strscpy(s->security, sizeof(s->security), value);
+}
+
+/* /boot/config/shares/NAME.cfg (no sections): what the share's settings page saved. */
+static void share_cfg_cb(void *ud, const char *section, const char *key, const char *value)
+{
+        struct ur_share *s = ud;
+        if (*section)
+                return;
+        if (!strcmp(key, "shareExport"))
+                strscpy(s->smb, sizeof(s->smb), value);
+        else if (!strcmp(key, "shareExportNFS"))
+                strscpy(s->nfs, sizeof(s->nfs), value);
+        else if (!strcmp(key, "shareSecurity"))
+                strscpy(s->security, sizeof(s->security), value);
+}
+
+/* The share's flash config over what shares.ini said, when there is one (a missing or
+ * unreadable file leaves shares.ini's values: the agent's defaults are false). */
+static void share_cfg(struct collector *c, struct ur_share *x)
+{
+        char rel[96], p[PATH_MAX];
+        if (!x->name[0] || x->name[0] == '.' || strchr(x->name, '/'))
+                return;
+        snprintf(rel, sizeof(rel), "/boot/config/shares/%s.cfg", x->name);
+        if (collector_root_path(c, rel, p, sizeof(p)) == 0)
+                (void)ini_parse_emhttp(p, share_cfg_cb, x);
+}
+
+/* Unraid's export values: "-" no; "e" yes, "eh" hidden, "et"/"eth" Time Machine. */
+static uint8_t exported(const char *v)
+{
+        return !*v ? MISSING_BOOL : strcmp(v, "-") != 0;
 }
 
 /* Unraid disks.ini into s->ur; reports the source when the file exists. */
@@ -384,12 +423,16 @@ int unraid_shares(struct collector *c, const char *path)
                 struct rec_share *sh = collector_batch_add(c, RT_share);
                 if (!sh)
                         break;
-                const struct ur_share *x = &u->s[i];
+                struct ur_share *x = &u->s[i];
+                share_cfg(c, x);
                 strscpy(sh->name, sizeof(sh->name), x->name);
                 snprintf(sh->path, sizeof(sh->path), "/mnt/user/%s", x->name);
                 strscpy(sh->comment, sizeof(sh->comment), x->comment);
                 strscpy(sh->use_cache, sizeof(sh->use_cache), x->use_cache);
                 strscpy(sh->cache_pool, sizeof(sh->cache_pool), x->cache_pool);
+                strscpy(sh->security, sizeof(sh->security), x->security);
+                sh->smb_export = exported(x->smb);
+                sh->nfs_export = exported(x->nfs);
                 /* Where the share lives, from useCache, as the agent names it. */
                 strscpy(sh->storage, sizeof(sh->storage),
                         !strcmp(x->use_cache, "no")     ? "array"

@@ -43,9 +43,13 @@ def test():
     try:
         pm.import_image()
         pm.start()
+        data, deep = os.path.join(d, "data"), os.path.join(d, "l" * 150)
+        os.makedirs(data)
+        os.makedirs(deep)
         port = pm.create_published("web", ["sleep", "1000"], Labels={"app": "web", "tier": "front"},
                                    HostConfig={"Memory": 64 << 20,
-                                               "RestartPolicy": {"Name": "unless-stopped"}})
+                                               "RestartPolicy": {"Name": "unless-stopped"},
+                                               "Binds": [data + ":/data:ro", deep + ":/deep"]})
         web = pm.call("GET", "/containers/web/json")[1]["Id"]
         burn = pm.create("burn", ["sh", "-c", "while :; do :; done"], Labels={"app": "burn"})
         pm.post("/containers/burn/start")
@@ -92,6 +96,17 @@ def test():
         ports = of_type(bs[0], "container_port")
         check_eq(ports, [{"container_id": web[:12], "container_port": 80, "host_port": port,
                           "protocol": "tcp", "host_ip": ""}], "port records")
+        # Mounts (the agent's volume_mappings): a host path longer than the record holds
+        # ends in "…" and says so.
+        mounts = sorted(of_type(bs[0], "container_mount"), key=lambda m: m["container_path"])
+        cut = deep.encode()[:126].decode(errors="ignore")
+        while len((cut + "…").encode()) > 127:
+            cut = cut[:-1]
+        check_eq(mounts, [
+            {"container_id": web[:12], "container_path": "/data", "host_path": data, "mode": "ro",
+             "truncated": False},
+            {"container_id": web[:12], "container_path": "/deep", "host_path": cut + "…",
+             "mode": "rw", "truncated": True}], "mount records")
         check_eq(seed_classify("container", by["web"], ports), "container_list_update",
                  "seed shape rule")
         st = ring.statuses("docker")

@@ -110,6 +110,10 @@ def main(env):
                "uptime_seconds=93780",
                "+", "container_port", "container_id=abc123", "container_port=80",
                "host_port=8080", "protocol=tcp",
+               "+", "container_mount", "container_id=abc123", "container_path=/config",
+               "host_path=/mnt/user/appdata/nginx", "mode=rw",
+               "+", "container_mount", "container_id=abc123", "container_path=/media",
+               "host_path=/mnt/user/media", "mode=ro",
                "+", "container_port", "container_id=abc123", "container_port=80",
                "host_port=8080", "protocol=tcp", "host_ip=::",
                "+", "container", "id=def456", "name=caddy", "image=caddy", "state=running",
@@ -117,6 +121,12 @@ def main(env):
                "host_port=8080", "protocol=tcp",
                "+", "container_port", "container_id=def456", "container_port=53",
                "host_port=53", "protocol=udp")
+    env.inject("vm", "id=1", "name=Ubuntu", "state=running", "vcpus=4",
+               "memory_allocated_bytes=4294967296", "memory_used_bytes=2147483648",
+               "cpu_percent=50.0", "host_cpu_percent=12.5")
+    env.inject("share", "name=appdata", "path=/mnt/user/appdata", "smb_export=true",
+               "nfs_export=false", "security=public", "use_cache=prefer", "storage=cache+array",
+               "+", "share", "name=isos", "path=/mnt/user/isos")
     env.inject("source_status", "collector=ups", "source=nut:127.0.0.1:3493", "status=down",
                "message=connection refused", "failures=3")
     wait_for(env, "/docker", lambda b: len(b) == 2, "two containers")
@@ -137,8 +147,20 @@ def main(env):
     check(c["nginx"]["memory_usage_mb"] == 50.0, "memory_usage_mb")
     check(c["nginx"]["uptime"] == "1d 2h 3m", f"uptime {c['nginx']['uptime']}")
     check(c["caddy"]["uptime"] == "" and c["caddy"]["restart_count"] == 0, "defaults")
+    check(c["nginx"]["volume_mappings"] == [
+        {"container_path": "/config", "host_path": "/mnt/user/appdata/nginx", "mode": "rw"},
+        {"container_path": "/media", "host_path": "/mnt/user/media", "mode": "ro"}], f"volume_mappings {c['nginx']['volume_mappings']}")
+    check(c["caddy"]["volume_mappings"] == [], "no mounts: []")
     vm = full["/vm"][0]
     check(vm["memory_display"] == "2.00 GB / 4.00 GB", f"vm memory_display {vm}")
+    check(vm["guest_cpu_percent"] == 50.0 and vm["host_cpu_percent"] == 12.5, f"vm CPU % {vm}")
+    sh = {x["name"]: x for x in full["/shares"]}
+    check({k: sh["appdata"][k] for k in ("smb_export", "nfs_export", "security", "storage")} ==
+          {"smb_export": True, "nfs_export": False, "security": "public",
+           "storage": "cache+array"}, f"share exports {sh['appdata']}")
+    check(sh["isos"]["smb_export"] is False and sh["isos"]["nfs_export"] is False and
+          sh["isos"]["storage"] == "unknown" and not sh["isos"].get("security"),
+          f"share defaults {sh['isos']}")
     check(full["/docker/port-conflicts"] == [
         {"host_port": 8080, "protocol": "tcp", "containers": ["nginx", "caddy"]}],
         f"port conflicts {full['/docker/port-conflicts']}")

@@ -23,6 +23,7 @@ FAN_DEVICE = {"id": S, "name": S, "rpm": I, "pwm_value": I, "pwm_percent": I, "m
               "controllable": B}
 FINDING = {"severity": S, "title": S, "detail": S}
 PORT = {"private_port": I, "public_port": I, "type": S}
+VOLUME = {"container_path": S, "host_path": S, "mode": S}
 
 NOTIFICATION = {"id": S, "title?": S, "subject?": S, "description?": S, "importance": S,
                 "link?": S, "timestamp": S, "formatted_timestamp": S, "type": S}
@@ -37,6 +38,17 @@ ZFS_POOL = {"name": S, "guid?": S, "version?": S, "health": S, "state": S, "size
             "scan_start_time": S, "scan_end_time": S, "scan_progress_percent": N,
             "read_errors": I, "write_errors": I, "checksum_errors": I, "is_boot_pool": B,
             "timestamp": S}
+UD_PARTITION = {"partition_number": I, "label?": S, "filesystem": S, "mount_point?": S,
+                "size_bytes": I, "used_bytes?": I, "free_bytes?": I, "usage_percent?": N,
+                "read_only": B, "smb_share": B, "nfs_share": B, "status": S}
+UD_DEVICE = {"device": S, "serial_number": S, "model": S, "identification": S,
+             "partitions": ("list", UD_PARTITION), "status": S, "spin_state": S,
+             "temperature_celsius?": N, "auto_mount": B, "pass_through": B, "disable_mount": B,
+             "script_enabled": B, "script_path?": S, "reads?": I, "writes?": I, "timestamp": S}
+UD_REMOTE = {"type": S, "source": S, "mount_point": S, "status": S, "size_bytes?": I,
+             "used_bytes?": I, "free_bytes?": I, "usage_percent?": N, "auto_mount": B,
+             "read_only": B, "smb_server?": S, "smb_share?": S, "smb_domain?": S, "smb_user?": S,
+             "nfs_server?": S, "nfs_export?": S, "nfs_options?": S, "timestamp": S}
 NET_SERVICE = {"name": S, "enabled": B, "running": B, "port?": I, "description?": S}
 PARITY_RECORD = {"action": S, "date": S, "duration_seconds": I, "speed_mbps": N, "status": S,
                  "errors": I, "size_bytes": I}
@@ -92,14 +104,14 @@ DTOS = {
     "/shares": ("list", {
         "name": S, "path": S, "used_bytes": I, "free_bytes": I, "total_bytes": I,
         "usage_percent": F, "comment?": S, "smb_export": B, "nfs_export": B, "storage": S,
-        "use_cache?": S, "cache_pool?": S, "timestamp": S}),
+        "use_cache?": S, "security?": S, "cache_pool?": S, "timestamp": S}),
     "/docker": ("list", {
         "id": S, "name": S, "image": S, "version": S, "state": S, "status": S,
         "network_mode": S, "ip_address": S, "cpu_percent": F, "memory_usage_bytes": I,
         "memory_usage_mb": F, "memory_limit_bytes": I, "memory_percent?": F,
         "memory_display": S, "network_rx_bytes": I, "network_tx_bytes": I,
         "network_rx_bytes_per_sec?": F, "network_tx_bytes_per_sec?": F,
-        "ports": ("list", PORT), "port_mappings": ("list", S), "volume_mappings": L,
+        "ports": ("list", PORT), "port_mappings": ("list", S), "volume_mappings": ("list", VOLUME),
         "restart_policy": S, "uptime": S, "restart_count": I, "timestamp": S}),
     "/vm": ("list", {
         "id": S, "name": S, "state": S, "cpu_count": I, "guest_cpu_percent": F,
@@ -219,7 +231,8 @@ DTOS = {
                               "source_status?": SOURCE_STATUS}),
     "/user-scripts": ("list", {"name": S, "description": S, "path": S, "executable": B,
                                "last_modified": S}),
-    "/unassigned": ("object", {"devices": L, "remote_shares": L, "timestamp": S,
+    "/unassigned": ("object", {"devices": ("list", UD_DEVICE),
+                               "remote_shares": ("list", UD_REMOTE), "timestamp": S,
                                "source_status?": SOURCE_STATUS}),
     "/mover": ("object", {"active": B, "schedule?": S, "last_run_start?": S,
                           "last_run_finish?": S, "last_run_duration_seconds": I,

@@ -49,18 +49,12 @@ ROUTES = ["notifications", "notifications/unread", "notifications/archive",
           "hardware/baseboard", "hardware/cpu", "hardware/cache", "hardware/memory-array",
           "hardware/memory-devices", "settings/system", "settings/disks", "settings/docker",
           "settings/vm", "settings/mover", "plugins", "os/update", "user-scripts",
-          "array/parity-check/schedule", "system/flash", "mover"]
+          "array/parity-check/schedule", "system/flash", "mover", "unassigned",
+          "settings/network-services"]
 
 # Routes whose sources ringhub does not read yet: the agent's default body (keys, types)
 # and source_status, never 404.
-NOT_YET = {
-    "settings/network-services": dict(
-        {k: {"name": k, "enabled": False, "running": False}
-         for k in ["smb", "nfs", "afp", "ftp", "ssh", "telnet", "avahi", "netbios", "wsd",
-                   "wireguard", "upnp", "ntp", "syslog_server"]},
-        total_services=0, enabled_services=0, running_services=0),
-    "unassigned": {"devices": [], "remote_shares": []},
-}
+NOT_YET = {}
 
 N_ALERT = {"path": "unread/Array_alert_1700001000.notify", "id": "Array_alert_1700001000.notify", "type": "unread", "importance": "alert",
            "title": 'Array "disk1" alert',
@@ -154,6 +148,134 @@ def healthy(sub):
     return {"subsystem": sub, "state": "healthy", "last_checked": MASK}
 
 
+UD_PLUGIN = "/boot/config/plugins/unassigned.devices/"
+UNASSIGNED = {
+    "devices": [
+        {
+            "device": "nvme1n1",
+            "serial_number": "S4EWNX0N123456",
+            "model": "Samsung SSD 970 EVO 1TB",
+            "identification": "Samsung SSD 970 EVO 1TB",
+            "size_bytes": 1000204886016,
+            "status": "mounted",
+            "spin_state": "unknown",
+            "auto_mount": True,
+            "pass_through": False,
+            "disable_mount": False,
+            "script_enabled": True,
+            "script_path": UD_PLUGIN + "fast.sh",
+            "partitions": [
+                {
+                    "partition_number": 1,
+                    "name": "nvme1n1p1",
+                    "filesystem": "btrfs",
+                    "mount_point": "/mnt/disks/fast",
+                    "size_bytes": 1000203091968,
+                    "read_only": True,
+                    "smb_share": True,
+                    "nfs_share": False,
+                    "status": "mounted"}],
+            "timestamp": MASK},
+        {
+            "device": "sdc",
+            "serial_number": "",
+            "model": "WDC WD40EFRX-68N32N0",
+            "identification": "WDC WD40EFRX-68N32N0",
+            "size_bytes": 4000787030016,
+            "status": "mounted",
+            "spin_state": "unknown",
+            "auto_mount": False,
+            "pass_through": False,
+            "disable_mount": False,
+            "script_enabled": False,
+            "script_path": "",
+            "reads": 1200,
+            "writes": 340,
+            "partitions": [
+                {
+                    "partition_number": 1,
+                    "name": "sdc1",
+                    "filesystem": "xfs",
+                    "mount_point": "/mnt/disks/WD backup",
+                    "size_bytes": 4000786153472,
+                    "read_only": False,
+                    "smb_share": False,
+                    "nfs_share": False,
+                    "status": "mounted"},
+                {
+                    "partition_number": 2,
+                    "name": "sdc2",
+                    "filesystem": "",
+                    "mount_point": "",
+                    "size_bytes": 524288,
+                    "read_only": False,
+                    "smb_share": False,
+                    "nfs_share": False,
+                    "status": "unmounted"}],
+            "timestamp": MASK}],
+    "remote_shares": [
+        {
+            "mount_point": "/mnt/disks/ubuntu",
+            "type": "iso",
+            "source": "/dev/loop2",
+            "status": "mounted",
+            "read_only": True,
+            "smb_server": "",
+            "smb_share": "",
+            "nfs_server": "",
+            "nfs_export": "",
+            "timestamp": MASK,
+            "auto_mount": False},
+        {
+            "mount_point": "/mnt/remotes/data",
+            "type": "nfs",
+            "source": "192.168.1.5:/export/data",
+            "status": "mounted",
+            "read_only": False,
+            "smb_server": "",
+            "smb_share": "",
+            "nfs_server": "192.168.1.5",
+            "nfs_export": "/export/data",
+            "timestamp": MASK,
+            "auto_mount": False},
+        {
+            "mount_point": "/mnt/remotes/nas_media",
+            "type": "smb",
+            "source": "//nas.local/media",
+            "status": "mounted",
+            "read_only": True,
+            "smb_server": "nas.local",
+            "smb_share": "media",
+            "nfs_server": "",
+            "nfs_export": "",
+            "timestamp": MASK,
+            "auto_mount": False}],
+    "timestamp": MASK}
+
+# network services: ident.cfg, then var.ini (its USE_NETBIOS wins), /proc/*/comm, wg0,
+# wg0.conf, rsyslog.conf (imudp commented out)
+def svc(name, enabled, running, port, description):
+    return {"name": name, "enabled": enabled, "running": running, "port": port,
+            "description": description}
+
+
+SERVICES = {
+    "smb": svc("SMB", True, True, 445, "Windows/SMB file sharing"),
+    "nfs": svc("NFS", False, False, 2049, "NFS file sharing"),
+    "afp": svc("AFP", False, False, 548, "Apple Filing Protocol (legacy)"),
+    "ftp": svc("FTP", False, False, 21, "FTP file transfer"),
+    "ssh": svc("SSH", True, True, 2222, "Secure Shell remote access"),
+    "telnet": svc("Telnet", False, False, 23, "Telnet remote access (insecure)"),
+    "avahi": svc("Avahi", True, True, 5353, "mDNS/DNS-SD service discovery"),
+    "netbios": svc("NetBIOS", False, True, 137, "NetBIOS name service"),
+    "wsd": svc("WSD", True, False, 3702, "Web Services Discovery for Windows"),
+    "wireguard": svc("WireGuard", True, True, 51820, "WireGuard VPN"),
+    "upnp": svc("UPnP", True, False, 1900, "UPnP/IGD port forwarding"),
+    "ntp": svc("NTP", True, False, 123, "Network Time Protocol"),
+    "syslog_server": svc("Syslog", False, False, 514, "Syslog daemon"),
+    "total_services": 13, "enabled_services": 7, "running_services": 5, "timestamp": MASK,
+    "source_status": {"subsystem": "network-services", "state": "healthy", "last_checked": MASK}}
+
 US = "/boot/config/plugins/user.scripts/scripts/"
 EXPECTED = {
     "mover": {"active": False, "schedule": "0 3 * * *",
@@ -220,6 +342,8 @@ EXPECTED = {
     "zfs/datasets": DATASETS,
     "zfs/snapshots": SNAPSHOTS,
     "zfs/arc": ARC,
+    "unassigned": dict(UNASSIGNED, source_status=healthy("unassigned")),
+    "settings/network-services": SERVICES,
 }
 
 
@@ -288,7 +412,8 @@ def start_collectors(env, root, extra_zfs=()):
     env.spawn([ZFS, "--ring", env.ring, "--procfs", os.path.join(root, "proc"),
                "--zfs", os.path.join(root, "bin", "zfs"),
                "--zpool", os.path.join(root, "bin", "zpool"), *extra_zfs])
-    env.spawn([UNRAID, "--ring", env.ring, "--rootfs", os.path.join(root, "root")])
+    env.spawn([UNRAID, "--ring", env.ring, "--rootfs", os.path.join(root, "root"),
+               "--procfs", os.path.join(root, "proc"), "--sysfs", os.path.join(root, "sys")])
 
 
 def copy_fixture(tmp):
@@ -324,7 +449,7 @@ def test_fixture(env, tmp):
     for route in DTOS:
         if route.split("/")[1] in ("notifications", "zfs", "registration", "settings",
                                    "plugins", "os", "user-scripts") or \
-                route in ("/array/parity-check/schedule", "/mover") or \
+                route in ("/array/parity-check/schedule", "/mover", "/unassigned") or \
                 route == "/array/parity-check/history":
             problems = validate_route(route, get_json(env, route[1:]))
             check(not problems, f"{route} with data vs the agent's DTO: {problems[:10]}")
@@ -401,8 +526,27 @@ def test_commands(env, tmp):
     wait_for("everything archived", lambda: get_json(env, "notifications/unread")["count"] == 0)
     check(not [f for f in os.listdir(os.path.join(nd, "unread")) if f.endswith(".notify")],
           "archive all left files")
+    # User Scripts: run one (admin; with auth off, control on), its exit code and last
+    # line; a failing script with 20 kB of output (bounded, cut); unknown and bad names
+    st, r = call(env, "POST", "user-scripts/no_desc/execute")
+    check(st == 200 and r.get("success") is True and r.get("message") == "exit 0: hi" and
+          r.get("result") == {"exit_code": "0", "output_truncated": "false"},
+          f"execute: {st} {r}")
+    with open(os.path.join(root, "root") + US + "backup_appdata/script", "w") as f:
+        f.write("#!/bin/bash\nhead -c 20000 /dev/zero | tr '\\0' x\necho\necho done\nexit 3\n")
+    st, r = call(env, "POST", "user-scripts/backup_appdata/execute")
+    # the first 16 KiB are kept: their last line, cut to fit with "…"
+    check(st == 500 and r.get("success") is False and
+          r.get("error", "").startswith("exit 3: xxxx") and r["error"].endswith("\u2026") and
+          r.get("result") == {"exit_code": "3", "output_truncated": "true"},
+          f"execute a failing, loud script: {st} {r}")
+    st, r = call(env, "POST", "user-scripts/nope/execute")
+    check(st == 404, f"execute an unknown script: {st} {r}")
+    st, r = call(env, "POST", "user-scripts/..%2F..%2Fetc/execute")
+    check(st in (400, 404), f"execute a path: {st} {r}")
     log = env.hub_log()
     check("notify-delete" in log and "notify-create" in log, f"no audit line: {log[-800:]}")
+    check("script-run" in log, f"no audit line for the script: {log[-800:]}")
 
 
 def defaults_check(env, reason_part):
@@ -423,6 +567,8 @@ def defaults_check(env, reason_part):
     reg = get_json(env, "registration")
     check(reg["type"] == "unknown" and reg["state"] == "invalid", f"registration default {reg}")
     check(get_json(env, "array/parity-check/history")["records"] == [], "parity history default")
+    ud = get_json(env, "unassigned")
+    check(ud["devices"] == [] and ud["remote_shares"] == [], f"unassigned default {ud}")
     ps = get_json(env, "array/parity-check/schedule")
     check(ps["mode"] == "manual" and ps["correcting"] is True, f"parity schedule default {ps}")
     with urllib.request.urlopen(env.url("/api/v1/zfs/pools").replace("ws://", "http://"), timeout=5) as r:
@@ -461,8 +607,9 @@ def test_absent(env, tmp):
         ss = get_json(env, "notifications").get("source_status", {})
         arc = get_json(env, "zfs/arc").get("source_status", {})
         reg = get_json(env, "registration").get("source_status", {})
+        ud = get_json(env, "unassigned").get("source_status", {})
         return "no dynamix" in ss.get("reason", "") and "no ZFS" in arc.get("reason", "") \
-            and "missing" in reg.get("reason", "")
+            and "missing" in reg.get("reason", "") and "not Unraid" in ud.get("reason", "")
     wait_for("the collectors' source_status", reported)
     defaults_check(env, "")
     check("no ZFS" in get_json(env, "zfs/arc")["source_status"]["reason"], "arc reason")
@@ -495,6 +642,17 @@ def test_badinput(env, tmp):
         f.write(b"\x00\xff[[[\nregTy=\"Basic\nNAME\n" + b"z" * 100000 + b"\n")
     with open(os.path.join(root, "root", "boot", "config", "parity-checks.log"), "w") as f:
         f.write("x" * 5000 + "\n|||||\n2023 Feb 30 99:99:99|1|2|3|4\n")
+    # unassigned devices and network services: a garbage mount table, plugin config and
+    # process name, a model longer than the record holds
+    with open(os.path.join(root, "proc", "mounts"), "wb") as f:
+        f.write(b"\x00\xff garbage\n" + b"/dev/sdc1 " + b"m" * 70000 + b" xfs rw 0 0\n" +
+                b"two fields\n/dev/sdc1 /mnt/disks/x\\9 xfs ro 0 0\n")
+    with open(os.path.join(root, "root") + UD_PLUGIN + "unassigned.devices.cfg", "wb") as f:
+        f.write(b"\xff\xfe[[[\x00\nautomount\n" * 50)
+    with open(os.path.join(root, "proc", "105", "comm"), "wb") as f:
+        f.write(b"\x00\xff" * 5000)
+    with open(os.path.join(root, "sys", "block", "sdc", "device", "model"), "w") as f:
+        f.write("M" * 200 + "\n")
     env.start_hub(*NO_RATE)
     start_collectors(env, root)
 
@@ -515,6 +673,13 @@ def test_badinput(env, tmp):
     check(get_json(env, "zfs/datasets") == [], "garbage zfs list: no datasets")
     arc = get_json(env, "zfs/arc")
     check(arc["size_bytes"] == 0, f"garbage arcstats: {arc}")
+    ud = get_json(env, "unassigned")
+    devs = {d["device"]: d for d in ud["devices"]}
+    check(sorted(devs) == ["nvme1n1", "sdc"] and devs["sdc"]["model"] == "M" * 44 + "\u2026" and
+          devs["nvme1n1"]["auto_mount"] is False, f"unassigned with bad input: {ud}")
+    check(not validate_route("/unassigned", ud), "unassigned with bad input vs DTO")
+    svc = get_json(env, "settings/network-services")
+    check(svc["total_services"] == 13 and svc["smb"]["running"] is True, f"services {svc}")
     dk = get_json(env, "settings/disks")
     check(dk["spindown_delay_minutes"] == 0 and dk["start_array"] is False, f"garbage disk.cfg {dk}")
     dc = get_json(env, "settings/docker")

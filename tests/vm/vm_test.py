@@ -191,6 +191,7 @@ def test():
         check("network_rx_bytes" in by["web"] and "network_tx_bytes" in by["web"],
               "interface stats for the running domain")
         check("cpu_percent" not in by["web"], "no CPU % from one sample")
+        check("host_cpu_percent" not in by["web"], "no host CPU % from one sample")
 
         # --- state change between cycles, CPU % from two samples ---
         ring.remove()
@@ -199,6 +200,10 @@ def test():
         wait_for(lambda: len(vms(ring)[0]) >= 2, 10, what="two vm batches")
         w = {x["name"]: x for x in vms(ring)[0][-1]}["web"]
         check("cpu_percent" in w and 0 <= w["cpu_percent"] <= 100, "guest CPU %% %r" % w)
+        # The same CPU time over the node's 4 CPUs (node.xml) instead of the domain's vCPUs.
+        check(w["cpu_percent"] < 100 and
+              abs(w["host_cpu_percent"] - w["cpu_percent"] * w["vcpus"] / 4) < 1e-6,
+              "host CPU %% %r" % w)
         write_node(d, 5)
 
         def web_state():
