@@ -69,7 +69,8 @@ struct dialect {
          * WebSocket then probes); -1: it names one that is gone (refused). */
         int (*join)(struct lws *wsi, struct hub_client **ret);
         /* Optional, lws thread: a message on a probing WebSocket. *ret_reply: static text
-         * to answer on it. 0: go on probing; 1: the client was switched over to wsi; -1:
+         * to answer on it. 0: go on probing (or the switch is deferred: the dialect calls
+         * session_switched() when it is done); 1: the client was switched over to wsi; -1:
          * close the probe. Called with wsi NULL when the probe went away. */
         int (*on_probe)(struct hub_client *c, struct lws *wsi, const char *msg, size_t len,
                         const char **ret_reply);

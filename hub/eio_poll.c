@@ -18,7 +18,9 @@
  * is in flight, a malformed payload or an oversized body also close the session. The
  * upgrade: a WebSocket with ?sid=S joins the client (session.c's probe), "2probe" is
  * answered "3probe" and a held poll "6" (noop) so the client can pause polling; "5"
- * switches the client over to the WebSocket with its queue intact. A session ends
+ * switches the client over to the WebSocket with its queue intact. Nothing sent on either
+ * transport is lost or reordered across it: a POST still being read when "5" comes is
+ * delivered first (the WebSocket's reads wait for it, then the switch). A session ends
  * (deferred to a timer, never inside client_close()) by answering a held poll "1".
  * Sessions are a hash by sid, bounded by the client limit. Never blocks.
  */
@@ -65,6 +67,8 @@ struct eio_sess {
         struct lws *get;  /* the poll waiting for frames */
         struct lws *post; /* the data request being read */
         bool upgrading;   /* a WebSocket probe answered: polls return at once */
+        struct lws *to;   /* "5" came on this probe while a POST was in flight: its reads
+                           * wait, the switch follows the POST's packets */
         bool ending;
         lws_sorted_usec_list_t end_sul;
         struct eio_sess *prev, *next; /* in its bucket */
@@ -162,6 +166,7 @@ static void answer_error(struct lws *wsi, struct eio_req *r, unsigned status, en
 /* ---- sessions ---- */
 
 static void end_timer(lws_sorted_usec_list_t *sul);
+static void switch_over(struct eio_sess *s);
 
 /* The session is over: end it from a timer (its caller may still hold the client). */
 static void kick(struct hub_client *c)
@@ -460,6 +465,8 @@ static void on_body_done(struct lws *wsi, struct eio_req *r)
                 return;
         }
         answer_text(wsi, r, 200, "text/html", "ok");
+        if (s->to && !s->c->closing)
+                switch_over(s);
 }
 
 /* A held poll: the queued frames, "1" when the client closes, "6" while upgrading, or
@@ -525,8 +532,12 @@ static void on_closed(struct lws *wsi, struct eio_req *r)
                 s->get = NULL;
                 s->c->wsi = NULL;
         }
-        if (s && s->post == wsi)
+        if (s && s->post == wsi) {
+                /* Its packets are lost with it (the client's doing): the switch goes on. */
                 s->post = NULL;
+                if (s->to && !s->c->closing)
+                        switch_over(s);
+        }
         req_reset(r);
 }
 
@@ -584,6 +595,30 @@ int eio_poll_join(struct lws *wsi, struct hub_client **ret)
         return 1;
 }
 
+/* The client leaves polling for the WebSocket s->to; s is freed. */
+static void switch_to(struct eio_sess *s)
+{
+        struct hub_client *c = s->c;
+        if (s->get)
+                release_get(s, "6");
+        detach_post(s);
+        unlink_sess(s);
+        c->kick = NULL;
+        c->transport = NULL;
+        c->wsi = s->to;
+        log_debug("client %s: upgraded from polling to WebSocket", client_uuid(c));
+        free(s);
+}
+
+static void switch_over(struct eio_sess *s)
+{
+        struct hub_client *c = s->c;
+        struct lws *ws = s->to;
+        switch_to(s);
+        session_switched(c);
+        lws_rx_flow_control(ws, 1);
+}
+
 int eio_poll_probe(struct hub_client *c, struct lws *wsi, const char *msg, size_t len,
                    const char **ret_reply)
 {
@@ -592,6 +627,7 @@ int eio_poll_probe(struct hub_client *c, struct lws *wsi, const char *msg, size_
         struct eio_sess *s = c->transport;
         if (!wsi) {
                 s->upgrading = false;
+                s->to = NULL;
                 return 0;
         }
         if (len == 6 && memcmp(msg, "2probe", 6) == 0) {
@@ -604,16 +640,17 @@ int eio_poll_probe(struct hub_client *c, struct lws *wsi, const char *msg, size_
         }
         if (len != 1 || msg[0] != '5')
                 return 0;
-        if (!s->upgrading)
+        if (!s->upgrading || s->to)
                 return -1;
-        if (s->get)
-                release_get(s, "6");
-        detach_post(s);
-        unlink_sess(s);
-        c->kick = NULL;
-        c->transport = NULL;
-        c->wsi = wsi;
-        log_debug("client %s: upgraded from polling to WebSocket", client_uuid(c));
-        free(s);
+        if (s->post) {
+                /* Sent before the "5": the POST's packets go first, what follows on the
+                 * WebSocket waits in lws until then. */
+                s->to = wsi;
+                lws_rx_flow_control(wsi, 0);
+                log_debug("client %s: upgrade waits for a data request in flight", client_uuid(c));
+                return 0;
+        }
+        s->to = wsi;
+        switch_to(s);
         return 1;
 }

@@ -328,6 +328,16 @@ static void session_closed(struct pss *pss)
         session_end(c);
 }
 
+void session_switched(struct hub_client *c)
+{
+        struct pss *p = c->probe ? lws_wsi_user(c->probe) : NULL;
+        c->probe = NULL;
+        if (!p)
+                return;
+        p->probing = false;
+        fanout_kick(c);
+}
+
 /* A message on a probing WebSocket (small, one frame): the dialect answers or switches. */
 static int probe_receive(struct lws *wsi, struct pss *pss, const char *in, size_t len)
 {
@@ -340,12 +350,8 @@ static int probe_receive(struct lws *wsi, struct pss *pss, const char *in, size_
         int r = pss->c->d->on_probe(pss->c, wsi, msg, len, &pss->reply);
         if (r < 0)
                 return -1;
-        if (r > 0) {
-                /* Switched: the WebSocket is the client's transport now. */
-                pss->probing = false;
-                pss->c->probe = NULL;
-                fanout_kick(pss->c);
-        }
+        if (r > 0)
+                session_switched(pss->c);
         if (pss->reply)
                 lws_callback_on_writable(wsi);
         return 0;

@@ -32,6 +32,9 @@ struct hub_client *session_begin(struct lws *wsi, const struct dialect *d, unsig
                                  void (*kick)(struct hub_client *c), void *transport);
 /* The client is gone: the dialect, the fan-out, the client event, then freed. */
 void session_end(struct hub_client *c);
+/* The dialect switched c over to its probing WebSocket (c->probe; on_probe() returned 1
+ * or, deferred, later): the WebSocket is the client's transport now, its queue goes out. */
+void session_switched(struct hub_client *c);
 /* One inbound message through the rate limit to the dialect: 0, or a close code (a bad
  * message). */
 int session_dispatch(struct hub_client *c, const char *msg, size_t len);

@@ -5,7 +5,7 @@
 // auth message. The snapshot that follows fills the state; the subscriptions then ask for
 // whole-state topics at 1 Hz (latest wins, so a wall screen costs the hub one frame per
 // topic per second), for per-entity topics (tags, machines) and events (commands, alarms,
-// modules, logs) without a rate. Controls
+// modules, logs) without a rate; tags and machines as they are now come over REST. Controls
 // go as {"type":"command"} and their command.result is shown; alarms use REST. Lost
 // connection: "disconnected" at once, reconnect with backoff (0.5 s doubling to 10 s).
 import { dirty, markAll } from "./views.js";
@@ -89,7 +89,7 @@ function subscribe() {
 function onWelcome(m) {
   S.authRequired = !!m.auth_required;
   S.control = m.control !== false;
-  for (const mc of m.machines || []) S.machines.set(mc.id, mc);
+  for (const mc of m.machines || []) S.machines.set(mc.id, { ...S.machines.get(mc.id), ...mc });
   if (!S.authRequired) { goLive(); return; }
   if (token()) send({ type: "auth", token: token(), request_id: "auth" });
   else { setConn("auth", "log in"); showLogin(""); }
@@ -104,6 +104,7 @@ function goLive() {
   $("who").textContent = S.authRequired ? (S.sub || "") + " (" + S.role + ")" : "";
   subscribe();
   loadCollectors();
+  loadEntities();
   markAll();
 }
 
@@ -159,10 +160,11 @@ const handlers = {
   "source.status": (d) => { S.sources.set(d.collector + ":" + d.source, d); dirty("hub"); },
   "tag.update": (d) => {
     S.tags.set(d.name, d);
+    liveSince.tags.add(d.name);
     if (typeof d.value === "number") pushHist(S.tagHist, d.name, d.value);
     dirty("plant");
   },
-  "machine.status": (d) => { S.machines.set(d.id, d); dirty("plant"); },
+  "machine.status": (d) => { S.machines.set(d.id, d); liveSince.machines.add(d.id); dirty("plant"); },
   "opcua.connection": (d) => { S.opcua.set(d.endpoint, d); dirty("plant"); },
   "hub.diag": (d) => { S.diag = d; dirty("hub"); },
   "module.discovered": (d) => moduleEvent(d),
@@ -302,6 +304,25 @@ export function confirmAction(text) {
     dlg.showModal();
     $("confirm-cancel").focus();
   });
+}
+
+// Tags and machines as they are now (REST) on connect: the snapshot has no per-entity
+// state, and one that does not change comes again only with its collector's next full
+// publish (a tag: up to a minute). What the WebSocket brought meanwhile is newer and stays.
+const liveSince = { tags: new Set(), machines: new Set() };
+async function loadEntities() {
+  for (const [kind, key] of [["tags", "name"], ["machines", "id"]]) {
+    liveSince[kind].clear();
+    try {
+      const r = await fetch("/api/v1/" + kind, { headers: authHeaders() });
+      if (!r.ok) continue;
+      const list = await r.json();
+      for (const e of Array.isArray(list) ? list : [])
+        if (e && e[key] !== undefined && !liveSince[kind].has(e[key]))
+          S[kind].set(e[key], { ...S[kind].get(e[key]), ...e });
+      dirty("plant");
+    } catch { /* the WebSocket's close says it */ }
+  }
 }
 
 // Collectors with their last heartbeat (REST; every 10 s while the tab is visible).

@@ -1,6 +1,8 @@
 // views.js — the dashboard's views, drawn from the state in app.js. A view is redrawn
 // only when marked dirty, at most once per animation frame; text goes in as text (never
-// as HTML), styles only through the CSSOM (the page's CSP allows no inline style).
+// as HTML), styles only through the CSSOM (the page's CSP allows no inline style). A view
+// is not redrawn under someone typing in one of its fields (a machine's status comes every
+// poll): it is when they leave it; what they typed and a focused button survive a redraw.
 import { S, canControl, command, confirmAction, alarmAction } from "./app.js";
 
 const VIEWS = ["box", "storage", "apps", "power", "network", "plant", "alarms", "events", "hub"];
@@ -13,13 +15,38 @@ export function dirty(v) {
 }
 export function markAll() { for (const v of VIEWS) dirty(v); }
 
+// Views not redrawn because someone is typing in them: redrawn when the focus moves.
+const held = new Set();
+document.addEventListener("focusout", () => {
+  for (const v of held) dirty(v);
+  held.clear();
+});
+
 export function render() {
   scheduled = false;
+  const a = document.activeElement;
   for (const v of marked) {
     const body = document.querySelector("#" + v + " .body");
-    if (body) body.replaceChildren(...DRAW[v]());
+    if (!body) continue;
+    const inside = a && body.contains(a);
+    if (inside && a.matches("input, textarea, select")) {
+      held.add(v);
+      continue;
+    }
+    const focus = inside ? a.getAttribute("aria-label") : null;
+    body.replaceChildren(...DRAW[v]());
+    const again = focus && body.querySelector(`[aria-label="${CSS.escape(focus)}"]`);
+    if (again) again.focus();
   }
   marked.clear();
+}
+
+// Values typed into inputs, by the input's aria-label: a redraw puts them back.
+const typed = new Map();
+function input(label, value, props) {
+  const e = h("input", { ...props, "aria-label": label, value: typed.get(label) ?? value });
+  e.addEventListener("input", () => typed.set(label, e.value));
+  return e;
 }
 
 // ---- helpers ----
@@ -216,7 +243,7 @@ const BITS = ["ready", "running", "remote_mode", "alarm", "emergency_stop", "vfd
 function machineCard(m) {
   const bits = h("ul", { class: "bits" }, BITS.filter((b) => m[b] !== undefined).map((b) =>
     h("li", { class: m[b] ? (["alarm", "emergency_stop", "vfd_error", "position_error"].includes(b) ? "on bad" : "on") : "off", text: b.replace(/_/g, " ") })));
-  const posIn = h("input", { type: "number", min: "0", max: "255", value: "1", "aria-label": "target position for " + (m.name || m.id), class: "pos" });
+  const posIn = input("target position for " + (m.name || m.id), "1", { type: "number", min: "0", max: "255", class: "pos" });
   const controls = canControl() ? h("div", { class: "actions" }, posIn,
     btn("move", "move " + (m.name || m.id), async () => {
       const p = Number(posIn.value);

@@ -6,18 +6,23 @@ the POST answer "ok"; then each abuse gets Engine.IO's answer and never a crash:
 EIO or transport, a POST handshake, an unknown sid (400 with {"code","message"}), a body
 over maxPayload (413), a malformed payload or bad base64, a missing or bad Content-Length,
 a wrong method, a POST while one is in flight and two polls at once (the session is
-closed, Engine.IO's way), an upgrade naming an unknown sid. A held poll does not stall
+closed, Engine.IO's way), an upgrade naming an unknown sid. The upgrade's "5" arriving
+while the connect packet's POST is still being read loses nothing: the POST is answered
+ok and the WebSocket gets 40{sid} before what was sent on it after the "5". A held poll does not stall
 REST or other clients. Polling sessions count against --max-clients (503 over it), an
 upgrade of one does not. With auth on, a session that never sends its connect packet is
 closed after the authentication deadline. A poll on a REST keep-alive connection gets 503
 and Connection: close. The hub stays healthy and frees every session.
 """
+import asyncio
 import http.client
 import json
+import re
 import socket
 import time
 
-from dtest import check, run
+import websockets
+from dtest import Fail, check, run
 
 RS = "\x1e"
 
@@ -80,6 +85,73 @@ def gone(env, sid):
             return
         time.sleep(0.05)
     check(False, f"session {sid} still open")
+
+
+def poll_requests(env):
+    """The hub's count of polling HTTP requests read so far."""
+    m = re.search(r"^ringhub_socketio_poll_requests_total (\d+)$", env.get("/metrics")[1], re.M)
+    return int(m.group(1)) if m else 0
+
+
+def slow_post(env, sid, length, first):
+    """A POST whose body has only begun (first of length bytes), once the hub has read its
+    headers: the socket, to send the rest on."""
+    n = poll_requests(env)
+    s = socket.create_connection(("127.0.0.1", env.port), timeout=10)
+    s.sendall((f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+               f"Host: x\r\nContent-Length: {length}\r\n\r\n{first}").encode())
+    end = time.time() + 20
+    while time.time() < end and poll_requests(env) <= n:
+        time.sleep(0.02)
+    check(poll_requests(env) > n, "the hub never read the POST's headers")
+    return s
+
+
+def read_answer(s):
+    """One HTTP answer from a socket, headers and body (which may come apart)."""
+    data = b""
+    while True:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            m = re.search(rb"(?im)^content-length: *(\d+)", head)
+            if len(body) >= (int(m.group(1)) if m else 0):
+                return data
+        chunk = s.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
+async def upgrade_during_post(env):
+    """The connect packet 40 POSTed, its body still coming when the WebSocket's "5" (and a
+    ping after it) arrive: the POST is answered ok, and the WebSocket gets 40{sid} before
+    the ping's answer (Engine.IO: nothing is lost or reordered across the upgrade)."""
+    sid = handshake(env)["sid"]
+    async with websockets.connect(env.url(f"/socket.io/?EIO=4&transport=websocket&sid={sid}"),
+                                  open_timeout=10) as ws:
+        await ws.send("2probe")
+        got = await asyncio.wait_for(ws.recv(), 10)
+        check(got == "3probe", f"probe answer {got!r}")
+        st, body = poll(env, sid)
+        check((st, body) == (200, "6"), f"the poll during the upgrade: {st} {body!r}")
+        s = await asyncio.to_thread(slow_post, env, sid, 2, "4")
+        await ws.send("5")
+        await ws.send("2")
+        await asyncio.sleep(0.5)  # the hub reads the "5" while the POST is in flight
+        s.sendall(b"0")
+        answer = await asyncio.to_thread(read_answer, s)
+        s.close()
+        check(b" 200 " in answer.split(b"\r\n", 1)[0] and answer.endswith(b"ok"),
+              f"the POST in flight: {answer!r}")
+        frames = []
+        end = time.monotonic() + 10
+        while "3" not in frames:
+            if time.monotonic() > end:
+                raise Fail(f"no ping answer on the WebSocket: {frames[:3]}")
+            frames.append(await asyncio.wait_for(ws.recv(), max(0.01, end - time.monotonic())))
+        check(frames[0].startswith('40{"sid":'), f"the connect answer first: {frames[:3]}")
+        check(any(f.startswith('42["on_connection",') for f in frames), "no on_connection")
+    gone(env, sid)  # no polling session any more
 
 
 def clients(env):
@@ -169,13 +241,13 @@ def main(env):
 
     # A POST while one is in flight (its body still coming): 400, the session ends.
     s5 = handshake(env)["sid"]
-    slow = socket.create_connection(("127.0.0.1", env.port), timeout=5)
-    slow.sendall((f"POST /socket.io/?EIO=4&transport=polling&sid={s5} HTTP/1.1\r\n"
-                  "Host: x\r\nContent-Length: 100\r\n\r\n40").encode())
-    time.sleep(0.3)
+    slow = slow_post(env, s5, 100, "40")
     error(env, "POST", f"EIO=4&transport=polling&sid={s5}", 3, body=b"3")
     slow.close()
     gone(env, s5)
+
+    # The upgrade's "5" while the connect packet's POST is still being read.
+    asyncio.run(upgrade_during_post(env))
 
     # Everything is gone but the first session; it still works.
     check(post(env, sid, "41") == (200, "ok"), "disconnect packet")

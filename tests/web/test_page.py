@@ -6,7 +6,7 @@ page with a strict CSP, ETag/304, gzip, HEAD, 405 for POST, 404 for an unknown /
 file, ≤ 100 KB compressed; a WebSocket upgrade on / still speaks the native dialect (the
 carousel seed's clients). Browser: the page loads with no console error and no failed
 request under the CSP; within 2 s it shows REST's hostname and CPU figure (± rounding);
-two tags written in one batch both show; a disk's read rate from two lists' counters, a
+two tags written in one batch both show (and on a page opened after them); a disk's read rate from two lists' counters, a
 sleeping disk shown asleep and its failing SMART attribute marked;
 every button has a name; screenshots at 1920 px (light) and 360 px (dark) go to
 <build>/web-artifacts; the
@@ -157,6 +157,9 @@ def main(env):
         b.call("screenshot", page=page, path=os.path.join(art, "dashboard-1920.png"), full=True)
         phone, _ = b.open(url, 360, 740, scheme="dark")
         b.wait(phone, CONN + " === 'live' && document.querySelector('[data-testid=cpu]')", 3000)
+        # Opened after the tags were written (and nothing since): it shows them all the same.
+        b.wait(phone, "(t => t.includes('Pressure_01') && t.includes('41.25 bar') &&"
+               " t.includes('Level_02'))(document.getElementById('plant').textContent)", 5000)
         wide = b.eval(phone, "document.documentElement.scrollWidth")
         check(wide <= 360, f"the page is {wide} px wide on a 360 px screen")
         b.call("screenshot", page=phone, path=os.path.join(art, "dashboard-360.png"), full=True)

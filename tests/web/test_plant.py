@@ -2,8 +2,9 @@
 
 Real peers: the carousel simulator (tests/plc/plclib.py) behind ringhub-collect-plc, the
 hub with `--control on`. In headless chromium the machine's card shows it connected at
-position 0 with its READY bit; a target of 7 and "move" ask first, Confirm sends it: the
-result line shows OK, the simulator got the move, the card and REST show position 7.
+position 0 with its READY bit; a target of 7 (typed, kept through the card's redraws with
+each machine status) and "move" ask first, Confirm sends it: the result line shows OK, the
+simulator got the move, the card and REST show position 7.
 Then "E-STOP", confirmed: the simulator got the e-stop command. No console error or
 failed request. Skips (77) without the PLC collector (libmodbus), chromium or
 playwright-core.
@@ -54,8 +55,15 @@ def main(env):
         pos = "(document.querySelector('[data-testid=position-m1]') || {}).textContent"
         b.wait(page, pos + " === '0' && document.getElementById('plant').textContent"
                ".includes('ready')", 10000)
-        b.call("fill", page=page, selector="input[aria-label='target position for Carousel']",
-               value="7")
+        target = "input[aria-label='target position for Carousel']"
+        b.call("fill", page=page, selector=target, value="7")
+        # The card is redrawn with each machine status (every poll), not under the typing
+        # but once the field is left: what was typed stays.
+        q = f"document.querySelector({json.dumps(target)})"
+        b.eval(page, f"window.typedIn = {q}, {q}.blur(), true")
+        b.wait(page, f"{q} !== window.typedIn", 15000)
+        got = b.eval(page, f"{q}.value")
+        check(got == "7", f"the typed target became {got!r} in a redraw")
         confirm(b, page, "button[aria-label='move Carousel']")
         res = b.wait(page, f"(t => t.startsWith('move m1 to 7: ') && !t.endsWith('sent…') && t)"
                      f"({RESULT})", 15000)
