@@ -248,6 +248,8 @@ static void gate_peek(struct gate_conn *g, uint32_t events)
             !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
                 return;
         if (n <= 0) {
+                /* Closed (0) or reset before a full head: abandoned, as below. */
+                atomic_fetch_add_explicit(&hub.stats.heads_abandoned, 1, memory_order_relaxed);
                 gate_drop(g);
                 return;
         }
