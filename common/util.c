@@ -86,6 +86,16 @@ size_t utf8_sanitize(char *dst, size_t size, const char *src, size_t n)
         return o;
 }
 
+bool buf_append_bounded(char *buf, size_t *len, size_t max, const char *data, size_t n)
+{
+        if (n > max - *len)
+                return false;
+        memcpy(buf + *len, data, n);
+        *len += n;
+        buf[*len] = 0;
+        return true;
+}
+
 char *strstrip(char *s)
 {
         while (*s && isspace((unsigned char)*s))

@@ -42,6 +42,9 @@ size_t utf8_char(const uint8_t *p, size_t n);
 size_t utf8_sanitize(char *dst, size_t size, const char *src, size_t n);
 /* Trim ASCII whitespace at both ends in place; returns s. */
 char *strstrip(char *s);
+/* Append n bytes to a NUL-terminated buffer of `max` bytes plus its NUL (*len: its length
+ * so far). False, leaving it as it was, when they would not fit. */
+bool buf_append_bounded(char *buf, size_t *len, size_t max, const char *data, size_t n);
 bool startswith(const char *s, const char *prefix);
 
 /* Read at most max-1 bytes of a file, terminated. Returns bytes read or -errno. */

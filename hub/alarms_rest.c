@@ -181,13 +181,8 @@ bool alarms_rest(struct MHD_Connection *conn, const char *url, const char *metho
         if (q == (void *)1 || q->magic != ALR_MAGIC)
                 return false; /* another module's request */
         if (*upload_size) {
-                if (q->len + *upload_size > ALR_BODY_MAX)
+                if (!buf_append_bounded(q->body, &q->len, ALR_BODY_MAX, upload, *upload_size))
                         q->too_big = true;
-                else {
-                        memcpy(q->body + q->len, upload, *upload_size);
-                        q->len += *upload_size;
-                        q->body[q->len] = 0;
-                }
                 *upload_size = 0;
                 *ret = MHD_YES;
                 return true;

@@ -248,13 +248,8 @@ bool control_rest(struct MHD_Connection *conn, const char *url, const char *meth
         if (q == (void *)1 || q->magic != CTL_MAGIC)
                 return false; /* another module's request */
         if (*upload_size) {
-                if (q->len + *upload_size > CTL_BODY_MAX)
+                if (!buf_append_bounded(q->body, &q->len, CTL_BODY_MAX, upload, *upload_size))
                         q->too_big = true;
-                else {
-                        memcpy(q->body + q->len, upload, *upload_size);
-                        q->len += *upload_size;
-                        q->body[q->len] = 0;
-                }
                 *upload_size = 0;
                 *ret = MHD_YES;
                 return true;

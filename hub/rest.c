@@ -440,13 +440,8 @@ static bool api_clients(struct MHD_Connection *conn, const char *url, const char
                 return true;
         }
         if (*upload_size) {
-                if (q->len + *upload_size > REST_BODY_MAX)
+                if (!buf_append_bounded(q->body, &q->len, REST_BODY_MAX, upload, *upload_size))
                         q->too_big = true;
-                else {
-                        memcpy(q->body + q->len, upload, *upload_size);
-                        q->len += *upload_size;
-                        q->body[q->len] = 0;
-                }
                 *upload_size = 0;
                 *ret = MHD_YES;
                 return true;
