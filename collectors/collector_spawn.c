@@ -45,6 +45,12 @@ static int spawn_child(char *const argv[], int out_fd, pid_t *ret_pid)
 int collector_spawn_read(char *const argv[], char *out, size_t size, uint64_t timeout_ms,
                          bool *ret_overflow)
 {
+        return collector_spawn_read_cancel(argv, out, size, timeout_ms, ret_overflow, NULL, NULL);
+}
+
+int collector_spawn_read_cancel(char *const argv[], char *out, size_t size, uint64_t timeout_ms,
+                                bool *ret_overflow, bool (*cancel)(void *userdata), void *userdata)
+{
         if (!argv || !argv[0] || !out || size == 0)
                 return -EINVAL;
         int pfd[2];
@@ -62,12 +68,12 @@ int collector_spawn_read(char *const argv[], char *out, size_t size, uint64_t ti
         uint64_t deadline = mono_ns() + timeout_ms * NSEC_PER_MSEC;
         for (;;) {
                 uint64_t now = mono_ns();
-                if (now >= deadline) {
+                if (now >= deadline || (cancel && cancel(userdata))) {
                         timed_out = true;
                         break;
                 }
                 struct pollfd pf = { .fd = pfd[0], .events = POLLIN };
-                int k = poll(&pf, 1, (int)MIN((deadline - now) / NSEC_PER_MSEC + 1, 1000u));
+                int k = poll(&pf, 1, (int)MIN((deadline - now) / NSEC_PER_MSEC + 1, 100u));
                 if (k < 0 && errno != EINTR)
                         break;
                 if (k <= 0)

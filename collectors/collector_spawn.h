@@ -20,6 +20,10 @@
  */
 int collector_spawn_read(char *const argv[], char *out, size_t size, uint64_t timeout_ms,
                          bool *ret_overflow);
+/* The same, also ended (-ETIME, the child killed) as soon as cancel(userdata) says so; it
+ * is asked every 100 ms (e.g. the collector stopping while smartctl hangs). */
+int collector_spawn_read_cancel(char *const argv[], char *out, size_t size, uint64_t timeout_ms,
+                                bool *ret_overflow, bool (*cancel)(void *userdata), void *userdata);
 
 /*
  * Copy src into dst[size]. Text that does not fit is cut at a UTF-8 character boundary and

@@ -10,18 +10,14 @@
  * spawned; the thread blocks every signal and never touches the ring.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "collector_spawn.h"
 #include "disks.h"
 #include "log.h"
 #include "macros.h"
@@ -49,6 +45,17 @@ struct smart_ctl {
         uint64_t timeout_ms;
 };
 
+/* The SMART thread is asked to stop (the collector is exiting): a hung smartctl is
+ * killed at once. */
+static bool smart_stopping(void *userdata)
+{
+        struct smart_ctl *sc = userdata;
+        pthread_mutex_lock(&sc->lock);
+        bool stop = sc->stop;
+        pthread_mutex_unlock(&sc->lock);
+        return stop;
+}
+
 /* Run smartctl on one device with a deadline. Returns exit status, or -errno. */
 static int smart_run_one(struct smart_ctl *sc, char *bin, const char *dev, char *out, size_t size)
 {
@@ -56,78 +63,8 @@ static int smart_run_one(struct smart_ctl *sc, char *bin, const char *dev, char 
         snprintf(devpath, sizeof(devpath), "/dev/%s", dev);
         char *argv[] = { bin,          (char *)"-j", (char *)"-n", (char *)"standby",
                          (char *)"-a", devpath,      NULL };
-        int pfd[2];
-        if (pipe2(pfd, O_CLOEXEC) < 0)
-                return -errno;
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t at;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-        posix_spawnattr_init(&at);
-        sigset_t none, dfl;
-        sigemptyset(&none);
-        sigfillset(&dfl);
-        posix_spawnattr_setsigmask(&at, &none);
-        posix_spawnattr_setsigdefault(&at, &dfl);
-        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                          POSIX_SPAWN_SETPGROUP);
-        pid_t pid;
-        int r = strchr(bin, '/') ? posix_spawn(&pid, bin, &fa, &at, argv, environ)
-                                 : posix_spawnp(&pid, bin, &fa, &at, argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&at);
-        close(pfd[1]);
-        if (r != 0) {
-                close(pfd[0]);
-                return -r;
-        }
-        size_t o = 0;
-        bool timed_out = false;
-        uint64_t deadline = mono_ns() + sc->timeout_ms * NSEC_PER_MSEC;
-        for (;;) {
-                uint64_t now = mono_ns();
-                if (now >= deadline) {
-                        timed_out = true;
-                        break;
-                }
-                pthread_mutex_lock(&sc->lock);
-                bool stop = sc->stop;
-                pthread_mutex_unlock(&sc->lock);
-                if (stop) {
-                        timed_out = true;
-                        break;
-                }
-                struct pollfd pf = { .fd = pfd[0], .events = POLLIN };
-                int left = (int)MIN((deadline - now) / NSEC_PER_MSEC + 1, 100u);
-                int k = poll(&pf, 1, left);
-                if (k < 0 && errno != EINTR)
-                        break;
-                if (k <= 0)
-                        continue;
-                char tmp[4096];
-                ssize_t n = read(pfd[0], tmp, sizeof(tmp));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                size_t take = MIN((size_t)n, size - 1 - o);
-                memcpy(out + o, tmp, take);
-                o += take;
-        }
-        out[o] = 0;
-        close(pfd[0]);
-        if (timed_out)
-                kill(-pid, SIGKILL), kill(pid, SIGKILL);
-        int st = 0;
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-                ;
-        if (timed_out)
-                return -ETIME;
-        if (WIFSIGNALED(st))
-                return -ECHILD;
-        return WEXITSTATUS(st);
+        return collector_spawn_read_cancel(argv, out, size, sc->timeout_ms, NULL, smart_stopping,
+                                           sc);
 }
 
 static void *smart_thread(void *arg)
