@@ -117,7 +117,7 @@ static struct hub_msg *frame(const struct hub_event *ev, const char *name, uint1
  * around the canonical JSON (no second json-c pass). */
 static struct hub_msg *render_system(const struct hub_event *ev)
 {
-        json_object *d = ev->data, *up;
+        json_object *d = events_data(ev), *up;
         char uptime[32] = "null", cpu[40], mem[40], disk[40], temp[40];
         if (json_object_object_get_ex(d, "uptime_seconds", &up) &&
             json_object_is_type(up, json_type_int))
@@ -177,7 +177,7 @@ static const char *module_status(const char *state)
 /* A collector appeared (module.discovered) or changed state (module.status_change). */
 static struct hub_msg *render_collector(const struct hub_event *ev)
 {
-        json_object *d = ev->data, *v;
+        json_object *d = events_data(ev), *v;
         const char *what =
             json_object_object_get_ex(d, "event", &v) ? json_object_get_string(v) : "";
         const char *state =
@@ -244,7 +244,7 @@ static struct hub_msg *render_collector(const struct hub_event *ev)
 static void machine_module(const struct hub_event *ev)
 {
         bool discovered;
-        json_object *o = carousel_module_event(ev->data, &discovered);
+        json_object *o = carousel_module_event(events_data(ev), &discovered);
         size_t len;
         const char *s = o ? jsonfmt_text(o, &len) : NULL;
         struct hub_event me = *ev;
@@ -267,7 +267,7 @@ static struct hub_msg *native_render(const struct hub_event *ev)
         if (ev->topic == HUB_T_COLLECTOR)
                 return render_collector(ev);
         if (ev->topic == RT_disk)
-                note_disks(ev->data);
+                note_disks(events_data(ev));
         ssize_t i = ntopic_of(ev->topic, false);
         if (i < 0)
                 return NULL;

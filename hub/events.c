@@ -81,8 +81,19 @@ static bool defer(unsigned d, struct hub_msg *m)
         return true;
 }
 
-void events_publish(const struct hub_event *ev)
+json_object *events_data(const struct hub_event *ev)
 {
+        /* ev is events_publish()'s own copy: the parsed tree is its one cache, put when
+         * the publish ends. */
+        if (!ev->data && ev->json)
+                ((struct hub_event *)ev)->data = jsonfmt_parse(ev->json, ev->json_len);
+        return ev->data;
+}
+
+void events_publish(const struct hub_event *in)
+{
+        struct hub_event e = *in, *ev = &e;
+        bool parsed_here = !in->data;
         bool local = hub_on_loop_thread();
         /* The loop is being torn down (hub.lws is cleared first): nobody to tell. */
         if (local && !hub.lws)
@@ -111,17 +122,14 @@ void events_publish(const struct hub_event *ev)
         unsigned n = atomic_load_explicit(&n_sinks, memory_order_acquire);
         for (unsigned i = 0; i < n; i++)
                 sinks[i].fn(ev, sinks[i].userdata);
+        if (parsed_here && e.data)
+                json_object_put(e.data);
 }
 
-int events_publish_json(unsigned topic, bool state, json_object *data, uint64_t rec_ts_ns)
+static void publish_text(unsigned topic, bool state, json_object *data, const char *s, size_t len,
+                         uint64_t rec_ts_ns)
 {
         const struct topic_info *t = topics_get(topic);
-        uint64_t t0 = mono_ns();
-        size_t len;
-        const char *s = data ? jsonfmt_text(data, &len) : NULL;
-        if (!s)
-                return -ENOMEM;
-        hub_count_serialization(mono_ns() - t0);
         uint64_t now = real_ns();
         struct hub_event ev = {
                 .topic = topic,
@@ -136,5 +144,22 @@ int events_publish_json(unsigned topic, bool state, json_object *data, uint64_t 
                 .json_len = len,
         };
         events_publish(&ev);
+}
+
+int events_publish_json(unsigned topic, bool state, json_object *data, uint64_t rec_ts_ns)
+{
+        uint64_t t0 = mono_ns();
+        size_t len;
+        const char *s = data ? jsonfmt_text(data, &len) : NULL;
+        if (!s)
+                return -ENOMEM;
+        hub_count_serialization(mono_ns() - t0);
+        publish_text(topic, state, data, s, len, rec_ts_ns);
         return 0;
+}
+
+void events_publish_text(unsigned topic, bool state, const char *json, size_t len,
+                         uint64_t rec_ts_ns)
+{
+        publish_text(topic, state, NULL, json, len, rec_ts_ns);
 }

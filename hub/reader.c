@@ -57,12 +57,13 @@ static struct pbatch batches[RING_MAX_PRODUCERS];
 static struct ptrack ptracks[RING_MAX_PRODUCERS];
 static uint64_t invalid_logged;
 static char last_status[160];
+/* The reader's text buffer for keyed entities, reused from event to event. */
+static struct rj_buf keyed_buf;
 
 static void publish_topic(struct state_topic *t)
 {
         struct hub_body *body = NULL;
-        json_object *data = state_publish(t, &body);
-        if (!data) {
+        if (state_publish(t, &body) < 0) {
                 log_error("cannot serialize topic %s: out of memory", t->d->name);
                 return;
         }
@@ -72,12 +73,10 @@ static void publish_topic(struct state_topic *t)
                 .state = true,
                 .ts_ns = real_ns(),
                 .rec_ts_ns = t->ts_ns,
-                .data = data,
                 .json = body->s,
                 .json_len = body->len,
         };
         events_publish(&ev);
-        json_object_put(data);
         hub_body_unref(body);
 }
 
@@ -103,11 +102,15 @@ static void apply_batch(const struct ring_record *const *recs, size_t n)
                         if (!e)
                                 continue;
                         const struct record_desc *d = schema_record(e->type);
-                        json_object *o = state_entity_json(d, e);
-                        if (o) {
-                                (void)events_publish_json(d->id, false, o, e->ts_ns);
-                                json_object_put(o);
+                        uint64_t t0 = mono_ns();
+                        keyed_buf.n = 0;
+                        keyed_buf.failed = false;
+                        if (state_entity_write(&keyed_buf, d, e) < 0) {
+                                log_error("cannot serialize %s: out of memory", d->name);
+                                continue;
                         }
+                        hub_count_serialization(mono_ns() - t0);
+                        events_publish_text(d->id, false, keyed_buf.p, keyed_buf.n, e->ts_ns);
                 }
         pthread_mutex_unlock(&state_lock);
         free(ch.keyed);
@@ -482,4 +485,5 @@ void reader_stop(void)
                 free(batches[i].recs);
                 free(batches[i].have);
         }
+        rj_free(&keyed_buf);
 }
