@@ -22,10 +22,12 @@
 #include "dialects.h"
 #include "fanout.h"
 #include "jsonfmt.h"
+#include "ring.h"
 #include "util.h"
 
 struct sink {
         events_sink_fn fn;
+        bool (*listening)(void *userdata);
         void *userdata;
 };
 
@@ -35,17 +37,44 @@ static _Atomic unsigned n_sinks;
 static _Thread_local struct hub_handoff *pend;
 static _Thread_local size_t n_pend, cap_pend;
 static _Thread_local unsigned batch_depth;
+/* The reader sleeps long while nobody listens; the first client's event wakes it. */
+static atomic_bool reader_idle;
+/* Frames handed off without waking the lws thread (no client of their dialect): they wait
+ * in the queue (it wakes the thread itself when full) until a kick or a new client. */
+static atomic_bool quiet_pending;
 
-int events_add_sink(events_sink_fn fn, void *userdata)
+int events_add_sink(events_sink_fn fn, bool (*listening)(void *userdata), void *userdata)
 {
         unsigned n = atomic_load(&n_sinks);
         if (!fn)
                 return -EINVAL;
         if (n >= EVENTS_SINKS_MAX)
                 return -ENOSPC;
-        sinks[n] = (struct sink){ .fn = fn, .userdata = userdata };
+        sinks[n] = (struct sink){ .fn = fn, .listening = listening, .userdata = userdata };
         atomic_store_explicit(&n_sinks, n + 1, memory_order_release);
         return 0;
+}
+
+bool events_listened(void)
+{
+        if (client_count() > 0)
+                return true;
+        unsigned n = atomic_load_explicit(&n_sinks, memory_order_acquire);
+        for (unsigned i = 0; i < n; i++)
+                if (!sinks[i].listening || sinks[i].listening(sinks[i].userdata))
+                        return true;
+        return false;
+}
+
+bool events_reader_idle(bool idle)
+{
+        atomic_store(&reader_idle, idle);
+        /* Dekker pairing with events_publish(): it counts the client, then reads the flag. */
+        if (idle && events_listened()) {
+                atomic_store(&reader_idle, false);
+                return false;
+        }
+        return idle;
 }
 
 void events_batch_begin(void)
@@ -53,13 +82,31 @@ void events_batch_begin(void)
         batch_depth++;
 }
 
+/* Hand a frame off; true when the lws thread should be woken for it (its dialect has a
+ * client). A frame nobody receives now only updates the snapshot a later client gets. */
+static bool handoff(unsigned d, struct hub_msg *m)
+{
+        hub_handoff_push(d, m, true);
+        if (client_count_dialect(d) > 0)
+                return true;
+        atomic_store(&quiet_pending, true);
+        return false;
+}
+
+void events_catch_up(void)
+{
+        if (atomic_exchange(&quiet_pending, false))
+                fanout_drain();
+}
+
 void events_batch_end(void)
 {
         if (!batch_depth || --batch_depth > 0)
                 return;
+        bool kick = false;
         for (size_t i = 0; i < n_pend; i++)
-                hub_handoff_push(pend[i].dialect, pend[i].msg, true);
-        if (n_pend)
+                kick |= handoff(pend[i].dialect, pend[i].msg);
+        if (kick)
                 hub_handoff_kick();
         free(pend);
         pend = NULL;
@@ -98,7 +145,11 @@ void events_publish(const struct hub_event *in)
         /* The loop is being torn down (hub.lws is cleared first): nobody to tell. */
         if (local && !hub.lws)
                 return;
+        if (local)
+                events_catch_up(); /* older frames queued quietly go first */
         atomic_fetch_add_explicit(&hub.stats.events, 1, memory_order_relaxed);
+        if (atomic_load(&reader_idle) && client_count() > 0 && atomic_exchange(&reader_idle, false))
+                ring_wake(hub.ring); /* a first client: diagnostics at once, not at the idle tick */
         bool pushed = false;
         for (unsigned d = 0; d < hub_n_dialects; d++) {
                 const struct dialect *dl = hub_dialects[d];
@@ -113,8 +164,7 @@ void events_publish(const struct hub_event *in)
                         fanout_broadcast(d, m);
                         hub_msg_unref(m);
                 } else if (!batch_depth || !defer(d, m)) {
-                        hub_handoff_push(d, m, true);
-                        pushed = true;
+                        pushed |= handoff(d, m);
                 }
         }
         if (pushed)

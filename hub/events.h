@@ -27,8 +27,10 @@
 
 typedef void (*events_sink_fn)(const struct hub_event *ev, void *userdata);
 
-/* Register a sink. 0, or -ENOSPC when EVENTS_SINKS_MAX are registered. */
-int events_add_sink(events_sink_fn fn, void *userdata);
+/* Register a sink; listening (NULL: always) says whether it keeps anything now — while no
+ * sink listens and no client is connected, periodic events (diagnostics) wait. 0, or
+ * -ENOSPC when EVENTS_SINKS_MAX are registered. */
+int events_add_sink(events_sink_fn fn, bool (*listening)(void *userdata), void *userdata);
 
 /* Publish one event whose data is already serialized (ev->json): render in every
  * dialect, fan out, tell the sinks. Counts it in hub.stats.events. ev->data may be NULL
@@ -49,6 +51,18 @@ int events_publish_json(unsigned topic, bool state, json_object *data, uint64_t 
  * built unless a dialect or sink asks for events_data(). */
 void events_publish_text(unsigned topic, bool state, const char *json, size_t len,
                          uint64_t rec_ts_ns);
+
+/* Is anyone listening: a WebSocket client or a sink? Without, the reader's periodic work
+ * (diagnostics) waits: nobody would get it. */
+bool events_listened(void);
+/* The reader says it goes to sleep idle (nobody listening) or not; returns what it may do
+ * (false when a listener is already there). The next event published with a client
+ * connected wakes it (ring_wake). */
+bool events_reader_idle(bool idle);
+
+/* lws thread, before a new client's snapshot: deliver the frames that were handed off
+ * without a wake-up while their dialect had no client (the snapshot is then current). */
+void events_catch_up(void);
 
 /* A thread publishing many events in a row (the reader's drain) wakes the lws thread once:
  * between begin and end, hand-offs are not kicked one by one. */

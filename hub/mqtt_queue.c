@@ -663,12 +663,22 @@ static void seed(void)
         }
 }
 
+/* q.ready for threads that do not take q.lock (the reader's idle test). */
+static atomic_bool listening;
+
+bool mqtt_queue_listening(void *userdata)
+{
+        (void)userdata;
+        return atomic_load_explicit(&listening, memory_order_relaxed);
+}
+
 void mqtt_queue_enable(bool on)
 {
         pthread_mutex_lock(&state_lock);
         pthread_mutex_lock(&q.lock);
         bool was = q.ready;
         q.ready = on && q.buckets;
+        atomic_store(&listening, q.ready);
         if (q.ready && !was)
                 seed();
         if (!q.ready && was) {

@@ -50,6 +50,12 @@ struct ptrack {
         const char *state;
 };
 
+/* The diagnostics period (hub.diagnostics_interval) and, while nobody listens, the
+ * reader's tick. */
+#define DIAG_NS \
+        ((uint64_t)(hub.opt.diag_interval_ms ? hub.opt.diag_interval_ms : 1000) * NSEC_PER_MSEC)
+#define IDLE_TICK_NS (5 * NSEC_PER_SEC)
+
 static pthread_t reader_thread;
 static bool reader_running;
 static struct ring_cursor cur;
@@ -329,7 +335,7 @@ static void serialize_window(double *min_us, double *avg_us, double *max_us, uin
         *max_us = dn ? (double)mx / 1000.0 : 0.0;
 }
 
-static void tick(uint64_t dt_ns)
+static void tick(uint64_t dt_ns, bool idle)
 {
         static uint64_t last_events, last_msgs, last_bytes;
         struct hub_stats *s = &hub.stats;
@@ -364,8 +370,9 @@ static void tick(uint64_t dt_ns)
         hub.diag = d;
         pthread_mutex_unlock(&hub.diag_lock);
 
-        /* The hub_diag topic, for dialects that carry it (the Unraid one does not). */
-        json_object *o = hub_diag_json(&d);
+        /* The hub_diag topic, for dialects that carry it (the Unraid one does not); not
+         * while nobody listens (REST reads hub.diag). */
+        json_object *o = idle ? NULL : hub_diag_json(&d);
         if (o) {
                 (void)events_publish_json(HUB_T_DIAG, true, o, d.ts_ns);
                 json_object_put(o);
@@ -400,12 +407,25 @@ static void prime(void)
                  atomic_load(&hub.stats.records), atomic_load(&hub.stats.batches));
 }
 
+/*
+ * How long the reader may sleep while nobody listens: the diagnostics wait, the ring's
+ * producers still wake it for records. A third of the systemd watchdog's period at most
+ * (loop.c pings only while the reader is alive).
+ */
+static uint64_t idle_tick_ns(void)
+{
+        uint64_t ns = IDLE_TICK_NS, wd_usec = 0;
+        if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0)
+                ns = MIN(ns, wd_usec * 1000 / 3);
+        return MAX(ns, DIAG_NS);
+}
+
 static void *reader_main(void *arg)
 {
         static struct ring_record rec;
         uint64_t last_tick = mono_ns(), next_tick = last_tick + NSEC_PER_SEC;
-#define DIAG_NS \
-        ((uint64_t)(hub.opt.diag_interval_ms ? hub.opt.diag_interval_ms : 1000) * NSEC_PER_MSEC)
+        const uint64_t idle_ns = idle_tick_ns();
+        bool idle = false;
 
         while (!atomic_load(&hub.stop)) {
                 unsigned n = 0;
@@ -424,12 +444,17 @@ static void *reader_main(void *arg)
 
                 uint64_t now = mono_ns();
                 atomic_store_explicit(&hub.reader_alive_ns, now, memory_order_relaxed);
+                if (idle && events_listened()) { /* someone came: diagnostics now */
+                        idle = false;
+                        next_tick = now;
+                }
                 if (now >= next_tick && hub.primed) {
+                        idle = events_reader_idle(!events_listened());
                         events_batch_begin();
-                        tick(now - last_tick);
+                        tick(now - last_tick, idle);
                         events_batch_end();
                         last_tick = now;
-                        next_tick = now + DIAG_NS;
+                        next_tick = now + (idle ? idle_ns : DIAG_NS);
                 }
                 if (k == 1)
                         continue;
@@ -440,8 +465,8 @@ static void *reader_main(void *arg)
                 }
                 if (k < 0)
                         log_warning_errno(k, "ring read failed, retrying: %m");
-                uint64_t wait = next_tick > now ? next_tick - now : 1;
-                ring_wait(hub.ring, &cur, MIN(wait, (uint64_t)NSEC_PER_SEC));
+                /* Until the next tick: records and a first listener wake it sooner. */
+                ring_wait(hub.ring, &cur, next_tick > now ? next_tick - now : 1);
         }
         return NULL;
 }
