@@ -14,6 +14,7 @@
 #include "events.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -23,6 +24,7 @@
 #include "fanout.h"
 #include "jsonfmt.h"
 #include "ring.h"
+#include "state.h"
 #include "util.h"
 
 struct sink {
@@ -42,6 +44,8 @@ static atomic_bool reader_idle;
 /* Frames handed off without waking the lws thread (no client of their dialect): they wait
  * in the queue (it wakes the thread itself when full) until a kick or a new client. */
 static atomic_bool quiet_pending;
+/* Record topics whose state frame a dialect skipped while it had no client. */
+static atomic_bool stale[HUB_MAX_DIALECTS][RT_MAX];
 
 int events_add_sink(events_sink_fn fn, bool (*listening)(void *userdata), void *userdata)
 {
@@ -93,10 +97,55 @@ static bool handoff(unsigned d, struct hub_msg *m)
         return false;
 }
 
-void events_catch_up(void)
+static void drain_quiet(void)
 {
         if (atomic_exchange(&quiet_pending, false))
                 fanout_drain();
+}
+
+/* lws thread, state_lock held: dialect d's frame of a state topic from the state cache. */
+static void render_from_state(unsigned d, unsigned topic)
+{
+        struct state_topic *t = state_topic(topic);
+        if (!t || !t->body)
+                return;
+        struct hub_event ev = {
+                .topic = topic,
+                .name = t->d->name,
+                .state = true,
+                .ts_ns = real_ns(),
+                .rec_ts_ns = t->ts_ns ? t->ts_ns : real_ns(),
+                .json = t->body->s,
+                .json_len = t->body->len,
+        };
+        struct hub_msg *m = hub_dialects[d]->render(&ev);
+        if (m) {
+                m->ts_ns = ev.rec_ts_ns;
+                atomic_fetch_add_explicit(&hub.stats.frames, 1, memory_order_relaxed);
+                fanout_broadcast(d, m);
+                hub_msg_unref(m);
+        }
+        if (ev.data) /* parsed by events_data() */
+                json_object_put(ev.data);
+}
+
+void events_catch_up(unsigned d)
+{
+        drain_quiet();
+        if (d >= hub_n_dialects)
+                return;
+        bool any = false;
+        for (unsigned t = 1; t < RT_MAX && !any; t++)
+                any = atomic_load(&stale[d][t]);
+        if (!any)
+                return;
+        pthread_mutex_lock(&state_lock);
+        /* Highest id first: what a summary borrows from another topic (the native system
+         * summary's disk usage) is current when the summary is rendered. */
+        for (unsigned t = RT_MAX - 1; t > 0; t--)
+                if (atomic_exchange(&stale[d][t], false))
+                        render_from_state(d, t);
+        pthread_mutex_unlock(&state_lock);
 }
 
 void events_batch_end(void)
@@ -128,6 +177,23 @@ static bool defer(unsigned d, struct hub_msg *m)
         return true;
 }
 
+/*
+ * A dialect with no client: render an event anyway? Not an event that is not state (no
+ * one would get it); not a record topic's state either — it is marked stale and rendered
+ * from the state cache when the dialect's first client comes (events_catch_up()); other
+ * state (the diagnostics) is rendered for the next client's snapshot.
+ */
+static bool render_anyway(unsigned d, const struct hub_event *ev)
+{
+        if (!ev->state)
+                return false;
+        if (ev->topic >= RT_MAX || !state_topic(ev->topic))
+                return true;
+        atomic_store(&stale[d][ev->topic], true);
+        /* A client counted since: render (events_catch_up() may have run already). */
+        return client_count_dialect(d) > 0;
+}
+
 json_object *events_data(const struct hub_event *ev)
 {
         /* ev is events_publish()'s own copy: the parsed tree is its one cache, put when
@@ -146,14 +212,15 @@ void events_publish(const struct hub_event *in)
         if (local && !hub.lws)
                 return;
         if (local)
-                events_catch_up(); /* older frames queued quietly go first */
+                drain_quiet(); /* older frames queued quietly go first */
         atomic_fetch_add_explicit(&hub.stats.events, 1, memory_order_relaxed);
         if (atomic_load(&reader_idle) && client_count() > 0 && atomic_exchange(&reader_idle, false))
                 ring_wake(hub.ring); /* a first client: diagnostics at once, not at the idle tick */
         bool pushed = false;
         for (unsigned d = 0; d < hub_n_dialects; d++) {
                 const struct dialect *dl = hub_dialects[d];
-                if (!ev->state && !(dl->flags & DIALECT_RENDER_ALWAYS) && !client_count_dialect(d))
+                if (!(dl->flags & DIALECT_RENDER_ALWAYS) && !client_count_dialect(d) &&
+                    !render_anyway(d, ev))
                         continue;
                 struct hub_msg *m = dl->render(ev);
                 if (!m)

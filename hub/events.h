@@ -60,9 +60,11 @@ bool events_listened(void);
  * connected wakes it (ring_wake). */
 bool events_reader_idle(bool idle);
 
-/* lws thread, before a new client's snapshot: deliver the frames that were handed off
- * without a wake-up while their dialect had no client (the snapshot is then current). */
-void events_catch_up(void);
+/* lws thread, as a client of dialect d connects (before it is counted, so nothing is
+ * sent to it before it is authenticated): deliver the frames handed off without a
+ * wake-up while their dialect had no client, and render the record topics' state frames
+ * d skipped then (from the state cache; takes state_lock), so its snapshot is current. */
+void events_catch_up(unsigned d);
 
 /* A thread publishing many events in a row (the reader's drain) wakes the lws thread once:
  * between begin and end, hand-offs are not kicked one by one. */

@@ -3,10 +3,11 @@
 A hub with no client, no MQTT bridge and no collector has nothing to do: over ~10 s its
 threads together wake at most 2 times a second (voluntary + involuntary context switches
 of every thread in /proc; the diagnostics wait while nobody listens, frames for dialects
-with no client go to the hand-off without waking the lws thread). Then a record injected
-while idle is in an Unraid client's snapshot (the frames queued quietly are delivered
-before it), and a native client subscribed to hub.diag gets it (the first client wakes the
-idle reader).
+with no client go to the hand-off without waking the lws thread), and a state change
+renders no frame for the dialects with no client (at most one, Socket.IO's, which keeps
+history). Then the record injected while idle is in an Unraid client's snapshot
+(rendered from the state cache as the client comes), and a native client subscribed to
+hub.diag gets it (the first client wakes the idle reader).
 """
 import asyncio
 import glob
@@ -38,8 +39,13 @@ async def main(env):
     env.start_hub()
     env.settle()
     time.sleep(2)  # past the first diagnostics tick: nobody listens, the hub goes idle
+    ev0, fr0 = env.metrics("ringhub_events_total", "ringhub_frames_rendered_total")
     env.inject("system", "hostname=idle-during", "version=1.0.0")
     env.settle()
+    ev1, fr1 = env.metrics("ringhub_events_total", "ringhub_frames_rendered_total")
+    # Only a dialect that keeps history (Socket.IO) may render with no client.
+    check(ev1 > ev0 and fr1 - fr0 <= ev1 - ev0,
+          f"with no client: {ev1 - ev0} events, {fr1 - fr0} frames rendered")
     time.sleep(1)
     c0, t0 = switches(env.hub.pid), time.monotonic()
     time.sleep(10)
