@@ -522,17 +522,38 @@ static void put_escaped(struct rj_buf *b, const char *s, size_t n)
 
 void rj_str(struct rj_buf *b, const char *s, size_t n)
 {
+        /* One pass for what records mostly hold, printable ASCII: copy, escaping only
+         * quotes and backslashes. Anything else takes the checked path. */
+        if (!rj_reserve(b, n * 2 + 2))
+                return;
+        char *o = b->p + b->n;
+        *o++ = '"';
+        size_t i = 0;
+        for (; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c < 0x20 || c >= 0x7f)
+                        break;
+                if (c == '"' || c == '\\')
+                        *o++ = '\\';
+                *o++ = (char)c;
+        }
+        if (i == n) {
+                *o++ = '"';
+                b->n = (size_t)(o - b->p);
+                b->p[b->n] = 0;
+                return;
+        }
         const uint8_t *p = (const uint8_t *)s;
-        size_t i = 0, k;
-        while (i < n && (k = p[i] >= 0x20 && p[i] < 0x7f ? 1 : utf8_char(p + i, n - i)) > 0)
+        size_t k;
+        for (i = 0; i < n && (k = utf8_char(p + i, n - i)) > 0;)
                 i += k;
         if (i == n) {
                 put_escaped(b, s, n);
                 return;
         }
         char buf[RJ_STR_MAX * 3 + 1];
-        size_t o = utf8_sanitize(buf, sizeof(buf), s, n);
-        put_escaped(b, buf, o);
+        size_t m = utf8_sanitize(buf, sizeof(buf), s, n);
+        put_escaped(b, buf, m);
 }
 
 static void put_u64(struct rj_buf *b, uint64_t v)
@@ -653,14 +674,23 @@ bool rj_field(struct rj_buf *b, const struct field_desc *f, const void *payload,
         return false;
 }
 
-/* ,"key": */
+/* ,"key": — schema names and aliases need no escaping (record-write checks every one). */
 static void put_key(struct rj_buf *b, const char *key, bool *first)
 {
+        size_t kl = strlen(key);
+        if (!rj_reserve(b, kl + 4))
+                return;
+        char *o = b->p + b->n;
         if (!*first)
-                rj_put(b, ",", 1);
+                *o++ = ',';
         *first = false;
-        put_escaped(b, key, strlen(key));
-        rj_put(b, ":", 1);
+        *o++ = '"';
+        memcpy(o, key, kl);
+        o += kl;
+        *o++ = '"';
+        *o++ = ':';
+        b->n = (size_t)(o - b->p);
+        b->p[b->n] = 0;
 }
 
 int rj_members(struct rj_buf *b, unsigned type, const void *payload, unsigned flags, bool *first)
