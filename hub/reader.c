@@ -408,23 +408,22 @@ static void prime(void)
 }
 
 /*
- * How long the reader may sleep while nobody listens: the diagnostics wait, the ring's
- * producers still wake it for records. A third of the systemd watchdog's period at most
- * (loop.c pings only while the reader is alive).
+ * The longest the reader may sleep at a stretch: a third of the systemd watchdog's
+ * period (loop.c pings only while the reader is alive), else no bound.
  */
-static uint64_t idle_tick_ns(void)
+static uint64_t watchdog_bound_ns(void)
 {
-        uint64_t ns = IDLE_TICK_NS, wd_usec = 0;
+        uint64_t wd_usec = 0;
         if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0)
-                ns = MIN(ns, wd_usec * 1000 / 3);
-        return MAX(ns, DIAG_NS);
+                return wd_usec * 1000 / 3;
+        return UINT64_MAX;
 }
 
 static void *reader_main(void *arg)
 {
         static struct ring_record rec;
         uint64_t last_tick = mono_ns(), next_tick = last_tick + NSEC_PER_SEC;
-        const uint64_t idle_ns = idle_tick_ns();
+        const uint64_t wd_ns = watchdog_bound_ns();
         bool idle = false;
 
         while (!atomic_load(&hub.stop)) {
@@ -454,7 +453,8 @@ static void *reader_main(void *arg)
                         tick(now - last_tick, idle);
                         events_batch_end();
                         last_tick = now;
-                        next_tick = now + (idle ? idle_ns : DIAG_NS);
+                        /* Nobody listening: only liveness, the ring header and STATUS=. */
+                        next_tick = now + (idle ? MAX(IDLE_TICK_NS, DIAG_NS) : DIAG_NS);
                 }
                 if (k == 1)
                         continue;
@@ -466,7 +466,8 @@ static void *reader_main(void *arg)
                 if (k < 0)
                         log_warning_errno(k, "ring read failed, retrying: %m");
                 /* Until the next tick: records and a first listener wake it sooner. */
-                ring_wait(hub.ring, &cur, next_tick > now ? next_tick - now : 1);
+                uint64_t wait = next_tick > now ? next_tick - now : 1;
+                ring_wait(hub.ring, &cur, MIN(wait, wd_ns));
         }
         return NULL;
 }
