@@ -37,9 +37,9 @@
 static events_sink_fn sink;
 static uint64_t published;
 
-int events_add_sink(events_sink_fn fn, void *userdata)
+int events_add_sink(events_sink_fn fn, bool (*listening)(void *userdata), void *userdata)
 {
-        (void)userdata;
+        (void)listening, (void)userdata;
         sink = fn;
         return 0;
 }
