@@ -410,6 +410,8 @@ static void add_timestamp(json_object *o, uint64_t ts)
                 json_object_object_add(o, "timestamp", json_object_new_string(buf));
 }
 
+#define MAP_KEY_MAX 80
+
 /*
  * The key of an R_MAP child: its first own field as text; an R_SCALAR map prefixes the
  * list key's first word ("cpu_per_core_usage" → "cpu0").
@@ -447,7 +449,7 @@ json_object *state_entity_json(const struct record_desc *d, const struct state_e
                         else
                                 v = record_json_new(kd->id, p,
                                                     STATE_RJ_FLAGS | RJ_NO_KEYS_OF_CHILD);
-                        char key[80];
+                        char key[MAP_KEY_MAX];
                         if (map)
                                 json_object_object_add(a, map_key(kd, p, key, sizeof(key)), v);
                         else
@@ -486,32 +488,109 @@ static void write_timestamp(struct rj_buf *b, uint64_t ts, bool first)
         rj_str(b, text, len);
 }
 
+/* The entity as json-c serializes state_entity_json(): for the record types whose JSON
+ * state_agent_fields() completes (its defaults look at, and replace, members). */
+static int write_tree(struct rj_buf *b, const struct record_desc *d, const struct state_entity *e)
+{
+        json_object *o = state_entity_json(d, e);
+        size_t len = 0;
+        const char *s = o ? json_object_to_json_string_length(
+                                o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len)
+                          : NULL;
+        if (s)
+                rj_put(b, s, len);
+        json_object_put(o);
+        return !s || b->failed ? -ENOMEM : 0;
+}
+
+/* One child item: an R_SCALAR child's value, else its record without the parent key. */
+static int write_kid(struct rj_buf *b, const struct record_desc *kd, const uint8_t *p)
+{
+        if (kd->flags & R_SCALAR) {
+                if (!rj_field(b, &schema_fields[kd->first_field + kd->n_fields - 1], p,
+                              STATE_RJ_FLAGS))
+                        rj_put(b, "null", 4);
+                return b->failed ? -ENOMEM : 0;
+        }
+        return rj_record(b, kd->id, p, STATE_RJ_FLAGS | RJ_NO_KEYS_OF_CHILD);
+}
+
+/*
+ * An R_MAP child list as an object keyed by map_key(). As json-c's object: a key seen
+ * again keeps its first place and takes the last item's value.
+ */
+static int write_map(struct rj_buf *b, const struct record_desc *kd, const struct state_kids *ks)
+{
+        char(*keys)[MAP_KEY_MAX] = ks->n ? malloc((size_t)ks->n * MAP_KEY_MAX) : NULL;
+        if (ks->n && !keys)
+                return -ENOMEM;
+        for (uint32_t i = 0; i < ks->n; i++)
+                map_key(kd, ks->p + (size_t)kd->size * i, keys[i], MAP_KEY_MAX);
+        int r = 0;
+        rj_put(b, "{", 1);
+        for (uint32_t i = 0, n = 0; i < ks->n && r >= 0; i++) {
+                uint32_t j = 0, last = i;
+                while (j < i && strcmp(keys[j], keys[i]) != 0)
+                        j++;
+                if (j < i)
+                        continue; /* written at its first place */
+                for (j = i + 1; j < ks->n; j++)
+                        if (strcmp(keys[j], keys[i]) == 0)
+                                last = j;
+                if (n++ > 0)
+                        rj_put(b, ",", 1);
+                rj_str(b, keys[i], strlen(keys[i]));
+                rj_put(b, ":", 1);
+                r = write_kid(b, kd, ks->p + (size_t)kd->size * last);
+        }
+        rj_put(b, "}", 1);
+        free(keys);
+        return r < 0 ? r : b->failed ? -ENOMEM : 0;
+}
+
+/* Whether the record writes its own "timestamp" member (add_timestamp() then adds none). */
+static bool own_timestamp(struct rj_buf *b, const struct record_desc *d, const void *payload)
+{
+        const struct field_desc *f = schema_field_by_name(d, "timestamp");
+        if (!f)
+                return false;
+        size_t mark = b->n;
+        bool written = rj_field(b, f, payload, STATE_RJ_FLAGS);
+        b->n = mark;
+        if (b->p)
+                b->p[mark] = 0;
+        return written;
+}
+
 int state_entity_write(struct rj_buf *b, const struct record_desc *d, const struct state_entity *e)
 {
+        if (state_agent_adds(d->id))
+                return write_tree(b, d, e);
         bool first = true;
         rj_put(b, "{", 1);
         int r = rj_members(b, d->id, e->payload, STATE_RJ_FLAGS, &first);
         for (unsigned k = 0; k < n_kid_types[d->id] && r >= 0; k++) {
                 const struct record_desc *kd = schema_record(kid_types[d->id][k]);
                 const struct state_kids *ks = &e->kids[k];
-                const struct field_desc *last = &schema_fields[kd->first_field + kd->n_fields - 1];
                 if (!first)
                         rj_put(b, ",", 1);
                 first = false;
                 rj_str(b, kd->list_key, strlen(kd->list_key));
-                rj_put(b, ":[", 2);
+                rj_put(b, ":", 1);
+                if (kd->flags & R_MAP) {
+                        r = write_map(b, kd, ks);
+                        continue;
+                }
+                rj_put(b, "[", 1);
                 for (uint32_t i = 0; i < ks->n && r >= 0; i++) {
-                        const uint8_t *p = ks->p + (size_t)kd->size * i;
                         if (i > 0)
                                 rj_put(b, ",", 1);
-                        if (!(kd->flags & R_SCALAR))
-                                r = rj_record(b, kd->id, p, STATE_RJ_FLAGS | RJ_NO_KEYS_OF_CHILD);
-                        else if (!rj_field(b, last, p, STATE_RJ_FLAGS))
-                                rj_put(b, "null", 4);
+                        r = write_kid(b, kd, ks->p + (size_t)kd->size * i);
                 }
                 rj_put(b, "]", 1);
         }
-        write_timestamp(b, e->ts_ns, first);
+        if (!own_timestamp(b, d, e->payload))
+                write_timestamp(b, e->ts_ns, first);
         rj_put(b, "}", 1);
         return r < 0 ? r : b->failed ? -ENOMEM : 0;
 }

@@ -619,6 +619,12 @@ static bool put_time(struct rj_buf *b, uint64_t ns)
 
 bool rj_field(struct rj_buf *b, const struct field_desc *f, const void *payload, unsigned flags)
 {
+        if ((f->flags & F_TEXT) && f->kind != FK_STR && !field_is_missing(f, payload)) {
+                char buf[64];
+                field_to_text(f, payload, buf, sizeof(buf));
+                rj_str(b, buf, strlen(buf));
+                return true;
+        }
         if (field_is_missing(f, payload)) {
                 if (!(flags & RJ_SEED_TYPED) || !(f->flags & F_SEED))
                         return false;
