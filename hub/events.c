@@ -157,6 +157,8 @@ void events_batch_end(void)
                 kick |= handoff(pend[i].dialect, pend[i].msg);
         if (kick)
                 hub_handoff_kick();
+        else if (n_pend)
+                hub_handoff_publish_quiet();
         free(pend);
         pend = NULL;
         n_pend = cap_pend = 0;
@@ -216,7 +218,7 @@ void events_publish(const struct hub_event *in)
         atomic_fetch_add_explicit(&hub.stats.events, 1, memory_order_relaxed);
         if (atomic_load(&reader_idle) && client_count() > 0 && atomic_exchange(&reader_idle, false))
                 ring_wake(hub.ring); /* a first client: diagnostics at once, not at the idle tick */
-        bool pushed = false;
+        bool pushed = false, quiet = false;
         for (unsigned d = 0; d < hub_n_dialects; d++) {
                 const struct dialect *dl = hub_dialects[d];
                 if (!(dl->flags & DIALECT_RENDER_ALWAYS) && !client_count_dialect(d) &&
@@ -231,11 +233,15 @@ void events_publish(const struct hub_event *in)
                         fanout_broadcast(d, m);
                         hub_msg_unref(m);
                 } else if (!batch_depth || !defer(d, m)) {
-                        pushed |= handoff(d, m);
+                        bool woke = handoff(d, m);
+                        pushed |= woke;
+                        quiet |= !woke;
                 }
         }
         if (pushed)
                 hub_handoff_kick();
+        else if (quiet)
+                hub_handoff_publish_quiet();
         unsigned n = atomic_load_explicit(&n_sinks, memory_order_acquire);
         for (unsigned i = 0; i < n; i++)
                 sinks[i].fn(ev, sinks[i].userdata);
