@@ -17,7 +17,12 @@ export function render() {
   scheduled = false;
   for (const v of marked) {
     const body = document.querySelector("#" + v + " .body");
-    if (body) body.replaceChildren(...DRAW[v]());
+    if (!body) continue;
+    // Focus stays on the control it was on (found again by its label) across the redraw.
+    const f = document.activeElement;
+    const label = f && body.contains(f) && f.getAttribute("aria-label");
+    body.replaceChildren(...DRAW[v]());
+    if (label) body.querySelector(`[aria-label="${CSS.escape(label)}"]`)?.focus();
   }
   marked.clear();
 }
@@ -213,10 +218,14 @@ function network() {
 }
 
 const BITS = ["ready", "running", "remote_mode", "alarm", "emergency_stop", "vfd_error", "position_error"];
+// The target position typed for each machine: its card is redrawn on every machine frame
+// (a collector's cycle), which must not undo what the operator typed.
+const targets = new Map();
 function machineCard(m) {
   const bits = h("ul", { class: "bits" }, BITS.filter((b) => m[b] !== undefined).map((b) =>
     h("li", { class: m[b] ? (["alarm", "emergency_stop", "vfd_error", "position_error"].includes(b) ? "on bad" : "on") : "off", text: b.replace(/_/g, " ") })));
-  const posIn = h("input", { type: "number", min: "0", max: "255", value: "1", "aria-label": "target position for " + (m.name || m.id), class: "pos" });
+  const posIn = h("input", { type: "number", min: "0", max: "255", value: targets.get(m.id) ?? "1", "aria-label": "target position for " + (m.name || m.id), class: "pos",
+    oninput: (e) => targets.set(m.id, e.target.value) });
   const controls = canControl() ? h("div", { class: "actions" }, posIn,
     btn("move", "move " + (m.name || m.id), async () => {
       const p = Number(posIn.value);
