@@ -99,8 +99,8 @@ static bool handoff(unsigned d, struct hub_msg *m)
 
 static void drain_quiet(void)
 {
-        if (atomic_exchange(&quiet_pending, false))
-                fanout_drain();
+        if (atomic_exchange(&quiet_pending, false) && !fanout_drain())
+                atomic_store(&quiet_pending, true); /* inside a drain: the next one */
 }
 
 /* lws thread, state_lock held: dialect d's frame of a state topic from the state cache. */

@@ -255,13 +255,13 @@ void fanout_broadcast(unsigned d, struct hub_msg *m)
         deliver_all(d, m);
 }
 
-void fanout_drain(void)
+bool fanout_drain(void)
 {
         /* Not again from inside a drain (an event published on this thread while frames
-         * are delivered): the outer drain owns the taken array; the rest waits a wake-up. */
+         * are delivered): the outer drain owns the taken array. */
         static bool draining;
         if (draining)
-                return;
+                return false;
         draining = true;
         fan_now = mono_ns();
         size_t n;
@@ -281,6 +281,7 @@ void fanout_drain(void)
         fan_now = 0;
         coal_release(COAL_DUE, UINT64_MAX);
         draining = false;
+        return true;
 }
 
 void fanout_free(void)
