@@ -346,7 +346,8 @@ static void handoff_publish(const struct hub_handoff *a, size_t n, bool may_wait
                         hub_msg_unref(a[i].msg);
                 return;
         }
-        bool need = wake && !hub.handoff_woken;
+        /* A full queue wakes the lws thread even for quiet frames (they never wait). */
+        bool need = (wake || hub.handoff_n >= HANDOFF_MAX) && !hub.handoff_woken;
         if (need)
                 hub.handoff_woken = true;
         pthread_mutex_unlock(&hub.handoff_lock);
@@ -400,7 +401,7 @@ void hub_handoff_kick(void)
 
 void hub_handoff_publish_quiet(void)
 {
-        stage_flush(true, false);
+        stage_flush(false, false);
 }
 
 struct hub_handoff *hub_handoff_take(size_t *ret_n)
