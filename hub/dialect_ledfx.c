@@ -21,6 +21,7 @@
 #include "client.h"
 #include "config.h"
 #include "dialect.h"
+#include "events.h"
 #include "fanout.h"
 #include "jsonfmt.h"
 #include "log.h"
@@ -88,7 +89,7 @@ static struct hub_msg *render_diag(const struct hub_event *ev)
         size_t el = 0;
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
                 json_object *v;
-                double us = json_object_object_get_ex(ev->data, keys[i][0], &v)
+                double us = json_object_object_get_ex(events_data(ev), keys[i][0], &v)
                                 ? json_object_get_double(v)
                                 : NAN;
                 char num[40];
@@ -116,10 +117,10 @@ static struct hub_msg *render_diag(const struct hub_event *ev)
 static struct hub_msg *render_journal(const struct hub_event *ev, const char *name,
                                       const char *id_key)
 {
-        if (!ev->data || !json_object_is_type(ev->data, json_type_object))
+        if (!events_data(ev) || !json_object_is_type(events_data(ev), json_type_object))
                 return NULL;
         json_object *o = json_object_new_object();
-        json_object_object_foreach(ev->data, k, v)
+        json_object_object_foreach(events_data(ev), k, v)
         {
                 json_object_object_add(o, strcmp(k, "id") ? k : id_key, json_object_get(v));
         }

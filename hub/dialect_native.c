@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alarms_hub.h"
@@ -93,13 +94,39 @@ static ssize_t ntopic_of(unsigned topic, bool variant)
         return row >= 0 && nname(i) ? (ssize_t)i : -1;
 }
 
-static double num(json_object *o, const char *k)
+/*
+ * The value after `"key":` in the event's canonical JSON, from `from` on (NULL when
+ * absent): read without parsing the whole text. Sound on the writer's text: a key's
+ * quotes are bare, a quote inside a string is escaped (\"), so the pattern cannot start
+ * inside a string value.
+ */
+static const char *value_after(const struct hub_event *ev, const char *from, const char *key,
+                               size_t *key_len)
 {
-        json_object *v;
-        if (!json_object_object_get_ex(o, k, &v) ||
-            !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+        char pat[64];
+        int n = snprintf(pat, sizeof(pat), "\"%s\":", key);
+        if (n <= 0 || (size_t)n >= sizeof(pat) || from < ev->json)
+                return NULL;
+        size_t left = ev->json_len - (size_t)(from - ev->json);
+        const char *p = memmem(from, left, pat, (size_t)n);
+        *key_len = (size_t)n;
+        return p ? p + n : NULL;
+}
+
+/* A JSON number's value (NAN when v is not one: null, a string, absent). */
+static double num_at(const char *v)
+{
+        if (!v || !(*v == '-' || (*v >= '0' && *v <= '9')))
                 return NAN;
-        return json_object_get_double(v);
+        return strtod(v, NULL);
+}
+
+/* The top-level number `key` of the event (its first occurrence: a record's own fields
+ * come before its children's lists). */
+static double num(const struct hub_event *ev, const char *key)
+{
+        size_t kl;
+        return num_at(value_after(ev, ev->json, key, &kl));
 }
 
 static struct hub_msg *frame(const struct hub_event *ev, const char *name, uint16_t flags,
@@ -118,15 +145,19 @@ static struct hub_msg *frame(const struct hub_event *ev, const char *name, uint1
  * around the canonical JSON (no second json-c pass). */
 static struct hub_msg *render_system(const struct hub_event *ev)
 {
-        json_object *d = ev->data, *up;
         char uptime[32] = "null", cpu[40], mem[40], disk[40], temp[40];
-        if (json_object_object_get_ex(d, "uptime_seconds", &up) &&
-            json_object_is_type(up, json_type_int))
-                snprintf(uptime, sizeof(uptime), "%" PRId64, json_object_get_int64(up));
-        jsonfmt_double(cpu, sizeof(cpu), num(d, "cpu_usage_percent"));
-        jsonfmt_double(mem, sizeof(mem), num(d, "ram_usage_percent"));
+        size_t kl;
+        const char *up = value_after(ev, ev->json, "uptime_seconds", &kl);
+        if (up && *up >= '0' && *up <= '9') { /* an integer, as json-c would read it */
+                char *end;
+                long long v = strtoll(up, &end, 10);
+                if (*end != '.' && *end != 'e' && *end != 'E')
+                        snprintf(uptime, sizeof(uptime), "%lld", v);
+        }
+        jsonfmt_double(cpu, sizeof(cpu), num(ev, "cpu_usage_percent"));
+        jsonfmt_double(mem, sizeof(mem), num(ev, "ram_usage_percent"));
         jsonfmt_double(disk, sizeof(disk), last_disk_usage);
-        jsonfmt_double(temp, sizeof(temp), num(d, "cpu_temp_celsius"));
+        jsonfmt_double(temp, sizeof(temp), num(ev, "cpu_temp_celsius"));
         char pre[384];
         int pl = snprintf(pre, sizeof(pre),
                           "{\"status\":\"idle\",\"state\":\"ready\",\"uptime\":%s,"
@@ -152,12 +183,15 @@ static struct hub_msg *render_system(const struct hub_event *ev)
         return hub_msg_new((uint16_t)ev->topic, HUB_MSG_STATE, parts, lens, ELEMENTSOF(parts));
 }
 
-static void note_disks(json_object *list)
+/* The fullest disk, for the system summary: every disk's usage_percent in the list's
+ * text (its SMART children have none). */
+static void note_disks(const struct hub_event *ev)
 {
         double mx = NAN;
-        size_t n = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
-        for (size_t i = 0; i < n; i++) {
-                double u = num(json_object_array_get_idx(list, i), "usage_percent");
+        size_t kl;
+        for (const char *v = value_after(ev, ev->json, "usage_percent", &kl); v;
+             v = value_after(ev, v, "usage_percent", &kl)) {
+                double u = num_at(v);
                 if (isfinite(u) && (!isfinite(mx) || u > mx))
                         mx = u;
         }
@@ -178,7 +212,7 @@ static const char *module_status(const char *state)
 /* A collector appeared (module.discovered) or changed state (module.status_change). */
 static struct hub_msg *render_collector(const struct hub_event *ev)
 {
-        json_object *d = ev->data, *v;
+        json_object *d = events_data(ev), *v;
         const char *what =
             json_object_object_get_ex(d, "event", &v) ? json_object_get_string(v) : "";
         const char *state =
@@ -245,7 +279,7 @@ static struct hub_msg *render_collector(const struct hub_event *ev)
 static void machine_module(const struct hub_event *ev)
 {
         bool discovered;
-        json_object *o = carousel_module_event(ev->data, &discovered);
+        json_object *o = carousel_module_event(events_data(ev), &discovered);
         size_t len;
         const char *s = o ? jsonfmt_text(o, &len) : NULL;
         struct hub_event me = *ev;
@@ -268,7 +302,7 @@ static struct hub_msg *native_render(const struct hub_event *ev)
         if (ev->topic == HUB_T_COLLECTOR)
                 return render_collector(ev);
         if (ev->topic == RT_disk)
-                note_disks(ev->data);
+                note_disks(ev);
         ssize_t i = ntopic_of(ev->topic, false);
         if (i < 0)
                 return NULL;

@@ -28,6 +28,7 @@
 #include "alarms_hub.h"
 #include "client.h"
 #include "dialect.h"
+#include "events.h"
 #include "eio_poll.h"
 #include "fanout.h"
 #include "history.h"
@@ -192,7 +193,7 @@ static struct hub_msg *msg_event(const struct hub_event *ev, const char *name, u
 
 static struct hub_msg *render_tag(const struct hub_event *ev)
 {
-        json_object *d = ev->data;
+        json_object *d = events_data(ev);
         const char *name = str_of(d, "name");
         if (!*name)
                 return NULL;
@@ -280,7 +281,7 @@ static struct hub_msg *render_tag(const struct hub_event *ev)
 
 static struct hub_msg *render_opcua(const struct hub_event *ev)
 {
-        json_object *d = ev->data, *v;
+        json_object *d = events_data(ev), *v;
         bool up = json_object_object_get_ex(d, "connected", &v) &&
                   json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
         const char *ep = str_of(d, "endpoint");
@@ -411,7 +412,7 @@ static json_object *machine_json(json_object *d, uint64_t interval_ns)
 
 static struct hub_msg *render_machine(const struct hub_event *ev)
 {
-        json_object *d = ev->data;
+        json_object *d = events_data(ev);
         const char *id = str_of(d, "id");
         if (!*id)
                 return NULL;

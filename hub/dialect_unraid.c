@@ -17,6 +17,7 @@
 
 #include "client.h"
 #include "dialect.h"
+#include "events.h"
 #include "fanout.h"
 #include "jsonfmt.h"
 #include "log.h"
@@ -47,7 +48,7 @@ static const char *str_of(json_object *o, const char *key)
  * importance alert|warning|normal, type unread|archive, timestamp, event, alarm}. */
 static json_object *notification(const struct hub_event *ev, const char *ts)
 {
-        json_object *a = ev->data, *st = NULL, *o = json_object_new_object();
+        json_object *a = events_data(ev), *st = NULL, *o = json_object_new_object();
         if (!o)
                 return NULL;
         const char *what = str_of(a, "event"), *trig = str_of(a, "trigger_type");

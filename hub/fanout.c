@@ -255,8 +255,14 @@ void fanout_broadcast(unsigned d, struct hub_msg *m)
         deliver_all(d, m);
 }
 
-void fanout_drain(void)
+bool fanout_drain(void)
 {
+        /* Not again from inside a drain (an event published on this thread while frames
+         * are delivered): the outer drain owns the taken array. */
+        static bool draining;
+        if (draining)
+                return false;
+        draining = true;
         fan_now = mono_ns();
         size_t n;
         struct hub_handoff *a = hub_handoff_take(&n);
@@ -274,6 +280,8 @@ void fanout_drain(void)
         hub_handoff_done(a);
         fan_now = 0;
         coal_release(COAL_DUE, UINT64_MAX);
+        draining = false;
+        return true;
 }
 
 void fanout_free(void)

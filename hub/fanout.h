@@ -56,7 +56,8 @@ void fanout_kick(struct hub_client *c);
 /* Send a frame of dialect d to every client of it now (keeping it for snapshots when it
  * is state); wants() and deliver() apply. */
 void fanout_broadcast(unsigned d, struct hub_msg *m);
-/* Fan out everything the hand-off holds. */
-void fanout_drain(void);
+/* Fan out everything the hand-off holds. False when called from inside a drain (an
+ * event published while frames are delivered): nothing done, the outer drain goes on. */
+bool fanout_drain(void);
 /* Drop the snapshot frames (loop exit). */
 void fanout_free(void);

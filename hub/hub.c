@@ -346,7 +346,8 @@ static void handoff_publish(const struct hub_handoff *a, size_t n, bool may_wait
                         hub_msg_unref(a[i].msg);
                 return;
         }
-        bool need = wake && !hub.handoff_woken;
+        /* A full queue wakes the lws thread even for quiet frames (they never wait). */
+        bool need = (wake || hub.handoff_n >= HANDOFF_MAX) && !hub.handoff_woken;
         if (need)
                 hub.handoff_woken = true;
         pthread_mutex_unlock(&hub.handoff_lock);
@@ -356,7 +357,7 @@ static void handoff_publish(const struct hub_handoff *a, size_t n, bool may_wait
 
 /* Publish the staged frames; wait for space only when the caller and every staged
  * frame's pusher allow it (a pusher that holds state_lock must never wait). */
-static void stage_flush(bool allow_wait)
+static void stage_flush(bool allow_wait, bool wake)
 {
         if (!n_stage)
                 return;
@@ -364,7 +365,7 @@ static void stage_flush(bool allow_wait)
         bool may_wait = allow_wait && !stage_nowait;
         n_stage = 0;
         stage_nowait = false;
-        handoff_publish(stage, n, may_wait, true);
+        handoff_publish(stage, n, may_wait, wake);
 }
 
 static void handoff_add(unsigned d, uint64_t client, struct hub_msg *m, bool may_wait)
@@ -376,7 +377,7 @@ static void handoff_add(unsigned d, uint64_t client, struct hub_msg *m, bool may
                 return;
         }
         if (n_stage == STAGE_MAX)
-                stage_flush(may_wait);
+                stage_flush(may_wait, true);
         stage[n_stage++] = h;
         if (!may_wait)
                 stage_nowait = true;
@@ -395,7 +396,12 @@ void hub_handoff_push_to(unsigned d, uint64_t client_id, struct hub_msg *m)
 
 void hub_handoff_kick(void)
 {
-        stage_flush(true); /* the lws thread's own pushes are published (and woken) at once */
+        stage_flush(true, true); /* the lws thread's own pushes are published (and woken) at once */
+}
+
+void hub_handoff_publish_quiet(void)
+{
+        stage_flush(false, false);
 }
 
 struct hub_handoff *hub_handoff_take(size_t *ret_n)

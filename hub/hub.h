@@ -221,6 +221,10 @@ void hub_handoff_push_to(unsigned d, uint64_t client_id, struct hub_msg *m);
 /* Publish this thread's pushes and wake the lws thread unless a wake-up is already on
  * its way (one lws_cancel_service() per drain, not per frame). */
 void hub_handoff_kick(void);
+/* Publish this thread's pushes without waking the lws thread: frames no client waits for
+ * (they update the snapshot at the next drain, a kick, a new client or a full queue).
+ * Never waits for space (its caller may hold state_lock); a full queue wakes the thread. */
+void hub_handoff_publish_quiet(void);
 /* lws thread: take everything queued; give the array back with hub_handoff_done(). */
 struct hub_handoff *hub_handoff_take(size_t *ret_n);
 void hub_handoff_done(struct hub_handoff *a);

@@ -676,7 +676,7 @@ int mqtt_start(int argc, char **argv)
         if (r >= 0)
                 r = hubconf_add_reload_hook(reload, NULL);
         if (r >= 0)
-                r = events_add_sink(mqtt_queue_sink, NULL);
+                r = events_add_sink(mqtt_queue_sink, mqtt_queue_listening, NULL);
         if (r < 0)
                 return log_error_errno(r, "mqtt: cannot register with the hub: %m");
         settings_from(m.cfg, &m.pending);

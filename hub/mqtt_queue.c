@@ -19,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "log.h"
 #include "macros.h"
 #include "state.h"
@@ -433,7 +434,7 @@ static void list_elem(size_t i, const char *p, size_t n, void *userdata)
 {
         struct list_ctx *c = userdata;
         struct pend *e = &c->p[c->n];
-        json_object *o = json_object_array_get_idx(c->ev->data, i);
+        json_object *o = json_object_array_get_idx(events_data(c->ev), i);
         char level[96];
         name_of(o, c->s->name_field, e->key, sizeof(e->key));
         if (!*e->key)
@@ -447,8 +448,9 @@ static void list_elem(size_t i, const char *p, size_t n, void *userdata)
 
 static void sink_list(const struct hub_event *ev, const struct seg *s)
 {
-        size_t want =
-            json_object_is_type(ev->data, json_type_array) ? json_object_array_length(ev->data) : 0;
+        size_t want = json_object_is_type(events_data(ev), json_type_array)
+                          ? json_object_array_length(events_data(ev))
+                          : 0;
         struct list_ctx c = { .ev = ev, .s = s, .p = calloc(want ? want : 1, sizeof(*c.p)) };
         if (!c.p)
                 return;
@@ -514,9 +516,9 @@ void mqtt_queue_sink(const struct hub_event *ev, void *userdata)
         }
         if (s) {
                 /* KEYED entities and collectors: one retained topic per entity. */
-                name_of(ev->data, s->name_field, key, sizeof(key));
+                name_of(events_data(ev), s->name_field, key, sizeof(key));
                 if (!*key && ev->topic == HUB_T_COLLECTOR)
-                        name_of(ev->data, "name", key, sizeof(key));
+                        name_of(events_data(ev), "name", key, sizeof(key));
                 if (*key) {
                         mqtt_queue_topic_level(level, sizeof(level), key);
                         snprintf(rel, sizeof(rel), "%s/%s", s->seg, level);
@@ -661,12 +663,22 @@ static void seed(void)
         }
 }
 
+/* q.ready for threads that do not take q.lock (the reader's idle test). */
+static atomic_bool listening;
+
+bool mqtt_queue_listening(void *userdata)
+{
+        (void)userdata;
+        return atomic_load_explicit(&listening, memory_order_relaxed);
+}
+
 void mqtt_queue_enable(bool on)
 {
         pthread_mutex_lock(&state_lock);
         pthread_mutex_lock(&q.lock);
         bool was = q.ready;
         q.ready = on && q.buckets;
+        atomic_store(&listening, q.ready);
         if (q.ready && !was)
                 seed();
         if (!q.ready && was) {

@@ -56,6 +56,8 @@ void mqtt_queue_set_limits(size_t max_items, size_t max_event_bytes);
 
 /* The events sink (events_add_sink()): classify, coalesce, enqueue, kick the bridge. */
 void mqtt_queue_sink(const struct hub_event *ev, void *userdata);
+/* Does the sink keep anything now (the bridge is enabled)? Any thread. */
+bool mqtt_queue_listening(void *userdata);
 
 /* An eventfd that becomes readable when something was queued (bridge thread polls it). */
 int mqtt_queue_fd(void);

@@ -51,6 +51,12 @@ struct ptrack {
         const char *state;
 };
 
+/* The diagnostics period (hub.diagnostics_interval) and, while nobody listens, the
+ * reader's tick. */
+#define DIAG_NS \
+        ((uint64_t)(hub.opt.diag_interval_ms ? hub.opt.diag_interval_ms : 1000) * NSEC_PER_MSEC)
+#define IDLE_TICK_NS (5 * NSEC_PER_SEC)
+
 static pthread_t reader_thread;
 static bool reader_running;
 static struct ring_cursor cur;
@@ -58,12 +64,13 @@ static struct pbatch batches[RING_MAX_PRODUCERS];
 static struct ptrack ptracks[RING_MAX_PRODUCERS];
 static uint64_t invalid_logged;
 static char last_status[160];
+/* The reader's text buffer for keyed entities, reused from event to event. */
+static struct rj_buf keyed_buf;
 
 static void publish_topic(struct state_topic *t)
 {
         struct hub_body *body = NULL;
-        json_object *data = state_publish(t, &body);
-        if (!data) {
+        if (state_publish(t, &body) < 0) {
                 log_error("cannot serialize topic %s: out of memory", t->d->name);
                 return;
         }
@@ -73,12 +80,10 @@ static void publish_topic(struct state_topic *t)
                 .state = true,
                 .ts_ns = real_ns(),
                 .rec_ts_ns = t->ts_ns,
-                .data = data,
                 .json = body->s,
                 .json_len = body->len,
         };
         events_publish(&ev);
-        json_object_put(data);
         hub_body_unref(body);
 }
 
@@ -104,11 +109,15 @@ static void apply_batch(const struct ring_record *const *recs, size_t n)
                         if (!e)
                                 continue;
                         const struct record_desc *d = schema_record(e->type);
-                        json_object *o = state_entity_json(d, e);
-                        if (o) {
-                                (void)events_publish_json(d->id, false, o, e->ts_ns);
-                                json_object_put(o);
+                        uint64_t t0 = mono_ns();
+                        keyed_buf.n = 0;
+                        keyed_buf.failed = false;
+                        if (state_entity_write(&keyed_buf, d, e) < 0) {
+                                log_error("cannot serialize %s: out of memory", d->name);
+                                continue;
                         }
+                        hub_count_serialization(mono_ns() - t0);
+                        events_publish_text(d->id, false, keyed_buf.p, keyed_buf.n, e->ts_ns);
                 }
         pthread_mutex_unlock(&state_lock);
         free(ch.keyed);
@@ -321,7 +330,7 @@ static void serialize_window(double *min_us, double *avg_us, double *max_us, uin
         *max_us = (double)w.max_ns / 1000.0;
 }
 
-static void tick(uint64_t dt_ns)
+static void tick(uint64_t dt_ns, bool idle)
 {
         static uint64_t last_events, last_msgs, last_bytes;
         struct hub_stats *s = &hub.stats;
@@ -356,8 +365,9 @@ static void tick(uint64_t dt_ns)
         hub.diag = d;
         pthread_mutex_unlock(&hub.diag_lock);
 
-        /* The hub_diag topic, for dialects that carry it (the Unraid one does not). */
-        json_object *o = hub_diag_json(&d);
+        /* The hub_diag topic, for dialects that carry it (the Unraid one does not); not
+         * while nobody listens (REST reads hub.diag). */
+        json_object *o = idle ? NULL : hub_diag_json(&d);
         if (o) {
                 (void)events_publish_json(HUB_T_DIAG, true, o, d.ts_ns);
                 json_object_put(o);
@@ -393,12 +403,24 @@ static void prime(void)
                  atomic_load(&hub.stats.records), atomic_load(&hub.stats.batches));
 }
 
+/*
+ * The longest the reader may sleep at a stretch: a third of the systemd watchdog's
+ * period (loop.c pings only while the reader is alive), else no bound.
+ */
+static uint64_t watchdog_bound_ns(void)
+{
+        uint64_t wd_usec = 0;
+        if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0)
+                return wd_usec * 1000 / 3;
+        return UINT64_MAX;
+}
+
 static void *reader_main(void *arg)
 {
         static struct ring_record rec;
         uint64_t last_tick = mono_ns(), next_tick = last_tick + NSEC_PER_SEC;
-#define DIAG_NS \
-        ((uint64_t)(hub.opt.diag_interval_ms ? hub.opt.diag_interval_ms : 1000) * NSEC_PER_MSEC)
+        const uint64_t wd_ns = watchdog_bound_ns();
+        bool idle = false;
 
         while (!atomic_load(&hub.stop)) {
                 unsigned n = 0;
@@ -418,14 +440,22 @@ static void *reader_main(void *arg)
 
                 uint64_t now = mono_ns();
                 hub_beat(HUB_BEAT_READER);
+                if (idle && events_listened()) { /* someone came: diagnostics now */
+                        idle = false;
+                        next_tick = now;
+                }
                 if (now >= next_tick && hub.primed) {
+                        idle = events_reader_idle(!events_listened());
                         events_batch_begin();
-                        tick(now - last_tick);
+                        tick(now - last_tick, idle);
                         alarms_hub_tick(real_ns());
                         alarms_hub_flush();
                         events_batch_end();
                         last_tick = now;
-                        next_tick = now + DIAG_NS;
+                        /* Nobody listening: only liveness, the ring header and STATUS=. */
+                        /* (An alarm waiting out a delay or a shelve keeps the 1 s tick.) */
+                        bool slow = idle && !alarms_hub_timing();
+                        next_tick = now + (slow ? MAX(IDLE_TICK_NS, DIAG_NS) : DIAG_NS);
                 }
                 if (k == 1)
                         continue;
@@ -436,8 +466,9 @@ static void *reader_main(void *arg)
                 }
                 if (k < 0)
                         log_warning_errno(k, "ring read failed, retrying: %m");
+                /* Until the next tick: records and a first listener wake it sooner. */
                 uint64_t wait = next_tick > now ? next_tick - now : 1;
-                ring_wait(hub.ring, &cur, MIN(wait, (uint64_t)NSEC_PER_SEC));
+                ring_wait(hub.ring, &cur, MIN(wait, wd_ns));
         }
         return NULL;
 }
@@ -483,4 +514,5 @@ void reader_stop(void)
                 free(batches[i].recs);
                 free(batches[i].have);
         }
+        rj_free(&keyed_buf);
 }

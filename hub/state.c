@@ -25,6 +25,8 @@ static struct state_topic topics[RT_MAX];
 /* Child record types of each parent type. */
 static uint16_t kid_types[RT_MAX][STATE_MAX_KIDS];
 static unsigned n_kid_types[RT_MAX];
+/* state_publish()'s text buffer, reused from publish to publish (under state_lock). */
+static struct rj_buf pub_buf;
 
 int state_init(void)
 {
@@ -68,6 +70,7 @@ void state_free(void)
                 hub_body_unref(topics[i].body);
                 topics[i].body = NULL;
         }
+        rj_free(&pub_buf);
 }
 
 int state_kid_slot(unsigned parent, unsigned kid)
@@ -407,6 +410,8 @@ static void add_timestamp(json_object *o, uint64_t ts)
                 json_object_object_add(o, "timestamp", json_object_new_string(buf));
 }
 
+#define MAP_KEY_MAX 80
+
 /*
  * The key of an R_MAP child: its first own field as text; an R_SCALAR map prefixes the
  * list key's first word ("cpu_per_core_usage" → "cpu0").
@@ -444,7 +449,7 @@ json_object *state_entity_json(const struct record_desc *d, const struct state_e
                         else
                                 v = record_json_new(kd->id, p,
                                                     STATE_RJ_FLAGS | RJ_NO_KEYS_OF_CHILD);
-                        char key[80];
+                        char key[MAP_KEY_MAX];
                         if (map)
                                 json_object_object_add(a, map_key(kd, p, key, sizeof(key)), v);
                         else
@@ -457,106 +462,193 @@ json_object *state_entity_json(const struct record_desc *d, const struct state_e
         return o;
 }
 
-/* Append s to a growing buffer. */
-struct sbuf {
-        char *p;
-        size_t n, cap;
-};
-
-static int sbuf_add(struct sbuf *b, const char *s, size_t n)
+/*
+ * The timestamp member as add_timestamp() writes it (local time with its UTC offset):
+ * the text of the whole second is formatted once per second per thread and the
+ * nanoseconds written into it.
+ */
+static void write_timestamp(struct rj_buf *b, uint64_t ts, bool first)
 {
-        if (b->n + n + 1 > b->cap) {
-                size_t cap = MAX(b->cap * 2, b->n + n + 1);
-                cap = MAX(cap, (size_t)1024);
-                char *p = realloc(b->p, cap);
-                if (!p)
-                        return -ENOMEM;
-                b->p = p;
-                b->cap = cap;
+        static _Thread_local uint64_t cached_sec = UINT64_MAX;
+        static _Thread_local char text[64];
+        static _Thread_local size_t len, frac_at;
+        uint64_t t = ts ? ts : hub.start_ns, sec = t / NSEC_PER_SEC;
+        if (sec != cached_sec) {
+                len = format_rfc3339_ns(text, sizeof(text), sec * NSEC_PER_SEC, false);
+                const char *dot = len ? memchr(text, '.', len) : NULL;
+                if (!dot || len - (size_t)(dot - text) < 10)
+                        return;
+                frac_at = (size_t)(dot - text) + 1;
+                cached_sec = sec;
         }
-        memcpy(b->p + b->n, s, n);
-        b->n += n;
-        b->p[b->n] = 0;
-        return 0;
+        uint32_t frac = (uint32_t)(t % NSEC_PER_SEC);
+        for (int i = 8; i >= 0; i--, frac /= 10)
+                text[frac_at + (size_t)i] = (char)('0' + frac % 10);
+        rj_puts(b, first ? "\"timestamp\":" : ",\"timestamp\":");
+        rj_str(b, text, len);
 }
 
-json_object *state_publish(struct state_topic *t, struct hub_body **ret_body)
+/* The entity as json-c serializes state_entity_json(): for the record types whose JSON
+ * state_agent_fields() completes (its defaults look at, and replace, members). */
+static int write_tree(struct rj_buf *b, const struct record_desc *d, const struct state_entity *e)
 {
+        json_object *o = state_entity_json(d, e);
+        size_t len = 0;
+        const char *s = o ? json_object_to_json_string_length(
+                                o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len)
+                          : NULL;
+        if (s)
+                rj_put(b, s, len);
+        json_object_put(o);
+        return !s || b->failed ? -ENOMEM : 0;
+}
+
+/* One child item: an R_SCALAR child's value, else its record without the parent key. */
+static int write_kid(struct rj_buf *b, const struct record_desc *kd, const uint8_t *p)
+{
+        if (kd->flags & R_SCALAR) {
+                if (!rj_field(b, &schema_fields[kd->first_field + kd->n_fields - 1], p,
+                              STATE_RJ_FLAGS))
+                        rj_put(b, "null", 4);
+                return b->failed ? -ENOMEM : 0;
+        }
+        return rj_record(b, kd->id, p, STATE_RJ_FLAGS | RJ_NO_KEYS_OF_CHILD);
+}
+
+/*
+ * An R_MAP child list as an object keyed by map_key(). As json-c's object: a key seen
+ * again keeps its first place and takes the last item's value.
+ */
+static int write_map(struct rj_buf *b, const struct record_desc *kd, const struct state_kids *ks)
+{
+        char(*keys)[MAP_KEY_MAX] = ks->n ? malloc((size_t)ks->n * MAP_KEY_MAX) : NULL;
+        if (ks->n && !keys)
+                return -ENOMEM;
+        for (uint32_t i = 0; i < ks->n; i++)
+                map_key(kd, ks->p + (size_t)kd->size * i, keys[i], MAP_KEY_MAX);
+        int r = 0;
+        rj_put(b, "{", 1);
+        for (uint32_t i = 0, n = 0; i < ks->n && r >= 0; i++) {
+                uint32_t j = 0, last = i;
+                while (j < i && strcmp(keys[j], keys[i]) != 0)
+                        j++;
+                if (j < i)
+                        continue; /* written at its first place */
+                for (j = i + 1; j < ks->n; j++)
+                        if (strcmp(keys[j], keys[i]) == 0)
+                                last = j;
+                if (n++ > 0)
+                        rj_put(b, ",", 1);
+                rj_str(b, keys[i], strlen(keys[i]));
+                rj_put(b, ":", 1);
+                r = write_kid(b, kd, ks->p + (size_t)kd->size * last);
+        }
+        rj_put(b, "}", 1);
+        free(keys);
+        return r < 0 ? r : b->failed ? -ENOMEM : 0;
+}
+
+/* Whether the record writes its own "timestamp" member (add_timestamp() then adds none). */
+static bool own_timestamp(struct rj_buf *b, const struct record_desc *d, const void *payload)
+{
+        const struct field_desc *f = schema_field_by_name(d, "timestamp");
+        if (!f)
+                return false;
+        size_t mark = b->n;
+        bool written = rj_field(b, f, payload, STATE_RJ_FLAGS);
+        b->n = mark;
+        if (b->p)
+                b->p[mark] = 0;
+        return written;
+}
+
+int state_entity_write(struct rj_buf *b, const struct record_desc *d, const struct state_entity *e)
+{
+        if (state_agent_adds(d->id))
+                return write_tree(b, d, e);
+        bool first = true;
+        rj_put(b, "{", 1);
+        int r = rj_members(b, d->id, e->payload, STATE_RJ_FLAGS, &first);
+        for (unsigned k = 0; k < n_kid_types[d->id] && r >= 0; k++) {
+                const struct record_desc *kd = schema_record(kid_types[d->id][k]);
+                const struct state_kids *ks = &e->kids[k];
+                if (!first)
+                        rj_put(b, ",", 1);
+                first = false;
+                rj_str(b, kd->list_key, strlen(kd->list_key));
+                rj_put(b, ":", 1);
+                if (kd->flags & R_MAP) {
+                        r = write_map(b, kd, ks);
+                        continue;
+                }
+                rj_put(b, "[", 1);
+                for (uint32_t i = 0; i < ks->n && r >= 0; i++) {
+                        if (i > 0)
+                                rj_put(b, ",", 1);
+                        r = write_kid(b, kd, ks->p + (size_t)kd->size * i);
+                }
+                rj_put(b, "]", 1);
+        }
+        if (!own_timestamp(b, d, e->payload))
+                write_timestamp(b, e->ts_ns, first);
+        rj_put(b, "}", 1);
+        return r < 0 ? r : b->failed ? -ENOMEM : 0;
+}
+
+int state_publish(struct state_topic *t, struct hub_body **ret_body)
+{
+        struct rj_buf b = pub_buf; /* under state_lock; given back below */
         uint64_t t0 = mono_ns();
-        json_object *data;
-        struct sbuf b = { 0 };
         int r = 0;
 
+        b.n = 0;
+        b.failed = false;
         if (t->d->kind == SK_SINGLE) {
                 if (t->n == 0) {
                         /* Before the first sample: every seed field, typed, "missing". */
                         struct state_entity *e = entity_new(t->d, NULL);
                         if (!e || ensure_cap(t, 1) < 0) {
                                 entity_free(e);
-                                return NULL;
+                                return -ENOMEM;
                         }
                         t->ents[0] = e;
                         t->n = 1;
                 }
-                data = state_entity_json(t->d, t->ents[0]);
-                if (!data)
-                        return NULL;
-                size_t len;
-                const char *s = json_object_to_json_string_length(
-                    data, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-                r = s ? sbuf_add(&b, s, len) : -ENOMEM;
+                r = state_entity_write(&b, t->d, t->ents[0]);
                 if (r >= 0) {
                         hub_body_unref(t->ents[0]->body);
-                        t->ents[0]->body = hub_body_new(s, len);
+                        t->ents[0]->body = hub_body_new(b.p, b.n);
                 }
         } else {
                 /* Each entity serialized once: its body serves /{id}, the list joins them. */
-                data = json_object_new_array_ext((int)t->n);
-                if (!data)
-                        return NULL;
-                r = sbuf_add(&b, "[", 1);
+                rj_put(&b, "[", 1);
                 for (size_t i = 0; i < t->n && r >= 0; i++) {
                         struct state_entity *e = t->ents[i];
-                        json_object *o = state_entity_json(t->d, e);
-                        if (!o) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        json_object_array_add(data, o);
-                        size_t len;
-                        const char *s = json_object_to_json_string_length(
-                            o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-                        if (!s) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        hub_body_unref(e->body);
-                        e->body = hub_body_new(s, len);
                         if (i > 0)
-                                r = sbuf_add(&b, ",", 1);
-                        if (r >= 0)
-                                r = sbuf_add(&b, s, len);
+                                rj_put(&b, ",", 1);
+                        size_t at = b.n;
+                        r = state_entity_write(&b, t->d, e);
+                        if (r < 0)
+                                break;
+                        hub_body_unref(e->body);
+                        e->body = hub_body_new(b.p + at, b.n - at);
                 }
-                if (r >= 0)
-                        r = sbuf_add(&b, "]", 1);
+                rj_put(&b, "]", 1);
+                if (r >= 0 && b.failed)
+                        r = -ENOMEM;
         }
-        if (r < 0) {
-                free(b.p);
-                json_object_put(data);
-                return NULL;
-        }
+        pub_buf = b;
+        if (r < 0)
+                return r;
         struct hub_body *body = hub_body_new(b.p, b.n);
-        free(b.p);
-        if (!body) {
-                json_object_put(data);
-                return NULL;
-        }
+        if (!body)
+                return -ENOMEM;
         hub_body_unref(t->body);
         t->body = body;
         t->dirty = false;
         hub_count_serialization(mono_ns() - t0);
         *ret_body = hub_body_ref(body);
-        return data;
+        return 0;
 }
 
 struct state_entity *state_find(struct state_topic *t, const char *key, const char *alt_field)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "hub.h"
+#include "record_json.h"
 #include "ring.h"
 #include "schema.h"
 
@@ -69,12 +70,16 @@ int state_kid_slot(unsigned parent, unsigned kid);
 int state_apply_batch(const struct ring_record *const *recs, size_t n, struct state_changes *ch);
 
 /*
- * Serialize a SINGLE/LIST topic (its entities and the whole list) and keep the bodies.
- * Returns the data tree (caller puts it) and sets *ret_body (a new ref). Caller holds
+ * Serialize a SINGLE/LIST topic (its entities and the whole list) with the schema-driven
+ * writer and keep the bodies. 0 and *ret_body set (a new ref), or -ENOMEM. Caller holds
  * state_lock.
  */
-json_object *state_publish(struct state_topic *t, struct hub_body **ret_body);
-/* One entity as a JSON object (Unraid-typed, with children and timestamp). */
+int state_publish(struct state_topic *t, struct hub_body **ret_body);
+/* One entity as a JSON object (Unraid-typed, with children and timestamp): the json-c
+ * tree for cold paths (REST lookups, MQTT discovery). */
 json_object *state_entity_json(const struct record_desc *d, const struct state_entity *e);
+/* The same entity's text appended to b, byte for byte what serializing
+ * state_entity_json() gives, without a json-c tree. 0 or -ENOMEM. */
+int state_entity_write(struct rj_buf *b, const struct record_desc *d, const struct state_entity *e);
 /* Find an entity by key (or by an alternate field value, e.g. a container name). */
 struct state_entity *state_find(struct state_topic *t, const char *key, const char *alt_field);

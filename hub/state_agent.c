@@ -116,6 +116,20 @@ static void empty_strings(json_object *o, const char *const *keys)
                 add_default(o, *keys, json_object_new_string(""));
 }
 
+bool state_agent_adds(unsigned type)
+{
+        switch (type) {
+        case RT_system:
+        case RT_netif:
+        case RT_share:
+        case RT_vm:
+        case RT_container:
+                return true;
+        default:
+                return false;
+        }
+}
+
 void state_agent_fields(unsigned type, json_object *o)
 {
         switch (type) {

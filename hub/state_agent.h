@@ -4,6 +4,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdbool.h>
 
 /*
  * Add to o (one entity's JSON of record type `type`, children already nested) the fields
@@ -12,3 +13,6 @@
  * default then: false, 0, "", []). Keys already present are left alone.
  */
 void state_agent_fields(unsigned type, json_object *o);
+/* Whether state_agent_fields() adds anything to entities of record type `type` (its cases
+ * must match). */
+bool state_agent_adds(unsigned type);

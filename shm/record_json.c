@@ -116,6 +116,13 @@ json_object *field_to_json(const struct field_desc *f, const void *payload, unsi
         return NULL;
 }
 
+/* With RJ_NO_KEYS_OF_CHILD, a CHILD's parent-key field is left out. */
+static bool key_of_child(const struct record_desc *r, const struct field_desc *f, unsigned flags)
+{
+        return (flags & RJ_NO_KEYS_OF_CHILD) && r->kind == SK_CHILD && r->key &&
+               strcmp(f->name, r->key) == 0;
+}
+
 int record_to_json(unsigned type, const void *payload, unsigned flags, json_object *obj)
 {
         const struct record_desc *r = schema_record(type);
@@ -123,8 +130,7 @@ int record_to_json(unsigned type, const void *payload, unsigned flags, json_obje
                 return -EINVAL;
         for (unsigned i = 0; i < r->n_fields; i++) {
                 const struct field_desc *f = &schema_fields[r->first_field + i];
-                if ((flags & RJ_NO_KEYS_OF_CHILD) && r->kind == SK_CHILD && r->key &&
-                    strcmp(f->name, r->key) == 0)
+                if (key_of_child(r, f, flags))
                         continue;
                 json_object *v = field_to_json(f, payload, flags);
                 if (!v && !(flags & RJ_MISSING_NULL))
@@ -429,4 +435,318 @@ const char *field_to_text(const struct field_desc *f, const void *payload, char 
         }
         }
         return buf;
+}
+
+/* ---- the schema-driven writer (no json-c objects) ----------------------------------- */
+
+void rj_free(struct rj_buf *b)
+{
+        free(b->p);
+        *b = (struct rj_buf){ 0 };
+}
+
+bool rj_reserve(struct rj_buf *b, size_t n)
+{
+        if (b->n + n + 1 <= b->cap)
+                return true;
+        if (b->failed)
+                return false;
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        while (cap < b->n + n + 1)
+                cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+                b->failed = true;
+                return false;
+        }
+        b->p = p;
+        b->cap = cap;
+        return true;
+}
+
+void rj_put(struct rj_buf *b, const char *s, size_t n)
+{
+        if (!rj_reserve(b, n))
+                return;
+        memcpy(b->p + b->n, s, n);
+        b->n += n;
+        b->p[b->n] = 0;
+}
+
+void rj_puts(struct rj_buf *b, const char *s)
+{
+        rj_put(b, s, strlen(s));
+}
+
+/* Escape as json-c does with JSON_C_TO_STRING_NOSLASHESCAPE. */
+static void put_escaped(struct rj_buf *b, const char *s, size_t n)
+{
+        static const char hex[] = "0123456789abcdef";
+        if (!rj_reserve(b, n * 6 + 2))
+                return;
+        char *o = b->p + b->n;
+        *o++ = '"';
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c >= 0x20 && c != '"' && c != '\\') {
+                        *o++ = (char)c;
+                        continue;
+                }
+                *o++ = '\\';
+                switch (c) {
+                case '"':
+                case '\\':
+                        *o++ = (char)c;
+                        break;
+                case '\b':
+                        *o++ = 'b';
+                        break;
+                case '\n':
+                        *o++ = 'n';
+                        break;
+                case '\r':
+                        *o++ = 'r';
+                        break;
+                case '\t':
+                        *o++ = 't';
+                        break;
+                case '\f':
+                        *o++ = 'f';
+                        break;
+                default:
+                        *o++ = 'u';
+                        *o++ = '0';
+                        *o++ = '0';
+                        *o++ = hex[c >> 4];
+                        *o++ = hex[c & 0xf];
+                }
+        }
+        *o++ = '"';
+        b->n = (size_t)(o - b->p);
+        b->p[b->n] = 0;
+}
+
+void rj_str(struct rj_buf *b, const char *s, size_t n)
+{
+        /* One pass for what records mostly hold, printable ASCII: copy, escaping only
+         * quotes and backslashes. Anything else takes the checked path. */
+        if (!rj_reserve(b, n * 2 + 2))
+                return;
+        char *o = b->p + b->n;
+        *o++ = '"';
+        size_t i = 0;
+        for (; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c < 0x20 || c >= 0x7f)
+                        break;
+                if (c == '"' || c == '\\')
+                        *o++ = '\\';
+                *o++ = (char)c;
+        }
+        if (i == n) {
+                *o++ = '"';
+                b->n = (size_t)(o - b->p);
+                b->p[b->n] = 0;
+                return;
+        }
+        const uint8_t *p = (const uint8_t *)s;
+        size_t k;
+        for (i = 0; i < n && (k = utf8_char(p + i, n - i)) > 0;)
+                i += k;
+        if (i == n) {
+                put_escaped(b, s, n);
+                return;
+        }
+        char buf[RJ_STR_MAX * 3 + 1];
+        size_t m = utf8_sanitize(buf, sizeof(buf), s, n);
+        put_escaped(b, buf, m);
+}
+
+static void put_u64(struct rj_buf *b, uint64_t v)
+{
+        char tmp[20];
+        size_t i = sizeof(tmp);
+        do {
+                tmp[--i] = (char)('0' + v % 10);
+                v /= 10;
+        } while (v);
+        rj_put(b, tmp + i, sizeof(tmp) - i);
+}
+
+static void put_double(struct rj_buf *b, double v)
+{
+        if (!rj_reserve(b, FMT_DOUBLE_MAX))
+                return;
+        b->n += fmt_double_float(b->p + b->n, FMT_DOUBLE_MAX, v);
+}
+
+/* RFC 3339 UTC with nanoseconds as format_rfc3339_ns(…, true); the seconds part is
+ * formatted once per second per thread. False when it cannot be formatted. */
+static bool put_time(struct rj_buf *b, uint64_t ns)
+{
+        static _Thread_local uint64_t cached_sec = UINT64_MAX;
+        static _Thread_local char prefix[48];
+        static _Thread_local size_t prefix_len;
+        uint64_t sec = ns / NSEC_PER_SEC;
+        if (sec != cached_sec) {
+                char buf[64];
+                size_t n = format_rfc3339_ns(buf, sizeof(buf), sec * NSEC_PER_SEC, true);
+                if (n < 11 || n - 11 >= sizeof(prefix)) /* ".000000000Z" */
+                        return false;
+                memcpy(prefix, buf, n - 11);
+                prefix_len = n - 11;
+                cached_sec = sec;
+        }
+        if (!rj_reserve(b, prefix_len + 13))
+                return true;
+        char *o = b->p + b->n;
+        *o++ = '"';
+        memcpy(o, prefix, prefix_len);
+        o += prefix_len;
+        *o++ = '.';
+        uint32_t frac = (uint32_t)(ns % NSEC_PER_SEC);
+        for (int i = 8; i >= 0; i--) {
+                o[i] = (char)('0' + frac % 10);
+                frac /= 10;
+        }
+        o += 9;
+        *o++ = 'Z';
+        *o++ = '"';
+        b->n = (size_t)(o - b->p);
+        b->p[b->n] = 0;
+        return true;
+}
+
+bool rj_field(struct rj_buf *b, const struct field_desc *f, const void *payload, unsigned flags)
+{
+        if ((f->flags & F_TEXT) && f->kind != FK_STR && !field_is_missing(f, payload)) {
+                char buf[64];
+                field_to_text(f, payload, buf, sizeof(buf));
+                rj_str(b, buf, strlen(buf));
+                return true;
+        }
+        if (field_is_missing(f, payload)) {
+                if (!(flags & RJ_SEED_TYPED) || !(f->flags & F_SEED))
+                        return false;
+                switch (f->kind) {
+                case FK_F64:
+                        rj_put(b, "0.0", 3);
+                        break;
+                case FK_BOOL:
+                        rj_put(b, "false", 5);
+                        break;
+                default:
+                        rj_put(b, "0", 1);
+                }
+                return true;
+        }
+        switch (f->kind) {
+        case FK_STR: {
+                const char *s = (const char *)payload + f->offset;
+                rj_str(b, s, strnlen(s, f->size));
+                return true;
+        }
+        case FK_U32: {
+                uint32_t v;
+                rd(payload, f, &v, 4);
+                put_u64(b, v);
+                return true;
+        }
+        case FK_U64:
+        case FK_I64: {
+                uint64_t v;
+                rd(payload, f, &v, 8);
+                if (f->kind == FK_I64 && (int64_t)v < 0) {
+                        rj_put(b, "-", 1);
+                        v = 0 - v; /* INT64_MIN's magnitude too */
+                }
+                put_u64(b, v);
+                return true;
+        }
+        case FK_F64: {
+                double v;
+                rd(payload, f, &v, 8);
+                if (!isfinite(v))
+                        return false;
+                put_double(b, v);
+                return true;
+        }
+        case FK_BOOL:
+                if (((const uint8_t *)payload)[f->offset])
+                        rj_put(b, "true", 4);
+                else
+                        rj_put(b, "false", 5);
+                return true;
+        case FK_TIME: {
+                uint64_t v;
+                rd(payload, f, &v, 8);
+                return put_time(b, v);
+        }
+        }
+        return false;
+}
+
+/* ,"key": — schema names and aliases need no escaping (record-write checks every one). */
+static void put_key(struct rj_buf *b, const char *key, bool *first)
+{
+        size_t kl = strlen(key);
+        if (!rj_reserve(b, kl + 4))
+                return;
+        char *o = b->p + b->n;
+        if (!*first)
+                *o++ = ',';
+        *first = false;
+        *o++ = '"';
+        memcpy(o, key, kl);
+        o += kl;
+        *o++ = '"';
+        *o++ = ':';
+        b->n = (size_t)(o - b->p);
+        b->p[b->n] = 0;
+}
+
+int rj_members(struct rj_buf *b, unsigned type, const void *payload, unsigned flags, bool *first)
+{
+        const struct record_desc *r = schema_record(type);
+        if (!r || !payload)
+                return -EINVAL;
+        for (unsigned i = 0; i < r->n_fields; i++) {
+                const struct field_desc *f = &schema_fields[r->first_field + i];
+                if (key_of_child(r, f, flags))
+                        continue;
+                bool alias = f->alias && (flags & RJ_ALIASES);
+                size_t mark = b->n;
+                bool was_first = *first;
+                put_key(b, alias ? f->alias : f->name, first);
+                size_t v0 = b->n;
+                if (!rj_field(b, f, payload, flags)) {
+                        if (!(flags & RJ_MISSING_NULL)) {
+                                b->n = mark;
+                                if (b->p)
+                                        b->p[mark] = 0;
+                                *first = was_first;
+                                continue;
+                        }
+                        rj_put(b, "null", 4);
+                }
+                if (alias) {
+                        size_t vn = b->n - v0;
+                        put_key(b, f->name, first);
+                        if (rj_reserve(b, vn)) {
+                                memcpy(b->p + b->n, b->p + v0, vn);
+                                b->n += vn;
+                                b->p[b->n] = 0;
+                        }
+                }
+        }
+        return b->failed ? -ENOMEM : 0;
+}
+
+int rj_record(struct rj_buf *b, unsigned type, const void *payload, unsigned flags)
+{
+        bool first = true;
+        rj_put(b, "{", 1);
+        int r = rj_members(b, type, payload, flags, &first);
+        rj_put(b, "}", 1);
+        return r < 0 ? r : b->failed ? -ENOMEM : 0;
 }

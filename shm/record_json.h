@@ -8,6 +8,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "schema.h"
@@ -43,3 +44,31 @@ int record_from_json(unsigned type, json_object *obj, void *payload, const char 
 int field_from_text(const struct field_desc *f, const char *text, void *payload);
 /* Format one field as text into buf ("-" when missing). */
 const char *field_to_text(const struct field_desc *f, const void *payload, char *buf, size_t size);
+
+/*
+ * The schema-driven writer: the same text as serializing record_json_new()'s object
+ * with jsonfmt_text() (plain, no slash escapes), written straight into a reusable
+ * buffer with no json-c objects — the hub's hot path. record_json_new() stays for
+ * parsing-side round trips and cold paths; schema_test checks the two agree byte for
+ * byte over every record type.
+ */
+struct rj_buf {
+        char *p;     /* NUL-terminated text (NULL before the first write) */
+        size_t n;    /* its length */
+        size_t cap;  /* allocated bytes */
+        bool failed; /* an allocation failed: the text is incomplete */
+};
+
+void rj_free(struct rj_buf *b);
+/* Make room for n more bytes (and the NUL). False (b->failed set) when out of memory. */
+bool rj_reserve(struct rj_buf *b, size_t n);
+void rj_put(struct rj_buf *b, const char *s, size_t n);
+void rj_puts(struct rj_buf *b, const char *s);
+/* A string as a JSON string: sanitized like json_string_utf8(), escaped like json-c. */
+void rj_str(struct rj_buf *b, const char *s, size_t n);
+/* One field's value; false (nothing written) when field_to_json() would give NULL. */
+bool rj_field(struct rj_buf *b, const struct field_desc *f, const void *payload, unsigned flags);
+/* The record's members without braces, each after a ',' unless *first (then cleared). */
+int rj_members(struct rj_buf *b, unsigned type, const void *payload, unsigned flags, bool *first);
+/* The record as one JSON object, appended. 0 or -errno (-ENOMEM when b->failed). */
+int rj_record(struct rj_buf *b, unsigned type, const void *payload, unsigned flags);

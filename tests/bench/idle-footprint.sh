@@ -9,7 +9,8 @@
 # thread) and processes spawned (children of the measured processes, sampled every
 # 20 ms from /proc/PID/task/*/children; SPAWN_TRACE=strace counts every fork/exec with
 # strace --seccomp-bpf instead, which is exact but itself adds wake-ups). Last line: one
-# JSON object.
+# JSON object, with the same figures per process (per_process); THREADS=1 also prints
+# each thread's wake-ups/s (to find the timer behind them).
 #
 # Env: BUILD (build dir, default ./build), MEASURE (s), WARMUP (s), COLLECTORS (names).
 set -euo pipefail
@@ -71,18 +72,18 @@ real_pids() {
 }
 mapfile -t RP < <(real_pids)
 
-snapshot() { # prints: ticks ctxsw
-    local p t ticks=0 cs=0 s
+snapshot() { # one line per thread: PID TID TICKS CTXSW COMM (ticks of the thread)
+    local p t st
     for p in "${RP[@]}"; do
         [ -r /proc/"$p"/stat ] || continue
-        s=$(sed 's/^.*) //' /proc/"$p"/stat)
-        set -- $s
-        ticks=$((ticks + ${12} + ${13}))
         for t in /proc/"$p"/task/*; do
-            cs=$((cs + $(awk '/^voluntary_ctxt_switches|^nonvoluntary_ctxt_switches/ {n += $2} END {print n+0}' "$t/status" 2>/dev/null || echo 0)))
+            st=$(sed 's/^.*) //' "$t/stat" 2>/dev/null) || continue
+            set -- $st
+            printf '%s %s %s %s %s\n' "$p" "${t##*/}" $((${12} + ${13})) \
+                "$(awk '/^voluntary_ctxt_switches|^nonvoluntary_ctxt_switches/ {n += $2} END {print n+0}' "$t/status" 2>/dev/null || echo 0)" \
+                "$(tr -d ' \0' <"$t/comm" 2>/dev/null || echo '?')"
         done
     done
-    echo "$ticks $cs"
 }
 # Without strace: a sampler records every child pid it sees (a process living under
 # 20 ms between two samples can be missed; none of ours spawns outside SMART runs).
@@ -113,29 +114,62 @@ if ! ((have_strace)); then
     sampler >>"$D/children" &
     sampler_pid=$!
 fi
-read t0 c0 < <(snapshot)
+snapshot >"$D/snap0"
 s0=$(spawns)
 sleep "$MEASURE"
 [ -n "${sampler_pid:-}" ] && kill "$sampler_pid" 2>/dev/null
-read t1 c1 < <(snapshot)
+snapshot >"$D/snap1"
 s1=$(spawns)
-pss=0
-for p in "${RP[@]}"; do
+: >"$D/procs"
+for i in "${!RP[@]}"; do
+    p=${RP[$i]}
     v=$(awk '/^Pss:/ {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || echo 0)
-    pss=$((pss + ${v:-0}))
-    printf '  %-8s pid %-7s PSS %6s kB\n' "$(tr -d '\0' < /proc/"$p"/comm 2>/dev/null)" "$p" "${v:-?}" >&2
+    alive=0
+    [ -d /proc/"$p" ] && alive=1
+    echo "$p ${names[$i]} ${v:-0} $alive" >>"$D/procs"
 done
-hz=$(getconf CLK_TCK)
-alive=0
-for p in "${RP[@]}"; do [ -d /proc/"$p" ] && alive=$((alive + 1)); done
-/usr/bin/python3 - "$t0" "$t1" "$c0" "$c1" "$hz" "$MEASURE" "$pss" "$s0" "$s1" "$alive" <<'PY'
+/usr/bin/python3 - "$D" "$(getconf CLK_TCK)" "$MEASURE" "$s0" "$s1" "${THREADS:-0}" <<'PY'
 import json, sys
-t0, t1, c0, c1, hz, m, pss, s0, s1, alive = map(float, sys.argv[1:])
-cpu = (t1 - t0) / hz / m * 100.0
+d, hz, m, s0, s1, threads = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), \
+    int(sys.argv[4]), int(sys.argv[5]), sys.argv[6] == "1"
+
+def snap(path):
+    out = {}
+    for line in open(path):
+        pid, tid, ticks, cs, comm = line.split(maxsplit=4)
+        out[(pid, tid)] = (int(ticks), int(cs), comm.strip())
+    return out
+
+a, b = snap(d + "/snap0"), snap(d + "/snap1")
+procs, total = [], {"cpu": 0.0, "wake": 0.0, "pss": 0, "alive": 0}
+for line in open(d + "/procs"):
+    pid, name, pss, alive = line.split()
+    ticks = wake = 0
+    per_thread = []
+    for (p, tid), (t1, c1, comm) in b.items():
+        if p != pid:
+            continue
+        t0, c0, _ = a.get((p, tid), (0, 0, comm))  # a thread born in the window counts whole
+        ticks += t1 - t0
+        wake += c1 - c0
+        per_thread.append((comm, tid, (c1 - c0) / m))
+    cpu, wps = ticks / hz / m * 100.0, wake / m
+    procs.append({"name": name, "pid": int(pid), "cpu_pct": round(cpu, 4),
+                  "wakeups_per_s": round(wps, 2), "pss_kb": int(pss)})
+    print("  %-8s pid %-7s cpu %6.3f%%  wake-ups %6.2f/s  PSS %6s kB" %
+          (name, pid, cpu, wps, pss), file=sys.stderr)
+    if threads:
+        for comm, tid, w in sorted(per_thread, key=lambda x: -x[2]):
+            print("      %-16s tid %-7s %6.2f/s" % (comm, tid, w), file=sys.stderr)
+    total["cpu"] += cpu
+    total["wake"] += wps
+    total["pss"] += int(pss)
+    total["alive"] += int(alive)
 print("cpu %.3f%%  pss %d kB  wake-ups %.1f/s  spawns %d  processes %d" %
-      (cpu, pss, (c1 - c0) / m, s1 - s0 if s0 >= 0 else -1, alive), file=sys.stderr)
-print(json.dumps({"cpu_pct": round(cpu, 4), "pss_kb": int(pss),
-                  "wakeups_per_s": round((c1 - c0) / m, 2),
-                  "spawns": int(s1 - s0) if s0 >= 0 else None,
-                  "processes": int(alive), "measure_s": int(m)}))
+      (total["cpu"], total["pss"], total["wake"], s1 - s0 if s0 >= 0 else -1, total["alive"]),
+      file=sys.stderr)
+print(json.dumps({"cpu_pct": round(total["cpu"], 4), "pss_kb": total["pss"],
+                  "wakeups_per_s": round(total["wake"], 2),
+                  "spawns": s1 - s0 if s0 >= 0 else None,
+                  "processes": total["alive"], "measure_s": int(m), "per_process": procs}))
 PY

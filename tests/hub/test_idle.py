@@ -1,0 +1,74 @@
+"""test_idle.py — an idle hub sleeps; its first client still gets everything at once.
+
+A hub with no client, no MQTT bridge and no collector has nothing to do: over ~10 s its
+threads together wake at most 2 times a second (voluntary + involuntary context switches
+of every thread in /proc; the diagnostics wait while nobody listens, frames for dialects
+with no client go to the hand-off without waking the lws thread), and a state change
+renders no frame for the dialects with no client (at most one, Socket.IO's, which keeps
+history). Then the record injected while idle is in an Unraid client's snapshot
+(rendered from the state cache as the client comes), and a native client subscribed to
+hub.diag gets it (the first client wakes the idle reader).
+"""
+import asyncio
+import glob
+import json
+import time
+
+import websockets
+
+from hubtest import check, recv_json, run
+
+BOUND = 2.0  # wake-ups per second, generous: idle is ~0.2/s
+
+
+def switches(pid):
+    n = 0
+    for st in glob.glob(f"/proc/{pid}/task/*/status"):
+        try:
+            with open(st) as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        n += int(line.split()[1])
+        except OSError:
+            pass  # a thread that ended
+    return n
+
+
+async def main(env):
+    env.inject("system", "hostname=idle-before", "version=1.0.0")
+    env.start_hub()
+    env.settle()
+    time.sleep(2)  # past the first diagnostics tick: nobody listens, the hub goes idle
+    ev0, fr0 = env.metrics("ringhub_events_total", "ringhub_frames_rendered_total")
+    env.inject("system", "hostname=idle-during", "version=1.0.0")
+    env.settle()
+    ev1, fr1 = env.metrics("ringhub_events_total", "ringhub_frames_rendered_total")
+    # Only a dialect that keeps history (Socket.IO) may render with no client.
+    check(ev1 > ev0 and fr1 - fr0 <= ev1 - ev0,
+          f"with no client: {ev1 - ev0} events, {fr1 - fr0} frames rendered")
+    time.sleep(1)
+    c0, t0 = switches(env.hub.pid), time.monotonic()
+    time.sleep(10)
+    c1, t1 = switches(env.hub.pid), time.monotonic()
+    rate = (c1 - c0) / (t1 - t0)
+    print(f"idle hub: {rate:.2f} wake-ups/s over {t1 - t0:.1f} s")
+    check(rate <= BOUND, f"idle hub woke {rate:.2f} times/s (bound {BOUND})")
+
+    async with websockets.connect(env.url()) as ws:
+        m = {}
+        while m.get("event") != "system_update":
+            m = await recv_json(ws, timeout=10)
+        check(m["data"].get("hostname") == "idle-during",
+              f"snapshot after an idle spell is stale: {m}")
+    async with websockets.connect(env.url("/ws")) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "events": ["hub.diag"]}))
+        end = time.monotonic() + 10
+        while True:
+            check(time.monotonic() < end, "no hub.diag within 10 s of a client subscribing")
+            m = await recv_json(ws, timeout=10)
+            if m.get("type") == "hub.diag":
+                check(m["data"].get("clients", 0) >= 1, f"hub.diag {m}")
+                break
+
+
+run("idle", main)
