@@ -75,6 +75,19 @@ static void on_term(int sig)
 
 static _Atomic uint64_t produced; /* system batches written */
 
+/* FANOUT_LOADS=key,key… runs only those loads (the others print null). */
+static bool load_wanted(const char *key)
+{
+        const char *only = getenv("FANOUT_LOADS");
+        if (!only || !*only)
+                return true;
+        size_t n = strlen(key);
+        for (const char *p = strstr(only, key); p; p = strstr(p + 1, key))
+                if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+                        return true;
+        return false;
+}
+
 static int produce(struct ring *r, int p, uint64_t count, double rate, unsigned children,
                    bool ts_mode, volatile sig_atomic_t *stop)
 {
@@ -810,9 +823,14 @@ int main(int argc, char **argv)
         for (unsigned r = 0; r < (unsigned)runs; r++)
                 for (unsigned l = 0; l < N_LOADS; l++)
                         for (unsigned sv = 0; sv < 2; sv++)
-                                if (servers[sv])
+                                if (servers[sv] && load_wanted(loads[l].key))
                                         res[sv][l][r] = run_point(servers[sv], loads[l].clients,
                                                                   loads[l].rate, secs);
+                                else {
+#define F(x) res[sv][l][r].x = NAN;
+                                        POINT_FIELDS(F)
+#undef F
+                                }
 
         kill(hub_pid, SIGTERM);
         waitpid(hub_pid, NULL, 0);
