@@ -28,13 +28,13 @@
 #include "registry.h"
 #include "state.h"
 #include "util.h"
+#include "timers.h"
 
 #define BROADCAST_US (2 * LWS_US_PER_SEC)
 
 static pthread_mutex_t subs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct carousel_sub *subs; /* every native client (subs_lock) */
-static lws_sorted_usec_list_t bcast_sul;
-static struct lws_context *bcast_ctx;
+static struct htimer bcast_tm;
 static bool bcast_on;
 static lws_usec_t bcast_due;
 static atomic_uint estop_seq;
@@ -263,7 +263,7 @@ static bool any_status_sub(void)
 static void bcast_stop_if_idle(void)
 {
         if (bcast_on && !any_status_sub()) {
-                lws_sul_cancel(&bcast_sul);
+                htimer_cancel(&bcast_tm);
                 bcast_on = false;
         }
 }
@@ -298,9 +298,9 @@ static json_object *broadcast_json(const struct carousel_sub *s)
         return r;
 }
 
-static void bcast_fire(lws_sorted_usec_list_t *sul)
+static void bcast_fire(struct htimer *t)
 {
-        (void)sul;
+        (void)t;
         pthread_mutex_lock(&subs_lock);
         bcast_on = false;
         if (!any_status_sub()) {
@@ -329,7 +329,7 @@ static void bcast_fire(lws_sorted_usec_list_t *sul)
         bcast_due += BROADCAST_US;
         if (bcast_due <= now)
                 bcast_due = now + BROADCAST_US;
-        lws_sul_schedule(bcast_ctx, 0, &bcast_sul, bcast_fire, bcast_due - now);
+        htimer_schedule(&bcast_tm, bcast_fire, bcast_due - now);
         bcast_on = true;
         pthread_mutex_unlock(&subs_lock);
 }
@@ -353,10 +353,9 @@ bool carousel_subscribe(struct carousel_sub *s, const char *type, json_object *m
                         strscpy(s->ids[s->n_ids++], CAROUSEL_ID_LEN, json_object_get_string(v));
         }
         if (s->status_updates && !bcast_on) {
-                bcast_ctx = lws_get_context(client_wsi(s->c));
                 lws_usec_t now = lws_now_usecs();
                 bcast_due = now + BROADCAST_US;
-                lws_sul_schedule(bcast_ctx, 0, &bcast_sul, bcast_fire, BROADCAST_US);
+                htimer_schedule(&bcast_tm, bcast_fire, BROADCAST_US);
                 bcast_on = true;
         }
         pthread_mutex_unlock(&subs_lock);

@@ -20,6 +20,7 @@
 #include "hub.h"
 #include "jsonfmt.h"
 #include "topic.h"
+#include "timers.h"
 
 struct dialect;
 
@@ -59,10 +60,10 @@ struct hub_client {
         unsigned excess;
         char *rx;
         size_t rx_len, rx_cap;
-        unsigned rx_frames;              /* frames of the message being received */
-        uint64_t rx_started_ns;          /* when its first frame came */
-        lws_sorted_usec_list_t exp_sul;  /* the token's exp: closes the client */
-        lws_sorted_usec_list_t auth_sul; /* in-band auth deadline (auth_timeout_secs) */
+        unsigned rx_frames;     /* frames of the message being received */
+        uint64_t rx_started_ns; /* when its first frame came */
+        struct htimer exp_tm;   /* the token's exp: closes the client */
+        struct htimer auth_tm;  /* in-band auth deadline (auth_timeout_secs) */
 
         /* fanout.c: the queue of shared frames, conflation, the events/s cap and the
          * per-topic rate holds */
@@ -84,7 +85,7 @@ struct hub_client {
         struct hub_msg *held[HUB_T_MAX];
         unsigned n_held;
         uint64_t dropped;
-        lws_sorted_usec_list_t hold_sul;
+        struct htimer hold_tm;
 
         /* the dialect's own state: priv_size bytes, zeroed */
         _Alignas(16) uint8_t priv[];

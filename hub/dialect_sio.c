@@ -40,6 +40,7 @@
 #include "sio.h"
 #include "tokens.h"
 #include "util.h"
+#include "timers.h"
 
 #define TAG_HISTORY 10
 #define TAGS_MAX    4096
@@ -57,7 +58,7 @@ struct sio_client {
         bool connected; /* namespace "/" joined */
         bool awaiting_pong;
         char sid[24];
-        lws_sorted_usec_list_t ping_sul;
+        struct htimer ping_tm;
 };
 
 /* ---- tags: history per tag (reader thread) and their JSON for on_connection ---- */
@@ -513,9 +514,9 @@ static void send_str(struct sio_client *s, const char *text)
         send_text(s, text, strlen(text), NULL, 0);
 }
 
-static void ping_timer(lws_sorted_usec_list_t *sul)
+static void ping_timer(struct htimer *t)
 {
-        struct sio_client *s = lws_container_of(sul, struct sio_client, ping_sul);
+        struct sio_client *s = htimer_owner(t, struct sio_client, ping_tm);
         if (client_closing(s->c))
                 return;
         if (s->awaiting_pong) {
@@ -526,14 +527,13 @@ static void ping_timer(lws_sorted_usec_list_t *sul)
         }
         send_str(s, "2");
         s->awaiting_pong = true;
-        lws_sul_schedule(client_context(s->c), 0, &s->ping_sul, ping_timer,
-                         (lws_usec_t)hub.opt.sio_timeout_ms * LWS_US_PER_MS);
+        htimer_schedule(&s->ping_tm, ping_timer,
+                        (lws_usec_t)hub.opt.sio_timeout_ms * LWS_US_PER_MS);
 }
 
 static void schedule_ping(struct sio_client *s)
 {
-        lws_sul_schedule(client_context(s->c), 0, &s->ping_sul, ping_timer,
-                         (lws_usec_t)hub.opt.sio_ping_ms * LWS_US_PER_MS);
+        htimer_schedule(&s->ping_tm, ping_timer, (lws_usec_t)hub.opt.sio_ping_ms * LWS_US_PER_MS);
 }
 
 /* Write o's text and put it ([] when NULL). */
@@ -844,7 +844,7 @@ static void sio_rate_limited(struct hub_client *c)
 static void sio_close(struct hub_client *c)
 {
         struct sio_client *s = client_priv(c);
-        lws_sul_cancel(&s->ping_sul);
+        htimer_cancel(&s->ping_tm);
 }
 
 const struct dialect dialect_sio = {

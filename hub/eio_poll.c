@@ -41,6 +41,7 @@
 #include "macros.h"
 #include "session.h"
 #include "sio.h"
+#include "timers.h"
 
 #define SID_LEN    20
 #define POLL_BATCH 64
@@ -70,7 +71,7 @@ struct eio_sess {
         struct lws *to;   /* "5" came on this probe while a POST was in flight: its reads
                            * wait, the switch follows the POST's packets */
         bool ending;
-        lws_sorted_usec_list_t end_sul;
+        struct htimer end_tm;
         struct eio_sess *prev, *next; /* in its bucket */
 };
 
@@ -165,7 +166,7 @@ static void answer_error(struct lws *wsi, struct eio_req *r, unsigned status, en
 
 /* ---- sessions ---- */
 
-static void end_timer(lws_sorted_usec_list_t *sul);
+static void end_timer(struct htimer *t);
 static void switch_over(struct eio_sess *s);
 
 /* The session is over: end it from a timer (its caller may still hold the client). */
@@ -174,7 +175,7 @@ static void kick(struct hub_client *c)
         struct eio_sess *s = c->transport;
         if (c->closing && !s->ending) {
                 s->ending = true;
-                lws_sul_schedule(client_context(c), 0, &s->end_sul, end_timer, 1);
+                htimer_schedule(&s->end_tm, end_timer, 1);
         }
         if (s->get)
                 lws_callback_on_writable(s->get);
@@ -202,7 +203,7 @@ static void detach_post(struct eio_sess *s)
 
 static void unlink_sess(struct eio_sess *s)
 {
-        lws_sul_cancel(&s->end_sul);
+        htimer_cancel(&s->end_tm);
         if (s->prev)
                 s->prev->next = s->next;
         else
@@ -231,9 +232,9 @@ static void sess_end(struct eio_sess *s)
         free(s);
 }
 
-static void end_timer(lws_sorted_usec_list_t *sul)
+static void end_timer(struct htimer *t)
 {
-        sess_end(lws_container_of(sul, struct eio_sess, end_sul));
+        sess_end(htimer_owner(t, struct eio_sess, end_tm));
 }
 
 static void close_sess(struct eio_sess *s, const char *why)

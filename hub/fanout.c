@@ -39,7 +39,7 @@ static uint64_t fan_now;
  * waiting, so by deadline; one timer for all), COAL_DUE until the end of this drain. */
 enum { COAL_NONE, COAL_HELD, COAL_DUE, COAL_LISTS };
 static struct hub_client *coal_head[COAL_LISTS], *coal_tail[COAL_LISTS];
-static lws_sorted_usec_list_t coal_sul;
+static struct htimer coal_tm;
 
 static void coal_unlink(struct hub_client *c)
 {
@@ -111,7 +111,7 @@ static void coal_arm(uint64_t now);
 
 /* The hold's timer: every held client whose deadline has come (or is within the timer's
  * granularity) is written. */
-static void coal_expired(lws_sorted_usec_list_t *sul)
+static void coal_expired(struct htimer *t)
 {
         uint64_t now = mono_ns();
         coal_release(COAL_HELD, now + COAL_SLACK_NS);
@@ -123,9 +123,9 @@ static void coal_arm(uint64_t now)
         struct hub_client *h = coal_head[COAL_HELD];
         if (!h || !hub.lws)
                 return;
-        lws_sul_schedule(
-            hub.lws, 0, &coal_sul, coal_expired,
-            (lws_usec_t)(h->coal_until_ns > now ? (h->coal_until_ns - now) / 1000 : 0) + 1);
+        htimer_schedule(&coal_tm, coal_expired,
+                        (lws_usec_t)(h->coal_until_ns > now ? (h->coal_until_ns - now) / 1000 : 0) +
+                            1);
 }
 
 /* A frame is queued: ask for a write. A client that wrote within the last coalesce
@@ -415,7 +415,7 @@ void fanout_close(struct hub_client *c)
         c->closing = true;
         c->write_pending = false;
         coal_unlink(c);
-        lws_sul_cancel(&c->hold_sul);
+        htimer_cancel(&c->hold_tm);
         for (unsigned t = 0; t < HUB_T_MAX; t++) {
                 hub_msg_unref(c->held[t]);
                 c->held[t] = NULL;
@@ -426,7 +426,7 @@ void fanout_close(struct hub_client *c)
                          c->dropped, hub.opt.max_events);
 }
 
-static void release(lws_sorted_usec_list_t *sul);
+static void release(struct htimer *t);
 
 static void reschedule(struct hub_client *c, uint64_t now)
 {
@@ -440,13 +440,12 @@ static void reschedule(struct hub_client *c, uint64_t now)
         }
         if (wait == HELD_NONE)
                 return;
-        lws_sul_schedule(client_context(c), 0, &c->hold_sul, release,
-                         (lws_usec_t)MAX(wait / 1000, (uint64_t)1000));
+        htimer_schedule(&c->hold_tm, release, (lws_usec_t)MAX(wait / 1000, (uint64_t)1000));
 }
 
-static void release(lws_sorted_usec_list_t *sul)
+static void release(struct htimer *tm)
 {
-        struct hub_client *c = lws_container_of(sul, struct hub_client, hold_sul);
+        struct hub_client *c = htimer_owner(tm, struct hub_client, hold_tm);
         if (c->closing)
                 return;
         uint64_t now = mono_ns();

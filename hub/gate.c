@@ -44,6 +44,7 @@
 #include "tls.h"
 #include "sio.h"
 #include "util.h"
+#include "timers.h"
 
 #define PEEK_MAX 8192
 
@@ -63,7 +64,7 @@ static struct MHD_Daemon *mhd;
 static int listen_fd = -EBADF, ep_fd = -EBADF, reserve_fd = -EBADF;
 static struct gate_conn *pending;
 static unsigned n_pending;
-static lws_sorted_usec_list_t sul_gate;
+static struct htimer gate_tm;
 static bool gate_timer_on;
 static struct log_ratelimit refusal_log;
 
@@ -277,7 +278,7 @@ static void gate_peek(struct gate_conn *g, uint32_t events)
         /* Otherwise wait for the rest (edge-triggered: the next bytes wake us). */
 }
 
-static void gate_timer(lws_sorted_usec_list_t *sul)
+static void gate_timer(struct htimer *t)
 {
         uint64_t now = mono_ns();
         gate_timer_on = false;
@@ -295,7 +296,7 @@ static void gate_timer(lws_sorted_usec_list_t *sul)
         }
         if (pending) {
                 gate_timer_on = true;
-                lws_sul_schedule(ctx, 0, &sul_gate, gate_timer, 250 * LWS_US_PER_MS);
+                htimer_schedule(&gate_tm, gate_timer, 250 * LWS_US_PER_MS);
         }
 }
 
@@ -365,7 +366,7 @@ void gate_accept(void)
                 }
                 if (!gate_timer_on) {
                         gate_timer_on = true;
-                        lws_sul_schedule(ctx, 0, &sul_gate, gate_timer, 250 * LWS_US_PER_MS);
+                        htimer_schedule(&gate_tm, gate_timer, 250 * LWS_US_PER_MS);
                 }
         }
 }

@@ -35,26 +35,27 @@
 #include "macros.h"
 #include "session.h"
 #include "util.h"
+#include "timers.h"
 
-enum raw_kind { RAW_LISTEN = 1, RAW_EPOLL, RAW_SIGNAL };
+enum raw_kind { RAW_LISTEN = 1, RAW_EPOLL, RAW_SIGNAL, RAW_TIMERS };
 
 static struct lws_context *ctx;
 static struct lws_vhost *vh;
 static int sig_fd = -EBADF;
-static lws_sorted_usec_list_t sul_watchdog, sul_shutdown;
+static struct htimer watchdog_tm, shutdown_tm;
 static bool exit_loop;
 static uint64_t shutdown_started, watchdog_usec;
 static lws_retry_bo_t retry_policy;
 static struct lws_protocols protocols[3];
 
-static void shutdown_timer(lws_sorted_usec_list_t *sul)
+static void shutdown_timer(struct htimer *t)
 {
         if (client_count() == 0 || mono_ns() - shutdown_started > 2 * NSEC_PER_SEC) {
                 exit_loop = true;
                 lws_cancel_service(ctx);
                 return;
         }
-        lws_sul_schedule(ctx, 0, &sul_shutdown, shutdown_timer, 50 * LWS_US_PER_MS);
+        htimer_schedule(&shutdown_tm, shutdown_timer, 50 * LWS_US_PER_MS);
 }
 
 static void begin_shutdown(void)
@@ -66,10 +67,10 @@ static void begin_shutdown(void)
         sd_notify(0, "STOPPING=1");
         log_info("shutting down: closing %u clients", client_count());
         client_close_all(LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
-        lws_sul_schedule(ctx, 0, &sul_shutdown, shutdown_timer, 20 * LWS_US_PER_MS);
+        htimer_schedule(&shutdown_tm, shutdown_timer, 20 * LWS_US_PER_MS);
 }
 
-static void watchdog_timer(lws_sorted_usec_list_t *sul)
+static void watchdog_timer(struct htimer *t)
 {
         static const char *warned;
         /* Ping only while every registered thread beats too. */
@@ -82,7 +83,7 @@ static void watchdog_timer(lws_sorted_usec_list_t *sul)
                           stale, watchdog_usec / 1000);
         warned = stale;
         hub_beat_poke_all();
-        lws_sul_schedule(ctx, 0, &sul_watchdog, watchdog_timer, (lws_usec_t)(watchdog_usec / 2));
+        htimer_schedule(&watchdog_tm, watchdog_timer, (lws_usec_t)(watchdog_usec / 2));
 }
 
 static void signal_read(void)
@@ -117,6 +118,9 @@ static int raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
                 break;
         case RAW_SIGNAL:
                 signal_read();
+                break;
+        case RAW_TIMERS:
+                htimers_run();
                 break;
         }
         return 0;
@@ -186,16 +190,20 @@ int loop_run(int listen_fd, struct MHD_Daemon *mhd)
                 r = log_error_errno(ep_fd < 0 ? ep_fd : -errno, "cannot create epoll/signalfd: %m");
                 goto out;
         }
+        int tm_fd = htimers_fd();
+        if (tm_fd < 0) {
+                r = log_error_errno(tm_fd, "cannot create the timerfd: %m");
+                goto out;
+        }
         if ((r = adopt_raw(sig_fd, RAW_SIGNAL)) < 0 || (r = adopt_raw(ep_fd, RAW_EPOLL)) < 0 ||
-            (r = adopt_raw(listen_fd, RAW_LISTEN)) < 0) {
+            (r = adopt_raw(tm_fd, RAW_TIMERS)) < 0 || (r = adopt_raw(listen_fd, RAW_LISTEN)) < 0) {
                 log_error_errno(r, "cannot nest descriptors into libwebsockets: %m");
                 goto out;
         }
         if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
                 /* Idle threads beat now, so the first tick judges them from here. */
                 hub_beat_poke_all();
-                lws_sul_schedule(ctx, 0, &sul_watchdog, watchdog_timer,
-                                 (lws_usec_t)(watchdog_usec / 2));
+                htimer_schedule(&watchdog_tm, watchdog_timer, (lws_usec_t)(watchdog_usec / 2));
         }
         /* Frames rendered while we were setting up. */
         fanout_drain();
@@ -214,6 +222,7 @@ out:
         vh = NULL;
         gate_free();
         fanout_free();
+        htimers_free();
         hub_handoff_clear();
         if (sig_fd >= 0)
                 close(sig_fd);

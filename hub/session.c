@@ -49,9 +49,9 @@ struct pss {
 
 #define SESSION_EXP_MAX_S (400ull * 24 * 3600) /* past jwt_max_lifetime's range */
 
-static void token_expired(lws_sorted_usec_list_t *sul)
+static void token_expired(struct htimer *t)
 {
-        struct hub_client *c = lws_container_of(sul, struct hub_client, exp_sul);
+        struct hub_client *c = htimer_owner(t, struct hub_client, exp_tm);
         if (c->closing)
                 return;
         log_info("client %s (%s): token of '%s' expired, closing", c->uuid, c->ip, c->sub);
@@ -73,14 +73,14 @@ int session_authenticate(struct hub_client *c, const char *token, const char **w
         c->has_ident = true;
         c->ident = id;
         /* A session lives no longer than its token (a new auth message moves this). */
-        lws_sul_cancel(&c->exp_sul);
+        htimer_cancel(&c->exp_tm);
         if (id.exp) {
                 /* Bounded before the multiply: exp is the token's word (a limit of its
                  * lifetime applies, but the timer must not overflow whatever exp says). */
                 uint64_t now = (uint64_t)time(NULL);
                 uint64_t secs = MIN(id.exp > now ? id.exp - now : 0, SESSION_EXP_MAX_S);
-                lws_sul_schedule(client_context(c), 0, &c->exp_sul, token_expired,
-                                 (lws_usec_t)secs * LWS_US_PER_SEC + 1000);
+                htimer_schedule(&c->exp_tm, token_expired,
+                                (lws_usec_t)secs * LWS_US_PER_SEC + 1000);
         }
         log_info("client %s (%s): authenticated as '%s' (%s)", c->uuid, c->ip, id.sub,
                  auth_role_name(id.role));
@@ -161,9 +161,9 @@ static bool upgrade_token(struct lws *wsi, char *buf, size_t size)
 
 /* Every dialect that authenticates in band (native auth message, Socket.IO CONNECT) gets
  * auth_timeout_secs to do it: an unauthenticated client must not hold a client slot. */
-static void auth_deadline(lws_sorted_usec_list_t *sul)
+static void auth_deadline(struct htimer *t)
 {
-        struct hub_client *c = lws_container_of(sul, struct hub_client, auth_sul);
+        struct hub_client *c = htimer_owner(t, struct hub_client, auth_tm);
         if (c->authed || c->closing)
                 return;
         log_notice("client %s (%s, %s): no auth within %u s, closing", c->uuid, c->ip, c->d->name,
@@ -197,8 +197,8 @@ static int authenticate_upgrade(struct hub_client *c)
                 return -1;
         }
         if (!c->authed)
-                lws_sul_schedule(client_context(c), 0, &c->auth_sul, auth_deadline,
-                                 (lws_usec_t)hub.opt.auth_timeout_secs * LWS_US_PER_SEC);
+                htimer_schedule(&c->auth_tm, auth_deadline,
+                                (lws_usec_t)hub.opt.auth_timeout_secs * LWS_US_PER_SEC);
         return 0;
 }
 
@@ -263,8 +263,8 @@ void session_end(struct hub_client *c)
         }
         if (c->d->on_close)
                 c->d->on_close(c);
-        lws_sul_cancel(&c->exp_sul);
-        lws_sul_cancel(&c->auth_sul);
+        htimer_cancel(&c->exp_tm);
+        htimer_cancel(&c->auth_tm);
         /* Its own client_disconnected event (published below, on this thread, while it is
          * still listed) must not reach it: a rate hold would arm its timer after
          * fanout_close() cancelled it, and the freed client would stay in lws's timers. */

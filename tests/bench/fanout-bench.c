@@ -424,8 +424,11 @@ static int start_hub(const char *hub_path)
         snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%d", hub_port);
         hub_pid = fork();
         if (hub_pid == 0) {
+                /* FANOUT_HUB_CONFIG: a config file for the hub (e.g. another coalesce). */
+                const char *conf = getenv("FANOUT_HUB_CONFIG");
                 execl(hub_path, hub_path, "--ring", ring_name, "--listen", listen_arg,
-                      "--max-clients", "2000", "--queue", "1024", (char *)NULL);
+                      "--max-clients", "2000", "--queue", "1024", conf ? "--config" : NULL, conf,
+                      (char *)NULL);
                 _exit(127);
         }
         for (int i = 0; i < 200; i++) {
