@@ -210,9 +210,11 @@ int loop_run(int listen_fd, struct MHD_Daemon *mhd)
 
         sd_notify(0, "READY=1");
         log_info("ready");
-        while (!exit_loop)
+        while (!exit_loop) {
+                atomic_fetch_add_explicit(&hub.stats.loop_passes, 1, memory_order_relaxed);
                 if (lws_service(ctx, 0) < 0)
                         break;
+        }
         r = 0;
 out:
         eio_poll_free();
