@@ -43,10 +43,48 @@ struct ini_ctx {
         int kv;
 };
 
+/* libinih (as Debian builds it) ends a value at " ;", an inline comment, even inside the
+ * double quotes it does not know: a share comment "films ; music" would lose its tail.
+ * Before parsing, a ';' inside a quoted value becomes SEMI_MASK; the handler puts it
+ * back. */
+#define SEMI_MASK '\x1f'
+
+static void mask_quoted_semicolons(char *buf)
+{
+        bool in_value = false, quoted = false;
+        for (char *p = buf; *p; p++) {
+                if (*p == '\n') {
+                        in_value = quoted = false;
+                } else if (!in_value && *p == '=') {
+                        in_value = true;
+                        char *q = p + 1;
+                        while (*q == ' ' || *q == '\t')
+                                q++;
+                        quoted = *q == '"';
+                        p = q;
+                } else if (quoted && *p == '"') {
+                        quoted = false;
+                } else if (quoted && *p == ';') {
+                        *p = SEMI_MASK;
+                }
+        }
+}
+
+static const char *unmask(const char *v, char *buf, size_t size)
+{
+        if (!strchr(v, SEMI_MASK))
+                return v;
+        strscpy(buf, size, v);
+        for (char *p = buf; (p = strchr(p, SEMI_MASK)); p++)
+                *p = ';';
+        return buf;
+}
+
 static int emhttp_handler(void *user, const char *section, const char *key, const char *value)
 {
         struct ini_ctx *x = user;
-        char sec[64], val[RJ_STR_MAX];
+        char sec[64], val[RJ_STR_MAX], raw[RJ_STR_MAX];
+        value = unmask(value, raw, sizeof(raw));
         x->cb(x->ud, unquote(section, sec, sizeof(sec)), key, unquote(value, val, sizeof(val)));
         x->kv++;
         return 1;
@@ -69,6 +107,7 @@ static int ini_parse_emhttp(const char *path, ini_cb cb, void *ud)
                 return -EFBIG;
         if (memchr(buf, 0, (size_t)n))
                 return -EBADMSG; /* binary garbage */
+        mask_quoted_semicolons(buf);
         struct ini_ctx x = { .cb = cb, .ud = ud };
         int r = ini_parse_string(buf, emhttp_handler, &x);
         if (r < 0)
