@@ -104,11 +104,16 @@ static void gate_drop(struct gate_conn *g)
 
 static void send_and_close(int fd, const char *status, const char *body)
 {
+        /* 503: try again soon. 426 must name what to upgrade to (RFC 9110 15.5.22): TLS,
+         * which this port wants from the first byte. */
+        const char *extra = startswith(status, "503")   ? "Retry-After: 5\r\n"
+                            : startswith(status, "426") ? "Upgrade: TLS/1.2, HTTP/1.1\r\n"
+                                                        : "";
         char buf[512];
         int n = snprintf(buf, sizeof(buf),
                          "HTTP/1.1 %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                         "Retry-After: 5\r\nContent-Length: %zu\r\n\r\n%s",
-                         status, strlen(body), body);
+                         "%sContent-Length: %zu\r\n\r\n%s",
+                         status, extra, strlen(body), body);
         if (n > 0)
                 (void)!send(fd, buf, MIN((size_t)n, sizeof(buf) - 1), MSG_NOSIGNAL | MSG_DONTWAIT);
         close(fd);

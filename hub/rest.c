@@ -83,6 +83,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
         rest_unraid_headers(r);
         if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
                 MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        if (status == MHD_HTTP_UPGRADE_REQUIRED) /* a WebSocket path asked for in plain HTTP */
+                MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, "websocket");
         if (close_conn)
                 MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
         enum MHD_Result ret = MHD_queue_response(conn, status, r);
@@ -564,7 +566,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                 return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                                      "polling needs a new connection", url, true);
         if (d && !dialects_path_is_alias(url, strlen(url)))
-                return respond_error(conn, 426, "WebSocket upgrade required", url, false);
+                return respond_error(conn, MHD_HTTP_UPGRADE_REQUIRED, "WebSocket upgrade required",
+                                     url, false);
         if (startswith(url, "/api/v1/"))
                 return api(conn, url, url + strlen("/api/v1/"));
         return respond_error(conn, MHD_HTTP_NOT_FOUND, "not found", url, false);

@@ -266,6 +266,7 @@ def body(env, d):
 
     reply = plain_request(env, b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
     check(reply.startswith("HTTP/1.1 426") and "https://" in reply, f"plain HTTP: {reply[:200]}")
+    check("\r\nUpgrade: TLS/" in reply, f"426 without an Upgrade header: {reply[:200]}")
     asyncio.run(plain_upgrade_refused(env))
 
     stalled_clients(env, ctx_a)

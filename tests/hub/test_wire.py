@@ -9,6 +9,7 @@ an offset; {"subscribe":[…]} filters; REST bodies equal the WebSocket state.
 """
 import asyncio
 import json
+import socket
 import re
 import sys
 
@@ -215,6 +216,11 @@ async def main(env):
         check(env.get("/api/v1/disks/disk1", "POST")[0] == 405, "POST on an entity's path")
         check(env.get("/api/v1/health", "DELETE")[0] == 405, "DELETE /api/v1/health")
         check(env.get("/api/v1/ws")[0] == 426, "plain GET on the WS path")
+        with socket.create_connection(("127.0.0.1", env.port), timeout=5) as s:
+            s.sendall(b"GET /api/v1/ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            head = s.recv(4096).decode(errors="replace")
+        check(head.startswith("HTTP/1.1 426") and "\r\nUpgrade: websocket" in head,
+              f"426 must name the upgrade: {head[:300]!r}")
 
         # Live events, empty lists, source status.
         env.inject("vm", empty=True)
