@@ -6,9 +6,11 @@
  * dm-, sr, nbd). Its model and serial come from sysfs, its partitions from the partition
  * folders under it, their mount point, file system and read-only flag from the mount
  * table; the Unassigned Devices plugin's unassigned.devices.cfg (a section per serial)
- * adds automount, pass through, disable mount and the device script where it names the
- * disk. Remote shares are the mount table's cifs and nfs mounts and loop-mounted ISOs
- * under /mnt/remotes, /mnt/disks and /mnt/addons. All under --sysfs, --procfs and
+ * adds its keys where it names the disk: automount, pass_through, disable_mount,
+ * share.N (partition N shared over SMB), command.1 (the device script) and
+ * enable_script.1 (the script runs unless "false"). Remote shares are the mount table's cifs and
+ * nfs mounts and loop-mounted ISOs under /mnt/remotes, /mnt/disks and /mnt/addons. All under
+ * --sysfs, --procfs and
  * --rootfs; no lsblk, no blkid (an unmounted partition's file system is "") and no
  * statvfs (a dead remote would hang the collector: used and free are left out, as the
  * agent does when it cannot tell). Without disks.ini this is not Unraid: both lists are
@@ -126,7 +128,8 @@ static bool read_only(const char *opts)
 struct ud_cfg {
         const char *serial, *model_serial;
         struct rec_unassigned_device *d;
-        bool share;
+        uint32_t share;  /* bit N: partition N is shared ("share.N") */
+        bool script_off; /* "enable_script.1" is "false" */
 };
 
 static bool yes(const char *v)
@@ -150,18 +153,23 @@ static int ud_handler(void *user, const char *section, const char *key, const ch
                 u->d->pass_through = yes(value);
         else if (strcmp(key, "disable_mount") == 0)
                 u->d->disable_mount = yes(value);
-        else if (strcmp(key, "share") == 0)
-                u->share = yes(value);
-        else if (strcmp(key, "command") == 0) {
+        else if (startswith(key, "share.")) {
+                uint64_t part;
+                if (safe_atou64(key + strlen("share."), &part) == 0 && part < 32)
+                        u->share = yes(value) ? u->share | 1u << part : u->share & ~(1u << part);
+        } else if (strcmp(key, "command.1") == 0 || strcmp(key, "command") == 0) {
                 char cmd[PATH_MAX];
                 unquoted(value, cmd, sizeof(cmd));
                 (void)collector_copy_text(u->d->script_path, sizeof(u->d->script_path), cmd);
-                u->d->script_enabled = cmd[0] != 0;
+        } else if (strcmp(key, "enable_script.1") == 0) {
+                char b[16];
+                unquoted(value, b, sizeof(b));
+                u->script_off = strcmp(b, "false") == 0;
         }
         return 1;
 }
 
-static void plugin_settings(struct collector *c, struct rec_unassigned_device *d, bool *share)
+static void plugin_settings(struct collector *c, struct rec_unassigned_device *d, uint32_t *share)
 {
         char p[PATH_MAX], ms[112];
         snprintf(ms, sizeof(ms), "%s_%s", d->model, d->serial_number);
@@ -177,6 +185,8 @@ static void plugin_settings(struct collector *c, struct rec_unassigned_device *d
         if (f && ini_parse_file(f, ud_handler, &u) > 0)
                 collector_problem(c, "garbage in %s, using what could be read", p);
         *share = u.share;
+        /* The plugin runs a disk's script when it has one, unless switched off. */
+        d->script_enabled = d->script_path[0] && !u.script_off;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -186,7 +196,7 @@ static int cmp_str(const void *a, const void *b)
 
 /* The partitions of dev (folders under /sys/block/DEV with a partition file), sorted. */
 static void add_partitions(struct collector *c, struct rec_unassigned_device *d,
-                           const struct mnt *m, unsigned nm, bool share)
+                           const struct mnt *m, unsigned nm, uint32_t share)
 {
         char dir[PATH_MAX], rel[64];
         snprintf(rel, sizeof(rel), "block/%.15s", d->device);
@@ -221,7 +231,7 @@ static void add_partitions(struct collector *c, struct rec_unassigned_device *d,
                         p->partition_number = (uint32_t)num;
                 if (collector_read_attr_u64(sub, "size", &sectors) == 0)
                         p->size_bytes = sectors * 512;
-                p->smb_share = share;
+                p->smb_share = p->partition_number < 32 && (share >> p->partition_number & 1);
                 p->nfs_share = false;
                 p->read_only = false;
                 strscpy(p->status, sizeof(p->status), "unmounted");
@@ -269,7 +279,7 @@ static void add_device(struct collector *c, const char *dev, const struct mnt *m
         }
         strscpy(d->spin_state, sizeof(d->spin_state), "unknown");
         d->auto_mount = d->pass_through = d->disable_mount = d->script_enabled = false;
-        bool share = false;
+        uint32_t share = 0;
         plugin_settings(c, d, &share);
         add_partitions(c, d, m, nm, share);
 }

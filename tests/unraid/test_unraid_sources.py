@@ -470,6 +470,28 @@ def test_fixture(env, tmp):
           f"zfs pool 404 body: {b}")
     status, _ = env.get("/api/v1/zfs/pools")
     check(status == 200, "HEAD-less GET")
+    # the plugin's enable_script.1="false" keeps the script but switches it off; a
+    # partition without its share.N is not shared
+    cfg = os.path.join(root, "root") + UD_PLUGIN + "unassigned.devices.cfg"
+    with open(cfg) as f:
+        text = f.read()
+    with open(cfg, "w") as f:
+        f.write(text.replace('enable_script.1="true"', 'enable_script.1="false"')
+                .replace('share.1="yes"', 'share.1="no"', 1))
+    for p in env.procs:
+        if p.args[0] == UNRAID and p.poll() is None:
+            p.terminate()
+            p.wait(10)
+    once = subprocess.run([UNRAID, "--ring", env.ring, "--rootfs", os.path.join(root, "root"),
+                           "--procfs", os.path.join(root, "proc"), "--sysfs",
+                           os.path.join(root, "sys"), "--once"], capture_output=True, text=True,
+                          timeout=30)
+    check(once.returncode == 0, f"unraid --once: {once.returncode} {once.stderr[-500:]}")
+    dev = wait_for("the script switched off", lambda: [
+        d for d in get_json(env, "unassigned")["devices"]
+        if d["device"] == "nvme1n1" and not d["script_enabled"]])[0]
+    check(dev["script_path"] == UD_PLUGIN + "fast.sh" and
+          dev["partitions"][0]["smb_share"] is False, f"enable_script.1/share.1 off: {dev}")
 
 
 def call(env, method, path, body=None):
