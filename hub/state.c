@@ -40,6 +40,7 @@ int state_init(void)
                         kid_types[p][n_kid_types[p]++] = d->id;
                 }
         }
+        state_agent_init();
         return 0;
 }
 
@@ -488,21 +489,6 @@ static void write_timestamp(struct rj_buf *b, uint64_t ts, bool first)
         rj_str(b, text, len);
 }
 
-/* The entity as json-c serializes state_entity_json(): for the record types whose JSON
- * state_agent_fields() completes (its defaults look at, and replace, members). */
-static int write_tree(struct rj_buf *b, const struct record_desc *d, const struct state_entity *e)
-{
-        json_object *o = state_entity_json(d, e);
-        size_t len = 0;
-        const char *s = o ? json_object_to_json_string_length(
-                                o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len)
-                          : NULL;
-        if (s)
-                rj_put(b, s, len);
-        json_object_put(o);
-        return !s || b->failed ? -ENOMEM : 0;
-}
-
 /* One child item: an R_SCALAR child's value, else its record without the parent key. */
 static int write_kid(struct rj_buf *b, const struct record_desc *kd, const uint8_t *p)
 {
@@ -564,11 +550,10 @@ static bool own_timestamp(struct rj_buf *b, const struct record_desc *d, const v
 
 int state_entity_write(struct rj_buf *b, const struct record_desc *d, const struct state_entity *e)
 {
-        if (state_agent_adds(d->id))
-                return write_tree(b, d, e);
         bool first = true;
         rj_put(b, "{", 1);
-        int r = rj_members(b, d->id, e->payload, STATE_RJ_FLAGS, &first);
+        int r = rj_members_except(b, d->id, e->payload, STATE_RJ_FLAGS, &first,
+                                  state_agent_omitted(d->id, e->payload));
         for (unsigned k = 0; k < n_kid_types[d->id] && r >= 0; k++) {
                 const struct record_desc *kd = schema_record(kid_types[d->id][k]);
                 const struct state_kids *ks = &e->kids[k];
@@ -588,6 +573,14 @@ int state_entity_write(struct rj_buf *b, const struct record_desc *d, const stru
                         r = write_kid(b, kd, ks->p + (size_t)kd->size * i);
                 }
                 rj_put(b, "]", 1);
+        }
+        if (r >= 0 && state_agent_adds(d->id)) {
+                struct agent_kids kids[STATE_MAX_KIDS];
+                for (unsigned k = 0; k < n_kid_types[d->id]; k++)
+                        kids[k] = (struct agent_kids){ .type = kid_types[d->id][k],
+                                                       .n = e->kids[k].n,
+                                                       .p = e->kids[k].p };
+                r = state_agent_write(b, d->id, e->payload, kids, n_kid_types[d->id], &first);
         }
         if (!own_timestamp(b, d, e->payload))
                 write_timestamp(b, e->ts_ns, first);
