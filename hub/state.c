@@ -633,7 +633,10 @@ int state_publish(struct state_topic *t, struct hub_body **ret_body)
         pub_buf = b;
         if (r < 0)
                 return r;
-        struct hub_body *body = hub_body_new(b.p, b.n);
+        /* A SINGLE topic's body is its one entity's. */
+        struct hub_body *body = t->d->kind == SK_SINGLE && t->ents[0]->body
+                                    ? hub_body_ref(t->ents[0]->body)
+                                    : hub_body_new(b.p, b.n);
         if (!body)
                 return -ENOMEM;
         hub_body_unref(t->body);
