@@ -299,6 +299,20 @@ size_t fmt_double(char *buf, size_t size, double v)
         return fmt_any(buf, size, v, false);
 }
 
+size_t fmt_u64(char *buf, uint64_t v)
+{
+        char tmp[FMT_U64_MAX];
+        size_t i = sizeof(tmp);
+        do {
+                tmp[--i] = (char)('0' + v % 10);
+                v /= 10;
+        } while (v);
+        size_t n = sizeof(tmp) - i;
+        memcpy(buf, tmp + i, n);
+        buf[n] = 0;
+        return n;
+}
+
 size_t fmt_double_float(char *buf, size_t size, double v)
 {
         return fmt_any(buf, size, v, true);

@@ -24,6 +24,8 @@ pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct state_topic topics[RT_MAX];
 /* Child record types of each parent type. */
 static uint16_t kid_types[RT_MAX][STATE_MAX_KIDS];
+/* Each type's own "timestamp" field, if it has one. */
+static const struct field_desc *ts_field[RT_MAX];
 static unsigned n_kid_types[RT_MAX];
 /* state_publish()'s text buffer, reused from publish to publish (under state_lock). */
 static struct rj_buf pub_buf;
@@ -32,6 +34,7 @@ int state_init(void)
 {
         for (const struct record_desc *d = schema_next(NULL); d; d = schema_next(d)) {
                 topics[d->id].d = d;
+                ts_field[d->id] = schema_field_by_name(d, "timestamp");
                 if (d->kind == SK_CHILD) {
                         unsigned p = d->parent;
                         if (p >= RT_MAX || n_kid_types[p] >= STATE_MAX_KIDS)
@@ -422,10 +425,27 @@ static const char *map_key(const struct record_desc *kd, const uint8_t *p, char 
         const struct field_desc *f = &schema_fields[kd->first_field];
         if (kd->key && *kd->key && strcmp(f->name, kd->key) == 0 && kd->n_fields > 1)
                 f++;
+        size_t pre = (kd->flags & R_SCALAR) ? strcspn(kd->list_key, "_") : 0;
+        if (size < FMT_U64_MAX + 1 || pre > size - FMT_U64_MAX - 1) {
+                buf[0] = 0;
+                return buf;
+        }
+        memcpy(buf, kd->list_key, pre);
+        if ((f->kind == FK_U32 || f->kind == FK_U64) && !field_is_missing(f, p)) {
+                /* a core's number: no printf per key */
+                uint32_t v32;
+                uint64_t v;
+                if (f->kind == FK_U32) {
+                        memcpy(&v32, p + f->offset, 4);
+                        v = v32;
+                } else
+                        memcpy(&v, p + f->offset, 8);
+                fmt_u64(buf + pre, v);
+                return buf;
+        }
         char val[64];
         field_to_text(f, p, val, sizeof(val));
-        size_t pre = (kd->flags & R_SCALAR) ? strcspn(kd->list_key, "_") : 0;
-        snprintf(buf, size, "%.*s%s", (int)pre, kd->list_key, val);
+        strscpy(buf + pre, size - pre, val);
         return buf;
 }
 
@@ -507,8 +527,9 @@ static int write_kid(struct rj_buf *b, const struct record_desc *kd, const uint8
  */
 static int write_map(struct rj_buf *b, const struct record_desc *kd, const struct state_kids *ks)
 {
-        char(*keys)[MAP_KEY_MAX] = ks->n ? malloc((size_t)ks->n * MAP_KEY_MAX) : NULL;
-        if (ks->n && !keys)
+        char stack[16][MAP_KEY_MAX]; /* a box's cores fit; more take the heap */
+        char(*keys)[MAP_KEY_MAX] = ks->n <= 16 ? stack : malloc((size_t)ks->n * MAP_KEY_MAX);
+        if (!keys)
                 return -ENOMEM;
         for (uint32_t i = 0; i < ks->n; i++)
                 map_key(kd, ks->p + (size_t)kd->size * i, keys[i], MAP_KEY_MAX);
@@ -530,14 +551,15 @@ static int write_map(struct rj_buf *b, const struct record_desc *kd, const struc
                 r = write_kid(b, kd, ks->p + (size_t)kd->size * last);
         }
         rj_put(b, "}", 1);
-        free(keys);
+        if (keys != stack)
+                free(keys);
         return r < 0 ? r : b->failed ? -ENOMEM : 0;
 }
 
 /* Whether the record writes its own "timestamp" member (add_timestamp() then adds none). */
 static bool own_timestamp(struct rj_buf *b, const struct record_desc *d, const void *payload)
 {
-        const struct field_desc *f = schema_field_by_name(d, "timestamp");
+        const struct field_desc *f = ts_field[d->id];
         if (!f)
                 return false;
         size_t mark = b->n;

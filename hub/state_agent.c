@@ -90,14 +90,7 @@ static bool adds[RT_MAX];
 
 static char *put_dec(char *o, uint64_t v)
 {
-        char tmp[20];
-        size_t i = sizeof(tmp);
-        do {
-                tmp[--i] = (char)('0' + v % 10);
-                v /= 10;
-        } while (v);
-        memcpy(o, tmp + i, sizeof(tmp) - i);
-        return o + (sizeof(tmp) - i);
+        return o + fmt_u64(o, v);
 }
 
 /*

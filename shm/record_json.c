@@ -564,13 +564,8 @@ void rj_str(struct rj_buf *b, const char *s, size_t n)
 
 void rj_u64(struct rj_buf *b, uint64_t v)
 {
-        char tmp[20];
-        size_t i = sizeof(tmp);
-        do {
-                tmp[--i] = (char)('0' + v % 10);
-                v /= 10;
-        } while (v);
-        rj_put(b, tmp + i, sizeof(tmp) - i);
+        char tmp[FMT_U64_MAX];
+        rj_put(b, tmp, fmt_u64(tmp, v));
 }
 
 void rj_double(struct rj_buf *b, double v)
