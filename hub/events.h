@@ -63,7 +63,8 @@ bool events_reader_idle(bool idle);
 /* lws thread, as a client of dialect d connects (before it is counted, so nothing is
  * sent to it before it is authenticated): deliver the frames handed off without a
  * wake-up while their dialect had no client, and render the record topics' state frames
- * d skipped then (from the state cache; takes state_lock), so its snapshot is current. */
+ * d skipped while no client of it wanted them (from the state cache; takes state_lock),
+ * so its snapshot is current. */
 void events_catch_up(unsigned d);
 
 /* lws thread (fanout's refresh hook, set by main): dialect d's latest frame of topic is

@@ -230,7 +230,7 @@ struct hub_client *session_begin(struct lws *wsi, const struct dialect *d, unsig
                 errno = EBUSY;
                 return NULL;
         }
-        events_catch_up(di); /* what its dialect skipped while it had no client */
+        events_catch_up(di); /* what its dialect skipped while nobody wanted it */
         struct hub_client *c = client_new(wsi, d, di);
         if (!c) {
                 errno = ENOMEM;
