@@ -267,6 +267,116 @@ static size_t fmt_micro(double v, char *buf, bool point)
  * back as v, the correctly rounded one (closer to v) does too, and %g drops the trailing
  * zeros, so the first that reads back is the shortest.
  */
+/*
+ * The slow path's text ("%.{15,16,17}g", the first precision that reads back as v)
+ * computed exactly with 128-bit integers, for 1e-3 <= |v| < 1e14 (ratios, rates, byte
+ * counts in MiB): v = m / 2^k with a 53-bit m; the p significant digits are
+ * m * 10^s / 2^k rounded half to even, as glibc's printf rounds; they read back as v
+ * when they lie strictly between v's midpoints to its neighbours (on one, when m is
+ * even), as strtod rounds. In that range the text never takes the e-style. Returns the
+ * length, or 0 (another range) to take snprintf and strtod.
+ */
+static size_t fmt_exact(double v, char *buf, bool point)
+{
+        static const uint64_t pow10[] = { 1ull,
+                                          10ull,
+                                          100ull,
+                                          1000ull,
+                                          10000ull,
+                                          100000ull,
+                                          1000000ull,
+                                          10000000ull,
+                                          100000000ull,
+                                          1000000000ull,
+                                          10000000000ull,
+                                          100000000000ull,
+                                          1000000000000ull,
+                                          10000000000000ull,
+                                          100000000000000ull,
+                                          1000000000000000ull,
+                                          10000000000000000ull,
+                                          100000000000000000ull,
+                                          1000000000000000000ull,
+                                          10000000000000000000ull };
+        double a = fabs(v);
+        if (!(a >= 1e-3 && a < 1e14))
+                return 0;
+        int e2;
+        uint64_t m = (uint64_t)ldexp(frexp(a, &e2), 53); /* a = m / 2^k */
+        unsigned k = (unsigned)(53 - e2);                /* 6..62 in this range */
+        int e10 = (int)floor(log10(a));
+        for (int p = 15; p <= 17; p++) {
+                uint64_t d = 0;
+                int s = 0;
+                unsigned __int128 rem = 0, half = (unsigned __int128)1 << (k - 1);
+                /* e10: v's decimal exponent, from the truncated digits (exact). */
+                for (int tries = 0;; tries++) {
+                        s = p - 1 - e10;
+                        if (s < 0 || s > 19 || tries == 4)
+                                return 0;
+                        unsigned __int128 x = (unsigned __int128)m * pow10[s];
+                        rem = x & (((unsigned __int128)1 << k) - 1);
+                        d = (uint64_t)(x >> k);
+                        if (d >= pow10[p])
+                                e10++;
+                        else if (d < pow10[p - 1])
+                                e10--;
+                        else
+                                break;
+                }
+                if (rem > half || (rem == half && (d & 1)))
+                        d++; /* may reach 10^p: printf's exponent is then e10 + 1 */
+                /* Reads back: d / 10^s against (2m ± 1) / 2^(k+1), the lower one
+                 * (4m - 1) / 2^(k+2) when m is a power of two. */
+                unsigned __int128 dd = (unsigned __int128)d << (k + 2);
+                unsigned __int128 up = (unsigned __int128)(2 * m + 1) * pow10[s] * 2;
+                unsigned __int128 lo = m == (1ull << 52)
+                                           ? (unsigned __int128)(4 * m - 1) * pow10[s]
+                                           : (unsigned __int128)(2 * m - 1) * pow10[s] * 2;
+                bool even = !(m & 1);
+                bool back = (dd < up || (dd == up && even)) && (dd > lo || (dd == lo && even));
+                if (!back && p < 17)
+                        continue;
+                int x10 = e10;
+                if (d == pow10[p]) {
+                        d = pow10[p - 1];
+                        x10++;
+                }
+                /* d's p digits with the point after e10 + 1 of them, trailing zeros off. */
+                char dig[20];
+                for (int i = p - 1; i >= 0; i--, d /= 10)
+                        dig[i] = (char)('0' + d % 10);
+                int last = p - 1, ip = x10 + 1; /* digits before the point (<= 0: none) */
+                while (last >= ip && last > 0 && dig[last] == '0')
+                        last--;
+                size_t o = 0;
+                if (v < 0)
+                        buf[o++] = '-';
+                if (ip <= 0) {
+                        buf[o++] = '0';
+                        buf[o++] = '.';
+                        for (int i = ip; i < 0; i++)
+                                buf[o++] = '0';
+                        for (int i = 0; i <= last; i++)
+                                buf[o++] = dig[i];
+                } else {
+                        for (int i = 0; i < ip; i++)
+                                buf[o++] = dig[i];
+                        if (last >= ip) {
+                                buf[o++] = '.';
+                                for (int i = ip; i <= last; i++)
+                                        buf[o++] = dig[i];
+                        } else if (point) {
+                                buf[o++] = '.';
+                                buf[o++] = '0';
+                        }
+                }
+                buf[o] = 0;
+                return o;
+        }
+        return 0;
+}
+
 static size_t fmt_any(char *buf, size_t size, double v, bool point)
 {
         char tmp[FMT_DOUBLE_MAX + 4];
@@ -275,7 +385,7 @@ static size_t fmt_any(char *buf, size_t size, double v, bool point)
                 n = (size_t)snprintf(tmp, sizeof(tmp), "NaN");
         else if (isinf(v))
                 n = (size_t)snprintf(tmp, sizeof(tmp), v > 0 ? "+Inf" : "-Inf");
-        else if (!(n = fmt_micro(v, tmp, point))) {
+        else if (!(n = fmt_micro(v, tmp, point)) && !(n = fmt_exact(v, tmp, point))) {
                 for (int p = 15; p <= 17; p++) {
                         snprintf(tmp, sizeof(tmp), "%.*g", p, v);
                         if (strtod(tmp, NULL) == v)
@@ -297,6 +407,20 @@ static size_t fmt_any(char *buf, size_t size, double v, bool point)
 size_t fmt_double(char *buf, size_t size, double v)
 {
         return fmt_any(buf, size, v, false);
+}
+
+size_t fmt_u64(char *buf, uint64_t v)
+{
+        char tmp[FMT_U64_MAX];
+        size_t i = sizeof(tmp);
+        do {
+                tmp[--i] = (char)('0' + v % 10);
+                v /= 10;
+        } while (v);
+        size_t n = sizeof(tmp) - i;
+        memcpy(buf, tmp + i, n);
+        buf[n] = 0;
+        return n;
 }
 
 size_t fmt_double_float(char *buf, size_t size, double v)

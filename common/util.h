@@ -69,3 +69,7 @@ size_t format_rfc3339_ns(char *buf, size_t size, uint64_t realtime_ns, bool utc)
 size_t fmt_double(char *buf, size_t size, double v);
 /* The same, with ".0" added where the text would read as an integer (3200.0). */
 size_t fmt_double_float(char *buf, size_t size, double v);
+/* The decimal digits of v into buf (FMT_U64_MAX bytes), NUL-terminated, without the
+ * printf family; returns their count. */
+#define FMT_U64_MAX 21
+size_t fmt_u64(char *buf, uint64_t v);

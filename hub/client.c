@@ -25,6 +25,7 @@ static struct hub_client *reg; /* newest first */
 static struct hub_client *lists[HUB_MAX_DIALECTS];
 static _Atomic unsigned n_dialect[HUB_MAX_DIALECTS];
 static _Atomic unsigned n_clients;
+static _Atomic unsigned n_topic[HUB_MAX_DIALECTS][HUB_T_MAX];
 static uint64_t next_id = 1;
 
 struct hub_client *client_new(struct lws *wsi, const struct dialect *d, unsigned di)
@@ -93,6 +94,9 @@ void client_free(struct hub_client *c)
                         break;
                 }
         pthread_mutex_unlock(&reg_lock);
+        for (unsigned t = 0; t < HUB_T_MAX; t++)
+                if (c->wants_mask[t / 64] & (UINT64_C(1) << (t % 64)))
+                        atomic_fetch_sub(&n_topic[c->di][t], 1);
         atomic_fetch_sub(&n_dialect[c->di], 1);
         unsigned n = atomic_fetch_sub(&n_clients, 1) - 1;
         atomic_store(&hub.stats.clients, n);
@@ -135,6 +139,34 @@ struct hub_client *client_first(unsigned di)
 unsigned client_count(void)
 {
         return atomic_load(&n_clients);
+}
+
+bool client_sync_want(struct hub_client *c, unsigned topic)
+{
+        if (topic >= HUB_T_MAX)
+                return false;
+        bool want = !c->d->wants || c->d->wants(c, topic);
+        uint64_t bit = UINT64_C(1) << (topic % 64), *w = &c->wants_mask[topic / 64];
+        if (want == !!(*w & bit))
+                return want;
+        /* Counted before the caller looks at the topic's latest frame (seq_cst). */
+        if (want)
+                atomic_fetch_add(&n_topic[c->di][topic], 1);
+        else
+                atomic_fetch_sub(&n_topic[c->di][topic], 1);
+        *w ^= bit;
+        return want;
+}
+
+void client_sync_wants(struct hub_client *c)
+{
+        for (unsigned t = 0; t < HUB_T_MAX; t++)
+                (void)client_sync_want(c, t);
+}
+
+unsigned client_count_topic(unsigned di, unsigned topic)
+{
+        return di < HUB_MAX_DIALECTS && topic < HUB_T_MAX ? atomic_load(&n_topic[di][topic]) : 0;
 }
 
 unsigned client_count_dialect(unsigned di)

@@ -87,6 +87,9 @@ struct hub_client {
         uint64_t dropped;
         struct htimer hold_tm;
 
+        /* client.c: the topics the dialect said the client wants when last asked
+         * (client_sync_wants()), counted per dialect and topic for the publish path */
+        uint64_t wants_mask[(HUB_T_MAX + 63) / 64];
         /* the dialect's own state: priv_size bytes, zeroed */
         _Alignas(16) uint8_t priv[];
 };
@@ -109,6 +112,20 @@ struct hub_client *client_first(unsigned di);
 /* Any thread: clients now, in all dialects or in dialect di. */
 unsigned client_count(void);
 unsigned client_count_dialect(unsigned di);
+/*
+ * Subscriptions as the publish path sees them: per dialect and topic, how many clients
+ * want it (the dialect's wants(); all topics without one). The lws thread asks again
+ * wherever a client's subscriptions may change (after its dialect's on_open and on_text,
+ * before its latest state of a topic is read) and when it goes; publishing threads read
+ * the counts (relaxed: a frame not rendered for a topic nobody wanted is made from the
+ * state cache when someone wants it, see events.c). client_sync_want() asks for one
+ * topic and returns the answer.
+ */
+void client_sync_wants(struct hub_client *c);
+bool client_sync_want(struct hub_client *c, unsigned topic);
+/* Any thread: clients of dialect di that want topic (seq_cst: pairs with a publisher
+ * that marks the topic skipped and then looks again). */
+unsigned client_count_topic(unsigned di, unsigned topic);
 /* Any thread: {uuid: ip} of every client (GET /api/clients), a new object. */
 json_object *client_list_json(void);
 

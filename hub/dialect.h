@@ -53,8 +53,13 @@ struct dialect {
         /* lws thread. 0, or a WebSocket close code (1000-4999) to close the client. */
         int (*on_open)(struct hub_client *c);
         int (*on_text)(struct hub_client *c, const char *msg, size_t len);
-        /* Does the client want frames of this topic? NULL = all. */
+        /* Does the client want frames of this topic? NULL = all. The hub renders a topic
+         * for a dialect only while some client of it wants the topic (client.h counts). */
         bool (*wants)(struct hub_client *c, unsigned topic);
+        /* Optional, any thread: does render() of this topic feed the dialect's frames of
+         * other topics (a summary borrows from it, a frame of another topic is derived from
+         * it)? Such a topic is rendered whenever the dialect has a client, wanted or not. */
+        bool (*feeds)(unsigned topic);
         void (*on_close)(struct hub_client *c);
         /* Optional: take a frame the client wants instead of fanout_send() (per-client rate
          * holds, per-subscription wrapping). NULL = fanout_send(). */

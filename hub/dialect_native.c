@@ -293,6 +293,13 @@ static void machine_module(const struct hub_event *ev)
                 hub_handoff_push(native_di, m, false); /* never waits: state_lock may be held */
 }
 
+/* The disks feed system.status's health.disk; a machine record the carousel's module
+ * events. */
+static bool native_feeds(unsigned topic)
+{
+        return topic == RT_disk || topic == RT_machine;
+}
+
 static struct hub_msg *native_render(const struct hub_event *ev)
 {
         if (ev->topic == RT_machine)
@@ -978,6 +985,7 @@ const struct dialect dialect_native = {
         .on_open = native_open,
         .on_text = native_text,
         .wants = native_wants,
+        .feeds = native_feeds,
         .on_close = native_close,
         .deliver = native_deliver,
         .rate_limited = native_rate_limited,

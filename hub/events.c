@@ -2,14 +2,18 @@
  * events.c — the one publish path (see events.h): render once per dialect, fan out,
  * tell the sinks.
  *
- * Process: ringhub, any thread. A dialect with no client is not asked to render an event
- * that is not state (no one would get it, and no snapshot keeps it) unless it says it
- * keeps history (DIALECT_RENDER_ALWAYS); state frames are always rendered, for the next
- * client's snapshot. On the lws thread frames are delivered at once, so a reply that
- * follows a published event (an estop's command_result) arrives after it; other threads
- * push into the hand-off, waiting while it is full (the ring absorbs the pressure); in a
- * batch (the reader's drain) the frames are kept and handed off at its end, after the
- * reader has let go of state_lock.
+ * Process: ringhub, any thread. A dialect renders an event only when some client of it
+ * wants the topic (client_count_topic(), kept by the lws thread), when the topic feeds
+ * another it renders (its feeds() hook) while it has a client, or when it keeps history
+ * (DIALECT_RENDER_ALWAYS). A record topic's state frame it skipped is marked stale and
+ * made from the state cache when someone wants it: a dialect's new client
+ * (events_catch_up()) or a client that subscribes to it (fanout_latest() and
+ * fanout_snapshot() ask events_refresh_latest() first); other state (the diagnostics)
+ * is always rendered, for the next client's snapshot. On the lws thread frames are
+ * delivered at once, so a reply that follows a published event (an estop's
+ * command_result) arrives after it; other threads push into the hand-off, waiting while
+ * it is full (the ring absorbs the pressure); in a batch (the reader's drain) the frames
+ * are kept and handed off at its end, after the reader has let go of state_lock.
  */
 #include "events.h"
 
@@ -44,7 +48,7 @@ static atomic_bool reader_idle;
 /* Frames handed off without waking the lws thread (no client of their dialect): they wait
  * in the queue (it wakes the thread itself when full) until a kick or a new client. */
 static atomic_bool quiet_pending;
-/* Record topics whose state frame a dialect skipped while it had no client. */
+/* Record topics whose state frame a dialect skipped while no client of it wanted them. */
 static atomic_bool stale[HUB_MAX_DIALECTS][RT_MAX];
 
 int events_add_sink(events_sink_fn fn, bool (*listening)(void *userdata), void *userdata)
@@ -103,8 +107,9 @@ static void drain_quiet(void)
                 atomic_store(&quiet_pending, true); /* inside a drain: the next one */
 }
 
-/* lws thread, state_lock held: dialect d's frame of a state topic from the state cache. */
-static void render_from_state(unsigned d, unsigned topic)
+/* lws thread, state_lock held: dialect d's frame of a state topic from the state cache,
+ * sent to its clients that want it, or only kept for the next one that asks (keep). */
+static void render_from_state(unsigned d, unsigned topic, bool keep)
 {
         struct state_topic *t = state_topic(topic);
         if (!t || !t->body)
@@ -122,7 +127,10 @@ static void render_from_state(unsigned d, unsigned topic)
         if (m) {
                 m->ts_ns = ev.rec_ts_ns;
                 atomic_fetch_add_explicit(&hub.stats.frames, 1, memory_order_relaxed);
-                fanout_broadcast(d, m);
+                if (keep)
+                        fanout_keep_latest(d, m);
+                else
+                        fanout_broadcast(d, m);
                 hub_msg_unref(m);
         }
         if (ev.data) /* parsed by events_data() */
@@ -144,7 +152,20 @@ void events_catch_up(unsigned d)
          * summary's disk usage) is current when the summary is rendered. */
         for (unsigned t = RT_MAX - 1; t > 0; t--)
                 if (atomic_exchange(&stale[d][t], false))
-                        render_from_state(d, t);
+                        render_from_state(d, t, false);
+        pthread_mutex_unlock(&state_lock);
+}
+
+void events_refresh_latest(unsigned d, unsigned topic)
+{
+        /* The caller counted its client's want first: a publisher that skips the topic
+         * from now on renders it (render_anyway() looks again after marking it). */
+        if (d >= hub_n_dialects || topic >= RT_MAX || !atomic_load(&stale[d][topic]))
+                return;
+        fanout_drain(); /* frames already on their way (older) go before this one */
+        pthread_mutex_lock(&state_lock);
+        if (atomic_exchange(&stale[d][topic], false))
+                render_from_state(d, topic, true);
         pthread_mutex_unlock(&state_lock);
 }
 
@@ -179,11 +200,23 @@ static bool defer(unsigned d, struct hub_msg *m)
         return true;
 }
 
+/* Does a client of dialect d want the event's topic, or does the topic feed another the
+ * dialect renders while it has a client? */
+static bool wanted(unsigned d, const struct hub_event *ev)
+{
+        const struct dialect *dl = hub_dialects[d];
+        if (ev->topic >= HUB_T_MAX)
+                return client_count_dialect(d) > 0;
+        return client_count_topic(d, ev->topic) > 0 ||
+               (dl->feeds && dl->feeds(ev->topic) && client_count_dialect(d) > 0);
+}
+
 /*
- * A dialect with no client: render an event anyway? Not an event that is not state (no
- * one would get it); not a record topic's state either — it is marked stale and rendered
- * from the state cache when the dialect's first client comes (events_catch_up()); other
- * state (the diagnostics) is rendered for the next client's snapshot.
+ * No client of the dialect wants the topic: render the event anyway? Not an event that
+ * is not state (no one would get it); not a record topic's state either — it is marked
+ * stale and rendered from the state cache when a client wants it (events_catch_up(),
+ * events_refresh_latest()); other state (the diagnostics) is rendered for the next
+ * client's snapshot.
  */
 static bool render_anyway(unsigned d, const struct hub_event *ev)
 {
@@ -192,8 +225,8 @@ static bool render_anyway(unsigned d, const struct hub_event *ev)
         if (ev->topic >= RT_MAX || !state_topic(ev->topic))
                 return true;
         atomic_store(&stale[d][ev->topic], true);
-        /* A client counted since: render (events_catch_up() may have run already). */
-        return client_count_dialect(d) > 0;
+        /* A want counted since (seq_cst both sides): render, the refresh may be past. */
+        return wanted(d, ev);
 }
 
 json_object *events_data(const struct hub_event *ev)
@@ -221,9 +254,12 @@ void events_publish(const struct hub_event *in)
         bool pushed = false, quiet = false;
         for (unsigned d = 0; d < hub_n_dialects; d++) {
                 const struct dialect *dl = hub_dialects[d];
-                if (!(dl->flags & DIALECT_RENDER_ALWAYS) && !client_count_dialect(d) &&
-                    !render_anyway(d, ev))
+                if (!(dl->flags & DIALECT_RENDER_ALWAYS) && !wanted(d, ev) && !render_anyway(d, ev))
                         continue;
+                /* Rendered now: no longer stale (only this thread marks record topics). */
+                if (ev->state && ev->topic < RT_MAX &&
+                    atomic_load_explicit(&stale[d][ev->topic], memory_order_relaxed))
+                        atomic_store(&stale[d][ev->topic], false);
                 struct hub_msg *m = dl->render(ev);
                 if (!m)
                         continue;

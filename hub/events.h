@@ -63,8 +63,15 @@ bool events_reader_idle(bool idle);
 /* lws thread, as a client of dialect d connects (before it is counted, so nothing is
  * sent to it before it is authenticated): deliver the frames handed off without a
  * wake-up while their dialect had no client, and render the record topics' state frames
- * d skipped then (from the state cache; takes state_lock), so its snapshot is current. */
+ * d skipped while no client of it wanted them (from the state cache; takes state_lock),
+ * so its snapshot is current. */
 void events_catch_up(unsigned d);
+
+/* lws thread (fanout's refresh hook, set by main): dialect d's latest frame of topic is
+ * about to be read for a client that wants it. When d skipped the topic while nobody
+ * wanted it, the frames on their way are delivered and the frame is made from the state
+ * cache (takes state_lock) and kept for that client's dialect, sent to nobody. */
+void events_refresh_latest(unsigned d, unsigned topic);
 
 /* A thread publishing many events in a row (the reader's drain) wakes the lws thread once:
  * between begin and end, hand-offs are not kicked one by one. */

@@ -28,6 +28,8 @@
 #define COAL_SLACK_NS (200 * 1000ull)
 
 static struct hub_msg *latest[HUB_MAX_DIALECTS][HUB_T_MAX];
+/* Makes latest[d][topic] current when its dialect skipped the topic (events.c). */
+static void (*refresh)(unsigned d, unsigned topic);
 static uint8_t scratch[LWS_PRE + SCRATCH_BYTES];
 
 /* One clock reading per fan-out pass: per-client rate limits then cost no syscall each. */
@@ -200,9 +202,38 @@ void fanout_send(struct hub_client *c, struct hub_msg *m)
         want_write(c);
 }
 
+void fanout_set_refresh(void (*fn)(unsigned d, unsigned topic))
+{
+        refresh = fn;
+}
+
+void fanout_keep_latest(unsigned d, struct hub_msg *m)
+{
+        if (d >= hub_n_dialects || !(m->flags & HUB_MSG_STATE) || m->topic >= HUB_T_MAX)
+                return;
+        hub_msg_unref(latest[d][m->topic]);
+        latest[d][m->topic] = hub_msg_ref(m);
+}
+
+/* The client's want of topic is counted first, then the frame is made current if its
+ * dialect skipped rendering it while nobody wanted it. */
+static struct hub_msg *latest_for(struct hub_client *c, unsigned topic)
+{
+        if (!client_sync_want(c, topic))
+                return NULL;
+        if (refresh)
+                refresh(c->di, topic);
+        return latest[c->di][topic];
+}
+
 struct hub_msg *fanout_latest(struct hub_client *c, unsigned topic)
 {
-        return topic < HUB_T_MAX ? latest[c->di][topic] : NULL;
+        if (topic >= HUB_T_MAX)
+                return NULL;
+        (void)client_sync_want(c, topic);
+        if (refresh) /* also for a topic it does not want: a request (get_system_status) */
+                refresh(c->di, topic);
+        return latest[c->di][topic];
 }
 
 static void deliver_all(unsigned d, struct hub_msg *m)
@@ -233,8 +264,8 @@ void fanout_reply(struct hub_client *c, json_object *o)
 void fanout_snapshot(struct hub_client *c)
 {
         for (unsigned t = 0; t < HUB_T_MAX; t++) {
-                struct hub_msg *m = latest[c->di][t];
-                if (m && (!c->d->wants || c->d->wants(c, t)))
+                struct hub_msg *m = latest_for(c, t);
+                if (m)
                         fanout_send(c, m);
         }
 }

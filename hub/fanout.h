@@ -36,8 +36,15 @@ void fanout_drop_held(struct hub_client *c, unsigned topic);
 void fanout_set_topic_rate(struct hub_client *c, unsigned topic, double hz);
 /* Queue the latest state frame of every topic the client wants (snapshot on connect). */
 void fanout_snapshot(struct hub_client *c);
-/* The latest state frame of a topic in the client's dialect (borrowed), or NULL. */
+/* The latest state frame of a topic in the client's dialect (borrowed), or NULL. Current:
+ * a frame its dialect skipped while no client wanted the topic is made first. */
 struct hub_msg *fanout_latest(struct hub_client *c, unsigned topic);
+/* Set at start-up: fn(d, topic) makes dialect d's latest frame of topic current (with
+ * fanout_keep_latest()) when it was not rendered while nobody wanted it. Called before
+ * fanout_latest() and fanout_snapshot() read a frame. */
+void fanout_set_refresh(void (*fn)(unsigned d, unsigned topic));
+/* Keep m as dialect d's latest state frame of its topic, sending it to nobody. */
+void fanout_keep_latest(unsigned d, struct hub_msg *m);
 
 /* A client starts / stops receiving (session.c). */
 void fanout_open(struct hub_client *c);

@@ -25,6 +25,8 @@
 #include "alarms_hub.h"
 #include "commands.h"
 #include "config.h"
+#include "events.h"
+#include "fanout.h"
 #include "hub.h"
 #include "hubconf.h"
 #include "journal.h"
@@ -519,6 +521,8 @@ static int hub_main(int argc, char **argv)
         (void)hubconf_add_reload_hook(journal_reload, NULL);
         if (state_init() < 0)
                 return 1;
+        /* A client's latest state of a topic its dialect skipped is made from the state. */
+        fanout_set_refresh(events_refresh_latest);
 
         /* Ring: --ring, else $RINGHUB_RING, else the config file's [ring] name. */
         const char *name = hub.opt.ring || getenv("RINGHUB_RING") ? ring_default_name(hub.opt.ring)

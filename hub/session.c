@@ -230,7 +230,7 @@ struct hub_client *session_begin(struct lws *wsi, const struct dialect *d, unsig
                 errno = EBUSY;
                 return NULL;
         }
-        events_catch_up(di); /* what its dialect skipped while it had no client */
+        events_catch_up(di); /* what its dialect skipped while nobody wanted it */
         struct hub_client *c = client_new(wsi, d, di);
         if (!c) {
                 errno = ENOMEM;
@@ -244,6 +244,7 @@ struct hub_client *session_begin(struct lws *wsi, const struct dialect *d, unsig
         int code = authenticate_upgrade(c);
         if (code == 0 && d->on_open)
                 code = d->on_open(c);
+        client_sync_wants(c); /* what it subscribed to on open, counted for the publisher */
         if (code == 0)
                 session_client_event(HUB_T_CLIENT_CONNECTED, c->uuid, c->ip);
         if (code > 0)
@@ -417,7 +418,9 @@ int session_dispatch(struct hub_client *c, const char *msg, size_t len)
                         c->d->rate_limited(c);
                 return 0;
         }
-        return c->d->on_text ? c->d->on_text(c, msg, len) : 0;
+        int r = c->d->on_text ? c->d->on_text(c, msg, len) : 0;
+        client_sync_wants(c); /* its subscriptions may have changed */
+        return r;
 }
 
 static int session_receive(struct lws *wsi, struct hub_client *c, const void *in, size_t len)

@@ -24,6 +24,8 @@ pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct state_topic topics[RT_MAX];
 /* Child record types of each parent type. */
 static uint16_t kid_types[RT_MAX][STATE_MAX_KIDS];
+/* Each type's own "timestamp" field, if it has one. */
+static const struct field_desc *ts_field[RT_MAX];
 static unsigned n_kid_types[RT_MAX];
 /* state_publish()'s text buffer, reused from publish to publish (under state_lock). */
 static struct rj_buf pub_buf;
@@ -32,6 +34,7 @@ int state_init(void)
 {
         for (const struct record_desc *d = schema_next(NULL); d; d = schema_next(d)) {
                 topics[d->id].d = d;
+                ts_field[d->id] = schema_field_by_name(d, "timestamp");
                 if (d->kind == SK_CHILD) {
                         unsigned p = d->parent;
                         if (p >= RT_MAX || n_kid_types[p] >= STATE_MAX_KIDS)
@@ -40,6 +43,7 @@ int state_init(void)
                         kid_types[p][n_kid_types[p]++] = d->id;
                 }
         }
+        state_agent_init();
         return 0;
 }
 
@@ -421,10 +425,27 @@ static const char *map_key(const struct record_desc *kd, const uint8_t *p, char 
         const struct field_desc *f = &schema_fields[kd->first_field];
         if (kd->key && *kd->key && strcmp(f->name, kd->key) == 0 && kd->n_fields > 1)
                 f++;
+        size_t pre = (kd->flags & R_SCALAR) ? strcspn(kd->list_key, "_") : 0;
+        if (size < FMT_U64_MAX + 1 || pre > size - FMT_U64_MAX - 1) {
+                buf[0] = 0;
+                return buf;
+        }
+        memcpy(buf, kd->list_key, pre);
+        if ((f->kind == FK_U32 || f->kind == FK_U64) && !field_is_missing(f, p)) {
+                /* a core's number: no printf per key */
+                uint32_t v32;
+                uint64_t v;
+                if (f->kind == FK_U32) {
+                        memcpy(&v32, p + f->offset, 4);
+                        v = v32;
+                } else
+                        memcpy(&v, p + f->offset, 8);
+                fmt_u64(buf + pre, v);
+                return buf;
+        }
         char val[64];
         field_to_text(f, p, val, sizeof(val));
-        size_t pre = (kd->flags & R_SCALAR) ? strcspn(kd->list_key, "_") : 0;
-        snprintf(buf, size, "%.*s%s", (int)pre, kd->list_key, val);
+        strscpy(buf + pre, size - pre, val);
         return buf;
 }
 
@@ -488,21 +509,6 @@ static void write_timestamp(struct rj_buf *b, uint64_t ts, bool first)
         rj_str(b, text, len);
 }
 
-/* The entity as json-c serializes state_entity_json(): for the record types whose JSON
- * state_agent_fields() completes (its defaults look at, and replace, members). */
-static int write_tree(struct rj_buf *b, const struct record_desc *d, const struct state_entity *e)
-{
-        json_object *o = state_entity_json(d, e);
-        size_t len = 0;
-        const char *s = o ? json_object_to_json_string_length(
-                                o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len)
-                          : NULL;
-        if (s)
-                rj_put(b, s, len);
-        json_object_put(o);
-        return !s || b->failed ? -ENOMEM : 0;
-}
-
 /* One child item: an R_SCALAR child's value, else its record without the parent key. */
 static int write_kid(struct rj_buf *b, const struct record_desc *kd, const uint8_t *p)
 {
@@ -521,8 +527,9 @@ static int write_kid(struct rj_buf *b, const struct record_desc *kd, const uint8
  */
 static int write_map(struct rj_buf *b, const struct record_desc *kd, const struct state_kids *ks)
 {
-        char(*keys)[MAP_KEY_MAX] = ks->n ? malloc((size_t)ks->n * MAP_KEY_MAX) : NULL;
-        if (ks->n && !keys)
+        char stack[16][MAP_KEY_MAX]; /* a box's cores fit; more take the heap */
+        char(*keys)[MAP_KEY_MAX] = ks->n <= 16 ? stack : malloc((size_t)ks->n * MAP_KEY_MAX);
+        if (!keys)
                 return -ENOMEM;
         for (uint32_t i = 0; i < ks->n; i++)
                 map_key(kd, ks->p + (size_t)kd->size * i, keys[i], MAP_KEY_MAX);
@@ -544,14 +551,15 @@ static int write_map(struct rj_buf *b, const struct record_desc *kd, const struc
                 r = write_kid(b, kd, ks->p + (size_t)kd->size * last);
         }
         rj_put(b, "}", 1);
-        free(keys);
+        if (keys != stack)
+                free(keys);
         return r < 0 ? r : b->failed ? -ENOMEM : 0;
 }
 
 /* Whether the record writes its own "timestamp" member (add_timestamp() then adds none). */
 static bool own_timestamp(struct rj_buf *b, const struct record_desc *d, const void *payload)
 {
-        const struct field_desc *f = schema_field_by_name(d, "timestamp");
+        const struct field_desc *f = ts_field[d->id];
         if (!f)
                 return false;
         size_t mark = b->n;
@@ -564,11 +572,10 @@ static bool own_timestamp(struct rj_buf *b, const struct record_desc *d, const v
 
 int state_entity_write(struct rj_buf *b, const struct record_desc *d, const struct state_entity *e)
 {
-        if (state_agent_adds(d->id))
-                return write_tree(b, d, e);
         bool first = true;
         rj_put(b, "{", 1);
-        int r = rj_members(b, d->id, e->payload, STATE_RJ_FLAGS, &first);
+        int r = rj_members_except(b, d->id, e->payload, STATE_RJ_FLAGS, &first,
+                                  state_agent_omitted(d->id, e->payload));
         for (unsigned k = 0; k < n_kid_types[d->id] && r >= 0; k++) {
                 const struct record_desc *kd = schema_record(kid_types[d->id][k]);
                 const struct state_kids *ks = &e->kids[k];
@@ -588,6 +595,14 @@ int state_entity_write(struct rj_buf *b, const struct record_desc *d, const stru
                         r = write_kid(b, kd, ks->p + (size_t)kd->size * i);
                 }
                 rj_put(b, "]", 1);
+        }
+        if (r >= 0 && state_agent_adds(d->id)) {
+                struct agent_kids kids[STATE_MAX_KIDS];
+                for (unsigned k = 0; k < n_kid_types[d->id]; k++)
+                        kids[k] = (struct agent_kids){ .type = kid_types[d->id][k],
+                                                       .n = e->kids[k].n,
+                                                       .p = e->kids[k].p };
+                r = state_agent_write(b, d->id, e->payload, kids, n_kid_types[d->id], &first);
         }
         if (!own_timestamp(b, d, e->payload))
                 write_timestamp(b, e->ts_ns, first);
@@ -640,7 +655,10 @@ int state_publish(struct state_topic *t, struct hub_body **ret_body)
         pub_buf = b;
         if (r < 0)
                 return r;
-        struct hub_body *body = hub_body_new(b.p, b.n);
+        /* A SINGLE topic's body is its one entity's. */
+        struct hub_body *body = t->d->kind == SK_SINGLE && t->ents[0]->body
+                                    ? hub_body_ref(t->ents[0]->body)
+                                    : hub_body_new(b.p, b.n);
         if (!body)
                 return -ENOMEM;
         hub_body_unref(t->body);

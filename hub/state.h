@@ -18,13 +18,11 @@
 #include "record_json.h"
 #include "ring.h"
 #include "schema.h"
+#include "state_agent.h"
 
 #define STATE_MAX_KIDS     4
 #define STATE_KEY_MAX      160
 #define STATE_MAX_ENTITIES 10000 /* per LIST/KEYED topic */
-
-/* The Unraid-typed JSON flags every cached body uses. */
-#define STATE_RJ_FLAGS (RJ_SEED_TYPED | RJ_ALIASES)
 
 struct state_kids {
         uint16_t type;

@@ -562,18 +562,13 @@ void rj_str(struct rj_buf *b, const char *s, size_t n)
         put_escaped(b, buf, m);
 }
 
-static void put_u64(struct rj_buf *b, uint64_t v)
+void rj_u64(struct rj_buf *b, uint64_t v)
 {
-        char tmp[20];
-        size_t i = sizeof(tmp);
-        do {
-                tmp[--i] = (char)('0' + v % 10);
-                v /= 10;
-        } while (v);
-        rj_put(b, tmp + i, sizeof(tmp) - i);
+        char tmp[FMT_U64_MAX];
+        rj_put(b, tmp, fmt_u64(tmp, v));
 }
 
-static void put_double(struct rj_buf *b, double v)
+void rj_double(struct rj_buf *b, double v)
 {
         if (!rj_reserve(b, FMT_DOUBLE_MAX))
                 return;
@@ -617,6 +612,24 @@ static bool put_time(struct rj_buf *b, uint64_t ns)
         return true;
 }
 
+bool rj_field_written(const struct field_desc *f, const void *payload, unsigned flags)
+{
+        if (field_is_missing(f, payload))
+                return (flags & RJ_SEED_TYPED) && (f->flags & F_SEED);
+        if (f->kind == FK_F64 && !(f->flags & F_TEXT)) {
+                double v;
+                rd(payload, f, &v, 8);
+                return isfinite(v);
+        }
+        if (f->kind == FK_TIME && !(f->flags & F_TEXT)) {
+                uint64_t v;
+                char buf[64];
+                rd(payload, f, &v, 8);
+                return format_rfc3339_ns(buf, sizeof(buf), v, true) > 0;
+        }
+        return true;
+}
+
 bool rj_field(struct rj_buf *b, const struct field_desc *f, const void *payload, unsigned flags)
 {
         if ((f->flags & F_TEXT) && f->kind != FK_STR && !field_is_missing(f, payload)) {
@@ -649,7 +662,7 @@ bool rj_field(struct rj_buf *b, const struct field_desc *f, const void *payload,
         case FK_U32: {
                 uint32_t v;
                 rd(payload, f, &v, 4);
-                put_u64(b, v);
+                rj_u64(b, v);
                 return true;
         }
         case FK_U64:
@@ -660,7 +673,7 @@ bool rj_field(struct rj_buf *b, const struct field_desc *f, const void *payload,
                         rj_put(b, "-", 1);
                         v = 0 - v; /* INT64_MIN's magnitude too */
                 }
-                put_u64(b, v);
+                rj_u64(b, v);
                 return true;
         }
         case FK_F64: {
@@ -668,7 +681,7 @@ bool rj_field(struct rj_buf *b, const struct field_desc *f, const void *payload,
                 rd(payload, f, &v, 8);
                 if (!isfinite(v))
                         return false;
-                put_double(b, v);
+                rj_double(b, v);
                 return true;
         }
         case FK_BOOL:
@@ -707,12 +720,18 @@ static void put_key(struct rj_buf *b, const char *key, bool *first)
 
 int rj_members(struct rj_buf *b, unsigned type, const void *payload, unsigned flags, bool *first)
 {
+        return rj_members_except(b, type, payload, flags, first, NULL);
+}
+
+int rj_members_except(struct rj_buf *b, unsigned type, const void *payload, unsigned flags,
+                      bool *first, const struct field_desc *omit)
+{
         const struct record_desc *r = schema_record(type);
         if (!r || !payload)
                 return -EINVAL;
         for (unsigned i = 0; i < r->n_fields; i++) {
                 const struct field_desc *f = &schema_fields[r->first_field + i];
-                if (key_of_child(r, f, flags))
+                if (f == omit || key_of_child(r, f, flags))
                         continue;
                 bool alias = f->alias && (flags & RJ_ALIASES);
                 size_t mark = b->n;

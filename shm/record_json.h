@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "schema.h"
@@ -68,7 +69,15 @@ void rj_puts(struct rj_buf *b, const char *s);
 void rj_str(struct rj_buf *b, const char *s, size_t n);
 /* One field's value; false (nothing written) when field_to_json() would give NULL. */
 bool rj_field(struct rj_buf *b, const struct field_desc *f, const void *payload, unsigned flags);
+/* A number as the writer writes a field's: an integer, a double's shortest exact text. */
+void rj_u64(struct rj_buf *b, uint64_t v);
+void rj_double(struct rj_buf *b, double v);
+/* Whether rj_field() writes the field (false: its key is left out). */
+bool rj_field_written(const struct field_desc *f, const void *payload, unsigned flags);
 /* The record's members without braces, each after a ',' unless *first (then cleared). */
 int rj_members(struct rj_buf *b, unsigned type, const void *payload, unsigned flags, bool *first);
+/* The same but for field omit (NULL: none). */
+int rj_members_except(struct rj_buf *b, unsigned type, const void *payload, unsigned flags,
+                      bool *first, const struct field_desc *omit);
 /* The record as one JSON object, appended. 0 or -errno (-ENOMEM when b->failed). */
 int rj_record(struct rj_buf *b, unsigned type, const void *payload, unsigned flags);

@@ -780,6 +780,62 @@ static void test_fmt_double(void)
         check(fmt_double(small, sizeof(small), 123.25) == 3 && strcmp(small, "123") == 0);
 }
 
+/* The slow path as it was: %.{15,16,17}g until strtod gives v back, ".0" for an integer. */
+static void fmt_reference(char *out, size_t size, double v, bool point)
+{
+        for (int p = 15; p <= 17; p++) {
+                snprintf(out, size, "%.*g", p, v);
+                if (strtod(out, NULL) == v)
+                        break;
+        }
+        if (point && !strpbrk(out, ".eE"))
+                strcat(out, ".0");
+}
+
+/* fmt_double(_float)'s exact integer path against printf and strtod: ratios, byte counts
+ * in MiB, random bits, neighbours of powers of ten and of ties at 15–17 digits. */
+static void test_fmt_double_exact(void)
+{
+        uint64_t x = 0x9e3779b97f4a7c15ull;
+        char want[64], got[FMT_DOUBLE_MAX];
+        for (unsigned i = 0; i < 400000; i++) {
+                x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+                uint64_t r = x * 0x2545f4914f6cdd1dull;
+                double v;
+                switch (i % 6) {
+                case 0:
+                        v = (double)(r % 1000000007) / (double)((r >> 32) % 999983 + 1);
+                        break;
+                case 1:
+                        v = (double)(r % (1ull << 44)) / 1048576.0;
+                        break;
+                case 2:
+                        memcpy(&v, &r, 8);
+                        break;
+                case 3:
+                        v = pow(10, (double)(int)(r % 20) - 4);
+                        v = nextafter(v, r & 1 ? INFINITY : 0);
+                        break;
+                case 4: /* 16 or 17 significant digits ending in 5: ties at 15 or 16 */
+                        v = (double)((r % 100000000000000000ull) | 5) / pow(10, (double)(r >> 60));
+                        break;
+                default:
+                        v = -((double)(r % 100000) / 3.0);
+                }
+                if (!isfinite(v))
+                        continue;
+                bool flt = (i / 6) & 1;
+                fmt_reference(want, sizeof(want), v, flt);
+                if (flt)
+                        fmt_double_float(got, sizeof(got), v);
+                else
+                        fmt_double(got, sizeof(got), v);
+                snprintf(ctx, sizeof(ctx), "fmt_double%s %a: want %s, got %s", flt ? "_float" : "",
+                         v, want, got);
+                check(strcmp(want, got) == 0);
+        }
+}
+
 int main(void)
 {
         static const struct {
@@ -800,6 +856,7 @@ int main(void)
                 { "utf8_replacement", test_utf8_replacement },
                 { "json_double", test_json_double },
                 { "fmt_double", test_fmt_double },
+                { "fmt_double_exact", test_fmt_double_exact },
         };
         for (size_t i = 0; i < ELEMENTSOF(tests); i++) {
                 tests[i].fn();

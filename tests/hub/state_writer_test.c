@@ -2,7 +2,8 @@
  * state_writer_test.c — the state cache's writer (state_entity_write) gives byte for byte the
  * text of the json-c tree (state_entity_json) for every record type that is state, with
  * random and edge field values (shm/record_fill.h), every number of children of each
- * child type (R_SCALAR ones included), and records with and without a timestamp.
+ * child type (R_SCALAR ones included), and records with and without a timestamp; the
+ * Unraid agent's fields (state_agent.c) included, whose "%.2f" texts are held to printf's.
  *
  * hub/state.c alone: the hub.c symbols it links to are defined here; the two writers use
  * none but the start time.
@@ -58,12 +59,38 @@ static void compare(const struct record_desc *d, const struct state_entity *e, s
         json_object_put(o);
 }
 
+/* state_agent_fixed2() against printf's "%.2f": ties, byte counts in MiB and GiB, edges. */
+static void check_fixed2(void)
+{
+        static const double edge[] = { 0,          0.005,  0.015, 0.125,    0.375,
+                                       0.625,      1.005,  2.675, 1023.995, 1e-300,
+                                       0x1p46 - 1, 0x1p46, 1e20,  -0.0,     -1.5 };
+        char want[64], got[64];
+        for (size_t i = 0; i < 200000 + sizeof(edge) / sizeof(edge[0]); i++) {
+                double v;
+                if (i < sizeof(edge) / sizeof(edge[0]))
+                        v = edge[i];
+                else if (i % 3 == 0)
+                        v = (double)(rnd() % (1ull << 40)) / 8; /* ties of .x25, .x75 */
+                else
+                        v = (double)(rnd() >> (rnd() % 64)) /
+                            (i % 3 == 1 ? 1048576.0 : 1073741824.0);
+                snprintf(want, sizeof(want), "%.2f", v);
+                check(state_agent_fixed2(got, sizeof(got), v) == strlen(want));
+                if (strcmp(want, got) != 0) {
+                        fprintf(stderr, "%%.2f of %a: printf %s, writer %s\n", v, want, got);
+                        exit(1);
+                }
+        }
+}
+
 int main(void)
 {
         struct rj_buf b = { 0 };
         unsigned tested = 0;
         hub.start_ns = 1733000000123456789ull;
         check(state_init() == 0);
+        check_fixed2();
         for (const struct record_desc *d = schema_next(NULL); d; d = schema_next(d)) {
                 if (d->kind == SK_CHILD || d->kind == SK_EVENT)
                         continue;
