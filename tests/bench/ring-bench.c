@@ -44,7 +44,7 @@ struct shared {
         /* producers */
         uint64_t written[MAX_PROD], dropped[MAX_PROD], prod_ns[MAX_PROD], prod_cpu_ns[MAX_PROD];
         /* consumer */
-        uint64_t delivered, lost, abandoned, corrupt, end_ns, batches;
+        uint64_t delivered, lost, abandoned, corrupt, end_ns, batches, cons_cpu_ns;
         uint64_t n_lat;
         uint32_t lat_ns[LAT_MAX];
 };
@@ -107,6 +107,7 @@ static void consumer(struct shared *sh, unsigned n_producers, uint64_t linger_ns
         ring_cursor_init(r, &c, false);
         static struct ring_record rec;
         uint64_t delivered = 0, batches = 0, n_lat = 0;
+        uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
         atomic_store(&sh->consumer_ready, 1);
         for (;;) {
                 int k;
@@ -129,6 +130,7 @@ static void consumer(struct shared *sh, unsigned n_producers, uint64_t linger_ns
                         sleep_ns(linger_ns);
         }
         sh->end_ns = mono_ns();
+        sh->cons_cpu_ns = now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
         sh->delivered = delivered;
         sh->lost = c.lost;
         sh->abandoned = c.abandoned;
@@ -207,8 +209,8 @@ static void producer(struct shared *sh, unsigned idx, uint64_t duration_ns, uint
 }
 
 struct result {
-        double rps, offered, ns_per_rec, cpu_ns_per_rec, wakes_per_1k, lat_p50_us, lat_p99_us,
-            lat_max_us;
+        double rps, offered, ns_per_rec, cpu_ns_per_rec, cons_cpu_ns_per_rec, wakes_per_1k,
+            lat_p50_us, lat_p99_us, lat_max_us;
         uint64_t delivered, lost, abandoned, corrupt, dropped, wakes, batches;
 };
 
@@ -278,6 +280,8 @@ static struct result run(unsigned np, uint64_t duration_ns, uint64_t rate, uint6
         res.ns_per_rec = np == 1 ? (double)sh->prod_ns[0] / (double)(written + res.dropped) : 0;
         res.cpu_ns_per_rec =
             np == 1 ? (double)sh->prod_cpu_ns[0] / (double)(written + res.dropped) : 0;
+        res.cons_cpu_ns_per_rec =
+            sh->delivered ? (double)sh->cons_cpu_ns / (double)sh->delivered : 0;
         res.wakes_per_1k = (double)res.wakes * 1000.0 / (double)(sh->delivered ? sh->delivered : 1);
         if (sh->n_lat) {
                 qsort(sh->lat_ns, sh->n_lat, sizeof(uint32_t), cmp_u32);
@@ -323,9 +327,11 @@ int main(void)
         for (unsigned i = 0; i < 3 && phase_wanted("single"); i++) {
                 tp1[i] = run(nps[i], TP_SECONDS_NS, 0, tp_linger, true);
                 printf("single-record writes, %u producer%s: delivered %.2f M rec/s (offered %.2f "
-                       "M/s), lost %" PRIu64 ", producer %.1f ns/record\n",
+                       "M/s), lost %" PRIu64 ", producer %.1f ns/record (%.1f ns CPU), "
+                       "consumer %.1f ns CPU/record\n",
                        nps[i], nps[i] > 1 ? "s" : "", tp1[i].rps / 1e6, tp1[i].offered / 1e6,
-                       tp1[i].lost, tp1[i].ns_per_rec);
+                       tp1[i].lost, tp1[i].ns_per_rec, tp1[i].cpu_ns_per_rec,
+                       tp1[i].cons_cpu_ns_per_rec);
         }
         batch = 32;
         for (unsigned i = 0; i < 3 && phase_wanted("batch"); i++) {
@@ -374,13 +380,18 @@ int main(void)
             "\"wakes_per_1k_linger250\":%.2f,\"lat_p50_us_linger250\":%.1f,"
             "\"lat_p99_us_linger250\":%.1f,\"producer_batch\":32,"
             "\"rps_1p_single\":%.0f,\"rps_2p_single\":%.0f,\"rps_4p_single\":%.0f,"
-            "\"lost_1p_single\":%" PRIu64 ",\"ns_per_record_1p_single\":%.1f}\n",
+            "\"lost_1p_single\":%" PRIu64 ",\"ns_per_record_1p_single\":%.1f,"
+            "\"cpu_ns_per_record_1p_single\":%.1f,\"consumer_cpu_ns_per_record_1p_single\":%.1f,"
+            "\"consumer_cpu_ns_per_record_4p_single\":%.1f,"
+            "\"consumer_cpu_ns_per_record_4p\":%.1f}\n",
             phases && *phases ? phases : "single,batch,alone,latency", CAPACITY, payload_len,
             tp_linger / 1e3, tp[0].rps, tp[1].rps, tp[2].rps, tp[0].offered, tp[1].offered,
             tp[2].offered, tp[0].lost, tp[1].lost, tp[2].lost, tp[0].ns_per_rec,
             tp[0].cpu_ns_per_rec, alone.ns_per_rec, alone.cpu_ns_per_rec, hl->wakes_per_1k,
             hl->lat_p50_us, hl->lat_p99_us, lingers[2] / 1e3, LAT_RATE, lat[0].wakes_per_1k,
             lat[0].lat_p50_us, lat[0].lat_p99_us, lat[1].wakes_per_1k, lat[1].lat_p50_us,
-            lat[1].lat_p99_us, tp1[0].rps, tp1[1].rps, tp1[2].rps, tp1[0].lost, tp1[0].ns_per_rec);
+            lat[1].lat_p99_us, tp1[0].rps, tp1[1].rps, tp1[2].rps, tp1[0].lost, tp1[0].ns_per_rec,
+            tp1[0].cpu_ns_per_rec, tp1[0].cons_cpu_ns_per_rec, tp1[2].cons_cpu_ns_per_rec,
+            tp[2].cons_cpu_ns_per_rec);
         return 0;
 }
