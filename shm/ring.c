@@ -757,7 +757,12 @@ int ring_read(const struct ring *r, struct ring_cursor *c, struct ring_record *o
                         continue;
                 }
                 if (st == RING_SLOT_COMMITTED && ws == c->seq) {
-                        if (c->seq + 1 < head) /* the next record is there: fetch it now */
+                        /* Records known claimed are fetched ahead: RING_PREFETCH_AHEAD
+                         * when there is a backlog, else the next one. */
+                        if (c->seq + RING_PREFETCH_AHEAD < head)
+                                prefetch_slot(&r->slots[(c->seq + RING_PREFETCH_AHEAD) & r->mask],
+                                              slot->len, 0);
+                        else if (c->seq + 1 < head)
                                 prefetch_slot(&r->slots[(c->seq + 1) & r->mask], slot->len, 0);
                         uint16_t len = slot->len;
                         if (len > RING_PAYLOAD_MAX)
