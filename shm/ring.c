@@ -635,17 +635,23 @@ int ring_write_batch(struct ring *r, int producer, const struct ring_write_meta 
         bool impossible = s > RING_SEQ_MAX - n; /* a scribbled head: ctl can't hold it */
         /*
          * Slots are fetched for writing ahead of use: a ring larger than the cache misses
-         * on every slot otherwise. Within the batch RING_PREFETCH_AHEAD records ahead
-         * (one ahead left the writer waiting for memory: 48 → 38 ns a record in batches
-         * of 32), after its last record the slot after it, most likely this producer's
-         * next claim — never further, where other producers are writing.
+         * on every slot otherwise (one record ahead left the writer waiting for memory:
+         * 48 → 38 ns a record in batches of 32). RING_PREFETCH_AHEAD records ahead
+         * within the batch, and past its end only while this handle's claims follow on
+         * one another (nobody else claimed in between): other producers write there.
          */
-        for (size_t j = 1; j < n && j < RING_PREFETCH_AHEAD; j++)
-                prefetch_slot(&r->slots[(s + j) & r->mask], lens[j], 1);
+        bool alone = s == atomic_load_explicit(&r->claim_next, memory_order_relaxed);
+        atomic_store_explicit(&r->claim_next, s + n, memory_order_relaxed);
+        if (!alone)
+                for (size_t j = 1; j < n && j < RING_PREFETCH_AHEAD; j++)
+                        prefetch_slot(&r->slots[(s + j) & r->mask], lens[j], 1);
         for (size_t i = 0; i < n && s <= RING_SEQ_MAX - n; i++) {
                 if (i + RING_PREFETCH_AHEAD < n)
                         prefetch_slot(&r->slots[(s + i + RING_PREFETCH_AHEAD) & r->mask],
                                       lens[i + RING_PREFETCH_AHEAD], 1);
+                else if (alone)
+                        prefetch_slot(&r->slots[(s + i + RING_PREFETCH_AHEAD) & r->mask], lens[i],
+                                      1);
                 else if (i + 1 == n)
                         prefetch_slot(&r->slots[(s + n) & r->mask], lens[i], 1);
                 enum slot_write_result k =
