@@ -785,7 +785,12 @@ int ring_read(const struct ring *r, struct ring_cursor *c, struct ring_record *o
                         out->version = slot->version;
                         out->producer_gen = slot->producer_gen;
                         uint32_t sum = slot->sum;
-                        memcpy(out->payload, slot->payload, len);
+                        /* The length's bound hidden from the compiler: knowing it, it
+                         * inlines `rep movsq`, 3× slower than the library's copy for
+                         * these lengths (13 vs 4 ns for 256 bytes). */
+                        size_t n = len;
+                        __asm__("" : "+r"(n));
+                        memcpy(out->payload, slot->payload, n);
                         atomic_thread_fence(memory_order_acquire);
                         if (atomic_load_explicit(&slot->ctl, memory_order_relaxed) != w)
                                 continue; /* overwritten while copying: re-examine */
