@@ -184,17 +184,14 @@ static inline void prefetch_slot(const struct ring_slot *slot, size_t len, int r
 
 /*
  * ---- the records' clock ----
- * A record with no time of its own is stamped CLOCK_REALTIME when written. The vDSO's
- * clock_gettime() costs 24 ns here (an ordered TSC read, its seqlock, the conversion),
- * a fifth of a single-record write. Where the kernel itself keeps time with the TSC
- * (its clocksource is "tsc": it found the counter invariant and in step across CPUs), a
- * thread reads the TSC and extrapolates from an anchor instead: the anchor is a
- * clock_gettime() taken at most RING_CLOCK_SPAN_NS earlier, the rate is measured
- * against CLOCK_REALTIME over the thread's whole life (measured from scratch when a
- * re-anchor finds the clock stepped). A stamp is then within a few tens of ns of
- * clock_gettime() (a few µs at worst, in the first milliseconds), and a step of the
- * clock shows within RING_CLOCK_SPAN_NS. Elsewhere (another clocksource, another
- * CPU, /sys unreadable) every stamp is a clock_gettime().
+ * A record with no time of its own is stamped CLOCK_REALTIME when written; the vDSO's
+ * clock_gettime() (24 ns here) was a fifth of a single-record write. Where the kernel
+ * keeps time with the TSC (clocksource "tsc": invariant and in step across CPUs), a
+ * thread extrapolates from the TSC instead, from an anchor (a clock_gettime() at most
+ * RING_CLOCK_SPAN_NS old) at a rate measured against CLOCK_REALTIME over the thread's
+ * life (from scratch when a re-anchor finds the clock stepped): within tens of ns of
+ * clock_gettime() (a few µs at worst, in the first milliseconds); a clock step shows
+ * within RING_CLOCK_SPAN_NS. Elsewhere every stamp is a clock_gettime().
  */
 #define RING_CLOCK_SPAN_NS (1000ull * 1000) /* re-anchor after 1 ms */
 #define RING_CLOCK_STEP_NS (20ull * 1000)   /* a re-anchor this far off: the clock stepped */
