@@ -236,7 +236,8 @@ struct ring {
         struct ring_slot *slots;
         uint64_t mask;
         char name[64];
-        struct ring_header layout; /* the constant lines as opened, to check and repair */
+        struct ring_header layout;   /* the constant lines as opened, to check and repair */
+        _Atomic uint64_t claim_next; /* where this handle's last claim ended (a hint) */
 };
 
 struct ring_open_opts {

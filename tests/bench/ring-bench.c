@@ -9,6 +9,10 @@
  * producer→consumer latency (CLOCK_MONOTONIC stamped in the payload) for several linger
  * settings. Prints human lines, then one JSON object as the last line. A benchmark, not
  * a test: it asserts nothing, but reports lost records next to every rate.
+ *
+ * For profiling one point: RING_BENCH_PHASES=single,batch,alone,latency runs only those
+ * phases (the others report 0 and the JSON's "phases" says what ran);
+ * RING_BENCH_PAYLOAD=N writes N-byte payloads instead of 256.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,7 +31,7 @@
 #include "ring.h"
 #include "util.h"
 
-#define PAYLOAD       256u
+#define PAYLOAD_MAX   RING_PAYLOAD_MAX
 #define CAPACITY      65536u
 #define MAX_PROD      4
 #define LAT_RATE      100000u /* records/s for the latency runs */
@@ -40,13 +44,27 @@ struct shared {
         /* producers */
         uint64_t written[MAX_PROD], dropped[MAX_PROD], prod_ns[MAX_PROD], prod_cpu_ns[MAX_PROD];
         /* consumer */
-        uint64_t delivered, lost, abandoned, corrupt, end_ns, batches;
+        uint64_t delivered, lost, abandoned, corrupt, end_ns, batches, cons_cpu_ns;
         uint64_t n_lat;
         uint32_t lat_ns[LAT_MAX];
 };
 
 static char ring_name[64];
 static pid_t main_pid;
+static unsigned payload_len = 256; /* RING_BENCH_PAYLOAD */
+
+/* RING_BENCH_PHASES=key,key… runs only those phases. */
+static bool phase_wanted(const char *key)
+{
+        const char *only = getenv("RING_BENCH_PHASES");
+        if (!only || !*only)
+                return true;
+        size_t n = strlen(key);
+        for (const char *p = strstr(only, key); p; p = strstr(p + 1, key))
+                if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+                        return true;
+        return false;
+}
 
 static void cleanup(void)
 {
@@ -89,6 +107,7 @@ static void consumer(struct shared *sh, unsigned n_producers, uint64_t linger_ns
         ring_cursor_init(r, &c, false);
         static struct ring_record rec;
         uint64_t delivered = 0, batches = 0, n_lat = 0;
+        uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
         atomic_store(&sh->consumer_ready, 1);
         for (;;) {
                 int k;
@@ -111,6 +130,7 @@ static void consumer(struct shared *sh, unsigned n_producers, uint64_t linger_ns
                         sleep_ns(linger_ns);
         }
         sh->end_ns = mono_ns();
+        sh->cons_cpu_ns = now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
         sh->delivered = delivered;
         sh->lost = c.lost;
         sh->abandoned = c.abandoned;
@@ -133,8 +153,8 @@ static void producer(struct shared *sh, unsigned idx, uint64_t duration_ns, uint
         int p = ring_producer_register(r, name, 0);
         if (p < 0)
                 die("register", p);
-        uint8_t payload[PAYLOAD];
-        for (unsigned i = 0; i < PAYLOAD; i++)
+        uint8_t payload[PAYLOAD_MAX];
+        for (unsigned i = 0; i < PAYLOAD_MAX; i++)
                 payload[i] = (uint8_t)(i * 7 + idx);
         struct ring_write_meta m = { .type = 1, .version = 1 }; /* ts: now, as collectors do */
         while (!atomic_load(&sh->go))
@@ -144,14 +164,14 @@ static void producer(struct shared *sh, unsigned idx, uint64_t duration_ns, uint
         if (!rate) {
                 /* A batch is what a collector writes per cycle: one claim, one time. */
                 struct ring_write_meta ms[64];
-                uint8_t bufs[64][PAYLOAD];
+                uint8_t bufs[64][PAYLOAD_MAX];
                 const void *pp[64];
                 size_t lens[64];
                 for (unsigned i = 0; i < 64; i++) {
                         ms[i] = m;
-                        memcpy(bufs[i], payload, PAYLOAD);
+                        memcpy(bufs[i], payload, PAYLOAD_MAX);
                         pp[i] = bufs[i];
-                        lens[i] = PAYLOAD;
+                        lens[i] = payload_len;
                 }
                 for (;;) {
                         if (batch > 1) {
@@ -163,7 +183,7 @@ static void producer(struct shared *sh, unsigned idx, uint64_t duration_ns, uint
                         } else
                                 for (unsigned i = 0; i < 256; i++, n++) {
                                         memcpy(payload + 8, &n, 8);
-                                        dropped += ring_write(r, p, &m, payload, PAYLOAD) < 0;
+                                        dropped += ring_write(r, p, &m, payload, payload_len) < 0;
                                 }
                         t = mono_ns();
                         if (t - t0 >= duration_ns)
@@ -176,7 +196,7 @@ static void producer(struct shared *sh, unsigned idx, uint64_t duration_ns, uint
                         while ((t = mono_ns()) < due)
                                 ;
                         memcpy(payload, &t, 8);
-                        dropped += ring_write(r, p, &m, payload, PAYLOAD) < 0;
+                        dropped += ring_write(r, p, &m, payload, payload_len) < 0;
                 }
                 t = mono_ns();
         }
@@ -189,8 +209,8 @@ static void producer(struct shared *sh, unsigned idx, uint64_t duration_ns, uint
 }
 
 struct result {
-        double rps, offered, ns_per_rec, cpu_ns_per_rec, wakes_per_1k, lat_p50_us, lat_p99_us,
-            lat_max_us;
+        double rps, offered, ns_per_rec, cpu_ns_per_rec, cons_cpu_ns_per_rec, wakes_per_1k,
+            lat_p50_us, lat_p99_us, lat_max_us;
         uint64_t delivered, lost, abandoned, corrupt, dropped, wakes, batches;
 };
 
@@ -260,6 +280,8 @@ static struct result run(unsigned np, uint64_t duration_ns, uint64_t rate, uint6
         res.ns_per_rec = np == 1 ? (double)sh->prod_ns[0] / (double)(written + res.dropped) : 0;
         res.cpu_ns_per_rec =
             np == 1 ? (double)sh->prod_cpu_ns[0] / (double)(written + res.dropped) : 0;
+        res.cons_cpu_ns_per_rec =
+            sh->delivered ? (double)sh->cons_cpu_ns / (double)sh->delivered : 0;
         res.wakes_per_1k = (double)res.wakes * 1000.0 / (double)(sh->delivered ? sh->delivered : 1);
         if (sh->n_lat) {
                 qsort(sh->lat_ns, sh->n_lat, sizeof(uint32_t), cmp_u32);
@@ -279,26 +301,40 @@ int main(void)
         snprintf(ring_name, sizeof(ring_name), "bench-ring-%d", (int)main_pid);
         atexit(cleanup);
         setvbuf(stdout, NULL, _IOLBF, 0);
+        const char *pl = getenv("RING_BENCH_PAYLOAD");
+        if (pl && *pl) {
+                char *end;
+                unsigned long v = strtoul(pl, &end, 10);
+                if (*end || v < 16 || v > RING_PAYLOAD_MAX) {
+                        fprintf(stderr, "ring-bench: RING_BENCH_PAYLOAD must be 16..%u\n",
+                                RING_PAYLOAD_MAX);
+                        return 2;
+                }
+                payload_len = (unsigned)v;
+        }
+        const char *phases = getenv("RING_BENCH_PHASES");
 
         printf("ring-bench: capacity %u slots x %u B, %u-byte payloads, producers and consumer"
                " are separate processes, %ld CPUs online\n",
-               CAPACITY, RING_SLOT_SIZE, PAYLOAD, sysconf(_SC_NPROCESSORS_ONLN));
+               CAPACITY, RING_SLOT_SIZE, payload_len, sysconf(_SC_NPROCESSORS_ONLN));
 
         /* Throughput: producers flat out for 1 s; the consumer drains concurrently and
          * lingers 200 µs after each wake-up (the hub's batching). */
         const uint64_t tp_linger = 200 * 1000;
         static const unsigned nps[] = { 1, 2, 4 };
-        struct result tp1[3], tp[3];
+        struct result tp1[3] = { 0 }, tp[3] = { 0 }, alone = { 0 }, lat[3] = { 0 };
         batch = 1;
-        for (unsigned i = 0; i < 3; i++) {
+        for (unsigned i = 0; i < 3 && phase_wanted("single"); i++) {
                 tp1[i] = run(nps[i], TP_SECONDS_NS, 0, tp_linger, true);
                 printf("single-record writes, %u producer%s: delivered %.2f M rec/s (offered %.2f "
-                       "M/s), lost %" PRIu64 ", producer %.1f ns/record\n",
+                       "M/s), lost %" PRIu64 ", producer %.1f ns/record (%.1f ns CPU), "
+                       "consumer %.1f ns CPU/record\n",
                        nps[i], nps[i] > 1 ? "s" : "", tp1[i].rps / 1e6, tp1[i].offered / 1e6,
-                       tp1[i].lost, tp1[i].ns_per_rec);
+                       tp1[i].lost, tp1[i].ns_per_rec, tp1[i].cpu_ns_per_rec,
+                       tp1[i].cons_cpu_ns_per_rec);
         }
         batch = 32;
-        for (unsigned i = 0; i < 3; i++) {
+        for (unsigned i = 0; i < 3 && phase_wanted("batch"); i++) {
                 tp[i] = run(nps[i], TP_SECONDS_NS, 0, tp_linger, true);
                 printf("batches of 32, throughput %u producer%s: delivered %.2f M rec/s (offered "
                        "%.2f M/s); "
@@ -311,7 +347,8 @@ int main(void)
                        tp[i].batches ? (double)tp[i].delivered / (double)tp[i].batches : 0.0,
                        tp[i].wakes);
         }
-        struct result alone = run(1, TP_SECONDS_NS / 2, 0, 0, false);
+        if (phase_wanted("alone"))
+                alone = run(1, TP_SECONDS_NS / 2, 0, 0, false);
         batch = 1;
         printf("producer cost, 1 producer with the consumer draining: %.1f ns/record wall, "
                "%.1f ns CPU; alone (no consumer): %.1f ns wall, %.1f ns CPU\n",
@@ -319,8 +356,7 @@ int main(void)
 
         /* Latency and wake-ups at a fixed 100 k records/s, for several lingers. */
         static const uint64_t lingers[] = { 0, 250 * 1000, 1000 * 1000 };
-        struct result lat[3];
-        for (unsigned i = 0; i < 3; i++) {
+        for (unsigned i = 0; i < 3 && phase_wanted("latency"); i++) {
                 lat[i] = run(1, (uint64_t)LAT_SECONDS * NSEC_PER_SEC, LAT_RATE, lingers[i], true);
                 printf("100k rec/s, linger %4.0f us: wakes %.1f per 1,000 records, latency p50 "
                        "%.1f us, p99 %.1f us, max %.1f us; delivered %" PRIu64 ", lost %" PRIu64
@@ -330,26 +366,32 @@ int main(void)
         }
         /* The headline wake/latency figures are the hub's setting: linger 1 ms. */
         const struct result *hl = &lat[2];
-        printf("{\"capacity\":%u,\"payload_bytes\":%u,\"consumer_linger_us\":%.0f,"
-               "\"rps_1p\":%.0f,\"rps_2p\":%.0f,\"rps_4p\":%.0f,"
-               "\"offered_rps_1p\":%.0f,\"offered_rps_2p\":%.0f,\"offered_rps_4p\":%.0f,"
-               "\"lost_1p\":%" PRIu64 ",\"lost_2p\":%" PRIu64 ",\"lost_4p\":%" PRIu64 ","
-               "\"ns_per_record_1p\":%.1f,\"cpu_ns_per_record_1p\":%.1f,"
-               "\"ns_per_record_alone\":%.1f,\"cpu_ns_per_record_alone\":%.1f,"
-               "\"wakes_per_1k\":%.2f,\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,"
-               "\"lat_linger_us\":%.0f,\"lat_rate\":%u,"
-               "\"wakes_per_1k_linger0\":%.2f,\"lat_p50_us_linger0\":%.1f,"
-               "\"lat_p99_us_linger0\":%.1f,"
-               "\"wakes_per_1k_linger250\":%.2f,\"lat_p50_us_linger250\":%.1f,"
-               "\"lat_p99_us_linger250\":%.1f,\"producer_batch\":32,"
-               "\"rps_1p_single\":%.0f,\"rps_2p_single\":%.0f,\"rps_4p_single\":%.0f,"
-               "\"lost_1p_single\":%" PRIu64 ",\"ns_per_record_1p_single\":%.1f}\n",
-               CAPACITY, PAYLOAD, tp_linger / 1e3, tp[0].rps, tp[1].rps, tp[2].rps, tp[0].offered,
-               tp[1].offered, tp[2].offered, tp[0].lost, tp[1].lost, tp[2].lost, tp[0].ns_per_rec,
-               tp[0].cpu_ns_per_rec, alone.ns_per_rec, alone.cpu_ns_per_rec, hl->wakes_per_1k,
-               hl->lat_p50_us, hl->lat_p99_us, lingers[2] / 1e3, LAT_RATE, lat[0].wakes_per_1k,
-               lat[0].lat_p50_us, lat[0].lat_p99_us, lat[1].wakes_per_1k, lat[1].lat_p50_us,
-               lat[1].lat_p99_us, tp1[0].rps, tp1[1].rps, tp1[2].rps, tp1[0].lost,
-               tp1[0].ns_per_rec);
+        printf(
+            "{\"phases\":\"%s\",\"capacity\":%u,\"payload_bytes\":%u,\"consumer_linger_us\":%.0f,"
+            "\"rps_1p\":%.0f,\"rps_2p\":%.0f,\"rps_4p\":%.0f,"
+            "\"offered_rps_1p\":%.0f,\"offered_rps_2p\":%.0f,\"offered_rps_4p\":%.0f,"
+            "\"lost_1p\":%" PRIu64 ",\"lost_2p\":%" PRIu64 ",\"lost_4p\":%" PRIu64 ","
+            "\"ns_per_record_1p\":%.1f,\"cpu_ns_per_record_1p\":%.1f,"
+            "\"ns_per_record_alone\":%.1f,\"cpu_ns_per_record_alone\":%.1f,"
+            "\"wakes_per_1k\":%.2f,\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,"
+            "\"lat_linger_us\":%.0f,\"lat_rate\":%u,"
+            "\"wakes_per_1k_linger0\":%.2f,\"lat_p50_us_linger0\":%.1f,"
+            "\"lat_p99_us_linger0\":%.1f,"
+            "\"wakes_per_1k_linger250\":%.2f,\"lat_p50_us_linger250\":%.1f,"
+            "\"lat_p99_us_linger250\":%.1f,\"producer_batch\":32,"
+            "\"rps_1p_single\":%.0f,\"rps_2p_single\":%.0f,\"rps_4p_single\":%.0f,"
+            "\"lost_1p_single\":%" PRIu64 ",\"ns_per_record_1p_single\":%.1f,"
+            "\"cpu_ns_per_record_1p_single\":%.1f,\"consumer_cpu_ns_per_record_1p_single\":%.1f,"
+            "\"consumer_cpu_ns_per_record_4p_single\":%.1f,"
+            "\"consumer_cpu_ns_per_record_4p\":%.1f}\n",
+            phases && *phases ? phases : "single,batch,alone,latency", CAPACITY, payload_len,
+            tp_linger / 1e3, tp[0].rps, tp[1].rps, tp[2].rps, tp[0].offered, tp[1].offered,
+            tp[2].offered, tp[0].lost, tp[1].lost, tp[2].lost, tp[0].ns_per_rec,
+            tp[0].cpu_ns_per_rec, alone.ns_per_rec, alone.cpu_ns_per_rec, hl->wakes_per_1k,
+            hl->lat_p50_us, hl->lat_p99_us, lingers[2] / 1e3, LAT_RATE, lat[0].wakes_per_1k,
+            lat[0].lat_p50_us, lat[0].lat_p99_us, lat[1].wakes_per_1k, lat[1].lat_p50_us,
+            lat[1].lat_p99_us, tp1[0].rps, tp1[1].rps, tp1[2].rps, tp1[0].lost, tp1[0].ns_per_rec,
+            tp1[0].cpu_ns_per_rec, tp1[0].cons_cpu_ns_per_rec, tp1[2].cons_cpu_ns_per_rec,
+            tp[2].cons_cpu_ns_per_rec);
         return 0;
 }
