@@ -355,6 +355,14 @@ static bool wants_periodic(void *userdata)
         return false;
 }
 
+bool alarms_hub_watching(void)
+{
+        pthread_mutex_lock(&lock);
+        bool any = n_ents > 0;
+        pthread_mutex_unlock(&lock);
+        return any;
+}
+
 bool alarms_hub_timing(void)
 {
         bool timing = false;

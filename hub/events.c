@@ -217,7 +217,7 @@ void events_publish(const struct hub_event *in)
                 drain_quiet(); /* older frames queued quietly go first */
         atomic_fetch_add_explicit(&hub.stats.events, 1, memory_order_relaxed);
         if (atomic_load(&reader_idle) && client_count() > 0 && atomic_exchange(&reader_idle, false))
-                ring_wake(hub.ring); /* a first client: diagnostics at once, not at the idle tick */
+                hub_reader_kick(); /* a first client: diagnostics at once, not at the idle tick */
         bool pushed = false, quiet = false;
         for (unsigned d = 0; d < hub_n_dialects; d++) {
                 const struct dialect *dl = hub_dialects[d];

@@ -3,7 +3,8 @@
  * hand-off queue to the lws thread, the serialization counters and the diagnostics.
  *
  * Process: ringhub. Called from the reader, lws and mhd threads; everything here is
- * either immutable after construction (messages, bodies) or behind hub.handoff_lock.
+ * either immutable after construction (messages, bodies), behind hub.handoff_lock, or
+ * atomics with a futex (the reader's drain on demand).
  * Must not call into lws except lws_cancel_service(), the only thread-safe lws call,
  * and must not call any other hub module.
  */
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "futex.h"
 #include "hub.h"
 #include "log.h"
 #include "macros.h"
@@ -507,4 +509,83 @@ void hub_beat_poke_all(void)
         for (unsigned i = 0; i < _HUB_BEAT_MAX; i++)
                 if (pokes[i])
                         pokes[i]();
+}
+
+/* ---- the reader's drain on demand --------------------------------------------------- */
+
+/* How long hub_reader_sync() waits at most for the reader. */
+#define SYNC_MAX_NS (50 * NSEC_PER_MSEC)
+
+static atomic_bool reader_on;           /* the reader thread runs */
+static _Atomic uint32_t reader_kicks;   /* futex word: +1 per kick */
+static _Atomic uint64_t reader_drained; /* the reader's cursor after its last drain */
+static _Atomic uint32_t drained_word;   /* futex word: +1 per drain while someone syncs */
+static _Atomic unsigned syncers;        /* threads waiting in hub_reader_sync() */
+static _Thread_local bool on_reader;
+
+static void private_futex_wait(_Atomic uint32_t *w, uint32_t val, uint64_t ns)
+{
+        struct timespec ts = { .tv_sec = (time_t)(ns / NSEC_PER_SEC),
+                               .tv_nsec = (long)(ns % NSEC_PER_SEC) };
+        (void)ring_futex(w, FUTEX_WAIT_PRIVATE, val, &ts);
+}
+
+void hub_reader_running(bool on, uint64_t seq)
+{
+        if (on)
+                on_reader = true; /* called on the reader thread as it starts */
+        atomic_store(&reader_drained, seq);
+        atomic_store(&reader_on, on);
+        if (!on) { /* nobody waits for a reader that has gone */
+                atomic_fetch_add(&drained_word, 1);
+                (void)ring_futex(&drained_word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
+        }
+}
+
+void hub_reader_kick(void)
+{
+        atomic_fetch_add(&reader_kicks, 1);
+        (void)ring_futex(&reader_kicks, FUTEX_WAKE_PRIVATE, 1, NULL);
+        ring_wake(hub.ring); /* in case it sleeps on the ring's doorbell */
+}
+
+void hub_reader_sleep(uint64_t timeout_ns, uint32_t *seen)
+{
+        uint32_t k = atomic_load(&reader_kicks);
+        if (k == *seen) /* no kick since the last sleep */
+                private_futex_wait(&reader_kicks, k, timeout_ns);
+        *seen = atomic_load(&reader_kicks);
+}
+
+void hub_reader_drained(uint64_t seq)
+{
+        /* Dekker pairing with hub_reader_sync(): the cursor, then the waiters. */
+        atomic_store(&reader_drained, seq);
+        if (atomic_load(&syncers)) {
+                atomic_fetch_add(&drained_word, 1);
+                (void)ring_futex(&drained_word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
+        }
+}
+
+bool hub_reader_sync(void)
+{
+        if (!hub.ring || on_reader || !atomic_load(&reader_on))
+                return true;
+        uint64_t target = atomic_load_explicit(&hub.ring->hdr->head, memory_order_acquire);
+        if (atomic_load(&reader_drained) >= target)
+                return true; /* nothing unread: the common case costs two loads */
+        atomic_fetch_add(&syncers, 1);
+        hub_reader_kick();
+        uint64_t end = mono_ns() + SYNC_MAX_NS;
+        bool done = false;
+        for (;;) {
+                uint32_t w = atomic_load(&drained_word);
+                done = atomic_load(&reader_drained) >= target;
+                uint64_t now = mono_ns();
+                if (done || now >= end || !atomic_load(&reader_on))
+                        break;
+                private_futex_wait(&drained_word, w, end - now);
+        }
+        atomic_fetch_sub(&syncers, 1);
+        return done;
 }
