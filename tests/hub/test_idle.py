@@ -10,28 +10,14 @@ history). Then the record injected while idle is in an Unraid client's snapshot
 hub.diag gets it (the first client wakes the idle reader).
 """
 import asyncio
-import glob
 import json
 import time
 
 import websockets
 
-from hubtest import check, recv_json, run
+from hubtest import check, recv_json, run, switches
 
 BOUND = 2.0  # wake-ups per second, generous: idle is ~0.2/s
-
-
-def switches(pid):
-    n = 0
-    for st in glob.glob(f"/proc/{pid}/task/*/status"):
-        try:
-            with open(st) as f:
-                for line in f:
-                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
-                        n += int(line.split()[1])
-        except OSError:
-            pass  # a thread that ended
-    return n
 
 
 async def main(env):
