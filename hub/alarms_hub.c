@@ -412,6 +412,7 @@ static struct entry *entry_new(const struct alarm_def *d)
         }
         if (e->topic < RT_MAX)
                 atomic_fetch_add(&watching[e->topic], 1);
+        hub_reader_kick(); /* an idle reader goes back on the ring's doorbell */
         return e;
 }
 
