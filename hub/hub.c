@@ -517,6 +517,7 @@ void hub_beat_poke_all(void)
 #define SYNC_MAX_NS (50 * NSEC_PER_MSEC)
 
 static atomic_bool reader_on;           /* the reader thread runs */
+static atomic_bool reader_lazy;         /* it sleeps off the ring's doorbell */
 static _Atomic uint32_t reader_kicks;   /* futex word: +1 per kick */
 static _Atomic uint64_t reader_drained; /* the reader's cursor after its last drain */
 static _Atomic uint32_t drained_word;   /* futex word: +1 per drain while someone syncs */
@@ -549,6 +550,13 @@ void hub_reader_kick(void)
         ring_wake(hub.ring); /* in case it sleeps on the ring's doorbell */
 }
 
+void hub_reader_lazy(bool lazy)
+{
+        /* Dekker pairing with hub_reader_sync(): this flag, then the ring's head. */
+        atomic_store(&reader_lazy, lazy);
+        atomic_thread_fence(memory_order_seq_cst);
+}
+
 void hub_reader_sleep(uint64_t timeout_ns, uint32_t *seen)
 {
         uint32_t k = atomic_load(&reader_kicks);
@@ -574,6 +582,11 @@ bool hub_reader_sync(void)
         uint64_t target = atomic_load_explicit(&hub.ring->hdr->head, memory_order_acquire);
         if (atomic_load(&reader_drained) >= target)
                 return true; /* nothing unread: the common case costs two loads */
+        /* On the doorbell, the reader is woken by what was written (or has not slept since)
+         * and gets there by itself: no waiting behind its hand-off to the lws thread. */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (!atomic_load(&reader_lazy))
+                return true;
         atomic_fetch_add(&syncers, 1);
         hub_reader_kick();
         uint64_t end = mono_ns() + SYNC_MAX_NS;

@@ -197,18 +197,22 @@ void hub_beat_poke_all(void);
  * slow tick (producers then wake nobody) and drains when asked:
  *   hub_reader_kick()  any thread: the reader looks at the ring and at who listens now
  *                      (a client, a sink, a command in flight);
- *   hub_reader_sync()  any thread but the reader's: wait until the reader has read every
- *                      record written before the call (at most 50 ms; true when it has),
- *                      so what a REST request, a new client or the MQTT bridge reads
- *                      next is as fresh as the ring. Two loads when nothing is unread.
- * The reader calls the rest: hub_reader_running() as it starts (on its thread) and once it is
- * joined (its cursor), hub_reader_drained() after each drain, hub_reader_sleep() to sleep lazily
- * (seen: the kicks it has seen; a kick since returns at once).
+ *   hub_reader_sync()  any thread but the reader's: while the reader sleeps lazily, wait
+ *                      until it has read every record written before the call (at most
+ *                      50 ms; true when it has), so what a REST request, a new client or
+ *                      the MQTT bridge reads next is as fresh as the ring. At once when
+ *                      nothing is unread or the reader is on the doorbell.
+ * The reader calls the rest: hub_reader_running() as it starts (on its thread) and once
+ * it is joined (its cursor), hub_reader_drained() after each drain, hub_reader_lazy()
+ * as it chooses how to sleep (before it looks at the ring a last time),
+ * hub_reader_sleep() to sleep lazily (seen: the kicks it has seen; a kick since returns
+ * at once).
  */
 void hub_reader_kick(void);
 bool hub_reader_sync(void);
 void hub_reader_running(bool on, uint64_t seq);
 void hub_reader_drained(uint64_t seq);
+void hub_reader_lazy(bool lazy);
 void hub_reader_sleep(uint64_t timeout_ns, uint32_t *seen);
 
 struct hub_handoff {

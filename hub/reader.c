@@ -436,6 +436,7 @@ static void *reader_main(void *arg)
         bool idle = false;
         uint64_t drained = 0; /* records read since the last sleep */
         uint32_t kicks = 0;
+        bool again = false; /* looked at the ring once more before a lazy sleep */
 
         hub_reader_running(true, cur.seq);
 
@@ -488,10 +489,17 @@ static void *reader_main(void *arg)
                 /* Until the next tick: records (unless nobody listens) and a kick wake it
                  * sooner. */
                 uint64_t wait = MIN(next_tick > now ? next_tick - now : 1, wd_ns);
-                if (lazy_drain(idle, drained))
-                        hub_reader_sleep(wait, &kicks);
-                else
+                bool lazy = lazy_drain(idle, drained);
+                hub_reader_lazy(lazy);
+                if (!lazy) {
                         ring_wait(hub.ring, &cur, wait);
+                } else if (!again && ring_lag(hub.ring, &cur)) {
+                        again = true; /* written before the flag: drain it first (once) */
+                        continue;
+                } else {
+                        hub_reader_sleep(wait, &kicks);
+                }
+                again = false;
                 drained = 0;
         }
         return NULL;

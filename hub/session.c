@@ -230,10 +230,8 @@ struct hub_client *session_begin(struct lws *wsi, const struct dialect *d, unsig
                 errno = EBUSY;
                 return NULL;
         }
-        /* The first client: an idle reader has not read the ring since its last tick. (Not
-         * with clients: the reader is awake, and may wait for this thread's hand-off.) */
-        if (client_count() == 0)
-                (void)hub_reader_sync();
+        /* The first client: an idle reader has not read the ring since its last tick. */
+        (void)hub_reader_sync();
         events_catch_up(di); /* what its dialect skipped while it had no client */
         struct hub_client *c = client_new(wsi, d, di);
         if (!c) {
