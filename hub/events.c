@@ -42,7 +42,7 @@ static _Thread_local unsigned batch_depth;
 /* The reader sleeps long while nobody listens; the first client's event wakes it. */
 static atomic_bool reader_idle;
 /* Frames handed off without waking the lws thread (no client of their dialect): they wait
- * in the queue (it wakes the thread itself when full) until a kick or a new client. */
+ * in the queue (it wakes the thread itself at 256 frames) until a kick or a new client. */
 static atomic_bool quiet_pending;
 /* Record topics whose state frame a dialect skipped while it had no client. */
 static atomic_bool stale[HUB_MAX_DIALECTS][RT_MAX];

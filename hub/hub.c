@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <libwebsockets.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +23,10 @@
 #include "util.h"
 
 #define HANDOFF_MAX 16384u
+/* Quiet frames (no client of their dialect) wait for a wake-up only up to this many: while
+ * nobody listens a frame costs a pooled buffer until the lws thread drains it, and at
+ * HANDOFF_MAX that would be megabytes held for nothing. One wake-up per 256 frames. */
+#define HANDOFF_QUIET_MAX 256u
 
 struct hub hub = {
         .handoff_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -117,18 +122,33 @@ static void msg_put(struct hub_msg *m)
         free(m);
 }
 
-void hub_msg_pool_free(void)
+static size_t pool_release(void)
 {
+        size_t n = 0;
         for (unsigned c = 0; c < N_CLASSES; c++) {
                 pthread_mutex_lock(&pools[c].lock);
                 while (pools[c].free) {
                         struct hub_msg *m = pools[c].free;
                         pools[c].free = m->pool_next;
                         free(m);
+                        n++;
                 }
                 pools[c].n = 0;
                 pthread_mutex_unlock(&pools[c].lock);
         }
+        return n;
+}
+
+void hub_msg_pool_trim(void)
+{
+        /* Freed buffers sit in the middle of the heaps: give their pages back too. */
+        if (pool_release())
+                (void)malloc_trim(0);
+}
+
+void hub_msg_pool_free(void)
+{
+        (void)pool_release();
 }
 
 struct hub_msg *hub_msg_new(uint16_t topic, uint16_t flags, const char *const *parts,
@@ -348,8 +368,9 @@ static void handoff_publish(const struct hub_handoff *a, size_t n, bool may_wait
                         hub_msg_unref(a[i].msg);
                 return;
         }
-        /* A full queue wakes the lws thread even for quiet frames (they never wait). */
-        bool need = (wake || hub.handoff_n >= HANDOFF_MAX) && !hub.handoff_woken;
+        /* A queue of HANDOFF_QUIET_MAX frames wakes the lws thread even for quiet frames
+         * (they never wait). */
+        bool need = (wake || hub.handoff_n >= HANDOFF_QUIET_MAX) && !hub.handoff_woken;
         if (need)
                 hub.handoff_woken = true;
         pthread_mutex_unlock(&hub.handoff_lock);
@@ -518,7 +539,7 @@ void hub_beat_poke_all(void)
 
 static atomic_bool reader_on;           /* the reader thread runs */
 static atomic_bool reader_lazy;         /* it sleeps off the ring's doorbell */
-static _Atomic uint32_t reader_kicks;   /* futex word: +1 per kick */
+static _Atomic uint32_t reader_kicks;   /* +1 per kick */
 static _Atomic uint64_t reader_drained; /* the reader's cursor after its last drain */
 static _Atomic uint32_t drained_word;   /* futex word: +1 per drain while someone syncs */
 static _Atomic unsigned syncers;        /* threads waiting in hub_reader_sync() */
@@ -545,9 +566,9 @@ void hub_reader_running(bool on, uint64_t seq)
 
 void hub_reader_kick(void)
 {
+        /* The word first: a reader about to sleep sees it (ring_wait_lazy()). */
         atomic_fetch_add(&reader_kicks, 1);
-        (void)ring_futex(&reader_kicks, FUTEX_WAKE_PRIVATE, 1, NULL);
-        ring_wake(hub.ring); /* in case it sleeps on the ring's doorbell */
+        ring_wake(hub.ring);
 }
 
 void hub_reader_lazy(bool lazy)
@@ -557,11 +578,10 @@ void hub_reader_lazy(bool lazy)
         atomic_thread_fence(memory_order_seq_cst);
 }
 
-void hub_reader_sleep(uint64_t timeout_ns, uint32_t *seen)
+void hub_reader_sleep(const struct ring_cursor *c, uint64_t timeout_ns, uint32_t *seen)
 {
-        uint32_t k = atomic_load(&reader_kicks);
-        if (k == *seen) /* no kick since the last sleep */
-                private_futex_wait(&reader_kicks, k, timeout_ns);
+        /* Returns at once on a kick since the last sleep. */
+        (void)ring_wait_lazy(hub.ring, c, timeout_ns, &reader_kicks, *seen);
         *seen = atomic_load(&reader_kicks);
 }
 

@@ -472,8 +472,11 @@ static void *reader_main(void *arg)
                         alarms_hub_flush();
                         events_batch_end();
                         last_tick = now;
-                        /* Nobody listening: only liveness, the ring header and STATUS=. */
+                        /* Nobody listening: only liveness, the ring header and STATUS=;
+                         * and no frame buffers kept for a client that is not there. */
                         /* (An alarm waiting out a delay or a shelve keeps the 1 s tick.) */
+                        if (idle)
+                                hub_msg_pool_trim();
                         bool slow = idle && !alarms_hub_timing();
                         next_tick = now + (slow ? MAX(IDLE_TICK_NS, DIAG_NS) : DIAG_NS);
                 }
@@ -497,7 +500,7 @@ static void *reader_main(void *arg)
                         again = true; /* written before the flag: drain it first (once) */
                         continue;
                 } else {
-                        hub_reader_sleep(wait, &kicks);
+                        hub_reader_sleep(&cur, wait, &kicks);
                 }
                 again = false;
                 drained = 0;

@@ -5,6 +5,7 @@ FUTEX_WAKE: the ring header's `wakes` counter stands still) and drains on its sl
 or when asked. Checked here, with no client:
   - once idle, records written by ringhubctl ring no doorbell (exact: the counter), and a
     REST GET right after a write shows the new value, with no wait but the request's;
+  - a burst longer than the ring rings it once half the ring is unread: nothing lost;
   - a first WebSocket client right after a write gets it in its snapshot; while it is
     connected producers ring the doorbell again (the reader wakes per batch);
   - idle again, the real system collector publishing every second rings no doorbell,
@@ -13,6 +14,7 @@ or when asked. Checked here, with no client:
 """
 import asyncio
 import json
+import os
 import subprocess
 import time
 
@@ -21,6 +23,7 @@ import websockets
 from hubtest import Fail, check, recv_json, run, switches
 
 BOUND = 2.0  # wake-ups per second, generous: ~0.3/s expected (the 5 s tick)
+BURST = 6000  # records written at once while idle: more than the ring's 4,096
 
 
 def ring_wakes(env):
@@ -62,6 +65,17 @@ async def main(env):
         got = hostname(env)
         check(got == f"fresh-{i}", f"GET right after a write shows {got!r}, not fresh-{i}")
     check(ring_wakes(env) == w0, "an idle reader was woken by producers' doorbell")
+
+    # A burst past half the ring wakes the lazy reader (the producers' doorbell rings once
+    # half the ring is unread): nothing is lost although it is longer than the ring.
+    lost0, w0 = env.metrics("ringhub_ring_lost_records_total")[0], ring_wakes(env)
+    subprocess.run([os.environ["HUB_PRODUCER"], "produce", "--ring", env.ring, "--count",
+                    str(BURST), "--rate", "3000"], check=True, capture_output=True)
+    env.settle()
+    lost1 = env.metrics("ringhub_ring_lost_records_total")[0]
+    check(lost1 == lost0, f"a burst while idle lost {lost1 - lost0} records")
+    check(ring_wakes(env) > w0, "a burst past half the ring rang no doorbell")
+    wait_idle(env)
 
     # A first client right after a write: its snapshot has it.
     env.inject("system", "hostname=first-client", "version=1.0.0")
