@@ -837,6 +837,8 @@ out:
 int collector_main(const struct collector_ops *ops, int argc, char **argv)
 {
         struct collector c = { .ops = ops, .producer = -1, .current_task = COLLECTOR_MAX_TASKS };
+        /* A few light threads at most: one arena; scratch buffers go back when freed. */
+        malloc_lean(1);
         /* Every exit path of the run, early ones included, ends here. */
         int r = collector_run(&c, argc, argv);
         free(c.batch);

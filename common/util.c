@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,15 @@ uint64_t now_ns(clockid_t clock)
         struct timespec ts;
         clock_gettime(clock, &ts);
         return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+void malloc_lean(unsigned arenas)
+{
+        /* Setting a threshold turns glibc's dynamic adjustment off. */
+        (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        (void)mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+        if (arenas)
+                (void)mallopt(M_ARENA_MAX, (int)arenas);
 }
 
 bool strscpy(char *dst, size_t size, const char *src)

@@ -17,6 +17,14 @@
 #define USEC_PER_SEC  1000000ULL
 
 uint64_t now_ns(clockid_t clock);
+/*
+ * A long-running daemon's malloc, lean when idle: large blocks (128 KiB and up) are
+ * always their own mapping and go back to the system when freed, and free memory at the
+ * top of the heap past 128 KiB is returned (glibc otherwise raises both thresholds after
+ * the first large free, so a periodic scratch buffer stays resident for ever). arenas:
+ * at most that many malloc arenas (0 = glibc's default, one per thread up to 8 per core).
+ */
+void malloc_lean(unsigned arenas);
 static inline uint64_t mono_ns(void)
 {
         return now_ns(CLOCK_MONOTONIC);

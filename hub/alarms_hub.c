@@ -355,6 +355,14 @@ static bool wants_periodic(void *userdata)
         return false;
 }
 
+bool alarms_hub_watching(void)
+{
+        pthread_mutex_lock(&lock);
+        bool any = n_ents > 0;
+        pthread_mutex_unlock(&lock);
+        return any;
+}
+
 bool alarms_hub_timing(void)
 {
         bool timing = false;
@@ -404,6 +412,7 @@ static struct entry *entry_new(const struct alarm_def *d)
         }
         if (e->topic < RT_MAX)
                 atomic_fetch_add(&watching[e->topic], 1);
+        hub_reader_kick(); /* an idle reader goes back on the ring's doorbell */
         return e;
 }
 

@@ -50,6 +50,9 @@ void alarms_hub_tick(uint64_t now_ns);
 /* Whether an alarm waits out a delay or a shelve: the reader then keeps its 1 s tick even
  * with nobody listening (an idle hub otherwise ticks every few seconds). */
 bool alarms_hub_timing(void);
+/* Whether any alarm is defined: its conditions are evaluated as values come, so the
+ * reader then wakes for every record even with nobody listening. */
+bool alarms_hub_watching(void);
 
 /* Definitions (admin). body: the seed's Alarm fields. */
 struct alarms_result alarms_hub_create(json_object *body, const struct alarms_actor *who);

@@ -214,7 +214,16 @@ uint64_t commands_submit(const struct command_request *req, command_done_fn done
         uint64_t id = p->request_id;
         pthread_cond_signal(&cm.cond); /* a new deadline to watch */
         pthread_mutex_unlock(&cm.lock);
+        hub_reader_kick(); /* an idle reader now waits on the ring's doorbell for the answer */
         return id;
+}
+
+bool commands_in_flight(void)
+{
+        pthread_mutex_lock(&cm.lock);
+        bool any = cm.n > 0;
+        pthread_mutex_unlock(&cm.lock);
+        return any;
 }
 
 void commands_on_result(const struct ring_record *rec)

@@ -66,6 +66,9 @@ uint64_t commands_submit(const struct command_request *req, command_done_fn done
 void commands_refuse(const struct command_request *req, const char *status, const char *message,
                      command_done_fn done, void *userdata);
 
+/* Whether a command waits for its answer (the reader then wakes for every record). */
+bool commands_in_flight(void);
+
 /* Reader thread: a command_result record from the ring (validated). */
 void commands_on_result(const struct ring_record *rec);
 

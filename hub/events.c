@@ -46,7 +46,7 @@ static _Thread_local unsigned batch_depth;
 /* The reader sleeps long while nobody listens; the first client's event wakes it. */
 static atomic_bool reader_idle;
 /* Frames handed off without waking the lws thread (no client of their dialect): they wait
- * in the queue (it wakes the thread itself when full) until a kick or a new client. */
+ * in the queue (it wakes the thread itself at 256 frames) until a kick or a new client. */
 static atomic_bool quiet_pending;
 /* Record topics whose state frame a dialect skipped while no client of it wanted them. */
 static atomic_bool stale[HUB_MAX_DIALECTS][RT_MAX];
@@ -250,7 +250,7 @@ void events_publish(const struct hub_event *in)
                 drain_quiet(); /* older frames queued quietly go first */
         atomic_fetch_add_explicit(&hub.stats.events, 1, memory_order_relaxed);
         if (atomic_load(&reader_idle) && client_count() > 0 && atomic_exchange(&reader_idle, false))
-                ring_wake(hub.ring); /* a first client: diagnostics at once, not at the idle tick */
+                hub_reader_kick(); /* a first client: diagnostics at once, not at the idle tick */
         bool pushed = false, quiet = false;
         for (unsigned d = 0; d < hub_n_dialects; d++) {
                 const struct dialect *dl = hub_dialects[d];

@@ -3,16 +3,19 @@
  * hand-off queue to the lws thread, the serialization counters and the diagnostics.
  *
  * Process: ringhub. Called from the reader, lws and mhd threads; everything here is
- * either immutable after construction (messages, bodies) or behind hub.handoff_lock.
+ * either immutable after construction (messages, bodies), behind hub.handoff_lock, or
+ * atomics with a futex (the reader's drain on demand).
  * Must not call into lws except lws_cancel_service(), the only thread-safe lws call,
  * and must not call any other hub module.
  */
 #include <errno.h>
 #include <libwebsockets.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "futex.h"
 #include "hub.h"
 #include "log.h"
 #include "macros.h"
@@ -20,6 +23,10 @@
 #include "util.h"
 
 #define HANDOFF_MAX 16384u
+/* Quiet frames (no client of their dialect) wait for a wake-up only up to this many: while
+ * nobody listens a frame costs a pooled buffer until the lws thread drains it, and at
+ * HANDOFF_MAX that would be megabytes held for nothing. One wake-up per 256 frames. */
+#define HANDOFF_QUIET_MAX 256u
 
 struct hub hub = {
         .handoff_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -115,18 +122,33 @@ static void msg_put(struct hub_msg *m)
         free(m);
 }
 
-void hub_msg_pool_free(void)
+static size_t pool_release(void)
 {
+        size_t n = 0;
         for (unsigned c = 0; c < N_CLASSES; c++) {
                 pthread_mutex_lock(&pools[c].lock);
                 while (pools[c].free) {
                         struct hub_msg *m = pools[c].free;
                         pools[c].free = m->pool_next;
                         free(m);
+                        n++;
                 }
                 pools[c].n = 0;
                 pthread_mutex_unlock(&pools[c].lock);
         }
+        return n;
+}
+
+void hub_msg_pool_trim(void)
+{
+        /* Freed buffers sit in the middle of the heaps: give their pages back too. */
+        if (pool_release())
+                (void)malloc_trim(0);
+}
+
+void hub_msg_pool_free(void)
+{
+        (void)pool_release();
 }
 
 struct hub_msg *hub_msg_new(uint16_t topic, uint16_t flags, const char *const *parts,
@@ -346,8 +368,9 @@ static void handoff_publish(const struct hub_handoff *a, size_t n, bool may_wait
                         hub_msg_unref(a[i].msg);
                 return;
         }
-        /* A full queue wakes the lws thread even for quiet frames (they never wait). */
-        bool need = (wake || hub.handoff_n >= HANDOFF_MAX) && !hub.handoff_woken;
+        /* A queue of HANDOFF_QUIET_MAX frames wakes the lws thread even for quiet frames
+         * (they never wait). */
+        bool need = (wake || hub.handoff_n >= HANDOFF_QUIET_MAX) && !hub.handoff_woken;
         if (need)
                 hub.handoff_woken = true;
         pthread_mutex_unlock(&hub.handoff_lock);
@@ -507,4 +530,95 @@ void hub_beat_poke_all(void)
         for (unsigned i = 0; i < _HUB_BEAT_MAX; i++)
                 if (pokes[i])
                         pokes[i]();
+}
+
+/* ---- the reader's drain on demand --------------------------------------------------- */
+
+/* How long hub_reader_sync() waits at most for the reader. */
+#define SYNC_MAX_NS (50 * NSEC_PER_MSEC)
+
+static atomic_bool reader_on;           /* the reader thread runs */
+static atomic_bool reader_lazy;         /* it sleeps off the ring's doorbell */
+static _Atomic uint32_t reader_kicks;   /* +1 per kick */
+static _Atomic uint64_t reader_drained; /* the reader's cursor after its last drain */
+static _Atomic uint32_t drained_word;   /* futex word: +1 per drain while someone syncs */
+static _Atomic unsigned syncers;        /* threads waiting in hub_reader_sync() */
+static _Thread_local bool on_reader;
+
+static void private_futex_wait(_Atomic uint32_t *w, uint32_t val, uint64_t ns)
+{
+        struct timespec ts = { .tv_sec = (time_t)(ns / NSEC_PER_SEC),
+                               .tv_nsec = (long)(ns % NSEC_PER_SEC) };
+        (void)ring_futex(w, FUTEX_WAIT_PRIVATE, val, &ts);
+}
+
+void hub_reader_running(bool on, uint64_t seq)
+{
+        if (on)
+                on_reader = true; /* called on the reader thread as it starts */
+        atomic_store(&reader_drained, seq);
+        atomic_store(&reader_on, on);
+        if (!on) { /* nobody waits for a reader that has gone */
+                atomic_fetch_add(&drained_word, 1);
+                (void)ring_futex(&drained_word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
+        }
+}
+
+void hub_reader_kick(void)
+{
+        /* The word first: a reader about to sleep sees it (ring_wait_lazy()). */
+        atomic_fetch_add(&reader_kicks, 1);
+        ring_wake(hub.ring);
+}
+
+void hub_reader_lazy(bool lazy)
+{
+        /* Dekker pairing with hub_reader_sync(): this flag, then the ring's head. */
+        atomic_store(&reader_lazy, lazy);
+        atomic_thread_fence(memory_order_seq_cst);
+}
+
+void hub_reader_sleep(const struct ring_cursor *c, uint64_t timeout_ns, uint32_t *seen)
+{
+        /* Returns at once on a kick since the last sleep. */
+        (void)ring_wait_lazy(hub.ring, c, timeout_ns, &reader_kicks, *seen);
+        *seen = atomic_load(&reader_kicks);
+}
+
+void hub_reader_drained(uint64_t seq)
+{
+        /* Dekker pairing with hub_reader_sync(): the cursor, then the waiters. */
+        atomic_store(&reader_drained, seq);
+        if (atomic_load(&syncers)) {
+                atomic_fetch_add(&drained_word, 1);
+                (void)ring_futex(&drained_word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
+        }
+}
+
+bool hub_reader_sync(void)
+{
+        if (!hub.ring || on_reader || !atomic_load(&reader_on))
+                return true;
+        uint64_t target = atomic_load_explicit(&hub.ring->hdr->head, memory_order_acquire);
+        if (atomic_load(&reader_drained) >= target)
+                return true; /* nothing unread: the common case costs two loads */
+        /* On the doorbell, the reader is woken by what was written (or has not slept since)
+         * and gets there by itself: no waiting behind its hand-off to the lws thread. */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (!atomic_load(&reader_lazy))
+                return true;
+        atomic_fetch_add(&syncers, 1);
+        hub_reader_kick();
+        uint64_t end = mono_ns() + SYNC_MAX_NS;
+        bool done = false;
+        for (;;) {
+                uint32_t w = atomic_load(&drained_word);
+                done = atomic_load(&reader_drained) >= target;
+                uint64_t now = mono_ns();
+                if (done || now >= end || !atomic_load(&reader_on))
+                        break;
+                private_futex_wait(&drained_word, w, end - now);
+        }
+        atomic_fetch_sub(&syncers, 1);
+        return done;
 }

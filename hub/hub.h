@@ -114,6 +114,9 @@ struct hub_msg *hub_msg_ref(struct hub_msg *m);
 void hub_msg_unref(struct hub_msg *m);
 /* Free the pooled buffers (exit, after every thread has stopped). */
 void hub_msg_pool_free(void);
+/* Any thread, while nobody listens (the reader's idle tick): free the pooled buffers a
+ * burst left, and give their pages back to the system. */
+void hub_msg_pool_trim(void);
 static inline const char *hub_msg_payload(const struct hub_msg *m, size_t *ret_len)
 {
         if (ret_len)
@@ -191,6 +194,31 @@ const char *hub_beat_stale(uint64_t max_ns);
 /* Poke every registered thread (the watchdog's tick). */
 void hub_beat_poke_all(void);
 
+/*
+ * The reader's drain on demand. While anyone listens the reader sleeps on the ring's
+ * doorbell and every producer's batch wakes it; while nobody does it sleeps until its
+ * slow tick (producers then wake it only once half the ring is unread: ring_wait_lazy())
+ * and drains when asked:
+ *   hub_reader_kick()  any thread: the reader looks at the ring and at who listens now
+ *                      (a client, a sink, a command in flight);
+ *   hub_reader_sync()  any thread but the reader's: while the reader sleeps lazily, wait
+ *                      until it has read every record written before the call (at most
+ *                      50 ms; true when it has), so what a REST request, a new client or
+ *                      the MQTT bridge reads next is as fresh as the ring. At once when
+ *                      nothing is unread or the reader is on the doorbell.
+ * The reader calls the rest: hub_reader_running() as it starts (on its thread) and once
+ * it is joined (its cursor), hub_reader_drained() after each drain, hub_reader_lazy()
+ * as it chooses how to sleep (before it looks at the ring a last time),
+ * hub_reader_sleep() to sleep lazily (seen: the kicks it has seen; a kick since returns
+ * at once).
+ */
+void hub_reader_kick(void);
+bool hub_reader_sync(void);
+void hub_reader_running(bool on, uint64_t seq);
+void hub_reader_drained(uint64_t seq);
+void hub_reader_lazy(bool lazy);
+void hub_reader_sleep(const struct ring_cursor *c, uint64_t timeout_ns, uint32_t *seen);
+
 struct hub_handoff {
         struct hub_msg *msg;
         uint8_t dialect;
@@ -222,8 +250,9 @@ void hub_handoff_push_to(unsigned d, uint64_t client_id, struct hub_msg *m);
  * its way (one lws_cancel_service() per drain, not per frame). */
 void hub_handoff_kick(void);
 /* Publish this thread's pushes without waking the lws thread: frames no client waits for
- * (they update the snapshot at the next drain, a kick, a new client or a full queue).
- * Never waits for space (its caller may hold state_lock); a full queue wakes the thread. */
+ * (they update the snapshot at the next drain, a kick, a new client or once 256 frames
+ * are queued, so that nobody listening holds little memory). Never waits for space (its
+ * caller may hold state_lock). */
 void hub_handoff_publish_quiet(void);
 /* lws thread: take everything queued; give the array back with hub_handoff_done(). */
 struct hub_handoff *hub_handoff_take(size_t *ret_n);

@@ -588,6 +588,10 @@ out:
 
 int main(int argc, char **argv)
 {
+        /* A one-off large buffer (the alarms file's, 4 MiB) must not leave glibc's
+         * thresholds raised: what the hub frees when idle goes back. The arenas stay per
+         * thread (the reader and the lws thread allocate concurrently). */
+        malloc_lean(0);
         int r = hub_main(argc, argv);
         tls_free();     /* after lws and libmicrohttpd let go of their ends */
         hubconf_free(); /* every exit path, early ones included */

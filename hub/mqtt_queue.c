@@ -674,6 +674,8 @@ bool mqtt_queue_listening(void *userdata)
 
 void mqtt_queue_enable(bool on)
 {
+        if (on) /* the state it seeds from: as fresh as the ring */
+                (void)hub_reader_sync();
         pthread_mutex_lock(&state_lock);
         pthread_mutex_lock(&q.lock);
         bool was = q.ready;
@@ -694,6 +696,9 @@ void mqtt_queue_enable(bool on)
                 events_clear();
         }
         gauge();
+        bool came = q.ready && !was;
         pthread_mutex_unlock(&q.lock);
         pthread_mutex_unlock(&state_lock);
+        if (came)
+                hub_reader_kick(); /* a listener: the reader wakes for every record again */
 }

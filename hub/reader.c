@@ -415,12 +415,30 @@ static uint64_t watchdog_bound_ns(void)
         return UINT64_MAX;
 }
 
+/*
+ * Nobody listening, no command in flight, no alarm defined (its conditions are evaluated
+ * as values come): the reader need not be woken by every producer's batch. It then
+ * sleeps off the ring's doorbell until its slow tick or a kick (hub_reader_kick(): a
+ * REST request, a new client, the MQTT bridge connecting, a command submitted) and
+ * drains then. Not when the last drain read a quarter of the ring: it would overflow.
+ */
+static bool lazy_drain(bool idle, uint64_t drained)
+{
+        return idle && hub.primed && drained < hub.ring->capacity / 4 && !events_listened() &&
+               !commands_in_flight() && !alarms_hub_watching();
+}
+
 static void *reader_main(void *arg)
 {
         static struct ring_record rec;
         uint64_t last_tick = mono_ns(), next_tick = last_tick + NSEC_PER_SEC;
         const uint64_t wd_ns = watchdog_bound_ns();
         bool idle = false;
+        uint64_t drained = 0; /* records read since the last sleep */
+        uint32_t kicks = 0;
+        bool again = false; /* looked at the ring once more before a lazy sleep */
+
+        hub_reader_running(true, cur.seq);
 
         while (!atomic_load(&hub.stop)) {
                 unsigned n = 0;
@@ -435,6 +453,8 @@ static void *reader_main(void *arg)
                         prime();
                 alarms_hub_flush(); /* what the drain's values changed */
                 events_batch_end();
+                hub_reader_drained(cur.seq);
+                drained += n;
                 if (cur.damage)
                         repair_ring();
 
@@ -452,8 +472,11 @@ static void *reader_main(void *arg)
                         alarms_hub_flush();
                         events_batch_end();
                         last_tick = now;
-                        /* Nobody listening: only liveness, the ring header and STATUS=. */
+                        /* Nobody listening: only liveness, the ring header and STATUS=;
+                         * and no frame buffers kept for a client that is not there. */
                         /* (An alarm waiting out a delay or a shelve keeps the 1 s tick.) */
+                        if (idle)
+                                hub_msg_pool_trim();
                         bool slow = idle && !alarms_hub_timing();
                         next_tick = now + (slow ? MAX(IDLE_TICK_NS, DIAG_NS) : DIAG_NS);
                 }
@@ -466,9 +489,21 @@ static void *reader_main(void *arg)
                 }
                 if (k < 0)
                         log_warning_errno(k, "ring read failed, retrying: %m");
-                /* Until the next tick: records and a first listener wake it sooner. */
-                uint64_t wait = next_tick > now ? next_tick - now : 1;
-                ring_wait(hub.ring, &cur, MIN(wait, wd_ns));
+                /* Until the next tick: records (unless nobody listens) and a kick wake it
+                 * sooner. */
+                uint64_t wait = MIN(next_tick > now ? next_tick - now : 1, wd_ns);
+                bool lazy = lazy_drain(idle, drained);
+                hub_reader_lazy(lazy);
+                if (!lazy) {
+                        ring_wait(hub.ring, &cur, wait);
+                } else if (!again && ring_lag(hub.ring, &cur)) {
+                        again = true; /* written before the flag: drain it first (once) */
+                        continue;
+                } else {
+                        hub_reader_sleep(&cur, wait, &kicks);
+                }
+                again = false;
+                drained = 0;
         }
         return NULL;
 }
@@ -503,12 +538,13 @@ void reader_stop(void)
                 return;
         hub_beat_unregister(HUB_BEAT_READER);
         atomic_store(&hub.stop, true);
-        ring_wake(hub.ring);
+        hub_reader_kick();
         pthread_mutex_lock(&hub.handoff_lock);
         pthread_cond_broadcast(&hub.handoff_space);
         pthread_mutex_unlock(&hub.handoff_lock);
         pthread_join(reader_thread, NULL);
         reader_running = false;
+        hub_reader_running(false, cur.seq);
         ring_consumer_publish(hub.ring, &cur, atomic_load(&hub.stats.invalid));
         for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++) {
                 free(batches[i].recs);

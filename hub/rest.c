@@ -500,6 +500,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                 if (cl && safe_atou64(cl, &n) == 0 && n > REST_UNRAID_BODY_MAX)
                         return respond_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
                                              "request body too large", url, true);
+                /* An idle reader drains the ring on its slow tick: what this request
+                 * reads must be as fresh as the ring (at most 50 ms of waiting). */
+                (void)hub_reader_sync();
         }
         /* The alarm routes (answered at once). */
         enum MHD_Result hr;

@@ -230,6 +230,8 @@ struct hub_client *session_begin(struct lws *wsi, const struct dialect *d, unsig
                 errno = EBUSY;
                 return NULL;
         }
+        /* The first client: an idle reader has not read the ring since its last tick. */
+        (void)hub_reader_sync();
         events_catch_up(di); /* what its dialect skipped while nobody wanted it */
         struct hub_client *c = client_new(wsi, d, di);
         if (!c) {

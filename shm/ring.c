@@ -576,15 +576,19 @@ static enum slot_write_result slot_write(struct ring *r, int producer, uint32_t 
         return SLOT_WRITTEN;
 }
 
-/* After the last commit of a call: wake the consumer only if it said it sleeps. */
-static void ring_doorbell(struct ring_header *h)
+/* After the last commit of a call (end: the sequence after it): wake the consumer only if
+ * it said it sleeps, and a lazy one only once half the ring is unread. */
+static void ring_doorbell(const struct ring *r, struct ring_header *h, uint64_t end)
 {
         /* Dekker pairing with ring_wait(): our commits, a full fence, then `sleeping`. */
         atomic_thread_fence(memory_order_seq_cst);
-        if (!atomic_load_explicit(&h->sleeping, memory_order_relaxed))
+        uint32_t sl = atomic_load_explicit(&h->sleeping, memory_order_relaxed);
+        if (!sl)
                 return;
-        uint32_t one = 1;
-        if (atomic_compare_exchange_strong_explicit(&h->sleeping, &one, 0, memory_order_seq_cst,
+        if (sl == RING_SLEEP_LAZY &&
+            end - atomic_load_explicit(&h->consumer_seq, memory_order_relaxed) < r->capacity / 2)
+                return;
+        if (atomic_compare_exchange_strong_explicit(&h->sleeping, &sl, 0, memory_order_seq_cst,
                                                     memory_order_relaxed)) {
                 atomic_fetch_add_explicit(&h->wakes, 1, memory_order_relaxed);
                 ring_futex(&h->sleeping, FUTEX_WAKE, 1, NULL);
@@ -657,7 +661,7 @@ int ring_write_batch(struct ring *r, int producer, const struct ring_write_meta 
                 impossible |= k == SLOT_IMPOSSIBLE;
         }
         producer_count(p, ok, n - ok);
-        ring_doorbell(h);
+        ring_doorbell(r, h, s + n);
         return ok == n ? 0 : impossible ? -EUCLEAN : -ENOBUFS;
 }
 
@@ -862,6 +866,34 @@ int ring_wait(struct ring *r, const struct ring_cursor *c, uint64_t timeout_ns)
         struct timespec ts = { .tv_sec = (time_t)(timeout_ns / NSEC_PER_SEC),
                                .tv_nsec = (long)(timeout_ns % NSEC_PER_SEC) };
         int k = ring_futex(&h->sleeping, FUTEX_WAIT, 1, &ts);
+        int e = errno;
+        atomic_store_explicit(&h->sleeping, 0, memory_order_relaxed);
+        if (k < 0 && e == EINTR)
+                return -EINTR;
+        return ring_ready(r, c, memory_order_acquire) ? 1 : 0;
+}
+
+int ring_wait_lazy(struct ring *r, const struct ring_cursor *c, uint64_t timeout_ns,
+                   _Atomic uint32_t *word, uint32_t seen)
+{
+        if (!r || !r->writable || !c || !word)
+                return -EINVAL;
+        struct ring_header *h = r->hdr;
+        uint64_t half = r->capacity / 2;
+
+        /* Producers compare their claims with this cursor. */
+        atomic_store_explicit(&h->consumer_seq, c->seq, memory_order_relaxed);
+        atomic_store_explicit(&h->sleeping, RING_SLEEP_LAZY, memory_order_seq_cst);
+        /* Dekker pairing with the producer's fence + load of `sleeping`, and with the caller's
+         * waker: its word, then ring_wake(). */
+        if (atomic_load_explicit(&h->head, memory_order_seq_cst) - c->seq >= half ||
+            atomic_load_explicit(word, memory_order_seq_cst) != seen) {
+                atomic_store_explicit(&h->sleeping, 0, memory_order_relaxed);
+                return 1;
+        }
+        struct timespec ts = { .tv_sec = (time_t)(timeout_ns / NSEC_PER_SEC),
+                               .tv_nsec = (long)(timeout_ns % NSEC_PER_SEC) };
+        int k = ring_futex(&h->sleeping, FUTEX_WAIT, RING_SLEEP_LAZY, &ts);
         int e = errno;
         atomic_store_explicit(&h->sleeping, 0, memory_order_relaxed);
         if (k < 0 && e == EINTR)

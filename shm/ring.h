@@ -46,6 +46,11 @@
  * FUTEX_WAITs. A producer, after its last commit of a call, issues one full fence and
  * reads `sleeping`; only when it is 1 does one producer win the CAS 1 → 0 and call
  * FUTEX_WAKE. While the consumer is awake a producer makes no system call at all.
+ * A lazy consumer (ring_wait_lazy(): nobody listens to what it reads) publishes its
+ * cursor in consumer_seq and sets sleeping = RING_SLEEP_LAZY (2): a producer then wakes it
+ * (CAS 2 → 0) only once its claim ends half a ring or more past that cursor, so records
+ * wait without a system call and are not lost. A producer of an older build never wakes
+ * a lazy consumer (its CAS expects 1), which then drains at its own timeout.
  */
 #pragma once
 
@@ -342,7 +347,17 @@ int ring_read(const struct ring *r, struct ring_cursor *c, struct ring_record *o
  * something is ready, 0 on timeout, -EINTR on a signal.
  */
 int ring_wait(struct ring *r, const struct ring_cursor *c, uint64_t timeout_ns);
-/* Wake a ring_wait()er from another thread of the consumer process (shutdown). */
+/*
+ * Consumer only: sleep like ring_wait(), but producers wake it only once half the ring is
+ * unread (see Wake-up above); ring_wake() and the timeout still do. The caller's own
+ * waker bumps *word before ring_wake(): when *word != seen it returns at once (a wake-up
+ * that came before the sleep is not lost). Returns 1 when a record is ready (or it did
+ * not sleep), 0 otherwise, -EINTR on a signal.
+ */
+#define RING_SLEEP_LAZY 2u
+int ring_wait_lazy(struct ring *r, const struct ring_cursor *c, uint64_t timeout_ns,
+                   _Atomic uint32_t *word, uint32_t seen);
+/* Wake a ring_wait()er or ring_wait_lazy()er from another thread of the consumer process. */
 void ring_wake(struct ring *r);
 
 /* The single consumer: claim the role (-EBUSY while another live hub holds it). */

@@ -80,6 +80,10 @@ bool hub_on_loop_thread(void)
         return false;
 }
 
+void hub_reader_kick(void)
+{
+}
+
 /* ---- the bench ---- */
 
 static int cmp_u64(const void *a, const void *b)

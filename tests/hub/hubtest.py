@@ -6,6 +6,7 @@ Every process it starts is stopped by PID; the ring is removed at the end.
 Binaries come from the environment: RINGHUB, RINGHUBCTL, COLLECT_SYSTEM.
 """
 import asyncio
+import glob
 import json
 import os
 import shutil
@@ -65,6 +66,21 @@ def wait_applied(ctl, ring, get, timeout=30):
             return True
         time.sleep(0.05)
     return False
+
+
+def switches(pid):
+    """Context switches (voluntary + involuntary) of every thread of pid so far: its
+    wake-ups, counted by the kernel."""
+    n = 0
+    for st in glob.glob(f"/proc/{pid}/task/*/status"):
+        try:
+            with open(st) as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        n += int(line.split()[1])
+        except OSError:
+            pass  # a thread that ended
+    return n
 
 
 def check(cond, what):
