@@ -7,6 +7,7 @@
  * call is the consumer's FUTEX_WAIT.
  */
 #include "ring.h"
+#include "ring_clock.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -181,100 +182,6 @@ static inline void prefetch_slot(const struct ring_slot *slot, size_t len, int r
                         __builtin_prefetch(p + off, 0, 3);
         }
 }
-
-/*
- * ---- the records' clock ----
- * A record with no time of its own is stamped CLOCK_REALTIME when written; the vDSO's
- * clock_gettime() (24 ns here) was a fifth of a single-record write. Where the kernel
- * keeps time with the TSC (clocksource "tsc": invariant and in step across CPUs), a
- * thread extrapolates from the TSC instead, from an anchor (a clock_gettime() at most
- * RING_CLOCK_SPAN_NS old) at a rate measured against CLOCK_REALTIME over the thread's
- * life (from scratch when a re-anchor finds the clock stepped): within tens of ns of
- * clock_gettime() (a few µs at worst, in the first milliseconds); a clock step shows
- * within RING_CLOCK_SPAN_NS. Elsewhere every stamp is a clock_gettime().
- */
-#define RING_CLOCK_SPAN_NS (1000ull * 1000) /* re-anchor after 1 ms */
-#define RING_CLOCK_STEP_NS (20ull * 1000)   /* a re-anchor this far off: the clock stepped */
-/* TSC reads around clock_gettime() further apart: preempted, not an anchor. */
-#define RING_CLOCK_GAP_TICKS 4096u
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <x86intrin.h>
-
-struct tsc_clock {
-        uint64_t tsc, ns;           /* the anchor */
-        uint64_t base_tsc, base_ns; /* where the rate is measured from */
-        uint64_t mult;              /* ns per tick × 2^32; 0 while unknown */
-        uint64_t span;              /* ticks in RING_CLOCK_SPAN_NS */
-};
-static _Thread_local struct tsc_clock tsc_clock;
-static _Atomic int tsc_usable = -1; /* the kernel's clocksource is the TSC */
-
-static bool tsc_check(void)
-{
-        int u = atomic_load_explicit(&tsc_usable, memory_order_relaxed);
-        if (u < 0) {
-                char cs[16];
-                ssize_t n = read_file_bounded(
-                    "/sys/devices/system/clocksource/clocksource0/current_clocksource", cs,
-                    sizeof(cs));
-                u = n > 0 && startswith(cs, "tsc") && (cs[3] == '\n' || cs[3] == '\0');
-                atomic_store_explicit(&tsc_usable, u, memory_order_relaxed);
-        }
-        return u;
-}
-
-/* The anchor is stale or the rate unknown: read the clock, re-anchor, re-measure. */
-static __attribute__((noinline)) uint64_t tsc_anchor(struct tsc_clock *c)
-{
-        uint64_t t0 = __rdtsc();
-        uint64_t ns = real_ns();
-        uint64_t gap = __rdtsc() - t0, t = t0 + gap / 2;
-        if (gap > RING_CLOCK_GAP_TICKS)
-                return ns; /* preempted between the reads: no anchor to trust */
-        if (c->mult) {
-                /* Where the old anchor and rate put now: off by more than the rate can
-                 * drift (1,000 ppm) means the clock was stepped, or the TSC. */
-                double el = (double)(t - c->tsc) * (double)c->mult / 4294967296.0;
-                double off = (double)ns - (double)c->ns - el;
-                if (off > RING_CLOCK_STEP_NS + el / 1000 || -off > RING_CLOCK_STEP_NS + el / 1000)
-                        c->base_tsc = 0;
-        }
-        if (!c->base_tsc || ns < c->base_ns || t <= c->base_tsc) {
-                *c = (struct tsc_clock){ .tsc = t, .ns = ns, .base_tsc = t, .base_ns = ns };
-                return ns;
-        }
-        if (ns - c->base_ns >= RING_CLOCK_SPAN_NS) {
-                double m = (double)(ns - c->base_ns) / (double)(t - c->base_tsc) * 4294967296.0;
-                if (m < 4294967.0 || m > 4294967296.0 * 100) { /* not 10 MHz…1 THz */
-                        *c = (struct tsc_clock){ .tsc = t, .ns = ns, .base_tsc = t, .base_ns = ns };
-                        return ns;
-                }
-                c->mult = (uint64_t)m;
-                c->span = (RING_CLOCK_SPAN_NS << 32) / c->mult;
-        }
-        c->tsc = t;
-        c->ns = ns;
-        return ns;
-}
-
-static inline uint64_t record_clock(void)
-{
-        struct tsc_clock *c = &tsc_clock;
-        if (c->mult) {
-                uint64_t d = __rdtsc() - c->tsc; /* wraps huge if the TSC went back */
-                if (d < c->span)
-                        return c->ns + ((d * c->mult) >> 32);
-        } else if (!tsc_check())
-                return real_ns();
-        return tsc_anchor(c);
-}
-#else
-static inline uint64_t record_clock(void)
-{
-        return real_ns();
-}
-#endif
 
 /* ---- open / create ---- */
 
@@ -629,7 +536,7 @@ int ring_write_batch(struct ring *r, int producer, const struct ring_write_meta 
         uint64_t ts = 0;
         for (size_t i = 0; i < n && !ts; i++)
                 if (!m[i].ts_ns)
-                        ts = record_clock(); /* only when a record has no time of its own */
+                        ts = ring_record_clock(); /* only when a record has no time of its own */
         /* One claim for the whole batch: the head's cache line moves once. */
         uint64_t s = atomic_fetch_add_explicit(&h->head, n, memory_order_relaxed);
         uint64_t ok = 0;
