@@ -125,6 +125,27 @@ static bool entity_exists(unsigned type, const char *id, const char *alt)
         return ok;
 }
 
+/* Is a source of this collector down (its engine, daemon or device unreachable)? Then a
+ * target missing from the state is not known to be gone: the collector emptied its list
+ * because it cannot see. why: the collector's reason. */
+static bool source_down(const char *collector, char *why, size_t size)
+{
+        bool down = false;
+        pthread_mutex_lock(&state_lock);
+        struct state_topic *t = state_topic(RT_source_status);
+        for (unsigned i = 0; t && i < t->n && !down; i++) {
+                const struct rec_source_status *ss = (const void *)t->ents[i]->payload;
+                if (strncmp(ss->collector, collector, sizeof(ss->collector)) == 0 &&
+                    strncmp(ss->status, "down", sizeof(ss->status)) == 0) {
+                        snprintf(why, size, "%.*s", (int)strnlen(ss->message, sizeof(ss->message)),
+                                 ss->message);
+                        down = true;
+                }
+        }
+        pthread_mutex_unlock(&state_lock);
+        return down;
+}
+
 /* Refuse with the command model's words (logged and published like any outcome). */
 static void refuse(const struct control_request *req, const struct control_who *who,
                    const char *collector, const char *status, const char *msg, command_done_fn done,
@@ -188,6 +209,13 @@ void control_submit(const struct control_request *req, const struct control_who 
                 return;
         }
         if (a->entity && !entity_exists(a->entity, req->id, a->entity_alt)) {
+                char why[160];
+                if (source_down(coll, why, sizeof(why))) {
+                        snprintf(msg, sizeof(msg),
+                                 "the %s collector cannot reach its source: %.80s", coll, why);
+                        refuse(req, who, coll, "CONNECTION_ERROR", msg, done, userdata);
+                        return;
+                }
                 snprintf(msg, sizeof(msg), "no such %s: %.64s", schema_record(a->entity)->name,
                          req->id);
                 refuse(req, who, coll, "NOT_FOUND", msg, done, userdata);
