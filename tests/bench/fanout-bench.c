@@ -4,9 +4,12 @@
  * Process: a test/benchmark tool, never part of the deployed stack. Modes:
  *   fanout-bench [--hub PATH] [--ctl PATH]   start ringhub on a private ring and free port,
  *        connect real WebSocket clients (raw-socket C clients in forked processes, epoll),
- *        inject system records through the ring at fixed rates and print one JSON object
- *        (last line): cmps_10/100/1000, lat_p50_ms/lat_p99_ms, rss_idle_kb,
- *        rss_per_client_kb, serializations_per_event, hub CPU% per point.
+ *        inject system records through the ring at fixed rates (the issue's four loads,
+ *        the same beside a Node `ws` broadcaster) and print one JSON object (last line):
+ *        per server and load the median over FANOUT_RUNS runs of delivery, latency p50/p99,
+ *        CPU %, messages/s, CPU µs and send()s per message, allocations per event, each
+ *        with its [min,max] as <field>_range. FANOUT_SECS, FANOUT_LOADS (a comma list of
+ *        loads to run), FANOUT_HUB_CONFIG (a config file for the hub).
  *   fanout-bench verify --port P --clients N --count C [--timeout S]   N WebSocket
  *        clients on a running hub must each see uptime_seconds 1…C in order (tests/hub).
  *   fanout-bench produce --ring R --count N --rate EV_PER_S [--children K]
@@ -857,11 +860,15 @@ int main(int argc, char **argv)
                         continue;
                 printf(",\"%s\":{", servers[sv]->name);
                 for (unsigned l = 0; l < N_LOADS; l++) {
-                        struct point md;
+                        struct point md, lo, hi;
                         double v[9];
-#define F(x)                                          \
-        for (unsigned r = 0; r < (unsigned)runs; r++) \
-                v[r] = res[sv][l][r].x;               \
+#define F(x)                                                     \
+        lo.x = hi.x = NAN;                                       \
+        for (unsigned r = 0; r < (unsigned)runs; r++) {          \
+                v[r] = res[sv][l][r].x;                          \
+                lo.x = isnan(lo.x) || v[r] < lo.x ? v[r] : lo.x; \
+                hi.x = isnan(hi.x) || v[r] > hi.x ? v[r] : hi.x; \
+        }                                                        \
         md.x = median(v, (unsigned)runs);
                         POINT_FIELDS(F)
 #undef F
@@ -873,7 +880,9 @@ int main(int argc, char **argv)
         if (isnan(md.x))                           \
                 printf("null");                    \
         else                                       \
-                printf("%.4g", md.x);
+                printf("%.4g", md.x);              \
+        if (runs > 1 && !isnan(md.x))              \
+                printf(",\"" #x "_range\":[%.4g,%.4g]", lo.x, hi.x);
                         POINT_FIELDS(F)
 #undef F
                         printf("}");
