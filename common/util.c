@@ -121,6 +121,15 @@ bool startswith(const char *s, const char *prefix)
         return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+bool comma_list_has(const char *list, const char *key)
+{
+        size_t n = strlen(key);
+        for (const char *p = list ? strstr(list, key) : NULL; n && p; p = strstr(p + 1, key))
+                if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+                        return true;
+        return false;
+}
+
 ssize_t read_file_bounded(const char *path, char *buf, size_t max)
 {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);

@@ -54,6 +54,8 @@ char *strstrip(char *s);
  * so far). False, leaving it as it was, when they would not fit. */
 bool buf_append_bounded(char *buf, size_t *len, size_t max, const char *data, size_t n);
 bool startswith(const char *s, const char *prefix);
+/* Is key one of the items of "a,b,c" (exactly, not a prefix)? False for a NULL list. */
+bool comma_list_has(const char *list, const char *key);
 
 /* Read at most max-1 bytes of a file, terminated. Returns bytes read or -errno. */
 ssize_t read_file_bounded(const char *path, char *buf, size_t max);

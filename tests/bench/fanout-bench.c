@@ -84,11 +84,7 @@ static bool load_wanted(const char *key)
         const char *only = getenv("FANOUT_LOADS");
         if (!only || !*only)
                 return true;
-        size_t n = strlen(key);
-        for (const char *p = strstr(only, key); p; p = strstr(p + 1, key))
-                if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
-                        return true;
-        return false;
+        return comma_list_has(only, key);
 }
 
 static int produce(struct ring *r, int p, uint64_t count, double rate, unsigned children,

@@ -59,11 +59,7 @@ static bool phase_wanted(const char *key)
         const char *only = getenv("RING_BENCH_PHASES");
         if (!only || !*only)
                 return true;
-        size_t n = strlen(key);
-        for (const char *p = strstr(only, key); p; p = strstr(p + 1, key))
-                if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
-                        return true;
-        return false;
+        return comma_list_has(only, key);
 }
 
 static void cleanup(void)
